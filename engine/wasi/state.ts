@@ -1,0 +1,59 @@
+/**
+ * The WASI device state as plain data: everything the virtual hardware holds besides linear memory.
+ * It is what a snapshot stores (schema/twinstep.fbs maps it 1:1) and what the digest covers, so it must be
+ * complete: restoring it into a fresh host gives a host that behaves identically from then on.
+ */
+
+export const enum InodeKind {
+  File = 0,
+  Directory = 1,
+  Symlink = 2,
+}
+
+export interface InodeData {
+  /** Stable inode number (reported as filestat.ino). */
+  readonly ino: bigint;
+  readonly kind: InodeKind;
+  /** File content (only `size` bytes are meaningful; File only). */
+  readonly data?: Uint8Array;
+  /** Directory entries in insertion order, without "." and ".." (Directory only). */
+  readonly entries?: ReadonlyArray<{ readonly name: string; readonly ino: bigint }>;
+  /** Link target (Symlink only). */
+  readonly target?: string;
+  /** Parent directory inode (Directory only; a preopen root points at itself). */
+  readonly parent?: bigint;
+  readonly nlink: bigint;
+  readonly atimNs: bigint;
+  readonly mtimNs: bigint;
+  readonly ctimNs: bigint;
+}
+
+/** What an open descriptor refers to. */
+export const enum FdTarget {
+  Stdin = 0,
+  Stdout = 1,
+  Stderr = 2,
+  Inode = 3,
+}
+
+export interface FdData {
+  readonly fd: number;
+  readonly target: FdTarget;
+  /** Inode number (FdTarget.Inode only). */
+  readonly ino?: bigint;
+  /** Guest name of a preopened directory (fd_prestat_dir_name); absent for ordinary descriptors. */
+  readonly preopen?: string;
+  readonly rightsBase: bigint;
+  readonly rightsInheriting: bigint;
+  /** fdflags (APPEND, DSYNC, NONBLOCK, RSYNC, SYNC). */
+  readonly flags: number;
+  /** Current file offset, bytes. */
+  readonly offset: bigint;
+}
+
+export interface WasiStateData {
+  readonly inodes: readonly InodeData[];
+  readonly fds: readonly FdData[];
+  /** Next inode number to hand out. */
+  readonly nextIno: bigint;
+}
