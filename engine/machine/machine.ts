@@ -119,4 +119,6 @@ export interface Machine {
   digest(): StateDigest;
   /** Indices of linear-memory pages whose content differs from the given page digests. */
   pagesChangedSince(base: BigUint64Array): number[];
+  /** Live view of linear memory, for fault-injection hooks and research tools (optional). */
+  memoryView?(): Uint8Array;
 }

@@ -1,0 +1,127 @@
+/**
+ * The record driver: runs the guest live and turns every input result and output into a log entry, plus
+ * Digest entries at a configurable interval (host calls and/or milliseconds) so replay catches a state
+ * divergence before it reaches an output. The same driver feeds a trace file (`twinstep record`) and the
+ * primary's logging channel; where entries go is the sink's business.
+ */
+import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type Machine, type OutputCall, type RunResult } from '../machine/machine.ts';
+import { EntryKind, type LogEntry } from '../log/entry.ts';
+import { DigestTrack, encodeDigestPayload } from '../log/digest-payload.ts';
+import { END_CAP, END_CALLS, END_EXIT, END_TRAP, exitCodeBytes } from '../log/end-marker.ts';
+
+export interface EntrySink {
+  append(entry: LogEntry): void;
+  /** Bytes the sink has accepted so far (for the size cap). */
+  readonly bytes: number;
+}
+
+export interface RecorderOptions {
+  readonly machine: Machine;
+  readonly sink: EntrySink;
+  /** Where live outputs go (stdout/stderr bytes); not called for the exit code. */
+  readonly emit: (channel: number, data: Uint8Array) => void;
+  /** A Digest entry every this many host calls (0: never). */
+  readonly digestEveryCalls?: number;
+  /** A Digest entry when this many ms passed since the last one (0: never). Needs `nowMs`. */
+  readonly digestEveryMs?: number;
+  /** Stop recording once the sink holds this many bytes (0: no cap). */
+  readonly capBytes?: number;
+  /** Stop recording after this many ms (0: no cap). Needs `nowMs`. */
+  readonly capMs?: number;
+  /** Host clock for the ms-based options; injected so tests control it. */
+  readonly nowMs?: () => number;
+  /** First sequence number (a trace that starts from a snapshot continues a numbering, or starts at 0). */
+  readonly firstSeq?: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class Recorder implements HostCallHandler {
+  private seq: number;
+  private lastDigestIndex = -1;
+  private lastDigestMs: number;
+  private readonly startMs: number;
+  private readonly track = new DigestTrack();
+  /** Why recording stopped early, once a cap was hit. */
+  capped: string | undefined;
+
+  constructor(private readonly o: RecorderOptions) {
+    this.seq = o.firstSeq ?? 0;
+    this.startMs = o.nowMs?.() ?? 0;
+    this.lastDigestMs = this.startMs;
+  }
+
+  get entries(): number {
+    return this.seq;
+  }
+
+  beforeCall(call: HostCallInfo): typeof PAUSE | void {
+    const cap = this.capReason();
+    if (cap) {
+      this.capped = cap;
+      return PAUSE;
+    }
+    if (this.digestDue(call.index)) this.appendDigest(call.index);
+  }
+
+  input(call: InputCall): Uint8Array {
+    const data = call.live();
+    this.append({ seq: this.seq, callIndex: call.index, kind: EntryKind.Input, call: call.name, channel: 0, request: call.request, data });
+    return data;
+  }
+
+  output(call: OutputCall): void {
+    this.append({ seq: this.seq, callIndex: call.index, kind: EntryKind.Output, call: call.name, channel: call.channel, request: EMPTY, data: call.data });
+    if (call.channel !== EXIT_CHANNEL) this.o.emit(call.channel, call.data);
+  }
+
+  /**
+   * Closes the log after `run` returned: a final Digest, then the end marker (exit code, trap, or cap).
+   * A guest that returned from _start made no proc_exit call, so its exit entry is written here.
+   */
+  finish(result: RunResult, machine: Machine): void {
+    const index = machine.callIndex;
+    if (result.status === 'exited') {
+      if (!this.endWritten) {
+        this.appendDigest(index);
+        this.append({ seq: this.seq, callIndex: index, kind: EntryKind.Output, call: END_CALLS[END_EXIT], channel: END_EXIT, request: EMPTY, data: exitCodeBytes(result.code) });
+      }
+    } else if (result.status === 'trapped') {
+      this.append({ seq: this.seq, callIndex: index, kind: EntryKind.Output, call: END_CALLS[END_TRAP], channel: END_TRAP, request: EMPTY, data: Buffer.from(result.error.message) });
+    } else {
+      this.appendDigest(index);
+      this.append({ seq: this.seq, callIndex: index, kind: EntryKind.Output, call: END_CALLS[END_CAP], channel: END_CAP, request: EMPTY, data: Buffer.from(this.capped ?? 'recording stopped') });
+    }
+  }
+
+  private endWritten = false;
+
+  private append(e: LogEntry): void {
+    if (e.kind === EntryKind.Output && e.channel === END_EXIT) this.endWritten = true;
+    this.o.sink.append(e);
+    this.seq++;
+  }
+
+  private digestDue(index: number): boolean {
+    const calls = this.o.digestEveryCalls ?? 0;
+    if (calls > 0 && index - this.lastDigestIndex >= calls && index > 0) return true;
+    const ms = this.o.digestEveryMs ?? 0;
+    return ms > 0 && this.o.nowMs !== undefined && index !== this.lastDigestIndex && this.o.nowMs() - this.lastDigestMs >= ms;
+  }
+
+  private appendDigest(index: number): void {
+    if (index === this.lastDigestIndex) return;
+    this.lastDigestIndex = index;
+    this.lastDigestMs = this.o.nowMs?.() ?? 0;
+    const payload = this.track.delta(this.o.machine.digest());
+    this.append({ seq: this.seq, callIndex: index, kind: EntryKind.Digest, call: '', channel: 0, request: EMPTY, data: encodeDigestPayload(payload) });
+  }
+
+  private capReason(): string | undefined {
+    const capBytes = this.o.capBytes ?? 0;
+    if (capBytes > 0 && this.o.sink.bytes >= capBytes) return `size cap of ${capBytes} bytes reached`;
+    const capMs = this.o.capMs ?? 0;
+    if (capMs > 0 && this.o.nowMs && this.o.nowMs() - this.startMs >= capMs) return `duration cap of ${capMs} ms reached`;
+    return undefined;
+  }
+}

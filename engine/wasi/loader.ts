@@ -1,0 +1,179 @@
+/**
+ * Loads a guest module: validates it, checks its imports against what the WASI host provides, and
+ * instruments it with Binaryen's Asyncify so the machine can stop the guest at a host call, capture its
+ * call stack, and later rewind (in this instance or a fresh one in another process).
+ *
+ * Instrumentation is done once per (module, unwind set) and cached on disk, because Binaryen's pass plus
+ * optimisation takes far longer than instantiating the result.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { xxh64 } from '@node-rs/xxhash';
+import { MachineError } from '../machine/errors.ts';
+import { WASI_CALLS, IO_CALLS } from './calls.ts';
+
+export const WASI_MODULE = 'wasi_snapshot_preview1';
+
+/**
+ * Which imports may unwind (pause points):
+ *  - 'all':  every WASI import. A snapshot can be taken at ANY host call. The default, because the protocol
+ *            pauses at arbitrary calls (resync stun, checkpoints at call K).
+ *  - 'io':   only calls that can be input or output (fd_read/write, clocks, random, poll, yield). Functions
+ *            that reach only pure calls stay uninstrumented; pauses are then possible only at I/O calls.
+ *  - 'none': no instrumentation; the guest can be snapshotted only before it starts or after it exits.
+ *  - a list of import names.
+ */
+export type UnwindMode = 'all' | 'io' | 'none' | readonly string[];
+
+/** Exported name prefix for guest globals, so snapshots can read and restore every global. */
+export const GLOBAL_EXPORT_PREFIX = '__twinstep_global_';
+
+export interface LoadedModule {
+  /** xxh64 of the ORIGINAL (uninstrumented) bytes: identifies the guest in traces and snapshots. */
+  readonly hash: bigint;
+  readonly bytes: Uint8Array;
+  /** The instrumented, compiled module. */
+  readonly compiled: WebAssembly.Module;
+  /** Imports that can unwind under the chosen mode. */
+  readonly unwindable: ReadonlySet<string>;
+  readonly unwind: UnwindMode;
+  /** Number of guest globals exported as GLOBAL_EXPORT_PREFIX + index. */
+  readonly globalCount: number;
+  /** Declared maximum memory in 64 KiB pages (65536 when absent: the wasm32 limit). */
+  readonly memoryMaxPages: number;
+}
+
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+
+// Features V8 in Node 20 executes; optimisation passes must not emit anything beyond them.
+let binaryenPromise: Promise<any> | undefined;
+async function binaryen(): Promise<any> {
+  binaryenPromise ??= import('binaryen').then((m) => m.default);
+  return binaryenPromise;
+}
+
+function cacheDir(): string {
+  return process.env.TWINSTEP_CACHE ?? join(homedir(), '.cache', 'twinstep');
+}
+
+function unwindKey(mode: UnwindMode): string {
+  return typeof mode === 'string' ? mode : 'list-' + xxh64(Buffer.from([...mode].sort().join(','))).toString(16);
+}
+
+/** Import names that unwind under `mode`, restricted to those the module actually imports. */
+export function unwindSet(mode: UnwindMode, imported: readonly string[]): Set<string> {
+  if (mode === 'none') return new Set();
+  if (mode === 'all') return new Set(imported);
+  if (mode === 'io') return new Set(imported.filter((n) => IO_CALLS.has(n)));
+  for (const n of mode) {
+    if (!WASI_CALLS.has(n)) throw new MachineError('E_CONFIG', `unwind list names unknown WASI call '${n}'`);
+  }
+  return new Set(imported.filter((n) => mode.includes(n)));
+}
+
+/** Validates a guest module and lists its WASI imports; throws MachineError with a user-facing message. */
+export function checkModule(bytes: Uint8Array): { imports: string[] } {
+  if (bytes.length < 8 || WASM_MAGIC.some((b, i) => bytes[i] !== b)) {
+    throw new MachineError('E_NOT_WASM', `not a WebAssembly module (${bytes.length < 8 ? 'file too short' : 'bad magic bytes'})`);
+  }
+  let mod: WebAssembly.Module;
+  try {
+    mod = new WebAssembly.Module(bytes);
+  } catch (e) {
+    throw new MachineError('E_INVALID_WASM', `invalid WebAssembly module: ${(e as Error).message.replace(/^WebAssembly\.Module\(\): /, '')}`);
+  }
+  const imports: string[] = [];
+  for (const imp of WebAssembly.Module.imports(mod)) {
+    if (imp.module !== WASI_MODULE || imp.kind !== 'function' || !WASI_CALLS.has(imp.name)) {
+      throw new MachineError('E_UNSUPPORTED_IMPORT', `unsupported import ${imp.module}::${imp.name} (${imp.kind}); twinstep provides the functions of ${WASI_MODULE}`);
+    }
+    imports.push(imp.name);
+  }
+  const exports = WebAssembly.Module.exports(mod);
+  if (!exports.some((e) => e.name === '_start' && e.kind === 'function')) {
+    throw new MachineError('E_NO_START', 'module exports no _start function: twinstep runs WASI command modules');
+  }
+  if (!exports.some((e) => e.name === 'memory' && e.kind === 'memory')) {
+    throw new MachineError('E_NO_MEMORY', 'module exports no memory named "memory"');
+  }
+  return { imports };
+}
+
+/** Loads, checks and instruments a module (using the on-disk cache when possible). */
+export async function loadModule(bytes: Uint8Array, unwind: UnwindMode = 'all'): Promise<LoadedModule> {
+  const { imports } = checkModule(bytes);
+  const hash = xxh64(bytes);
+  const unwindable = unwindSet(unwind, imports);
+  const key = `${hash.toString(16).padStart(16, '0')}-${unwindKey(unwind)}-v1`;
+  const cached = join(cacheDir(), `${key}.wasm`);
+  const metaFile = join(cacheDir(), `${key}.json`);
+  let instrumented: Uint8Array | undefined;
+  let meta: { globalCount: number; memoryMaxPages: number } | undefined;
+  try {
+    instrumented = readFileSync(cached);
+    meta = JSON.parse(readFileSync(metaFile, 'utf8'));
+  } catch {
+    instrumented = undefined;
+  }
+  if (!instrumented || !meta) {
+    const out = await instrument(bytes, unwindable);
+    instrumented = out.bytes;
+    meta = { globalCount: out.globalCount, memoryMaxPages: out.memoryMaxPages };
+    try {
+      mkdirSync(cacheDir(), { recursive: true });
+      const tmp = `${cached}.${process.pid}.tmp`;
+      writeFileSync(tmp, instrumented);
+      renameSync(tmp, cached);
+      writeFileSync(`${metaFile}.${process.pid}.tmp`, JSON.stringify(meta));
+      renameSync(`${metaFile}.${process.pid}.tmp`, metaFile);
+    } catch {
+      // A read-only or full cache directory only costs speed, never correctness.
+    }
+  }
+  return {
+    hash,
+    bytes,
+    compiled: new WebAssembly.Module(instrumented),
+    unwindable,
+    unwind,
+    globalCount: meta.globalCount,
+    memoryMaxPages: meta.memoryMaxPages,
+  };
+}
+
+async function instrument(bytes: Uint8Array, unwindable: ReadonlySet<string>): Promise<{ bytes: Uint8Array; globalCount: number; memoryMaxPages: number }> {
+  const b = await binaryen();
+  const m = b.readBinary(bytes);
+  try {
+    const F = b.Features;
+    m.setFeatures(F.MVP | F.MutableGlobals | F.NontrappingFPToInt | F.SIMD128 | F.BulkMemory | F.BulkMemoryOpt | F.SignExt | F.ReferenceTypes | F.Multivalue | F.ExtendedConst | F.CallIndirectOverlong);
+    // Export every global (before Asyncify adds its own internal ones), so a snapshot can capture them.
+    const globalCount = m.getNumGlobals();
+    for (let i = 0; i < globalCount; i++) {
+      const info = b.getGlobalInfo(m.getGlobalByIndex(i));
+      m.addGlobalExport(info.name, GLOBAL_EXPORT_PREFIX + i);
+    }
+    let memoryMaxPages = 65536;
+    try {
+      const mem = b.getMemoryInfo(m);
+      if (mem && typeof mem.max === 'number' && mem.max > 0) memoryMaxPages = mem.max;
+    } catch {
+      // No memory info: keep the wasm32 limit.
+    }
+    if (unwindable.size > 0) {
+      b.setOptimizeLevel(2);
+      b.setShrinkLevel(0);
+      b.setPassArgument('asyncify-imports', [...unwindable].map((n) => `${WASI_MODULE}.${n}`).join(','));
+      m.runPasses(['asyncify']);
+      b.setPassArgument('asyncify-imports', null);
+      // Asyncify's output is much larger than its input; a standard optimisation pass recovers most of the
+      // speed (measured in `npm run bench`, "asyncify cost").
+      m.optimize();
+    }
+    const out = m.emitBinary() as Uint8Array;
+    return { bytes: out, globalCount, memoryMaxPages };
+  } finally {
+    m.dispose();
+  }
+}

@@ -1,0 +1,350 @@
+/**
+ * The WASI preview1 machine: an Asyncify-instrumented guest, our own WASI host (the virtual hardware), and
+ * the plumbing that turns every host call into an event for a driver (engine/machine/machine.ts).
+ *
+ * Pausing: when a handler answers PAUSE, the machine starts an Asyncify unwind inside the import; the guest's
+ * call stack is written into a scratch region at the top of linear memory and `_start` returns. The scratch
+ * region's guest content is saved before and put back after, so the guest never sees it: the captured
+ * stack is kept outside memory (in `stack`) and written back only for the duration of a rewind.
+ */
+import { xxh64 } from '@node-rs/xxhash';
+import {
+  EXIT_CHANNEL, GuestTrap, PAGE_BYTES, PAUSE,
+  type HostCallHandler, type HostCallInfo, type Machine, type RunResult, type StateDigest,
+} from '../machine/machine.ts';
+import { MachineError } from '../machine/errors.ts';
+import { ExitSignal, PauseSignal, type Devices, type WasiConfig, type WasiContext } from './context.ts';
+import { GLOBAL_EXPORT_PREFIX, WASI_MODULE, type LoadedModule } from './loader.ts';
+import { WasiHost } from './host.ts';
+import type { WasiStateData } from './state.ts';
+import { pageDigests, stateDigest } from '../checkpoint/digest.ts';
+import type { MachineState } from './machine-state.ts';
+import { WasiSnapshot } from './snapshot.ts';
+
+export interface WasiMachineOptions {
+  readonly config: WasiConfig;
+  readonly devices: Devices;
+  /**
+   * Bytes of linear memory borrowed for the Asyncify stack while unwinding/rewinding. Deep recursion at a
+   * pause needs more; overflowing it traps the guest with a message that names this option.
+   */
+  readonly asyncifyStackBytes?: number;
+}
+
+const ASYNCIFY_STACK_BYTES_DEFAULT = 256 * 1024;
+const ASYNCIFY_HEADER_BYTES = 8;
+const WASM_PAGE_BYTES = 65536;
+
+const enum Phase {
+  Ready,
+  Running,
+  Paused,
+  Exited,
+  Trapped,
+}
+
+export class WasiMachine implements Machine {
+  private readonly instance: WebAssembly.Instance;
+  private readonly memory: WebAssembly.Memory;
+  private readonly exports: Record<string, any>;
+  private readonly host: WasiHost;
+  private phase: Phase = Phase.Ready;
+  private handler: HostCallHandler | undefined;
+  private index = 0;
+  private exitCode = 0;
+  private fsTime: bigint;
+  /** Captured Asyncify stack of a paused guest (undefined: not started, or not inside any call). */
+  private stack: Uint8Array | undefined;
+  private unwinding = false;
+  private rewinding = false;
+  private scratchPtr = 0;
+  private scratchSaved: Uint8Array | undefined;
+  /** Set when the current call reached ctx.input/ctx.output, so pure calls can be reported as such. */
+  private touched = false;
+  private current: HostCallInfo | undefined;
+
+  private constructor(
+    readonly module: LoadedModule,
+    private readonly options: WasiMachineOptions,
+    wasi: WasiStateData | undefined,
+    fsTimeNs: bigint,
+  ) {
+    this.fsTime = fsTimeNs;
+    const ctx: WasiContext = {
+      memory: () => this.memory,
+      input: (name, request, live) => this.onInput(name, request, live),
+      output: (name, channel, data) => this.onOutput(name, channel, data),
+      fsTimeNs: () => this.fsTime,
+    };
+    this.host = wasi ? WasiHost.fromState(wasi, options.config, ctx, options.devices) : new WasiHost(options.config, ctx, options.devices);
+    const hostImports = this.host.imports();
+    const wrapped: Record<string, Function> = {};
+    for (const imp of WebAssembly.Module.imports(module.compiled)) {
+      if (imp.module !== WASI_MODULE) continue;
+      const fn = hostImports[imp.name];
+      if (!fn) throw new MachineError('E_UNSUPPORTED_IMPORT', `unsupported import ${imp.module}::${imp.name}`);
+      wrapped[imp.name] = this.wrap(imp.name, fn, module.unwindable.has(imp.name));
+    }
+    this.instance = new WebAssembly.Instance(module.compiled, { [WASI_MODULE]: wrapped });
+    this.exports = this.instance.exports as Record<string, any>;
+    this.memory = this.exports.memory as WebAssembly.Memory;
+  }
+
+  /** A fresh machine at the start of the guest. Preopens are loaded into the virtual disk now. */
+  static create(module: LoadedModule, options: WasiMachineOptions): WasiMachine {
+    return new WasiMachine(module, options, undefined, options.config.bootTimeNs ?? 0n);
+  }
+
+  /** A fresh machine that continues exactly where the snapshot was taken. */
+  static restore(module: LoadedModule, state: MachineState, devices: Devices, asyncifyStackBytes?: number): WasiMachine {
+    if (state.moduleHash !== module.hash) {
+      throw new MachineError('E_SNAPSHOT', `snapshot is of module ${hex(state.moduleHash)}, not ${hex(module.hash)}`);
+    }
+    const m = new WasiMachine(module, { config: state.config, devices, asyncifyStackBytes }, state.wasi, state.fsTimeNs);
+    m.load(state);
+    return m;
+  }
+
+  get callIndex(): number {
+    return this.index;
+  }
+
+  get state(): Machine['state'] {
+    switch (this.phase) {
+      case Phase.Ready: return 'ready';
+      case Phase.Paused: return 'paused';
+      case Phase.Exited: return 'exited';
+      case Phase.Trapped: return 'trapped';
+      case Phase.Running: throw new Error('machine state read while the guest is running');
+    }
+  }
+
+  /** Exit code once exited. */
+  get exitStatus(): number {
+    return this.exitCode;
+  }
+
+  get memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
+  run(handler: HostCallHandler): RunResult {
+    if (this.phase === Phase.Exited) return { status: 'exited', code: this.exitCode };
+    if (this.phase === Phase.Trapped) throw new MachineError('E_STATE', 'the guest has trapped; restore a snapshot to continue');
+    if (this.phase === Phase.Running) throw new Error('run() re-entered while the guest is running');
+    this.handler = handler;
+    const resuming = this.phase === Phase.Paused && this.stack !== undefined;
+    this.phase = Phase.Running;
+    try {
+      if (resuming) this.beginRewind();
+      this.exports._start();
+      if (this.unwinding) {
+        this.endUnwind();
+        this.phase = Phase.Paused;
+        return { status: 'paused', index: this.index };
+      }
+      // A command returning from _start exits with 0 (wasi-libc calls proc_exit itself for non-zero).
+      this.phase = Phase.Exited;
+      this.exitCode = 0;
+      return { status: 'exited', code: 0 };
+    } catch (e) {
+      if (e instanceof ExitSignal) {
+        this.phase = Phase.Exited;
+        this.exitCode = e.code;
+        return { status: 'exited', code: e.code };
+      }
+      this.phase = Phase.Trapped;
+      const trap = toTrap(e, this.index, this.memory.buffer.byteLength >= this.module.memoryMaxPages * WASM_PAGE_BYTES);
+      if (trap) return { status: 'trapped', error: trap };
+      throw e;
+    } finally {
+      this.handler = undefined;
+      this.unwinding = false;
+      this.rewinding = false;
+    }
+  }
+
+  snapshot(): WasiSnapshot {
+    if (this.phase === Phase.Running) throw new MachineError('E_STATE', 'snapshot requires the guest to stand at a host-call boundary');
+    if (this.phase === Phase.Trapped) throw new MachineError('E_STATE', 'cannot snapshot a trapped guest');
+    const memory = new Uint8Array(this.memory.buffer).slice();
+    const state: MachineState = {
+      moduleHash: this.module.hash,
+      config: this.options.config,
+      callIndex: this.index,
+      status: this.phase === Phase.Ready ? 'ready' : this.phase === Phase.Exited ? 'exited' : 'paused',
+      exitCode: this.exitCode,
+      memory,
+      globals: this.readGlobals(),
+      asyncifyStack: this.stack?.slice(),
+      fsTimeNs: this.fsTime,
+      wasi: this.host.exportState(),
+    };
+    return new WasiSnapshot(state, pageDigests(memory));
+  }
+
+  /**
+   * Digest of the current state. Also valid from inside a handler (beforeCall): the guest then stands at a
+   * host-call boundary with its memory and globals final for that point.
+   */
+  digest(): StateDigest {
+    if (this.unwinding || this.rewinding) throw new MachineError('E_STATE', 'digest requires the guest to stand at a host-call boundary');
+    return stateDigest(new Uint8Array(this.memory.buffer), this.readGlobals(), this.host.exportState(), this.fsTime);
+  }
+
+  pagesChangedSince(base: BigUint64Array): number[] {
+    const now = pageDigests(new Uint8Array(this.memory.buffer));
+    const changed: number[] = [];
+    for (let i = 0; i < now.length; i++) if (i >= base.length || now[i] !== base[i]) changed.push(i);
+    return changed;
+  }
+
+  /** The guest's linear memory (read-only use: checkpoints, tests, fault injection hooks). */
+  memoryView(): Uint8Array {
+    return new Uint8Array(this.memory.buffer);
+  }
+
+  // ---- host calls ------------------------------------------------------------------------------------
+
+  private wrap(name: string, fn: Function, unwindable: boolean): (...args: unknown[]) => unknown {
+    return (...args: unknown[]) => {
+      if (this.rewinding) {
+        // The rewind has reached the call that paused: the guest is back where it stood. Stop rewinding,
+        // give the scratch region back to the guest, and present the same call again.
+        this.exports.asyncify_stop_rewind();
+        this.rewinding = false;
+        this.restoreScratch();
+        this.stack = undefined;
+      }
+      const handler = this.handler!;
+      const info: HostCallInfo = { index: this.index, name };
+      this.current = info;
+      if (handler.beforeCall && handler.beforeCall(info) === PAUSE) return this.pause(name, unwindable);
+      this.touched = false;
+      try {
+        const result = fn(...args);
+        this.index++;
+        if (!this.touched && handler.pure) handler.pure(info);
+        return result;
+      } catch (e) {
+        if (e instanceof PauseSignal) return this.pause(name, unwindable);
+        if (e instanceof ExitSignal) this.index++;
+        throw e;
+      }
+    };
+  }
+
+  private onInput(name: string, request: Uint8Array, live: () => Uint8Array): Uint8Array {
+    this.touched = true;
+    const info = this.current!;
+    const result = this.handler!.input({ index: info.index, name, request, live });
+    if (result === PAUSE) throw new PauseSignal();
+    // File timestamps follow the last realtime clock value the guest saw: deterministic under replay.
+    if (name === 'clock_time_get' && request.length >= 4 && request[0] === 0 && request[1] === 0 && request[2] === 0 && request[3] === 0 && result.length === 8) {
+      this.fsTime = new DataView(result.buffer, result.byteOffset, 8).getBigUint64(0, true);
+    }
+    return result;
+  }
+
+  private onOutput(name: string, channel: number, data: Uint8Array): void {
+    this.touched = true;
+    const info = this.current!;
+    if (this.handler!.output({ index: info.index, name, channel, data }) === PAUSE) throw new PauseSignal();
+  }
+
+  private pause(name: string, unwindable: boolean): number {
+    if (!unwindable) {
+      throw new MachineError('E_NOT_UNWINDABLE', `cannot pause at ${name}: it is not an unwind point under unwind mode ${JSON.stringify(this.module.unwind)}`);
+    }
+    this.borrowScratch();
+    const view = new DataView(this.memory.buffer);
+    view.setUint32(this.scratchPtr, this.scratchPtr + ASYNCIFY_HEADER_BYTES, true);
+    view.setUint32(this.scratchPtr + 4, this.scratchPtr + this.scratchSaved!.length, true);
+    this.exports.asyncify_start_unwind(this.scratchPtr);
+    this.unwinding = true;
+    return 0;
+  }
+
+  private endUnwind(): void {
+    this.exports.asyncify_stop_unwind();
+    const view = new DataView(this.memory.buffer);
+    const end = view.getUint32(this.scratchPtr, true);
+    this.stack = new Uint8Array(this.memory.buffer, this.scratchPtr + ASYNCIFY_HEADER_BYTES, end - this.scratchPtr - ASYNCIFY_HEADER_BYTES).slice();
+    this.restoreScratch();
+  }
+
+  private beginRewind(): void {
+    const stack = this.stack!;
+    this.borrowScratch();
+    if (stack.length + ASYNCIFY_HEADER_BYTES > this.scratchSaved!.length) {
+      throw new MachineError('E_LIMIT', `Asyncify stack (${stack.length} bytes) exceeds asyncifyStackBytes`);
+    }
+    const mem = new Uint8Array(this.memory.buffer);
+    const view = new DataView(this.memory.buffer);
+    mem.set(stack, this.scratchPtr + ASYNCIFY_HEADER_BYTES);
+    // Rewinding pops frames from the end of the data, so `current` starts where the unwind stopped.
+    view.setUint32(this.scratchPtr, this.scratchPtr + ASYNCIFY_HEADER_BYTES + stack.length, true);
+    view.setUint32(this.scratchPtr + 4, this.scratchPtr + this.scratchSaved!.length, true);
+    this.exports.asyncify_start_rewind(this.scratchPtr);
+    this.rewinding = true;
+  }
+
+  /** Saves the guest bytes of the scratch region (top of memory) so Asyncify can use it. */
+  private borrowScratch(): void {
+    const total = this.memory.buffer.byteLength;
+    const size = Math.min(this.options.asyncifyStackBytes ?? ASYNCIFY_STACK_BYTES_DEFAULT, total) & ~7;
+    this.scratchPtr = total - size;
+    this.scratchSaved = new Uint8Array(this.memory.buffer, this.scratchPtr, size).slice();
+  }
+
+  private restoreScratch(): void {
+    new Uint8Array(this.memory.buffer).set(this.scratchSaved!, this.scratchPtr);
+    this.scratchSaved = undefined;
+  }
+
+  // ---- state -----------------------------------------------------------------------------------------
+
+  private readGlobals(): Array<number | bigint> {
+    const out: Array<number | bigint> = [];
+    for (let i = 0; i < this.module.globalCount; i++) {
+      out.push((this.exports[GLOBAL_EXPORT_PREFIX + i] as WebAssembly.Global).value);
+    }
+    return out;
+  }
+
+  private load(state: MachineState): void {
+    const have = this.memory.buffer.byteLength;
+    if (state.memory.length % WASM_PAGE_BYTES !== 0) throw new MachineError('E_SNAPSHOT', 'snapshot memory is not a whole number of wasm pages');
+    if (state.memory.length < have) throw new MachineError('E_SNAPSHOT', `snapshot memory (${state.memory.length} bytes) is smaller than the module's initial memory (${have})`);
+    if (state.memory.length > have) this.memory.grow((state.memory.length - have) / WASM_PAGE_BYTES);
+    new Uint8Array(this.memory.buffer).set(state.memory);
+    if (state.globals.length !== this.module.globalCount) throw new MachineError('E_SNAPSHOT', `snapshot has ${state.globals.length} globals, module has ${this.module.globalCount}`);
+    state.globals.forEach((v, i) => {
+      const g = this.exports[GLOBAL_EXPORT_PREFIX + i] as WebAssembly.Global;
+      // Immutable globals cannot be assigned, and always hold their initial value anyway.
+      if (g.value !== v) g.value = v;
+    });
+    this.index = state.callIndex;
+    this.exitCode = state.exitCode;
+    this.stack = state.asyncifyStack?.slice();
+    this.phase = state.status === 'ready' ? Phase.Ready : state.status === 'exited' ? Phase.Exited : Phase.Paused;
+  }
+}
+
+function hex(v: bigint): string {
+  return v.toString(16).padStart(16, '0');
+}
+
+/** Maps an exception thrown out of the guest to a trap; undefined when it is not a guest trap. */
+function toTrap(e: unknown, index: number, memoryFull: boolean): GuestTrap | undefined {
+  if (e instanceof WebAssembly.RuntimeError) {
+    const msg = e.message;
+    if (memoryFull) return new GuestTrap(`guest ran out of memory: ${msg}`, 'oom', index);
+    return new GuestTrap(`guest trapped: ${msg}`, 'trap', index);
+  }
+  if (e instanceof RangeError && /call stack/i.test(e.message)) return new GuestTrap('guest exhausted the call stack', 'stack', index);
+  if (e instanceof RangeError && /memory/i.test(e.message)) return new GuestTrap(`guest ran out of memory: ${e.message}`, 'oom', index);
+  return undefined;
+}
+
+export { EXIT_CHANNEL };
