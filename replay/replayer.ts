@@ -1,0 +1,278 @@
+/**
+ * The replay driver: re-executes a guest against a log, feeding recorded input results instead of
+ * performing the calls, and comparing everything the guest does with what was recorded:
+ *   - the call at each logged index (same name, same kind, same request shape),
+ *   - every output's bytes and channel,
+ *   - every Digest entry (root digest; on mismatch, which pages and files differ),
+ *   - how the run ends (exit code, trap).
+ * Used offline by `twinstep replay` (CI) and live by the secondary. An entry that has not arrived yet
+ * (live channel) pauses the guest; a divergence pauses it too, unless `keepGoing` lets it continue where
+ * the call sequence still lines up.
+ */
+import { PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type Machine, type OutputCall, type RunResult } from '../engine/machine/machine.ts';
+import { EntryKind, type LogEntry } from '../engine/log/entry.ts';
+import { DigestTrack, decodeDigestPayload } from '../engine/log/digest-payload.ts';
+import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, isEndChannel } from '../engine/log/end-marker.ts';
+import type { Divergence, DivergenceKind, EntryView } from './divergence.ts';
+import type { FaultHook } from './fault.ts';
+
+/** Where the replayer pulls entries from. */
+export interface EntrySource {
+  /** The next entry without consuming it; WAIT when it has not arrived yet (live), END when the log is over. */
+  peek(): LogEntry | typeof WAIT | typeof END;
+  /** Consumes the entry peek() returned. */
+  take(): void;
+}
+
+export const WAIT: unique symbol = Symbol('twinstep.replay.wait');
+export const END: unique symbol = Symbol('twinstep.replay.end');
+
+export interface ReplayerOptions {
+  readonly machine: Machine;
+  readonly source: EntrySource;
+  /** Continue after a divergence where the call sequence still lines up, collecting all of them. */
+  readonly keepGoing?: boolean;
+  /** Where the replayed guest's outputs go (the secondary emits them after go-live; CI discards them). */
+  readonly emit?: (channel: number, data: Uint8Array) => void;
+  /** Test/research hook that perturbs one input, output or memory byte. */
+  readonly fault?: FaultHook;
+  /** Called after each entry is consumed and matched (the secondary acks from here). */
+  readonly onMatched?: (entry: LogEntry) => void;
+  /** How many consumed entries to keep for a report's context. */
+  readonly contextEntries?: number;
+  /** Stop comparing once this many divergences were found (keep-going bound). */
+  readonly divergencesMax?: number;
+}
+
+export type ReplayOutcome =
+  | { readonly status: 'identical'; readonly entries: number; readonly callIndex: number; readonly capped: boolean }
+  | { readonly status: 'diverged'; readonly divergences: readonly Divergence[]; readonly entries: number; readonly callIndex: number }
+  | { readonly status: 'waiting'; readonly entries: number; readonly callIndex: number };
+
+export class Replayer implements HostCallHandler {
+  readonly divergences: Divergence[] = [];
+  private readonly recent: LogEntry[] = [];
+  private readonly track = new DigestTrack();
+  private consumed = 0;
+  private stopped = false;
+  /** The guest reached a point the log has not: live replay must wait for more entries. */
+  private waiting = false;
+  /** The log ended with a cap marker: the recording stopped here on purpose. */
+  private capReached = false;
+
+  constructor(private readonly o: ReplayerOptions) {}
+
+  get entries(): number {
+    return this.consumed;
+  }
+
+  // ---- handler -------------------------------------------------------------------------------------
+
+  beforeCall(call: HostCallInfo): typeof PAUSE | void {
+    if (this.stopped) return PAUSE;
+    this.waiting = false;
+    this.o.fault?.beforeCall?.(call.index, this.o.machine);
+    for (;;) {
+      const e = this.o.source.peek();
+      if (e === WAIT) {
+        this.waiting = true;
+        return PAUSE;
+      }
+      if (e === END) return;
+      if (e.kind === EntryKind.Digest && e.callIndex <= call.index) {
+        this.take(e);
+        if (e.callIndex === call.index) this.checkDigest(e, call.index);
+        else this.diverge('call-mismatch', e, call.index, `the recording took a state digest at host call ${e.callIndex}, which this run passed without stopping`);
+        if (this.stopped) return PAUSE;
+        continue;
+      }
+      if (e.kind === EntryKind.Output && e.channel === END_CAP && e.callIndex <= call.index) {
+        // The recording was capped here: everything up to this point matched; stop cleanly.
+        this.take(e);
+        this.capReached = true;
+        this.stopped = true;
+        return PAUSE;
+      }
+      if (e.callIndex < call.index) {
+        // The recording made an input/output call at an index this run has already passed as a pure call.
+        this.take(e);
+        this.diverge('call-mismatch', e, call.index, `recorded ${describe(e)} at host call ${e.callIndex}; this run made a different (pure) call there`);
+        if (this.stopped) return PAUSE;
+        continue;
+      }
+      return;
+    }
+  }
+
+  input(call: InputCall): Uint8Array | typeof PAUSE {
+    const e = this.expect(call, EntryKind.Input);
+    if (e === PAUSE) return PAUSE;
+    if (!bytesEqual(e.request, call.request)) {
+      // The guest asks for something else (another clock, another length): the result cannot be fed.
+      this.take(e);
+      this.diverge('request-mismatch', e, call.index, `${call.name} at host call ${call.index} asked for a different result shape than recorded`, { request: call.request });
+      this.stopped = true;
+      return PAUSE;
+    }
+    this.take(e);
+    this.o.onMatched?.(e);
+    const data = this.o.fault?.input?.(e) ?? e.data;
+    return data;
+  }
+
+  output(call: OutputCall): typeof PAUSE | void {
+    const e = this.expect(call, EntryKind.Output);
+    if (e === PAUSE) return PAUSE;
+    this.take(e);
+    const data = this.o.fault?.output?.(e, call.data) ?? call.data;
+    if (e.channel !== call.channel || !bytesEqual(e.data, data)) {
+      this.diverge(call.channel === END_EXIT ? 'exit-mismatch' : 'output-mismatch', e, call.index, e.channel !== call.channel ? `output went to channel ${call.channel}, recorded on ${e.channel}` : `${call.name} at host call ${call.index} wrote different bytes than recorded`, { channel: call.channel, data });
+      if (this.stopped) return PAUSE;
+    } else {
+      this.o.onMatched?.(e);
+    }
+    if (call.channel >= 0) this.o.emit?.(call.channel, data);
+  }
+
+  // ---- end of run ----------------------------------------------------------------------------------
+
+  /** Compares how the run ended with the log's end, and reports the outcome. */
+  finish(result: RunResult): ReplayOutcome {
+    const callIndex = this.o.machine.callIndex;
+    if (result.status === 'paused') {
+      if (this.waiting && !this.stopped) return { status: 'waiting', entries: this.consumed, callIndex };
+      if (this.capReached && this.divergences.length === 0) return { status: 'identical', entries: this.consumed, callIndex, capped: true };
+      return this.outcome(callIndex);
+    }
+    // Digest entries recorded at the very end (after the last call) are checked against the final state.
+    for (;;) {
+      const e = this.o.source.peek();
+      if (e === WAIT || e === END) break;
+      if (e.kind === EntryKind.Digest && e.callIndex === callIndex) {
+        this.take(e);
+        this.checkDigest(e, callIndex);
+        continue;
+      }
+      break;
+    }
+    const e = this.o.source.peek();
+    if (result.status === 'exited') {
+      if (e !== WAIT && e !== END && e.kind === EntryKind.Output && e.channel === END_EXIT) {
+        // proc_exit itself is compared as an output; a return from _start has its end marker checked here.
+        this.take(e);
+        if (!bytesEqual(e.data, exitCodeBytes(result.code))) this.diverge('exit-mismatch', e, callIndex, `the guest exited with ${result.code}, recorded exit ${readI32(e.data)}`, { channel: END_EXIT, data: exitCodeBytes(result.code) });
+      } else if (!this.endSeen) {
+        this.divergeEnd(e, callIndex, `the guest exited with ${result.code}`, exitCodeBytes(result.code));
+      }
+    } else if (result.status === 'trapped') {
+      if (e !== WAIT && e !== END && e.kind === EntryKind.Output && e.channel === END_TRAP) {
+        this.take(e);
+      } else {
+        this.divergeEnd(e, callIndex, `the guest trapped: ${result.error.message}`, Buffer.from(result.error.message));
+      }
+    }
+    const rest = this.o.source.peek();
+    if (rest !== WAIT && rest !== END && this.divergences.length === 0) {
+      this.diverge('missing-call', rest, callIndex, `the run ended, but the recording goes on with ${describe(rest)} at host call ${rest.callIndex}`);
+    }
+    return this.outcome(callIndex);
+  }
+
+  private endSeen = false;
+
+  private outcome(callIndex: number): ReplayOutcome {
+    if (this.divergences.length > 0) return { status: 'diverged', divergences: this.divergences, entries: this.consumed, callIndex };
+    return { status: 'identical', entries: this.consumed, callIndex, capped: this.capReached };
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------------
+
+  /** The entry for this input/output call, or PAUSE (waiting, or a divergence that stops replay). */
+  private expect(call: HostCallInfo, kind: EntryKind): LogEntry | typeof PAUSE {
+    if (this.stopped) return PAUSE;
+    const e = this.o.source.peek();
+    if (e === WAIT) {
+      this.waiting = true;
+      return PAUSE;
+    }
+    if (e === END) {
+      this.diverge('extra-call', undefined, call.index, `the guest made ${call.name} at host call ${call.index}, after the end of the recording`);
+      this.stopped = true;
+      return PAUSE;
+    }
+    if (e.callIndex !== call.index || e.kind !== kind || e.call !== call.name) {
+      const what = e.callIndex > call.index ? 'extra-call' : 'call-mismatch';
+      this.diverge(what, e, call.index, `the guest made ${call.name} (${kindName(kind)}) at host call ${call.index}; recorded ${describe(e)} at host call ${e.callIndex}`);
+      // The sequences no longer line up: nothing after this can be compared meaningfully.
+      this.stopped = true;
+      return PAUSE;
+    }
+    if (kind === EntryKind.Output && isEndChannel(e.channel)) this.endSeen = true;
+    return e;
+  }
+
+  private take(e: LogEntry): void {
+    this.o.source.take();
+    this.consumed++;
+    this.recent.push(e);
+    const keep = this.o.contextEntries ?? 5;
+    if (this.recent.length > keep + 1) this.recent.shift();
+  }
+
+  private checkDigest(e: LogEntry, index: number): void {
+    let payload;
+    try {
+      payload = decodeDigestPayload(e.data);
+    } catch (err) {
+      this.diverge('digest-mismatch', e, index, `the recorded digest entry is malformed: ${(err as Error).message}`);
+      return;
+    }
+    this.track.apply(payload);
+    const now = this.o.machine.digest();
+    if (now.root === payload.root) {
+      this.o.onMatched?.(e);
+      return;
+    }
+    const pages: number[] = [];
+    const n = Math.max(now.pages.length, this.track.pages.length);
+    for (let i = 0; i < n; i++) if (now.pages[i] !== this.track.pages[i]) pages.push(i);
+    const files: string[] = [];
+    for (const [p, h] of this.track.files) if (now.files.get(p) !== h) files.push(p);
+    for (const p of now.files.keys()) if (!this.track.files.has(p)) files.push(p);
+    this.diverge('digest-mismatch', e, index, `state digest differs at host call ${index}: ${pages.length} memory page(s)${files.length ? `, ${files.length} file(s)` : ''}${now.devices !== payload.devices ? ', device state' : ''} differ`, undefined, { pages, files: files.sort(), devices: now.devices !== payload.devices });
+  }
+
+  private divergeEnd(e: LogEntry | typeof WAIT | typeof END, index: number, what: string, data: Uint8Array): void {
+    const entry = e === WAIT || e === END ? undefined : e;
+    if (entry) this.take(entry);
+    this.diverge('exit-mismatch', entry, index, `${what}; the recording ${entry ? `has ${describe(entry)} at host call ${entry.callIndex}` : 'ends without an end marker'}`, { channel: END_EXIT, data });
+  }
+
+  private diverge(kind: DivergenceKind, e: LogEntry | undefined, callIndex: number, message: string, actual?: { channel?: number; data?: Uint8Array; request?: Uint8Array }, state?: Divergence['state']): void {
+    const context = this.recent.filter((r) => r !== e).slice(-(this.o.contextEntries ?? 5)).map(view);
+    this.divergences.push({ kind, seq: e?.seq ?? -1, callIndex, message, expected: e ? view(e) : undefined, actual, context, state });
+    if (!this.o.keepGoing || this.divergences.length >= (this.o.divergencesMax ?? 1000)) this.stopped = true;
+  }
+}
+
+function view(e: LogEntry): EntryView {
+  return { seq: e.seq, callIndex: e.callIndex, kind: kindName(e.kind), call: e.call, channel: e.channel, request: e.request, data: e.data };
+}
+
+function kindName(k: EntryKind): 'input' | 'output' | 'digest' {
+  return k === EntryKind.Input ? 'input' : k === EntryKind.Output ? 'output' : 'digest';
+}
+
+function describe(e: LogEntry): string {
+  if (e.kind === EntryKind.Digest) return 'a state digest';
+  return `${e.call} (${kindName(e.kind)})`;
+}
+
+function readI32(b: Uint8Array): number {
+  return b.length >= 4 ? new DataView(b.buffer, b.byteOffset, 4).getInt32(0, true) : NaN;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}

@@ -1,0 +1,49 @@
+/** The report for machines: the same content as the text report, bytes as hex and UTF-8 previews. */
+import type { EntryView } from '../divergence.ts';
+import { firstDifference } from './hexdump.ts';
+import { differential, type ReplayReport } from './model.ts';
+
+function bytes(b: Uint8Array | undefined): { hex: string; text: string; length: number } | undefined {
+  if (!b) return undefined;
+  const head = b.subarray(0, 4096);
+  return { hex: Buffer.from(head).toString('hex'), text: Buffer.from(head).toString('utf8'), length: b.length };
+}
+
+function entry(e: EntryView | undefined) {
+  if (!e) return undefined;
+  return { seq: e.seq, callIndex: e.callIndex, kind: e.kind, call: e.call, channel: e.channel, request: bytes(e.request), data: bytes(e.data) };
+}
+
+export function jsonReport(r: ReplayReport): string {
+  return JSON.stringify(
+    {
+      format: 'twinstep-replay-report',
+      version: 1,
+      trace: r.trace,
+      guest: r.guest,
+      recordedModuleHash: r.recordedModuleHash,
+      replayedModuleHash: r.replayedModuleHash,
+      differential: differential(r),
+      status: r.status,
+      entries: r.entries,
+      entriesTotal: r.entriesTotal,
+      callIndex: r.callIndex,
+      capped: r.capped,
+      traceTail: r.traceTail,
+      durationMs: Math.round(r.durationMs),
+      divergences: r.divergences.map((d) => ({
+        kind: d.kind,
+        seq: d.seq,
+        callIndex: d.callIndex,
+        message: d.message,
+        firstDifferingByte: d.expected && d.actual?.data ? firstDifference(d.expected.data, d.actual.data) : undefined,
+        expected: entry(d.expected),
+        actual: d.actual ? { channel: d.actual.channel, data: bytes(d.actual.data), request: bytes(d.actual.request) } : undefined,
+        context: d.context.map(entry),
+        state: d.state,
+      })),
+    },
+    null,
+    2,
+  ) + '\n';
+}

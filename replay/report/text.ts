@@ -1,0 +1,41 @@
+/** The report for people: what diverged, where, expected vs actual, and the entries just before. */
+import type { Divergence, EntryView } from '../divergence.ts';
+import { hexdumpDiff } from './hexdump.ts';
+import { differential, type ReplayReport } from './model.ts';
+
+function entryLine(e: EntryView): string {
+  const bytes = e.kind === 'digest' ? '' : ` ${e.data.length} bytes${e.kind === 'output' && e.channel >= 0 ? ` ${JSON.stringify(preview(e.data))}` : ''}`;
+  const ch = e.kind === 'output' ? ` channel ${e.channel}` : '';
+  return `    #${e.seq} call ${e.callIndex} ${e.kind} ${e.call || 'digest'}${ch}${bytes}`;
+}
+
+function preview(b: Uint8Array, max = 40): string {
+  const s = Buffer.from(b.subarray(0, max)).toString('latin1');
+  return b.length > max ? s + '…' : s;
+}
+
+function divergenceText(d: Divergence, n: number): string {
+  const lines = [`divergence ${n}: ${d.kind} at entry #${d.seq} (host call ${d.callIndex})`, `  ${d.message}`];
+  if (d.expected && d.actual?.data && d.expected.kind !== 'digest') lines.push(hexdumpDiff(d.expected.data, d.actual.data));
+  if (d.expected && d.actual?.request) lines.push(hexdumpDiff(d.expected.request, d.actual.request));
+  if (d.state) {
+    const pages = d.state.pages.slice(0, 16).map((p) => `${p} (0x${(p * 4096).toString(16)})`).join(', ');
+    lines.push(`  memory pages differing: ${d.state.pages.length}${d.state.pages.length ? `: ${pages}${d.state.pages.length > 16 ? ', …' : ''}` : ''}`);
+    if (d.state.files.length) lines.push(`  files differing: ${d.state.files.join(', ')}`);
+    if (d.state.devices) lines.push('  device state (fd table, inode metadata) differs');
+  }
+  if (d.expected) lines.push('  recorded entry:', entryLine(d.expected));
+  if (d.context.length) lines.push('  entries before it:', ...d.context.map(entryLine));
+  return lines.join('\n');
+}
+
+export function textReport(r: ReplayReport): string {
+  const lines: string[] = [];
+  lines.push(`twinstep replay: ${r.trace}`);
+  lines.push(`  guest: ${r.guest}`);
+  if (differential(r)) lines.push(`  DIFFERENTIAL REPLAY: module ${r.replayedModuleHash} replayed against a recording of module ${r.recordedModuleHash}`);
+  lines.push(`  result: ${r.status.toUpperCase()} after ${r.entries}${r.entriesTotal !== undefined ? `/${r.entriesTotal}` : ''} entries, ${r.callIndex} host calls, ${r.durationMs.toFixed(0)} ms${r.capped ? ' (recording was capped; replayed to the cap)' : ''}`);
+  if (r.traceTail) lines.push(`  trace tail: ${r.traceTail}`);
+  r.divergences.forEach((d, i) => lines.push('', divergenceText(d, i + 1)));
+  return lines.join('\n') + '\n';
+}
