@@ -1,0 +1,275 @@
+/**
+ * TraceReader: reads a trace file with bounded memory through a SYNCHRONOUS pull API (`next()`), because
+ * replay feeds logged results from inside a host call, where nothing can be awaited. The file is read in
+ * chunks with fs.readSync; at any time the reader holds one chunk, the frame buffer (bounded by the largest
+ * frame) and the entries of one batch. `stats` exposes those high-water marks.
+ *
+ * Problems in the prelude/header (nothing usable yet) THROW from open(): E_MAGIC, E_VERSION, E_TRUNCATED,
+ * E_CHECKSUM, E_MALFORMED. Problems after the header never throw mid-replay: next() returns every entry of
+ * the valid prefix, then undefined, and `tail` says why the trace ended:
+ *   clean    End frame present and consistent with the entries
+ *   open     ended exactly at a frame boundary without End frame (recorder killed between writes)
+ *   torn     ended inside a frame (recorder killed mid-write); offset = start of that frame
+ *   corrupt  a complete frame failed its checksum, structure or hash chain; offset = that frame
+ * A consumer that needs the whole trace calls assertComplete() after draining.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import type { LogEntry } from './entry.ts';
+import { LogFormatError, type LogFormatCode } from './errors.ts';
+import { decodeEntryBatch } from './entry-codec.ts';
+import { FrameReader, FrameType, type Frame } from './frame.ts';
+import { HashChain, hex } from './hash-chain.ts';
+import {
+  checkPrelude,
+  decodeTraceEnd,
+  decodeTraceHeader,
+  tracePreludeBytes,
+  type TraceEndData,
+  type TraceHeaderData,
+} from './trace-header.ts';
+import { attributeBatch, emptyKindBytes, type KindBytes } from './trace-stats.ts';
+
+export type TraceTail =
+  | { readonly state: 'reading' }
+  | { readonly state: 'clean'; readonly end: TraceEndData }
+  | { readonly state: 'open'; readonly offset: number }
+  | { readonly state: 'torn'; readonly offset: number; readonly reason: string }
+  | { readonly state: 'corrupt'; readonly offset: number; readonly code: LogFormatCode; readonly reason: string };
+
+export interface TraceReaderOptions {
+  /** Bytes per read (default 1 MiB). */
+  readonly chunkBytes?: number;
+  /** Largest frame accepted (default 256 MiB, room for snapshot frames); bounds memory. */
+  readonly maxFrameBytes?: number;
+}
+
+export interface TraceReaderStats extends KindBytes {
+  /** Bytes read from the source so far. */
+  bytesRead: number;
+  /** readSync calls. */
+  reads: number;
+  frames: number;
+  /** Peak size of the frame buffer, bytes. */
+  bufferBytesPeak: number;
+  /** Most entries held at once (one batch). */
+  batchEntriesPeak: number;
+}
+
+/** Random-access byte source (a file, or bytes in memory for tests). */
+export interface ByteSource {
+  /** Reads up to into.length bytes at `position`; returns the count (0 at end). */
+  read(into: Uint8Array, position: number): number;
+  close(): void;
+}
+
+class FileSource implements ByteSource {
+  constructor(private readonly fd: number) {}
+  read(into: Uint8Array, position: number): number {
+    return readSync(this.fd, into, 0, into.length, position);
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+class MemorySource implements ByteSource {
+  constructor(private readonly bytes: Uint8Array) {}
+  read(into: Uint8Array, position: number): number {
+    const n = Math.max(0, Math.min(into.length, this.bytes.length - position));
+    into.set(this.bytes.subarray(position, position + n));
+    return n;
+  }
+  close(): void {}
+}
+
+export class TraceReader implements Iterable<LogEntry> {
+  readonly header: TraceHeaderData;
+  readonly formatVersion: number;
+  /** Encoded snapshot the trace starts from (decode with engine/checkpoint/snapshot-codec.ts). */
+  readonly snapshot: Uint8Array | undefined;
+  private tailState: TraceTail = { state: 'reading' };
+  readonly stats: TraceReaderStats;
+  private readonly chunk: Uint8Array;
+  private readonly frames: FrameReader;
+  private position = 0;
+  private eof = false;
+  private batch: readonly LogEntry[] = [];
+  private batchPos = 0;
+  private readonly chain: HashChain;
+  private closed = false;
+
+  static open(path: string, opts: TraceReaderOptions = {}): TraceReader {
+    const fd = openSync(path, 'r');
+    try {
+      return new TraceReader(new FileSource(fd), opts);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  static fromBytes(bytes: Uint8Array, opts: TraceReaderOptions = {}): TraceReader {
+    return new TraceReader(new MemorySource(bytes), opts);
+  }
+
+  constructor(
+    private readonly source: ByteSource,
+    opts: TraceReaderOptions = {},
+  ) {
+    this.chunk = new Uint8Array(Math.max(64, opts.chunkBytes ?? 1024 * 1024));
+    this.stats = { ...emptyKindBytes(), bytesRead: 0, reads: 0, frames: 0, bufferBytesPeak: 0, batchEntriesPeak: 0 };
+
+    const prelude = new Uint8Array(tracePreludeBytes);
+    let got = 0;
+    while (got < tracePreludeBytes) {
+      const n = source.read(prelude.subarray(got), got);
+      if (n === 0) break;
+      got += n;
+    }
+    this.stats.bytesRead = got;
+    this.position = got;
+    this.formatVersion = checkPrelude(prelude.subarray(0, got));
+    this.frames = new FrameReader({ maxFrameBytes: opts.maxFrameBytes ?? 256 * 1024 * 1024, startOffset: tracePreludeBytes });
+
+    const headerFrame = this.requireFrame('header');
+    if (headerFrame.type !== FrameType.Header) {
+      throw new LogFormatError('E_MALFORMED', `first frame has type ${headerFrame.type}, expected a header`, headerFrame.offset);
+    }
+    const { header, formatVersion } = decodeTraceHeader(headerFrame.payload);
+    if (formatVersion !== this.formatVersion) {
+      throw new LogFormatError('E_MALFORMED', `header says version ${formatVersion}, file prelude ${this.formatVersion}`, headerFrame.offset);
+    }
+    this.header = header;
+    if (header.start.snapshot) {
+      const snap = this.requireFrame('snapshot');
+      if (snap.type !== FrameType.Snapshot) {
+        throw new LogFormatError('E_MALFORMED', `header announces a snapshot, found frame type ${snap.type}`, snap.offset);
+      }
+      this.snapshot = snap.payload;
+    }
+    this.chain = new HashChain(header.start.checksum, header.start.seq);
+  }
+
+  /** Why the trace ended ('reading' until next() has returned undefined). */
+  get tail(): TraceTail {
+    return this.tailState;
+  }
+
+  /** seq of the next entry next() would return (entries returned so far = nextSeq - header.start.seq). */
+  get nextSeq(): number {
+    return this.chain.nextSeq - (this.batch.length - this.batchPos);
+  }
+
+  /** The next entry, or undefined at the end of the valid prefix (then see `tail`). */
+  next(): LogEntry | undefined {
+    for (;;) {
+      if (this.batchPos < this.batch.length) return this.batch[this.batchPos++];
+      if (this.tailState.state !== 'reading') return undefined;
+      this.batch = [];
+      this.batchPos = 0;
+      this.advance();
+    }
+  }
+
+  /** Throws the tail condition as a LogFormatError unless the trace ended cleanly. */
+  assertComplete(): void {
+    const t = this.tailState;
+    if (t.state === 'clean') return;
+    if (t.state === 'reading') throw new LogFormatError('E_TRUNCATED', 'trace not fully read yet');
+    if (t.state === 'open') throw new LogFormatError('E_TRUNCATED', 'trace has no end marker (recorder did not close it)', t.offset);
+    if (t.state === 'torn') throw new LogFormatError('E_TRUNCATED', `torn tail: ${t.reason}`, t.offset);
+    throw new LogFormatError(t.code, t.reason, t.offset);
+  }
+
+  [Symbol.iterator](): Iterator<LogEntry> {
+    return { next: () => {
+      const value = this.next();
+      return value === undefined ? { done: true, value: undefined } : { done: false, value };
+    } };
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<LogEntry> {
+    for (let e = this.next(); e !== undefined; e = this.next()) yield e;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.source.close();
+  }
+
+  /** Reads one frame and updates state: a batch to serve, or a final tail. */
+  private advance(): void {
+    let frame: Frame | undefined;
+    try {
+      frame = this.pullFrame();
+    } catch (err) {
+      return this.corrupt(err);
+    }
+    if (frame === undefined) {
+      const reason = this.frames.describePending();
+      this.tailState = reason === undefined
+        ? { state: 'open', offset: this.frames.offset }
+        : { state: 'torn', offset: this.frames.offset, reason };
+      return;
+    }
+    try {
+      if (frame.type === FrameType.Batch) {
+        const decoded = decodeEntryBatch(frame.payload);
+        this.chain.accept(decoded);
+        this.batch = decoded.entries;
+        this.stats.batchEntriesPeak = Math.max(this.stats.batchEntriesPeak, decoded.entries.length);
+        attributeBatch(decoded.entries, frame.bytes, this.stats);
+      } else if (frame.type === FrameType.End) {
+        const end = decodeTraceEnd(frame.payload);
+        if (end.endSeq !== this.chain.nextSeq || end.lastChecksum !== this.chain.checksum) {
+          throw new LogFormatError('E_CHAIN', `end marker (seq ${end.endSeq}, ${hex(end.lastChecksum)}) does not match the entries (seq ${this.chain.nextSeq}, ${hex(this.chain.checksum)})`);
+        }
+        const after = this.frames.offset;
+        if (this.pullFrame() !== undefined || this.frames.pending > 0) {
+          throw new LogFormatError('E_MALFORMED', 'data after the end marker', after);
+        }
+        this.tailState = { state: 'clean', end };
+      } else {
+        throw new LogFormatError('E_MALFORMED', `unexpected frame type ${frame.type} among entry batches`);
+      }
+    } catch (err) {
+      this.corrupt(err, frame.offset);
+    }
+  }
+
+  private corrupt(err: unknown, frameOffset?: number): void {
+    if (!(err instanceof LogFormatError)) throw err;
+    this.tailState = { state: 'corrupt', offset: err.offset ?? frameOffset ?? this.frames.offset, code: err.code, reason: err.message };
+  }
+
+  private requireFrame(what: string): Frame {
+    const f = this.pullFrame();
+    if (f === undefined) {
+      throw new LogFormatError('E_TRUNCATED', `trace ends inside its ${what} (${this.frames.describePending() ?? 'no frame'})`, this.frames.offset);
+    }
+    return f;
+  }
+
+  /** Next complete frame, reading more chunks as needed; undefined at end of input. */
+  private pullFrame(): Frame | undefined {
+    for (;;) {
+      const f = this.frames.next();
+      if (f !== undefined) {
+        this.stats.frames++;
+        return f;
+      }
+      if (this.eof) return undefined;
+      const n = this.source.read(this.chunk, this.position);
+      this.stats.reads++;
+      if (n === 0) {
+        this.eof = true;
+        return undefined;
+      }
+      this.position += n;
+      this.stats.bytesRead += n;
+      this.frames.push(this.chunk.subarray(0, n));
+      this.stats.bufferBytesPeak = this.frames.bufferBytesPeak;
+    }
+  }
+}

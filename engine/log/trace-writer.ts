@@ -1,0 +1,167 @@
+/**
+ * TraceWriter: streams log entries into a trace file (layout: engine/log/trace-header.ts).
+ *
+ * Entries are buffered and written as one Batch frame per batch: when `batchEntriesMax` entries or
+ * `batchBytesMax` payload bytes are pending, or on flush()/close(). Writes are synchronous (fs.writeSync)
+ * because the recorder appends from inside a host call, and a synchronous write keeps "entry is in the
+ * file" ordered with "host call returned" without callbacks.
+ *
+ * FSYNC POLICY (`fsync` option):
+ *   'batch'  fsync after every batch frame. Use when the trace is the log of record and outputs are
+ *            released only after their entries are durable (output commit).
+ *   'close'  (default) fsync once at close. A crash loses at most the unflushed tail, and the reader
+ *            reports it as a torn/open tail, never as corruption.
+ *   'none'   never fsync (CI traces on tmpfs, benchmarks).
+ * Either way frames are written whole and in order, so a killed recorder leaves a valid prefix.
+ *
+ * Optional cap `traceBytesMax`: a frame that would push the file past the cap is not written and
+ * append/flush throws E_LIMIT; the file stays a valid prefix and close() still fits its End frame (room is
+ * reserved for it).
+ */
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { Builder } from 'flatbuffers';
+import type { LogEntry } from './entry.ts';
+import { LogFormatError } from './errors.ts';
+import { buildEntryBatch } from './entry-codec.ts';
+import { encodeFrame, frameHeaderBytes, FrameType } from './frame.ts';
+import { HashChain } from './hash-chain.ts';
+import { encodePrelude, encodeTraceEnd, encodeTraceHeader, type TraceHeaderData } from './trace-header.ts';
+import { attributeBatch, emptyKindBytes, type KindBytes } from './trace-stats.ts';
+
+/** Where trace bytes go (a file by default; tests and the live channel can pass their own). */
+export interface TraceSink {
+  write(bytes: Uint8Array): void;
+  sync?(): void;
+  close?(): void;
+}
+
+export type FsyncPolicy = 'batch' | 'close' | 'none';
+
+export interface TraceWriterOptions {
+  /** Entries per batch frame (default 1024): bigger amortises more, smaller loses less on a crash. */
+  readonly batchEntriesMax?: number;
+  /** Pending payload bytes that force a flush (default 256 KiB): bounds memory and frame size. */
+  readonly batchBytesMax?: number;
+  /** Cap on the file size in bytes (default: none). */
+  readonly traceBytesMax?: number;
+  readonly fsync?: FsyncPolicy;
+  /** Encoded snapshot (snapshot codec) the trace starts from; written right after the header. */
+  readonly snapshot?: Uint8Array;
+}
+
+export interface TraceWriterStats extends KindBytes {
+  /** Bytes written so far (whole file). */
+  bytesTotal: number;
+  /** Bytes of Batch frames only (what the per-kind figures add up to). */
+  batchBytes: number;
+  frames: number;
+}
+
+/** Encoded size of an End frame (fixed: two ulongs), reserved under traceBytesMax. */
+const endFrameBytesReserve = frameHeaderBytes + 64;
+
+class FileSink implements TraceSink {
+  constructor(private readonly fd: number) {}
+  write(bytes: Uint8Array): void {
+    let off = 0;
+    while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
+  }
+  sync(): void {
+    fsyncSync(this.fd);
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+export class TraceWriter {
+  private readonly pending: LogEntry[] = [];
+  private pendingBytes = 0;
+  private readonly chain: HashChain;
+  private closed = false;
+  /** Set once the cap was hit: later entries could only leave a gap in seq, so they are refused. */
+  private full = false;
+  private readonly batchEntriesMax: number;
+  private readonly batchBytesMax: number;
+  private readonly fsync: FsyncPolicy;
+  readonly stats: TraceWriterStats = { ...emptyKindBytes(), bytesTotal: 0, batchBytes: 0, frames: 0 };
+
+  /** Creates (truncates) `path` and writes prelude, header and optional snapshot. */
+  static create(path: string, header: TraceHeaderData, opts: TraceWriterOptions = {}): TraceWriter {
+    return new TraceWriter(new FileSink(openSync(path, 'w')), header, opts);
+  }
+
+  constructor(
+    private readonly sink: TraceSink,
+    header: TraceHeaderData,
+    private readonly opts: TraceWriterOptions = {},
+  ) {
+    this.batchEntriesMax = Math.max(1, opts.batchEntriesMax ?? 1024);
+    this.batchBytesMax = Math.max(1, opts.batchBytesMax ?? 256 * 1024);
+    this.fsync = opts.fsync ?? 'close';
+    this.chain = new HashChain(header.start.checksum, header.start.seq);
+    const h = { ...header, start: { ...header.start, snapshot: opts.snapshot !== undefined } };
+    this.emit(encodePrelude(), false);
+    this.emit(encodeFrame(FrameType.Header, encodeTraceHeader(h)));
+    if (opts.snapshot) this.emit(encodeFrame(FrameType.Snapshot, opts.snapshot));
+  }
+
+  /** seq the next appended entry must have. */
+  get nextSeq(): number {
+    return this.chain.nextSeq + this.pending.length;
+  }
+
+  /** Appends one entry (its seq must be nextSeq); may write a batch frame. */
+  append(entry: LogEntry): void {
+    if (this.closed) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
+    if (this.full) throw new LogFormatError('E_LIMIT', 'trace reached its size cap');
+    if (entry.seq !== this.nextSeq) {
+      throw new LogFormatError('E_ENTRY', `entry seq ${entry.seq} where ${this.nextSeq} was expected`);
+    }
+    this.pending.push(entry);
+    this.pendingBytes += entry.request.length + entry.data.length;
+    if (this.pending.length >= this.batchEntriesMax || this.pendingBytes >= this.batchBytesMax) this.flush();
+  }
+
+  /** Writes pending entries as one batch frame (no-op when none), then fsyncs under policy 'batch'. */
+  flush(): void {
+    if (this.closed) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
+    if (this.pending.length === 0) return;
+    const entries = this.pending.splice(0);
+    this.pendingBytes = 0;
+    const b = new Builder(1024 + entries.length * 16);
+    const { offset, lastChecksum } = buildEntryBatch(b, entries, this.chain.checksum);
+    b.finish(offset);
+    const frame = encodeFrame(FrameType.Batch, b.asUint8Array());
+    const cap = this.opts.traceBytesMax;
+    if (cap !== undefined && this.stats.bytesTotal + frame.length + endFrameBytesReserve > cap) {
+      this.full = true;
+      throw new LogFormatError('E_LIMIT', `trace would exceed its cap of ${cap} bytes; ${entries.length} entries not written`);
+    }
+    this.emit(frame);
+    this.chain.checksum = lastChecksum;
+    this.chain.nextSeq += entries.length;
+    this.stats.batchBytes += frame.length;
+    attributeBatch(entries, frame.length, this.stats);
+    if (this.fsync === 'batch') this.sink.sync?.();
+  }
+
+  /** Flushes, writes the End frame, fsyncs (unless policy 'none') and closes the sink. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.flush();
+    } finally {
+      this.closed = true;
+      this.emit(encodeFrame(FrameType.End, encodeTraceEnd({ endSeq: this.chain.nextSeq, lastChecksum: this.chain.checksum })));
+      if (this.fsync !== 'none') this.sink.sync?.();
+      this.sink.close?.();
+    }
+  }
+
+  private emit(bytes: Uint8Array, isFrame = true): void {
+    this.sink.write(bytes);
+    this.stats.bytesTotal += bytes.length;
+    if (isFrame) this.stats.frames++;
+  }
+}

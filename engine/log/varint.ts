@@ -1,0 +1,87 @@
+/**
+ * LEB128 unsigned varints for the small per-entry numbers of an EntryBatch (call-index deltas, lengths):
+ * nearly all are < 128, so one byte each instead of four or eight.
+ */
+import { LogFormatError } from './errors.ts';
+
+/** Largest value a varint may carry: beyond it JS numbers lose integer precision. */
+const varintValueMax = Number.MAX_SAFE_INTEGER;
+/** ceil(53 / 7): longer encodings are overlong or out of range. */
+const varintBytesMax = 8;
+
+/** Bytes needed for `value`. */
+export function varintSize(value: number): number {
+  let n = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    n++;
+  }
+  return n;
+}
+
+/** Growable byte sink for varint columns (encoders reuse one per column). */
+export class ByteSink {
+  bytes: Uint8Array;
+  length = 0;
+  constructor(capacity = 256) {
+    this.bytes = new Uint8Array(capacity);
+  }
+  private reserve(n: number): void {
+    if (this.length + n <= this.bytes.length) return;
+    let cap = this.bytes.length * 2;
+    while (cap < this.length + n) cap *= 2;
+    const next = new Uint8Array(cap);
+    next.set(this.bytes.subarray(0, this.length));
+    this.bytes = next;
+  }
+  varint(value: number): void {
+    this.reserve(varintBytesMax);
+    while (value >= 0x80) {
+      this.bytes[this.length++] = (value % 128) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    this.bytes[this.length++] = value;
+  }
+  append(data: Uint8Array): void {
+    this.reserve(data.length);
+    this.bytes.set(data, this.length);
+    this.length += data.length;
+  }
+  view(): Uint8Array {
+    return this.bytes.subarray(0, this.length);
+  }
+  reset(): void {
+    this.length = 0;
+  }
+}
+
+/** Sequential varint reader with full validation (no overlong, no overflow, no read past the end). */
+export class VarintReader {
+  private pos = 0;
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly column: string,
+  ) {}
+  next(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < varintBytesMax; i++) {
+      if (this.pos >= this.bytes.length) {
+        throw new LogFormatError('E_MALFORMED', `varint column ${this.column} ends inside a value`);
+      }
+      const b = this.bytes[this.pos++]!;
+      value += (b & 0x7f) * scale;
+      if ((b & 0x80) === 0) {
+        if (b === 0 && i > 0) throw new LogFormatError('E_MALFORMED', `overlong varint in column ${this.column}`);
+        if (value > varintValueMax) throw new LogFormatError('E_MALFORMED', `varint too large in column ${this.column}`);
+        return value;
+      }
+      scale *= 128;
+    }
+    throw new LogFormatError('E_MALFORMED', `varint too long in column ${this.column}`);
+  }
+  /** True when every byte was consumed: trailing bytes mean a column/count mismatch. */
+  done(): boolean {
+    return this.pos === this.bytes.length;
+  }
+}

@@ -1,0 +1,20 @@
+/**
+ * Format versions. A reader accepts every version in its supported range (old traces must stay readable:
+ * spec/fixtures holds one trace per released version) and refuses newer ones with E_VERSION, because a
+ * newer writer may have changed meaning in ways an old reader would silently misread.
+ */
+
+/** Version written into new trace files (file prelude and TraceHeader.format_version). */
+export const traceFormatVersion = 1;
+/** Oldest trace version this build still reads. */
+export const traceFormatVersionMin = 1;
+
+/** Version of the snapshot envelope and Snapshot table. */
+export const snapshotFormatVersion = 1;
+export const snapshotFormatVersionMin = 1;
+
+/** Live-channel protocol version (Hello.format_version); peers must match exactly. */
+export const channelFormatVersion = 1;
+
+/** Default "created by" string for traces and Hello messages. */
+export const createdByDefault = 'twinstep 0.1.0';

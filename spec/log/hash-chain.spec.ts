@@ -1,0 +1,85 @@
+import { expect } from 'chai';
+import { decodeEntryBatch, encodeEntryBatch } from '../../engine/log/entry-codec.ts';
+import { HashChain, entryChecksum } from '../../engine/log/hash-chain.ts';
+import { LogFormatError } from '../../engine/log/errors.ts';
+import type { LogEntry } from '../../engine/log/entry.ts';
+import { mixedEntries } from './entries.ts';
+
+function batches(entries: LogEntry[], size: number): { bytes: Uint8Array; lastChecksum: bigint }[] {
+  const out = [];
+  let prev = 0n;
+  for (let i = 0; i < entries.length; i += size) {
+    const b = encodeEntryBatch(entries.slice(i, i + size), prev);
+    prev = b.lastChecksum;
+    out.push(b);
+  }
+  return out;
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof LogFormatError) return err.code;
+    throw err;
+  }
+  return undefined;
+}
+
+describe('hash chain', () => {
+  const entries = mixedEntries(100);
+
+  it('producer and batch encoding agree; the checker accepts the stream incrementally', () => {
+    const producer = new HashChain();
+    for (const e of entries) producer.append(e);
+    const checker = new HashChain();
+    for (const b of batches(entries, 16)) checker.accept(decodeEntryBatch(b.bytes));
+    expect(checker.checksum).to.equal(producer.checksum);
+    expect(checker.nextSeq).to.equal(100);
+  });
+
+  it('the value depends on every field and on the previous value', () => {
+    const e = entries[0]!;
+    const base = entryChecksum(0n, e);
+    expect(entryChecksum(1n, e)).to.not.equal(base);
+    expect(entryChecksum(0n, { ...e, callIndex: e.callIndex + 1 })).to.not.equal(base);
+    expect(entryChecksum(0n, { ...e, call: 'random_get' })).to.not.equal(base);
+    expect(entryChecksum(0n, { ...e, data: Uint8Array.from([...e.data, 0]) })).to.not.equal(base);
+  });
+
+  it('detects a lost batch, a repeated batch, reordering, and a batch from another chain', () => {
+    const bs = batches(entries, 10).map((b) => decodeEntryBatch(b.bytes));
+    const lost = new HashChain();
+    lost.accept(bs[0]!);
+    expect(codeOf(() => lost.accept(bs[2]!))).to.equal('E_CHAIN');
+    const repeated = new HashChain();
+    repeated.accept(bs[0]!);
+    expect(codeOf(() => repeated.accept(bs[0]!))).to.equal('E_CHAIN');
+    // Same seqs, different history: re-encode batch 1 as if it followed a different prefix.
+    const forged = decodeEntryBatch(encodeEntryBatch(entries.slice(10, 20), 12345n).bytes);
+    const other = new HashChain();
+    other.accept(bs[0]!);
+    expect(codeOf(() => other.accept(forged))).to.equal('E_CHAIN');
+  });
+
+  it('detects an altered entry inside a batch (E_CHAIN), even though the batch is well-formed', () => {
+    const { bytes } = encodeEntryBatch(entries.slice(0, 20));
+    // Alter one data byte: find the blob by looking for the digest/clock payload pattern is fragile, so
+    // flip each byte in turn and require that no flip is silently accepted with different content.
+    const original = decodeEntryBatch(bytes).entries.map((e) => Buffer.from(e.data).toString('hex'));
+    let chainErrors = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      const bad = bytes.slice();
+      bad[i]! ^= 0x01;
+      try {
+        const d = decodeEntryBatch(bad);
+        // Accepted: must then be identical content (the flip hit padding or an unused byte).
+        expect(d.entries.map((e) => Buffer.from(e.data).toString('hex'))).to.deep.equal(original);
+      } catch (err) {
+        expect(err).to.be.instanceOf(LogFormatError);
+        if ((err as LogFormatError).code === 'E_CHAIN') chainErrors++;
+      }
+    }
+    expect(chainErrors).to.be.greaterThan(100);
+  });
+});
