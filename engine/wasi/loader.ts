@@ -29,6 +29,8 @@ export type UnwindMode = 'all' | 'io' | 'none' | readonly string[];
 /** Exported name prefix for guest globals, so snapshots can read and restore every global. */
 export const GLOBAL_EXPORT_PREFIX = '__twinstep_global_';
 
+export type GlobalType = 'i32' | 'i64' | 'f32' | 'f64';
+
 export interface LoadedModule {
   /** xxh64 of the ORIGINAL (uninstrumented) bytes: identifies the guest in traces and snapshots. */
   readonly hash: bigint;
@@ -40,6 +42,8 @@ export interface LoadedModule {
   readonly unwind: UnwindMode;
   /** Number of guest globals exported as GLOBAL_EXPORT_PREFIX + index. */
   readonly globalCount: number;
+  /** Value type of each guest global, in module order (snapshots store raw bits per type). */
+  readonly globalTypes: readonly GlobalType[];
   /** Declared maximum memory in 64 KiB pages (65536 when absent: the wasm32 limit). */
   readonly memoryMaxPages: number;
 }
@@ -79,7 +83,7 @@ export function checkModule(bytes: Uint8Array): { imports: string[] } {
   }
   let mod: WebAssembly.Module;
   try {
-    mod = new WebAssembly.Module(bytes);
+    mod = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
   } catch (e) {
     throw new MachineError('E_INVALID_WASM', `invalid WebAssembly module: ${(e as Error).message.replace(/^WebAssembly\.Module\(\): /, '')}`);
   }
@@ -105,11 +109,11 @@ export async function loadModule(bytes: Uint8Array, unwind: UnwindMode = 'all'):
   const { imports } = checkModule(bytes);
   const hash = xxh64(bytes);
   const unwindable = unwindSet(unwind, imports);
-  const key = `${hash.toString(16).padStart(16, '0')}-${unwindKey(unwind)}-v1`;
+  const key = `${hash.toString(16).padStart(16, '0')}-${unwindKey(unwind)}-v2`;
   const cached = join(cacheDir(), `${key}.wasm`);
   const metaFile = join(cacheDir(), `${key}.json`);
   let instrumented: Uint8Array | undefined;
-  let meta: { globalCount: number; memoryMaxPages: number } | undefined;
+  let meta: { globalCount: number; globalTypes: GlobalType[]; memoryMaxPages: number } | undefined;
   try {
     instrumented = readFileSync(cached);
     meta = JSON.parse(readFileSync(metaFile, 'utf8'));
@@ -119,7 +123,7 @@ export async function loadModule(bytes: Uint8Array, unwind: UnwindMode = 'all'):
   if (!instrumented || !meta) {
     const out = await instrument(bytes, unwindable);
     instrumented = out.bytes;
-    meta = { globalCount: out.globalCount, memoryMaxPages: out.memoryMaxPages };
+    meta = { globalCount: out.globalCount, globalTypes: out.globalTypes, memoryMaxPages: out.memoryMaxPages };
     try {
       mkdirSync(cacheDir(), { recursive: true });
       const tmp = `${cached}.${process.pid}.tmp`;
@@ -134,15 +138,16 @@ export async function loadModule(bytes: Uint8Array, unwind: UnwindMode = 'all'):
   return {
     hash,
     bytes,
-    compiled: new WebAssembly.Module(instrumented),
+    compiled: new WebAssembly.Module(instrumented as Uint8Array<ArrayBuffer>),
     unwindable,
     unwind,
     globalCount: meta.globalCount,
+    globalTypes: meta.globalTypes,
     memoryMaxPages: meta.memoryMaxPages,
   };
 }
 
-async function instrument(bytes: Uint8Array, unwindable: ReadonlySet<string>): Promise<{ bytes: Uint8Array; globalCount: number; memoryMaxPages: number }> {
+async function instrument(bytes: Uint8Array, unwindable: ReadonlySet<string>): Promise<{ bytes: Uint8Array; globalCount: number; globalTypes: GlobalType[]; memoryMaxPages: number }> {
   const b = await binaryen();
   const m = b.readBinary(bytes);
   try {
@@ -150,8 +155,12 @@ async function instrument(bytes: Uint8Array, unwindable: ReadonlySet<string>): P
     m.setFeatures(F.MVP | F.MutableGlobals | F.NontrappingFPToInt | F.SIMD128 | F.BulkMemory | F.BulkMemoryOpt | F.SignExt | F.ReferenceTypes | F.Multivalue | F.ExtendedConst | F.CallIndirectOverlong);
     // Export every global (before Asyncify adds its own internal ones), so a snapshot can capture them.
     const globalCount = m.getNumGlobals();
+    const globalTypes: GlobalType[] = [];
     for (let i = 0; i < globalCount; i++) {
       const info = b.getGlobalInfo(m.getGlobalByIndex(i));
+      const type = info.type === b.i32 ? 'i32' : info.type === b.i64 ? 'i64' : info.type === b.f32 ? 'f32' : info.type === b.f64 ? 'f64' : undefined;
+      if (!type) throw new MachineError('E_UNSUPPORTED_IMPORT', `global ${info.name} has a type twinstep cannot snapshot (only i32, i64, f32, f64)`);
+      globalTypes.push(type);
       m.addGlobalExport(info.name, GLOBAL_EXPORT_PREFIX + i);
     }
     let memoryMaxPages = 65536;
@@ -172,7 +181,7 @@ async function instrument(bytes: Uint8Array, unwindable: ReadonlySet<string>): P
       m.optimize();
     }
     const out = m.emitBinary() as Uint8Array;
-    return { bytes: out, globalCount, memoryMaxPages };
+    return { bytes: out, globalCount, globalTypes, memoryMaxPages };
   } finally {
     m.dispose();
   }

@@ -19,7 +19,7 @@ import { WasiHost } from './host.ts';
 import type { WasiStateData } from './state.ts';
 import { pageDigests, stateDigest } from '../checkpoint/digest.ts';
 import type { MachineState } from './machine-state.ts';
-import { WasiSnapshot } from './snapshot.ts';
+import { WasiSnapshot, decodeMachineState } from './snapshot.ts';
 
 export interface WasiMachineOptions {
   readonly config: WasiConfig;
@@ -105,6 +105,11 @@ export class WasiMachine implements Machine {
     return m;
   }
 
+  /** Restores from an encoded (full) snapshot; the module must be the snapshot's guest. */
+  static restoreEncoded(module: LoadedModule, bytes: Uint8Array, devices: Devices, asyncifyStackBytes?: number): WasiMachine {
+    return WasiMachine.restore(module, decodeMachineState(bytes).state, devices, asyncifyStackBytes);
+  }
+
   get callIndex(): number {
     return this.index;
   }
@@ -180,7 +185,7 @@ export class WasiMachine implements Machine {
       fsTimeNs: this.fsTime,
       wasi: this.host.exportState(),
     };
-    return new WasiSnapshot(state, pageDigests(memory));
+    return new WasiSnapshot(state, pageDigests(memory), this.module.globalTypes, typeof this.module.unwind === 'string' ? this.module.unwind : this.module.unwind.join(','));
   }
 
   /**
