@@ -1,0 +1,110 @@
+/**
+ * Network micro-benchmark: ws round-trip latency for small messages (what an output waits for under the ack rule)
+ * and one-way throughput for 64 KiB messages (what log streaming and state transfer need), over loopback between
+ * two processes, with authentication on and TCP_NODELAY as in production.
+ */
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { Transport } from '../../engine/net/transport.ts';
+import { listenWs } from '../../engine/net/ws.ts';
+
+const PEER = fileURLToPath(new URL('./net-peer.ts', import.meta.url));
+
+export interface NetBenchOptions {
+  rttSamples?: number;
+  rttMessageBytes?: number;
+  throughputBytes?: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** The one reply the benchmark is waiting for (it never has two outstanding). */
+let pending: ((m: Uint8Array) => void) | undefined;
+function nextMessage(): Promise<Uint8Array> {
+  return new Promise((resolve) => {
+    pending = resolve;
+  });
+}
+
+export async function benchNet(opts: NetBenchOptions = {}): Promise<Record<string, number>> {
+  const rttSamples = opts.rttSamples ?? 5000;
+  const rttBytes = opts.rttMessageBytes ?? 64;
+  const chunk = 64 * 1024;
+  const totalBytes = opts.throughputBytes ?? 512 * 1024 * 1024;
+  const secret = randomBytes(32);
+  const maxFrameBytes = 1024 * 1024;
+  const listener = await listenWs({ secret, vmId: 'bench', role: 'primary', epoch: 1, maxFrameBytes });
+  const accepted = new Promise<Transport>((resolve) => listener.onConnection(resolve));
+  const child = fork(PEER, [listener.url, secret.toString('hex'), String(maxFrameBytes)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: 'inherit',
+  });
+  const killTimer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  try {
+    const t = await Promise.race([
+      accepted,
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('bench peer did not connect')), 30_000).unref()),
+    ]);
+    t.onMessage((m) => {
+      const p = pending;
+      pending = undefined;
+      p?.(m);
+    });
+
+    // Round trips, one at a time, after a warm-up so JIT and socket buffers are settled.
+    const ping = new Uint8Array(rttBytes);
+    ping[0] = 1;
+    const rtts: number[] = [];
+    for (let i = 0; i < rttSamples + 500; i++) {
+      const got = nextMessage();
+      const t0 = process.hrtime.bigint();
+      t.send(ping);
+      await got;
+      if (i >= 500) rtts.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+    rtts.sort((a, b) => a - b);
+
+    // Throughput: keep the socket busy but bounded (bufferedBytes is the backpressure signal drivers use).
+    const msg = new Uint8Array(chunk);
+    msg[0] = 2;
+    const count = Math.ceil(totalBytes / chunk);
+    const highWaterBytes = 8 * 1024 * 1024;
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < count; i++) {
+      while (t.bufferedBytes > highWaterBytes) await new Promise((r) => setImmediate(r));
+      t.send(msg);
+    }
+    const report = nextMessage();
+    t.send(Uint8Array.of(3));
+    const r = await report;
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    const received = new DataView(r.buffer, r.byteOffset, r.byteLength).getFloat64(1);
+    if (received !== count * chunk) throw new Error(`bench peer received ${received} bytes, expected ${count * chunk}`);
+    t.close();
+    return {
+      wsRttP50Us: Math.round(percentile(rtts, 50) * 10) / 10,
+      wsRttP99Us: Math.round(percentile(rtts, 99) * 10) / 10,
+      wsRttMeanUs: Math.round((rtts.reduce((a, b) => a + b, 0) / rtts.length) * 10) / 10,
+      wsRttMessageBytes: rttBytes,
+      wsThroughput64KiBMBps: Math.round((received / 1e6 / seconds) * 10) / 10,
+    };
+  } finally {
+    clearTimeout(killTimer);
+    await listener.close();
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      child.kill('SIGTERM');
+      await exited;
+      clearTimeout(t);
+    }
+  }
+}
+
+// `tsx scripts/bench/net.ts` runs it alone.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  console.log(JSON.stringify(await benchNet(), null, 2));
+}
