@@ -48,6 +48,8 @@ export interface TraceHeaderData {
   readonly start: { readonly callIndex: number; readonly seq: number; readonly checksum: bigint; readonly snapshot: boolean };
   /** Writer tool/version; defaults to createdByDefault. */
   readonly createdBy?: string;
+  /** Where the recorder found the guest module (absent in traces that do not say). */
+  readonly modulePath?: string;
 }
 
 export interface TraceEndData {
@@ -115,6 +117,7 @@ export function encodeTraceHeader(h: TraceHeaderData): Uint8Array {
     digestIntervalMs: u32(h.machine.digestIntervalMs, 'digest interval (ms)'),
   });
   const createdOff = b.createString(h.createdBy ?? createdByDefault);
+  const pathOff = h.modulePath === undefined ? 0 : b.createString(h.modulePath);
   if (!Number.isSafeInteger(h.start.callIndex) || h.start.callIndex < 0 || !Number.isSafeInteger(h.start.seq) || h.start.seq < 0) {
     throw new LogFormatError('E_ENTRY', 'trace start call index / seq must be non-negative safe integers');
   }
@@ -131,6 +134,7 @@ export function encodeTraceHeader(h: TraceHeaderData): Uint8Array {
   TraceHeader.addStartChecksum(b, BigInt.asUintN(64, h.start.checksum));
   TraceHeader.addSnapshotPresent(b, h.start.snapshot);
   TraceHeader.addCreatedBy(b, createdOff);
+  if (pathOff) TraceHeader.addModulePath(b, pathOff);
   b.finish(TraceHeader.endTraceHeader(b));
   return b.asUint8Array();
 }
@@ -156,6 +160,7 @@ export function decodeTraceHeader(bytes: Uint8Array): { header: TraceHeaderData;
         snapshot: t.snapshotPresent(),
       },
       createdBy: t.createdBy() ?? '',
+      ...(t.modulePath() ? { modulePath: t.modulePath()! } : {}),
     };
     return { header, formatVersion };
   });

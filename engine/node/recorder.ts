@@ -71,6 +71,9 @@ export class Recorder implements HostCallHandler {
   }
 
   output(call: OutputCall): void {
+    // The state just before the guest exits is worth a digest: a build that differs only in internal state
+    // is caught even when it never prints the difference.
+    if (call.channel === EXIT_CHANNEL) this.appendDigest(call.index);
     this.append({ seq: this.seq, callIndex: call.index, kind: EntryKind.Output, call: call.name, channel: call.channel, request: EMPTY, data: call.data });
     if (call.channel !== EXIT_CHANNEL) this.o.emit(call.channel, call.data);
   }

@@ -3,9 +3,15 @@ import { MachineError } from '../../engine/machine/errors.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 import { RUN_USAGE, runCommand } from './run.ts';
+import { RECORD_USAGE, recordCommand } from './record.ts';
+import { REPLAY_USAGE, replayCommand } from './replay.ts';
+import { INSPECT_USAGE, inspectCommand } from './inspect.ts';
 
 const COMMANDS: Record<string, { usage: string; run: (argv: readonly string[]) => Promise<number> }> = {
   run: { usage: RUN_USAGE, run: runCommand },
+  record: { usage: RECORD_USAGE, run: recordCommand },
+  replay: { usage: REPLAY_USAGE, run: replayCommand },
+  inspect: { usage: INSPECT_USAGE, run: inspectCommand },
 };
 
 function help(): string {

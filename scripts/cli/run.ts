@@ -1,27 +1,48 @@
 /** `twinstep run`: runs a guest live, unprotected, like `wasmtime run`. */
 import { bootMachine } from '../../engine/wasi/boot.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
-import { EXIT_CHANNEL, type HostCallHandler } from '../../engine/machine/machine.ts';
+import { EXIT_CHANNEL, PAUSE, type HostCallHandler } from '../../engine/machine/machine.ts';
+import { writeFileSync } from 'node:fs';
+import { intFlag } from './flags.ts';
+import { CliError } from './cli-error.ts';
+import { EXIT } from './exit-codes.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { parseRunArgs } from './run-options.ts';
 import { exitForResult } from './result.ts';
 import { basename } from 'node:path';
 
-export const RUN_USAGE = 'twinstep run [--dir HOST[::GUEST]]... [--env KEY=VALUE]... [--unwind all|io|none] MODULE.wasm [ARGS...]';
+export const RUN_USAGE = 'twinstep run [--dir HOST[::GUEST]]... [--env KEY=VALUE]... [--unwind all|io|none] [--snapshot-at CALL --snapshot-out FILE] MODULE.wasm [ARGS...]';
+
+const FLAGS = { '--snapshot-at': { takesValue: true }, '--snapshot-out': { takesValue: true } };
 
 export async function runCommand(argv: readonly string[]): Promise<number> {
-  const { run } = parseRunArgs(argv);
+  const { run, flags } = parseRunArgs(argv, FLAGS);
+  const snapshotOut = flags.get('--snapshot-out')?.at(-1);
+  const snapshotAt = intFlag(flags, '--snapshot-at', -1);
+  if ((snapshotOut === undefined) !== (snapshotAt < 0)) throw new CliError('--snapshot-at and --snapshot-out go together', EXIT.usage);
   const { machine } = await bootMachine({
     modulePath: run.module,
     config: { args: [basename(run.module), ...run.args], env: run.env, preopens: run.preopens },
     unwind: run.unwind,
     devices: liveDevices(),
   });
+  let taken = false;
   const live: HostCallHandler = {
+    // Stop at host call K once, so the snapshot captures the guest exactly there; then carry on.
+    beforeCall: (call) => (call.index === snapshotAt && !taken ? PAUSE : undefined),
     input: (call) => call.live(),
     output: (call) => {
       if (call.channel !== EXIT_CHANNEL) writeAllSync(call.channel, call.data);
     },
   };
-  return exitForResult(machine.run(live));
+  let result = machine.run(live);
+  if (result.status === 'paused' && snapshotOut) {
+    writeFileSync(snapshotOut, machine.snapshot().encode());
+    taken = true;
+    process.stderr.write(`twinstep run: snapshot at host call ${snapshotAt} -> ${snapshotOut}\n`);
+    result = machine.run(live);
+  } else if (snapshotOut && result.status === 'exited') {
+    process.stderr.write(`twinstep run: the guest made only ${machine.callIndex} host calls; no snapshot at ${snapshotAt}\n`);
+  }
+  return exitForResult(result);
 }

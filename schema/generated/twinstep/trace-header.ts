@@ -93,8 +93,15 @@ createdBy(optionalEncoding?:any):string|Uint8Array|null {
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }
 
+modulePath():string|null
+modulePath(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+modulePath(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 28);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
 static startTraceHeader(builder:flatbuffers.Builder) {
-  builder.startObject(12);
+  builder.startObject(13);
 }
 
 static addFormatVersion(builder:flatbuffers.Builder, formatVersion:number) {
@@ -143,6 +150,10 @@ static addSnapshotPresent(builder:flatbuffers.Builder, snapshotPresent:boolean) 
 
 static addCreatedBy(builder:flatbuffers.Builder, createdByOffset:flatbuffers.Offset) {
   builder.addFieldOffset(11, createdByOffset, 0);
+}
+
+static addModulePath(builder:flatbuffers.Builder, modulePathOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(12, modulePathOffset, 0);
 }
 
 static endTraceHeader(builder:flatbuffers.Builder):flatbuffers.Offset {

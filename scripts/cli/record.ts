@@ -1,0 +1,110 @@
+/** `twinstep record`: runs a guest live (as `run` does) and writes every input, output and digest to a trace. */
+import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { loadModule } from '../../engine/wasi/loader.ts';
+import { readModuleFile } from '../../engine/wasi/boot.ts';
+import { WasiMachine } from '../../engine/wasi/machine.ts';
+import { liveDevices } from '../../engine/wasi/devices.ts';
+import { CLOCK_RESOLUTION_NS_DEFAULT, decodeMachineState } from '../../engine/wasi/snapshot.ts';
+import { TraceWriter } from '../../engine/log/trace-writer.ts';
+import { Recorder } from '../../engine/node/recorder.ts';
+import { writeAllSync } from '../../engine/node/stdio-sink.ts';
+import { CliError } from './cli-error.ts';
+import { EXIT } from './exit-codes.ts';
+import { exitForResult } from './result.ts';
+import { parseRunArgs } from './run-options.ts';
+import { intFlag } from './flags.ts';
+
+export const RECORD_USAGE =
+  'twinstep record -o TRACE [--digest-every CALLS] [--digest-ms MS] [--max-bytes BYTES] [--max-duration MS] [--from SNAPSHOT] [--vm-id ID] [run options] MODULE.wasm [ARGS...]';
+
+/** Digest defaults: cheap for small guests (a 1 MiB memory hashes in ~50 µs), frequent enough to localise. */
+export const DIGEST_EVERY_CALLS_DEFAULT = 10_000;
+export const DIGEST_EVERY_MS_DEFAULT = 1_000;
+
+const FLAGS = {
+  '-o': { takesValue: true },
+  '--output': { takesValue: true },
+  '--digest-every': { takesValue: true },
+  '--digest-ms': { takesValue: true },
+  '--max-bytes': { takesValue: true },
+  '--max-duration': { takesValue: true },
+  '--from': { takesValue: true },
+  '--vm-id': { takesValue: true },
+};
+
+export async function recordCommand(argv: readonly string[]): Promise<number> {
+  const { run, flags } = parseRunArgs(argv, FLAGS);
+  const out = flags.get('-o')?.at(-1) ?? flags.get('--output')?.at(-1);
+  if (!out) throw new CliError('missing -o TRACE (where to write the trace)', EXIT.usage);
+  const digestEveryCalls = intFlag(flags, '--digest-every', DIGEST_EVERY_CALLS_DEFAULT);
+  const digestEveryMs = intFlag(flags, '--digest-ms', DIGEST_EVERY_MS_DEFAULT);
+  const capBytes = intFlag(flags, '--max-bytes', 0);
+  const capMs = intFlag(flags, '--max-duration', 0);
+  const from = flags.get('--from')?.at(-1);
+  const bytes = readModuleFile(run.module);
+  const module = await loadModule(bytes, run.unwind);
+
+  let machine: WasiMachine;
+  let snapshot: Uint8Array | undefined;
+  if (from) {
+    if (run.args.length || run.env.length || run.preopens.length) {
+      throw new CliError('--from: args, --env and --dir come from the snapshot; do not pass them again', EXIT.usage);
+    }
+    try {
+      snapshot = readFileSync(from);
+    } catch {
+      throw new CliError(`--from: cannot read snapshot '${from}'`, EXIT.noInput);
+    }
+    machine = WasiMachine.restore(module, decodeOrFail(snapshot), liveDevices());
+  } else {
+    machine = WasiMachine.create(module, {
+      config: { args: [basename(run.module), ...run.args], env: run.env, preopens: run.preopens },
+      devices: liveDevices(),
+    });
+  }
+  const boot = machine.snapshot().state;
+  const writer = TraceWriter.create(out, {
+    vmId: flags.get('--vm-id')?.at(-1) ?? '',
+    moduleHash: module.hash,
+    moduleSizeBytes: bytes.length,
+    modulePath: resolve(run.module),
+    args: boot.config.args,
+    env: boot.config.env,
+    preopens: boot.config.preopens,
+    diskDigest: machine.digest().devices,
+    machine: {
+      clockResolutionNs: boot.config.clockResolutionNs ?? CLOCK_RESOLUTION_NS_DEFAULT,
+      bootTimeNs: boot.config.bootTimeNs ?? 0n,
+      unwind: typeof run.unwind === 'string' ? run.unwind : run.unwind.join(','),
+      digestIntervalCalls: digestEveryCalls,
+      digestIntervalMs: digestEveryMs,
+    },
+    start: { callIndex: machine.callIndex, seq: 0, checksum: 0n, snapshot: snapshot !== undefined },
+  }, { snapshot });
+  const recorder = new Recorder({
+    machine,
+    sink: { append: (e) => writer.append(e), get bytes() { return writer.stats.bytesTotal; } },
+    emit: (channel, data) => writeAllSync(channel, data),
+    digestEveryCalls,
+    digestEveryMs,
+    capBytes,
+    capMs,
+    nowMs: () => Date.now(),
+  });
+  const result = machine.run(recorder);
+  recorder.finish(result, machine);
+  writer.close();
+  const s = writer.stats;
+  process.stderr.write(`twinstep record: ${recorder.entries} entries, ${machine.callIndex} host calls, ${s.bytesTotal} bytes -> ${out}${recorder.capped ? ` (stopped: ${recorder.capped})` : ''}\n`);
+  if (result.status === 'paused') return 0;
+  return exitForResult(result);
+}
+
+function decodeOrFail(bytes: Uint8Array) {
+  try {
+    return decodeMachineState(bytes).state;
+  } catch (e) {
+    throw new CliError(`--from: not a usable snapshot: ${(e as Error).message}`, EXIT.dataError);
+  }
+}

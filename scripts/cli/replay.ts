@@ -1,0 +1,178 @@
+/**
+ * `twinstep replay`: re-executes a guest against a trace and reports the first (or every) divergence.
+ * Exit 0: identical. Exit 1: diverged. Exit 2: bad usage, unreadable or damaged trace.
+ */
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
+import { readModuleFile } from '../../engine/wasi/boot.ts';
+import { WasiMachine } from '../../engine/wasi/machine.ts';
+import { decodeMachineState } from '../../engine/wasi/snapshot.ts';
+import type { Devices } from '../../engine/wasi/context.ts';
+import { TraceReader } from '../../engine/log/trace-reader.ts';
+import { LogFormatError } from '../../engine/log/errors.ts';
+import { MachineError } from '../../engine/machine/errors.ts';
+import type { HostCallHandler, HostCallInfo } from '../../engine/machine/machine.ts';
+import { Replayer } from '../../replay/replayer.ts';
+import { TraceSource } from '../../replay/trace-source.ts';
+import { parseFault } from '../../replay/fault.ts';
+import type { ReplayReport } from '../../replay/report/model.ts';
+import { textReport } from '../../replay/report/text.ts';
+import { jsonReport } from '../../replay/report/json.ts';
+import { junitReport } from '../../replay/report/junit.ts';
+import { CliError } from './cli-error.ts';
+import { oneOf } from './flags.ts';
+import { parseRunArgs } from './run-options.ts';
+import { Progress } from './progress.ts';
+
+export const REPLAY_USAGE =
+  'twinstep replay [--guest OTHER.wasm] [--format text|json|junit] [--report FILE] [--until-divergence|--keep-going] [--dir HOST::GUEST]... TRACE';
+
+/** Replay's own exit codes (CI contract). */
+export const REPLAY_EXIT = { identical: 0, diverged: 1, unusable: 2 } as const;
+
+const FLAGS = {
+  '--guest': { takesValue: true },
+  '--format': { takesValue: true },
+  '--report': { takesValue: true },
+  '--until-divergence': { takesValue: false },
+  '--keep-going': { takesValue: false },
+  '--fault': { takesValue: true },
+};
+
+/** Replay never performs a real input: any attempt is a bug, so the devices refuse loudly. */
+const noDevices: Devices = {
+  clockNs: () => refuse(),
+  random: () => refuse(),
+  stdinRead: () => refuse(),
+  stdinReady: () => refuse(),
+  sleepNs: () => refuse(),
+};
+function refuse(): never {
+  throw new Error('replay touched a live device');
+}
+
+const hex = (v: bigint) => v.toString(16).padStart(16, '0');
+
+export async function replayCommand(argv: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseRunArgs(argv, FLAGS);
+  } catch (e) {
+    if (e instanceof CliError) throw new CliError(e.message, REPLAY_EXIT.unusable);
+    throw e;
+  }
+  const { run, flags } = parsed;
+  const tracePath = run.module;
+  if (run.args.length) throw new CliError(`unexpected arguments after TRACE: ${run.args.join(' ')}`, REPLAY_EXIT.unusable);
+  const format = usage(() => oneOf(flags, '--format', ['text', 'json', 'junit'] as const, 'text'));
+  const keepGoing = flags.has('--keep-going');
+  if (keepGoing && flags.has('--until-divergence')) throw new CliError('--keep-going and --until-divergence exclude each other', REPLAY_EXIT.unusable);
+  const fault = flags.get('--fault')?.at(-1);
+  const faultHook = fault ? usage(() => parseFault(fault)) : undefined;
+  if (!existsSync(tracePath)) throw new CliError(`cannot read trace '${tracePath}': no such file`, REPLAY_EXIT.unusable);
+
+  let reader: TraceReader;
+  try {
+    reader = TraceReader.open(tracePath);
+  } catch (e) {
+    throw new CliError(`cannot read trace '${tracePath}': ${(e as Error).message}`, REPLAY_EXIT.unusable);
+  }
+  const t0 = Date.now();
+  try {
+    const h = reader.header;
+    const guestPath = flags.get('--guest')?.at(-1) ?? h.modulePath;
+    if (!guestPath) throw new CliError('the trace does not name its guest module; pass --guest MODULE.wasm', REPLAY_EXIT.unusable);
+    let module: LoadedModule;
+    try {
+      module = await loadModule(readModuleFile(guestPath), 'all');
+    } catch (e) {
+      if (e instanceof MachineError) throw new CliError(`${e.message}${flags.has('--guest') ? '' : ' (the module the trace was recorded with; pass --guest to use another)'}`, REPLAY_EXIT.unusable);
+      throw e;
+    }
+    const notes: string[] = [];
+    let machine: WasiMachine;
+    if (h.start.snapshot) {
+      if (!reader.snapshot) throw new CliError('the trace header announces a start snapshot, but none follows', REPLAY_EXIT.unusable);
+      if (module.hash !== h.moduleHash) {
+        throw new CliError(`this trace starts from a snapshot of module ${hex(h.moduleHash)}; a different build (${hex(module.hash)}) cannot resume another build's memory`, REPLAY_EXIT.unusable);
+      }
+      machine = WasiMachine.restore(module, decodeMachineState(reader.snapshot).state, noDevices);
+    } else {
+      const preopens = run.preopens.length ? run.preopens : h.preopens;
+      for (const p of preopens) {
+        if (!existsSync(p.host) || !statSync(p.host).isDirectory()) throw new CliError(`preopened directory '${p.host}' (guest '${p.guest}') is missing; pass --dir HOST::${p.guest}`, REPLAY_EXIT.unusable);
+      }
+      machine = WasiMachine.create(module, {
+        config: { args: h.args, env: h.env, preopens, clockResolutionNs: h.machine.clockResolutionNs, bootTimeNs: h.machine.bootTimeNs },
+        devices: noDevices,
+      });
+      if (machine.digest().devices !== h.diskDigest) notes.push('the preopened directories differ from the ones recorded: file-system calls may diverge');
+    }
+    const source = new TraceSource(reader);
+    const replayer = new Replayer({ machine, source, keepGoing, fault: faultHook });
+    const size = statSync(tracePath).size;
+    const progress = new Progress('replaying');
+    let calls = 0;
+    const handler: HostCallHandler = {
+      beforeCall: (c: HostCallInfo) => {
+        if ((++calls & 1023) === 0) progress.update(reader.stats.bytesRead, size, `${replayer.entries} entries`);
+        return replayer.beforeCall(c);
+      },
+      input: (c) => replayer.input(c),
+      output: (c) => replayer.output(c),
+    };
+    const result = machine.run(handler);
+    progress.done();
+    const outcome = replayer.finish(result);
+    const tail = source.tailProblem;
+    const report: ReplayReport = {
+      trace: tracePath,
+      guest: guestPath,
+      recordedModuleHash: hex(h.moduleHash),
+      replayedModuleHash: hex(module.hash),
+      status: outcome.status === 'waiting' ? 'incomplete' : outcome.status,
+      entries: outcome.entries,
+      // The total is known only when the replay read the whole trace.
+      entriesTotal: outcome.status === 'identical' && !tail ? reader.nextSeq - h.start.seq : undefined,
+      callIndex: outcome.callIndex,
+      divergences: outcome.status === 'diverged' ? outcome.divergences : [],
+      capped: outcome.status === 'identical' && outcome.capped,
+      traceTail: outcome.status === 'waiting' ? tail ?? 'the trace ended early' : undefined,
+      durationMs: Date.now() - t0,
+    };
+    const text = format === 'json' ? jsonReport(report) : format === 'junit' ? junitReport(report) : textReport(report);
+    const reportFile = flags.get('--report')?.at(-1);
+    if (reportFile) {
+      writeFileSync(reportFile, text);
+      process.stdout.write(summaryLine(report) + '\n');
+    } else {
+      process.stdout.write(text);
+    }
+    for (const n of notes) process.stderr.write(`twinstep replay: note: ${n}\n`);
+    if (report.status === 'incomplete') {
+      process.stderr.write(`twinstep replay: ${report.traceTail}; the ${report.entries} entries before it replayed identically\n`);
+      return REPLAY_EXIT.unusable;
+    }
+    return report.status === 'identical' ? REPLAY_EXIT.identical : REPLAY_EXIT.diverged;
+  } catch (e) {
+    if (e instanceof LogFormatError) throw new CliError(`trace '${tracePath}' is unreadable: ${e.message}`, REPLAY_EXIT.unusable);
+    throw e;
+  } finally {
+    reader.close();
+  }
+}
+
+function summaryLine(r: ReplayReport): string {
+  if (r.status === 'identical') return `twinstep replay: IDENTICAL (${r.entries} entries, ${r.callIndex} host calls)`;
+  if (r.status === 'incomplete') return `twinstep replay: INCOMPLETE (${r.traceTail})`;
+  const d = r.divergences[0];
+  return `twinstep replay: DIVERGED (${r.divergences.length}): first ${d.kind} at entry #${d.seq}, host call ${d.callIndex}: ${d.message}`;
+}
+
+function usage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new CliError((e as Error).message, REPLAY_EXIT.unusable);
+  }
+}
