@@ -1,0 +1,24 @@
+/*
+ * lines: built twice for output-divergence tests.
+ *   lines.wasm     (VARIANT=1)  prints "line 1: ..." to "line 10: ...".
+ *   lines-v2.wasm  (VARIANT=2)  identical except line 7.
+ * Each line is flushed on its own so the divergence shows up at a precise
+ * fd_write (the 7th).
+ */
+#include <stdio.h>
+
+#ifndef VARIANT
+#define VARIANT 1
+#endif
+
+int main(void) {
+    for (int i = 1; i <= 10; i++) {
+        unsigned v = (unsigned)i * (unsigned)i;
+#if VARIANT == 2
+        if (i == 7) v += 1000; /* the one visible difference */
+#endif
+        printf("line %d: %u\n", i, v);
+        fflush(stdout);
+    }
+    return 0;
+}
