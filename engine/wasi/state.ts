@@ -56,4 +56,10 @@ export interface WasiStateData {
   readonly fds: readonly FdData[];
   /** Next inode number to hand out. */
   readonly nextIno: bigint;
+  /**
+   * The mounted trees (one per preopen, in preopen order): guest name and root directory inode. Needed
+   * because a guest may close (or renumber) a preopen descriptor while the tree lives on. Optional for
+   * older snapshots; when absent the mounts are derived from the descriptors that carry `preopen`.
+   */
+  readonly mounts?: ReadonlyArray<{ readonly guest: string; readonly ino: bigint }>;
 }

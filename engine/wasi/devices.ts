@@ -1,0 +1,139 @@
+/**
+ * The live devices of the CLI: real clocks, real entropy, the process's stdin, real sleeping.
+ * This is the ONLY module of the engine allowed to read the wall clock or randomness; everything it
+ * returns reaches the guest through ctx.input, so a recording captures it and a replay never calls it.
+ */
+import { closeSync, fstatSync, openSync, readSync, constants as fsc } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+import type { Devices } from './context.ts';
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks the thread (no event loop turn: host calls are synchronous). */
+function sleepMs(ms: number): void {
+  if (ms > 0) Atomics.wait(sleeper, 0, 0, ms);
+}
+
+function isAgain(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'EAGAIN' || code === 'EWOULDBLOCK';
+}
+
+export interface LiveDevicesOptions {
+  /** Descriptor to read stdin from (default 0). */
+  readonly stdinFd?: number;
+}
+
+export function liveDevices(options: LiveDevicesOptions = {}): Devices {
+  const stdinFd = options.stdinFd ?? 0;
+  // Realtime with nanosecond resolution: the wall clock read once, advanced by the monotonic clock, so
+  // consecutive realtime readings never go backwards within a run (NTP steps are not followed).
+  const anchorMono = process.hrtime.bigint();
+  const anchorReal = BigInt(Date.now()) * 1_000_000n;
+  // Bytes taken from stdin by a readiness probe, handed out by the next stdinRead.
+  let peeked: Uint8Array = new Uint8Array(0);
+  let eofSeen = false;
+
+  const readBlocking = (max: number): Uint8Array => {
+    const buf = Buffer.alloc(max);
+    for (;;) {
+      try {
+        const n = readSync(stdinFd, buf, 0, max, null);
+        if (n === 0) eofSeen = true;
+        return new Uint8Array(buf.buffer, buf.byteOffset, n).slice();
+      } catch (e) {
+        // A non-blocking stdin (inherited O_NONBLOCK) reports EAGAIN: wait briefly and retry, since the
+        // contract is "block until at least one byte or EOF".
+        if (isAgain(e)) {
+          sleepMs(2);
+          continue;
+        }
+        if ((e as NodeJS.ErrnoException).code === 'EOF') {
+          eofSeen = true;
+          return new Uint8Array(0);
+        }
+        throw e;
+      }
+    }
+  };
+
+  /**
+   * Best-effort readiness without blocking: regular files and /dev/null are always ready; for pipes,
+   * FIFOs and terminals we open a second, non-blocking description of the same object
+   * (/proc/self/fd/N, Linux) and try to read, keeping what we got for the next stdinRead. Where that is
+   * impossible (sockets, no /proc) we answer "ready", so poll_oneoff returns and the read then blocks.
+   */
+  const probe = (): boolean => {
+    if (peeked.length > 0 || eofSeen) return true;
+    let st;
+    try {
+      st = fstatSync(stdinFd);
+    } catch {
+      return true;
+    }
+    if (st.isFile() || (st.isCharacterDevice() && st.rdev === 0x103)) return true;
+    if (!st.isFIFO() && !st.isCharacterDevice()) return true;
+    let fd: number;
+    try {
+      fd = openSync(`/proc/self/fd/${stdinFd}`, fsc.O_RDONLY | fsc.O_NONBLOCK);
+    } catch {
+      return true;
+    }
+    try {
+      const buf = Buffer.alloc(65536);
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) {
+        eofSeen = true;
+        return true;
+      }
+      peeked = new Uint8Array(buf.buffer, buf.byteOffset, n).slice();
+      return true;
+    } catch (e) {
+      return !isAgain(e);
+    } finally {
+      closeSync(fd);
+    }
+  };
+
+  return {
+    clockNs(id: number): bigint {
+      switch (id) {
+        case 0:
+          return anchorReal + (process.hrtime.bigint() - anchorMono);
+        case 1:
+          return process.hrtime.bigint();
+        default: {
+          // Process and thread CPU time: Node runs the guest on this one thread, so they coincide.
+          const u = process.cpuUsage();
+          return BigInt(u.user + u.system) * 1000n;
+        }
+      }
+    },
+    random(n: number): Uint8Array {
+      const out = new Uint8Array(n);
+      // randomFillSync accepts at most 2^31-1 bytes per call.
+      for (let at = 0; at < n; at += 1 << 30) randomFillSync(out, at, Math.min(1 << 30, n - at));
+      return out;
+    },
+    stdinRead(max: number): Uint8Array {
+      if (max <= 0) return new Uint8Array(0);
+      if (peeked.length > 0) {
+        const out = peeked.subarray(0, max).slice();
+        peeked = peeked.subarray(out.length);
+        return out;
+      }
+      if (eofSeen) return new Uint8Array(0);
+      return readBlocking(max);
+    },
+    stdinReady: probe,
+    sleepNs(ns: bigint): void {
+      // Atomics.wait takes milliseconds (fractions allowed); long sleeps go in slices to stay in range.
+      let left = ns;
+      while (left > 0n) {
+        const slice = left > 1_000_000_000_000n ? 1_000_000_000_000n : left;
+        sleepMs(Number(slice) / 1e6);
+        left -= slice;
+      }
+    },
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * The nodes of the virtual file system. Directories hold their children by reference (a hard-linked file is
+ * the same object under several names); inode numbers are only labels for filestat and for snapshots.
+ */
+import { InodeKind } from './state.ts';
+
+export interface Times {
+  atimNs: bigint;
+  mtimNs: bigint;
+  ctimNs: bigint;
+}
+
+abstract class NodeBase implements Times {
+  atimNs: bigint;
+  mtimNs: bigint;
+  ctimNs: bigint;
+  constructor(
+    readonly ino: bigint,
+    timeNs: bigint,
+  ) {
+    this.atimNs = timeNs;
+    this.mtimNs = timeNs;
+    this.ctimNs = timeNs;
+  }
+}
+
+/** A regular file: a growable byte buffer of which the first `size` bytes are the content. */
+export class FileNode extends NodeBase {
+  readonly kind = InodeKind.File;
+  /** Number of directory entries naming this file (0 once unlinked while still open). */
+  nlink = 0n;
+  private buf: Uint8Array;
+  size = 0;
+
+  constructor(ino: bigint, timeNs: bigint, content?: Uint8Array) {
+    super(ino, timeNs);
+    this.buf = content ? new Uint8Array(content) : new Uint8Array(0);
+    this.size = this.buf.length;
+  }
+
+  /** The meaningful bytes (a view: copy before keeping it). */
+  content(): Uint8Array {
+    return this.buf.subarray(0, this.size);
+  }
+
+  /** Sets the length; new bytes read as zero. The caller has checked the disk quota. */
+  resize(size: number): void {
+    if (size > this.buf.length) {
+      // Doubling keeps a stream of small appends linear overall.
+      const grown = new Uint8Array(Math.max(size, Math.min(this.buf.length * 2, size + (64 << 20)), 64));
+      grown.set(this.buf.subarray(0, this.size));
+      this.buf = grown;
+    } else if (size < this.size) {
+      // Bytes beyond the new end must read as zero if the file later grows again.
+      this.buf.fill(0, size, this.size);
+    }
+    this.size = size;
+  }
+
+  read(offset: number, max: number): Uint8Array {
+    if (offset >= this.size) return new Uint8Array(0);
+    return this.buf.subarray(offset, Math.min(this.size, offset + max));
+  }
+
+  /** Writes at `offset`, growing the file as needed (the caller has checked the quota). */
+  write(offset: number, data: Uint8Array): void {
+    const end = offset + data.length;
+    if (end > this.size) this.resize(end);
+    this.buf.set(data, offset);
+  }
+}
+
+export class DirNode extends NodeBase {
+  readonly kind = InodeKind.Directory;
+  /** Children in insertion order (Map keeps it), without "." and "..". */
+  readonly entries = new Map<string, Node>();
+  /** The containing directory; a mount root is its own parent. */
+  parent: DirNode;
+  /** False once removed: a removed directory still open by a descriptor accepts no new entries. */
+  live = true;
+
+  constructor(ino: bigint, timeNs: bigint, parent?: DirNode) {
+    super(ino, timeNs);
+    this.parent = parent ?? this;
+  }
+
+  get nlink(): bigint {
+    // POSIX convention: its own entry, its ".", and the ".." of each subdirectory.
+    let n = this.live ? 2n : 0n;
+    for (const c of this.entries.values()) if (c.kind === InodeKind.Directory) n++;
+    return n;
+  }
+}
+
+export class SymlinkNode extends NodeBase {
+  readonly kind = InodeKind.Symlink;
+  nlink = 0n;
+  constructor(
+    ino: bigint,
+    timeNs: bigint,
+    readonly target: string,
+  ) {
+    super(ino, timeNs);
+  }
+}
+
+export type Node = FileNode | DirNode | SymlinkNode;
