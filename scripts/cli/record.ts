@@ -12,7 +12,7 @@ import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 import { exitForResult } from './result.ts';
-import { parseRunArgs } from './run-options.ts';
+import { bootTimeNs, parseRunArgs } from './run-options.ts';
 import { intFlag } from './flags.ts';
 
 export const RECORD_USAGE =
@@ -59,7 +59,7 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
     machine = WasiMachine.restore(module, decodeOrFail(snapshot), liveDevices());
   } else {
     machine = WasiMachine.create(module, {
-      config: { args: [basename(run.module), ...run.args], env: run.env, preopens: run.preopens },
+      config: { args: [basename(run.module), ...run.args], env: run.env, preopens: run.preopens, bootTimeNs: bootTimeNs() },
       devices: liveDevices(),
     });
   }

@@ -86,3 +86,11 @@ export function parseDir(spec: string): Preopen {
   if (!statSync(host).isDirectory()) throw new CliError(`--dir: '${host}' is not a directory`, EXIT.usage);
   return { host: resolve(host), guest };
 }
+
+/**
+ * The boot time of a new guest: the host's realtime clock when it starts. Files loaded from --dir get it as
+ * their timestamps (never the host's mtimes), so it is part of the machine config and goes into traces.
+ */
+export function bootTimeNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}

@@ -7,7 +7,7 @@ import { intFlag } from './flags.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
-import { parseRunArgs } from './run-options.ts';
+import { bootTimeNs, parseRunArgs } from './run-options.ts';
 import { exitForResult } from './result.ts';
 import { basename } from 'node:path';
 
@@ -22,7 +22,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   if ((snapshotOut === undefined) !== (snapshotAt < 0)) throw new CliError('--snapshot-at and --snapshot-out go together', EXIT.usage);
   const { machine } = await bootMachine({
     modulePath: run.module,
-    config: { args: [basename(run.module), ...run.args], env: run.env, preopens: run.preopens },
+    config: { args: [basename(run.module), ...run.args], env: run.env, preopens: run.preopens, bootTimeNs: bootTimeNs() },
     unwind: run.unwind,
     devices: liveDevices(),
   });
