@@ -1,0 +1,7 @@
+/**
+ * A broken invariant is a programmer error (in the core or in its driver): it throws a plain Error so it
+ * crashes loudly instead of being mistaken for an operating condition (those are ProtocolError).
+ */
+export function invariant(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`twinstep core invariant broken: ${message}`);
+}

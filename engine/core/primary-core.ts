@@ -1,0 +1,543 @@
+/**
+ * PrimaryCore: the primary's half of the protocol as a pure state machine (no I/O, no clock, no randomness).
+ * It turns the guest's host calls into log entries, holds outputs in the OutputGate, streams entries to the
+ * secondary, runs resyncs and re-protects as checkpoint requests, and says when the guest must pause.
+ *
+ * Modes:  unprotected ──join──▶ protecting ──transfer-done──▶ protected ──divergence──▶ resyncing ──done──▶ protected
+ *            ▲ peer lost (from any protected mode)                                    (bad digest: resync again, full)
+ */
+import { EntryKind, type LogEntry } from '../log/entry.ts';
+import { primaryConfig, type PrimaryConfig } from './config.ts';
+import { ProtocolError } from './errors.ts';
+import { invariant } from './invariant.ts';
+import { LeaseState, type LeaseRequest } from './lease-state.ts';
+import {
+  isPrimaryMessage,
+  type DivergenceMessage,
+  type JoinMessage,
+  type Message,
+  type PrimaryMode,
+  type StateChunkMessage,
+  type StateEndMessage,
+} from './messages.ts';
+import { OutputGate, type HeldOutput } from './output-gate.ts';
+import type {
+  CheckpointRequest,
+  Notice,
+  NoticeKind,
+  PauseReason,
+  PrimaryEvent,
+  PrimaryReady,
+  PrimaryStatus,
+  StateHashes,
+} from './primary-types.ts';
+
+export interface PrimaryStart {
+  /**
+   * 'protected': boot pairing, a secondary started from the same image replicates from seq 0 (epoch 1).
+   * 'unprotected': no secondary yet (fresh start, or a secondary that just went live); waits for a join.
+   */
+  readonly mode: 'protected' | 'unprotected';
+  readonly epoch?: number;
+  readonly nextSeq?: number;
+  /** Host-call index the guest stands at (entries must not go backwards from here). */
+  readonly callIndex?: number;
+  /** The lease is already held until this time, fenced at leaseEpoch (a secondary going live hands it over). */
+  readonly leaseUntilMs?: number;
+  readonly leaseEpoch?: number;
+}
+
+interface OutboundTransfer {
+  readonly id: number;
+  readonly reason: 'protect' | 'resync';
+  readonly joinId: string | null;
+  /**
+   * precopy: waiting for the checkpoint of the running guest; draining: pre-copy chunks on the wire while the
+   * guest keeps running; stun: waiting for the stunned delta; sent: state-end out, awaiting transfer-done.
+   */
+  phase: 'precopy' | 'draining' | 'stun' | 'sent';
+  readonly chunks: StateChunkMessage[];
+  end: StateEndMessage | null;
+  lastSendMs: number;
+}
+
+export class PrimaryCore {
+  readonly config: PrimaryConfig;
+  private mode: PrimaryMode;
+  private epoch: number;
+  private nextSeq: number;
+  private lastCallIndex: number;
+  private joinId: string | null = null;
+  private readonly gate: OutputGate;
+  private readonly lease: LeaseState;
+  /** Entries above receivedSeq, kept for retransmission (only while streaming). */
+  private log: LogEntry[] = [];
+  private sentSeq: number;
+  private receivedSeq: number;
+  private matchedSeq: number;
+  private nowMs = 0;
+  private started = false;
+  private lastHeardMs = 0;
+  private lastHeartbeatMs = -Infinity;
+  private lastProgressMs = 0;
+  private transfer: OutboundTransfer | null = null;
+  private nextTransferId = 1;
+  private lastDoneTransferId = 0;
+  private deposed = false;
+  private flushWanted = false;
+  private lastReleasedSeq = -1;
+
+  private messages: Message[] = [];
+  private outputs: HeldOutput[] = [];
+  private notices: Notice[] = [];
+  private errors: ProtocolError[] = [];
+  private checkpointRequest: CheckpointRequest | null = null;
+  private leaseRequest: LeaseRequest | null = null;
+
+  constructor(config: Partial<PrimaryConfig> & { vmId: string }, start: PrimaryStart) {
+    this.config = primaryConfig(config);
+    this.gate = new OutputGate(this.config.releaseRule, this.config.dispatchSide);
+    this.lease = new LeaseState(this.config);
+    this.mode = start.mode;
+    this.epoch = start.epoch ?? 1;
+    this.nextSeq = start.nextSeq ?? 0;
+    this.lastCallIndex = start.callIndex ?? 0;
+    this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
+    this.gate.restartAcks(this.nextSeq - 1);
+    if (this.mode === 'unprotected') this.gate.force(Infinity);
+    if (start.leaseUntilMs !== undefined) this.lease.acquired(start.leaseUntilMs, start.leaseEpoch ?? this.epoch);
+  }
+
+  // ---- driver API ----------------------------------------------------------------------------------------
+
+  step(event: PrimaryEvent): void {
+    switch (event.type) {
+      case 'input':
+        this.record(EntryKind.Input, event.callIndex, event.call, 0, event.request, event.data);
+        break;
+      case 'output':
+        this.record(EntryKind.Output, event.callIndex, event.call, event.channel, new Uint8Array(0), event.data);
+        break;
+      case 'digest': {
+        const root = new Uint8Array(8);
+        new DataView(root.buffer).setBigUint64(0, BigInt.asUintN(64, event.root), true);
+        this.record(EntryKind.Digest, event.callIndex, '', 0, new Uint8Array(0), root);
+        break;
+      }
+      case 'message':
+        this.receive(event.message);
+        break;
+      case 'checkpoint':
+        this.onCheckpoint(event.transferId, event.callIndex, event.root, event.chunks);
+        break;
+      case 'lease-acquired':
+        this.lease.acquired(event.untilMs, event.epoch);
+        break;
+      case 'lease-lost':
+        this.lease.lost(this.nowMs);
+        this.fail('E_LEASE_LOST', 'lease lost: outputs stay held until it is back');
+        this.notice('lease-lost', 'outputs held until the lease is back');
+        break;
+      case 'lease-denied':
+        this.lease.lost(this.nowMs);
+        this.fail('E_LEASE_DENIED', `lease held by ${event.holder ?? 'another node'}`);
+        if (event.holder !== null || event.fenced) {
+          // Someone else is live: our history may already be superseded, so we must never release again.
+          this.deposed = true;
+          this.notice('deposed', `lease held by ${event.holder}; restart this node as a secondary`);
+        }
+        break;
+      case 'peer-connected':
+        this.sentSeq = this.receivedSeq;
+        this.flushWanted = true;
+        this.lastHeartbeatMs = -Infinity;
+        break;
+      case 'peer-lost':
+        this.losePeer('reported by the driver');
+        break;
+    }
+    this.pump();
+    this.checkInvariants();
+  }
+
+  tick(nowMs: number): void {
+    invariant(nowMs >= this.nowMs, 'time went backwards');
+    this.nowMs = nowMs;
+    if (!this.started) {
+      this.started = true;
+      this.lastHeardMs = this.lastProgressMs = nowMs;
+    }
+    if (this.lease.expired(nowMs)) {
+      this.fail('E_LEASE_LOST', 'lease ran out before it was renewed');
+      this.notice('lease-lost', 'lease ran out');
+    }
+    if (this.mode !== 'unprotected' && nowMs - this.lastHeardMs >= this.config.peerTimeoutMs)
+      this.losePeer(`silent for ${nowMs - this.lastHeardMs} ms`);
+    if (nowMs - this.lastHeartbeatMs >= this.config.heartbeatMs) {
+      this.lastHeartbeatMs = nowMs;
+      this.messages.push({
+        type: 'primary-heartbeat',
+        vmId: this.config.vmId,
+        epoch: this.epoch,
+        lastSeq: this.nextSeq - 1,
+        releasedSeq: this.gate.releasedSeq(this.nextSeq),
+        mode: this.mode,
+        joinId: this.joinId,
+      });
+    }
+    if (this.streaming() && this.receivedSeq < this.sentSeq && nowMs - this.lastProgressMs >= this.config.retransmitMs) {
+      this.sentSeq = this.receivedSeq; // go back N: everything unacked goes again
+      this.lastProgressMs = nowMs;
+    }
+    const t = this.transfer;
+    if (t?.phase === 'draining' && nowMs - t.lastSendMs >= this.config.heartbeatMs) {
+      t.phase = 'stun';
+      this.checkpointRequest = { transferId: t.id, kind: 'delta', stun: true };
+    }
+    if (t?.phase === 'sent' && t.end && nowMs - t.lastSendMs >= this.config.retransmitMs) {
+      t.lastSendMs = nowMs;
+      this.messages.push(t.end);
+    }
+    this.flushWanted = true; // entries are batched per tick
+    this.pump();
+    this.checkInvariants();
+  }
+
+  ready(): PrimaryReady {
+    const r: PrimaryReady = {
+      messages: this.messages,
+      outputs: this.outputs,
+      pause: false,
+      pauseReasons: this.pauseReasons(),
+      checkpoint: this.checkpointRequest,
+      lease: this.leaseRequest,
+      notices: this.notices,
+      errors: this.errors,
+      status: this.status(),
+    };
+    this.messages = [];
+    this.outputs = [];
+    this.notices = [];
+    this.errors = [];
+    this.checkpointRequest = null;
+    this.leaseRequest = null;
+    return { ...r, pause: r.pauseReasons.length > 0 };
+  }
+
+  get currentMode(): PrimaryMode {
+    return this.mode;
+  }
+
+  status(): PrimaryStatus {
+    const warnings: string[] = [];
+    if (this.deposed) warnings.push('DEPOSED: another node holds the lease; this primary never releases again');
+    if (this.mode === 'unprotected') warnings.push(`UNPROTECTED: no secondary${this.config.onPeerLoss === 'pause' ? ' (guest paused)' : ''}`);
+    if (this.mode === 'protecting') warnings.push('NOT YET PROTECTED: state transfer to a new secondary in progress');
+    if (this.mode === 'resyncing') warnings.push('RESYNC IN PROGRESS: every output is held');
+    if (!this.lease.valid(this.nowMs, this.epoch)) warnings.push('NO LEASE: outputs are held');
+    return {
+      role: 'primary',
+      mode: this.mode,
+      epoch: this.epoch,
+      nextSeq: this.nextSeq,
+      receivedSeq: this.receivedSeq,
+      matchedSeq: this.matchedSeq,
+      releasedSeq: this.gate.releasedSeq(this.nextSeq),
+      heldOutputs: this.gate.count,
+      heldBytes: this.gate.heldBytes,
+      inflightEntries: this.streaming() ? this.nextSeq - 1 - this.receivedSeq : 0,
+      leaseHeld: this.lease.valid(this.nowMs, this.epoch),
+      deposed: this.deposed,
+      warnings,
+    };
+  }
+
+  /** Held outputs, oldest first (read-only view for tests and status pages). */
+  heldOutputs(): readonly HeldOutput[] {
+    return this.gate.list();
+  }
+
+  // ---- recording -----------------------------------------------------------------------------------------
+
+  private record(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
+    invariant(this.transfer?.phase !== 'stun', 'guest event stepped while a stun checkpoint is pending (the driver must pause)');
+    invariant(!this.deposed, 'guest event stepped on a deposed primary (the driver must pause)');
+    invariant(callIndex >= this.lastCallIndex, `call index went backwards (${callIndex} < ${this.lastCallIndex})`);
+    this.lastCallIndex = callIndex;
+    const entry: LogEntry = { seq: this.nextSeq++, callIndex, kind, call, channel, request, data };
+    if (this.streaming()) {
+      this.log.push(entry);
+      if (kind === EntryKind.Output || this.nextSeq - 1 - this.sentSeq >= this.config.batchEntriesMax) this.flushWanted = true;
+    }
+    if (kind === EntryKind.Output) this.gate.hold({ seq: entry.seq, callIndex, channel, data });
+  }
+
+  /** Entries go to the secondary: protected, or a transfer whose state-end is out (the secondary buffers them). */
+  private streaming(): boolean {
+    return this.mode === 'protected' || this.transfer?.phase === 'sent';
+  }
+
+  // ---- messages from the secondary -----------------------------------------------------------------------
+
+  private receive(m: Message): void {
+    if (m.vmId !== this.config.vmId) return this.fail('E_VM_MISMATCH', `message for vm ${m.vmId}`);
+    if (isPrimaryMessage(m)) return this.fail('E_UNEXPECTED', `${m.type} from another primary (epoch ${m.epoch})`);
+    this.lastHeardMs = this.nowMs; // any authentic message proves the secondary is alive
+    if (m.type === 'join') return this.onJoin(m);
+    if (m.epoch < this.epoch) return this.fail('E_STALE_EPOCH', `${m.type} from epoch ${m.epoch} < ${this.epoch}`);
+    if (m.epoch > this.epoch) return this.fail('E_EPOCH_AHEAD', `${m.type} from epoch ${m.epoch} > ${this.epoch}`);
+    if (this.mode === 'unprotected') return this.fail('E_UNEXPECTED', `${m.type} while unprotected`);
+    switch (m.type) {
+      case 'ack':
+      case 'secondary-heartbeat':
+        return this.onAck(m.receivedSeq, m.matchedSeq);
+      case 'nack':
+        return this.resend(m.fromSeq, m.toSeq);
+      case 'divergence':
+        return this.onDivergence(m);
+      case 'state-nack':
+        return this.onStateNack(m.transferId, m.missing);
+      case 'transfer-done':
+        return this.onTransferDone(m.transferId, m.root);
+    }
+  }
+
+  private onAck(received: number, matched: number): void {
+    // Before transfer-done the secondary's state is unverified: its acks must not release anything.
+    if (this.mode !== 'protected') return;
+    if (received > this.nextSeq - 1 || matched > received)
+      return this.fail('E_BAD_MESSAGE', `ack ${received}/${matched} beyond the log (next ${this.nextSeq})`);
+    if (received > this.receivedSeq) {
+      this.receivedSeq = received;
+      if (this.sentSeq < received) this.sentSeq = received;
+      this.lastProgressMs = this.nowMs;
+      const drop = this.log.findIndex((e) => e.seq > received);
+      this.log = drop === -1 ? [] : this.log.slice(drop);
+    }
+    if (matched > this.matchedSeq) this.matchedSeq = matched;
+    this.gate.noteReceived(received);
+    this.gate.noteMatched(matched);
+  }
+
+  private resend(fromSeq: number, toSeq: number): void {
+    if (!this.streaming()) return;
+    const from = Math.max(fromSeq, this.receivedSeq + 1);
+    const to = Math.min(toSeq, this.sentSeq);
+    if (from > to) return;
+    const first = this.log[0]!.seq;
+    this.sendEntries(this.log.slice(from - first, to - first + 1));
+  }
+
+  private onDivergence(m: DivergenceMessage): void {
+    if (this.mode !== 'protected' && this.transfer?.phase !== 'sent') return this.fail('E_UNEXPECTED', 'divergence during a transfer checkpoint');
+    this.notice('diverged', `secondary diverged at seq ${m.seq} (call ${m.callIndex}, ${m.reason}): ${m.detail}`);
+    // With secondary dispatch, everything it matched before diverging is out already: forget it here.
+    if (m.matchedSeq <= this.nextSeq - 1) {
+      this.gate.noteReceived(m.matchedSeq);
+      this.gate.noteMatched(m.matchedSeq);
+    }
+    this.drainGate();
+    this.startResync({ pages: m.pageHashes, blocks: m.blockHashes });
+  }
+
+  private startResync(against: StateHashes | null): void {
+    this.epoch++;
+    this.mode = 'resyncing';
+    this.gate.freeze(); // the seed rule: nothing goes out until the secondary is the primary's copy again
+    this.log = [];
+    this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
+    const id = this.nextTransferId++;
+    this.transfer = { id, reason: 'resync', joinId: this.joinId, phase: 'stun', chunks: [], end: null, lastSendMs: this.nowMs };
+    this.checkpointRequest = against
+      ? { transferId: id, kind: 'diff', against, stun: true }
+      : { transferId: id, kind: 'full', stun: true };
+    this.notice('resync-started', `transfer ${id}, epoch ${this.epoch}`);
+  }
+
+  private onJoin(m: JoinMessage): void {
+    if (m.joinId === this.joinId && this.mode !== 'unprotected') return; // a repeated join: the transfer is under way
+    if (this.mode !== 'unprotected') this.notice('unprotected', `replaced by join ${m.joinId}`);
+    this.epoch++;
+    this.mode = 'protecting';
+    this.joinId = m.joinId;
+    // Until the new secondary holds a copy nobody protects the held outputs: they are the truth, let them go.
+    this.gate.thaw();
+    this.gate.force(Infinity);
+    this.log = [];
+    this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
+    const id = this.nextTransferId++;
+    this.transfer = { id, reason: 'protect', joinId: m.joinId, phase: 'precopy', chunks: [], end: null, lastSendMs: this.nowMs };
+    this.checkpointRequest =
+      m.pageHashes && m.blockHashes
+        ? { transferId: id, kind: 'diff', against: { pages: m.pageHashes, blocks: m.blockHashes }, stun: false }
+        : { transferId: id, kind: 'full', stun: false };
+    this.notice('protecting', `join ${m.joinId}: transfer ${id}, epoch ${this.epoch}`);
+  }
+
+  private onCheckpoint(transferId: number, callIndex: number, root: bigint, chunks: readonly Uint8Array[]): void {
+    const t = this.transfer;
+    if (!t || t.id !== transferId || t.phase === 'sent' || t.phase === 'draining') return this.fail('E_TRANSFER', `checkpoint for transfer ${transferId} not requested`);
+    const fresh = chunks.map((payload, i): StateChunkMessage => ({
+      type: 'state-chunk',
+      vmId: this.config.vmId,
+      epoch: this.epoch,
+      transferId,
+      index: t.chunks.length + i,
+      payload,
+      hash: this.config.chunkHash(payload),
+    }));
+    t.chunks.push(...fresh);
+    this.messages.push(...fresh);
+    if (t.phase === 'precopy') {
+      // The guest keeps running while the pre-copy drains; the short stun for what it dirtied comes on a later tick.
+      t.phase = 'draining';
+      t.lastSendMs = this.nowMs;
+      return;
+    }
+    invariant(callIndex >= this.lastCallIndex, 'checkpoint call index behind the log');
+    const end: StateEndMessage = {
+      type: 'state-end',
+      vmId: this.config.vmId,
+      epoch: this.epoch,
+      transferId,
+      chunkCount: t.chunks.length,
+      reason: t.reason,
+      callIndex,
+      nextSeq: this.nextSeq,
+      root,
+      joinId: t.joinId,
+      heldOutputs: [...this.gate.list()],
+    };
+    t.end = end;
+    t.phase = 'sent';
+    t.lastSendMs = this.nowMs;
+    this.messages.push(end);
+    this.log = [];
+    this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
+    this.lastProgressMs = this.nowMs;
+    // Re-protect: outputs of the unprotected period go out; later ones wait for the new secondary.
+    if (t.reason === 'protect') this.gate.force(this.nextSeq - 1);
+  }
+
+  private onStateNack(transferId: number, missing: readonly number[]): void {
+    const t = this.transfer;
+    if (!t || t.id !== transferId || !t.end) return;
+    for (const i of missing) {
+      const c = t.chunks[i];
+      if (c) this.messages.push(c);
+    }
+    this.messages.push(t.end);
+    t.lastSendMs = this.nowMs;
+  }
+
+  private onTransferDone(transferId: number, root: bigint): void {
+    const t = this.transfer;
+    if (!t || t.id !== transferId || t.phase !== 'sent' || !t.end) {
+      if (transferId !== this.lastDoneTransferId) this.fail('E_TRANSFER', `transfer-done for unknown transfer ${transferId}`);
+      return;
+    }
+    if (root !== t.end.root) {
+      this.fail('E_RESYNC_DIGEST', `secondary digest ${root.toString(16)} != ${t.end.root.toString(16)} after transfer ${t.id}`);
+      return this.startResync(null);
+    }
+    const resumeSeq = t.end.nextSeq;
+    this.lastDoneTransferId = t.id;
+    this.transfer = null;
+    this.mode = 'protected';
+    // Outputs before the resync point are the primary's truth (the secondary now holds exactly that state).
+    if (t.reason === 'resync') this.gate.force(resumeSeq - 1);
+    this.gate.thaw();
+    this.lastProgressMs = this.nowMs;
+    this.notice(t.reason === 'resync' ? 'resync-done' : 'protected', `transfer ${t.id}: streaming from seq ${resumeSeq}`);
+  }
+
+  private losePeer(why: string): void {
+    if (this.mode === 'unprotected') return;
+    this.fail('E_PEER_LOST', `secondary lost: ${why}`);
+    this.epoch++;
+    this.mode = 'unprotected';
+    this.transfer = null;
+    this.checkpointRequest = null;
+    this.log = [];
+    this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
+    this.gate.thaw();
+    this.gate.force(Infinity);
+    this.notice('unprotected', `secondary lost (${why})${this.config.onPeerLoss === 'pause' ? ': guest paused' : ': running unprotected'}`);
+  }
+
+  // ---- output, pauses, invariants ------------------------------------------------------------------------
+
+  private pump(): void {
+    if (this.flushWanted && this.streaming() && this.sentSeq < this.nextSeq - 1) {
+      const first = this.log[0]!.seq;
+      this.sendEntries(this.log.slice(this.sentSeq + 1 - first));
+      this.sentSeq = this.nextSeq - 1;
+    }
+    this.flushWanted = false;
+    this.drainGate();
+    if (this.lease.wantAcquire(this.nowMs, !this.deposed, this.epoch)) this.leaseRequest = { kind: 'acquire', epoch: this.epoch };
+  }
+
+  private drainGate(): void {
+    const mayRelease = this.lease.valid(this.nowMs, this.epoch) && !this.deposed;
+    const { released } = this.gate.drain(mayRelease);
+    for (const o of released) {
+      invariant(mayRelease, 'released without the lease');
+      invariant(o.seq > this.lastReleasedSeq, 'outputs released out of order');
+      this.lastReleasedSeq = o.seq;
+      this.outputs.push(o);
+    }
+  }
+
+  private sendEntries(entries: readonly LogEntry[]): void {
+    for (let i = 0; i < entries.length; i += this.config.batchEntriesMax) {
+      this.messages.push({
+        type: 'entries',
+        vmId: this.config.vmId,
+        epoch: this.epoch,
+        entries: entries.slice(i, i + this.config.batchEntriesMax),
+        releasedSeq: this.gate.releasedSeq(this.nextSeq),
+        lastSeq: this.nextSeq - 1,
+      });
+    }
+  }
+
+  private pauseReasons(): PauseReason[] {
+    const c = this.config;
+    const r: PauseReason[] = [];
+    if (this.gate.count >= c.heldOutputsMax) r.push('held-outputs');
+    if (this.gate.heldBytes >= c.heldBytesMax) r.push('held-bytes');
+    if (this.streaming() && this.nextSeq - 1 - this.receivedSeq >= c.inflightEntriesMax) r.push('inflight');
+    if (this.streaming() && this.nextSeq - 1 - this.matchedSeq >= c.lagEntriesMax) r.push('lag');
+    if (this.transfer?.phase === 'stun') r.push('stun');
+    if (this.mode === 'unprotected' && c.onPeerLoss === 'pause') r.push('no-secondary');
+    if (this.deposed) r.push('deposed');
+    return r;
+  }
+
+  private checkInvariants(): void {
+    const c = this.config;
+    this.gate.checkInvariants();
+    invariant(this.gate.count <= c.heldOutputsMax, `held outputs ${this.gate.count} > heldOutputsMax (driver ignored PAUSE)`);
+    invariant(this.matchedSeq <= this.receivedSeq, 'matched beyond received');
+    invariant(this.receivedSeq <= this.sentSeq && this.sentSeq <= this.nextSeq - 1, 'ack/send positions out of order');
+    if (this.mode === 'resyncing') invariant(this.gate.frozen, 'resync with an open gate');
+    if (this.streaming()) {
+      invariant(this.nextSeq - 1 - this.receivedSeq <= c.inflightEntriesMax, 'inflight entries over the bound (driver ignored PAUSE)');
+      invariant(this.nextSeq - 1 - this.matchedSeq <= c.lagEntriesMax, 'replay lag over the bound (driver ignored PAUSE)');
+      const n = this.log.length;
+      invariant(n === this.nextSeq - 1 - this.receivedSeq, 'retransmission log does not cover the unacked entries');
+      if (n > 0) invariant(this.log[0]!.seq === this.receivedSeq + 1 && this.log[n - 1]!.seq === this.nextSeq - 1, 'log window');
+    } else {
+      invariant(this.log.length === 0, 'log kept while not streaming');
+    }
+  }
+
+  private notice(kind: NoticeKind, detail: string): void {
+    this.notices.push({ kind, detail });
+  }
+
+  private fail(code: ProtocolError['code'], message: string): void {
+    this.errors.push(new ProtocolError(code, message));
+  }
+}

@@ -1,0 +1,252 @@
+import { expect } from 'chai';
+import type { Message, StateChunkMessage, StateEndMessage } from '../../engine/core/messages.ts';
+import { ProtocolError } from '../../engine/core/errors.ts';
+import { PrimaryHarness, hashes, text, vmId } from './harness.ts';
+
+const ack = (epoch: number, receivedSeq: number, matchedSeq: number): Message => ({ type: 'ack', vmId, epoch, receivedSeq, matchedSeq });
+const released = (p: PrimaryHarness) => p.released.map((o) => text(o.data));
+const codes = (p: PrimaryHarness) => p.last.errors.map((e) => e.code);
+
+describe('PrimaryCore', () => {
+  it('assigns consecutive seqs, batches inputs per tick, and sends an output entry at once', () => {
+    const p = new PrimaryHarness();
+    p.take();
+    p.input();
+    p.input();
+    expect(p.entries()).to.have.length(0);
+    p.output('hello');
+    expect(p.entries().map((e) => e.seq)).to.deep.equal([0, 1, 2]);
+    expect(p.released).to.have.length(0);
+    p.input();
+    p.tick(1);
+    expect(p.entries().map((e) => e.seq)).to.deep.equal([0, 1, 2, 3]);
+  });
+
+  it("rule 'ack': releases an output only AFTER every entry up to it was acked, in order", () => {
+    const p = new PrimaryHarness({ releaseRule: 'ack' });
+    p.output('a');
+    p.input();
+    p.output('b');
+    p.receive(ack(1, 0, -1));
+    expect(released(p)).to.deep.equal(['a']);
+    p.receive(ack(1, 1, -1));
+    expect(released(p)).to.deep.equal(['a']);
+    p.receive(ack(1, 2, -1));
+    expect(released(p)).to.deep.equal(['a', 'b']);
+  });
+
+  it("rule 'compare': receipt is not enough, the match ack releases", () => {
+    const p = new PrimaryHarness({ releaseRule: 'compare' });
+    p.output('a');
+    p.receive(ack(1, 0, -1));
+    expect(p.released).to.have.length(0);
+    p.receive(ack(1, 0, 0));
+    expect(released(p)).to.deep.equal(['a']);
+  });
+
+  it("dispatch 'secondary': the primary never dispatches a matched output, it drops it on the match ack", () => {
+    const p = new PrimaryHarness({ releaseRule: 'compare', dispatchSide: 'secondary' });
+    p.output('a');
+    p.output('b');
+    p.receive(ack(1, 1, 0));
+    expect(p.released).to.have.length(0);
+    expect(p.core.status().heldOutputs).to.equal(1);
+    expect(p.core.status().releasedSeq).to.equal(0);
+    expect(() => new PrimaryHarness({ releaseRule: 'ack', dispatchSide: 'secondary' })).to.throw(ProtocolError, /E_CONFIG/);
+  });
+
+  it('pauses the guest at heldOutputsMax, never drops; an ack resumes it', () => {
+    const p = new PrimaryHarness({ heldOutputsMax: 2 });
+    p.output('a');
+    expect(p.last.pause).to.equal(false);
+    p.output('b');
+    expect(p.last.pause).to.equal(true);
+    expect(p.last.pauseReasons).to.deep.equal(['held-outputs']);
+    expect(() => p.output('c')).to.throw(/invariant/); // a driver that ignores PAUSE is a programmer error
+  });
+
+  it('pauses on held bytes, in-flight entries and replay lag', () => {
+    const bytesP = new PrimaryHarness({ heldBytesMax: 4 });
+    bytesP.output('abcd');
+    expect(bytesP.last.pauseReasons).to.include('held-bytes');
+    const p = new PrimaryHarness({ inflightEntriesMax: 3, lagEntriesMax: 5 });
+    p.input();
+    p.input();
+    p.input();
+    expect(p.last.pauseReasons).to.deep.equal(['inflight']);
+    p.receive(ack(1, 2, -1));
+    expect(p.last.pause).to.equal(false);
+    p.input();
+    p.input();
+    expect(p.last.pauseReasons).to.deep.equal(['lag']);
+    p.receive(ack(1, 4, 4));
+    expect(p.last.pause).to.equal(false);
+  });
+
+  it('drops stale-epoch, future-epoch and foreign-VM messages with typed errors', () => {
+    const p = new PrimaryHarness();
+    p.output('a');
+    p.receive(ack(0, 0, 0));
+    expect(codes(p)).to.deep.equal(['E_STALE_EPOCH']);
+    p.receive(ack(2, 0, 0));
+    expect(codes(p)).to.deep.equal(['E_EPOCH_AHEAD']);
+    p.receive({ type: 'ack', vmId: 'other', epoch: 1, receivedSeq: 0, matchedSeq: 0 });
+    expect(codes(p)).to.deep.equal(['E_VM_MISMATCH']);
+    p.receive(ack(1, 5, 0));
+    expect(codes(p)).to.deep.equal(['E_BAD_MESSAGE']);
+    expect(p.released).to.have.length(0);
+  });
+
+  it('retransmits unacked entries after retransmitMs (go-back-N) and on a nack', () => {
+    const p = new PrimaryHarness();
+    p.input();
+    p.input();
+    p.tick(1);
+    p.take();
+    p.receive({ type: 'nack', vmId, epoch: 1, fromSeq: 1, toSeq: 1 });
+    expect(p.entries().map((e) => e.seq)).to.deep.equal([1]);
+    p.take();
+    p.receive(ack(1, 0, 0));
+    p.tick(40);
+    expect(p.entries().map((e) => e.seq)).to.deep.equal([1]);
+  });
+
+  it('holds everything without the lease; after a peer loss it re-fences the lease at the new epoch BEFORE releasing', () => {
+    const p = new PrimaryHarness({}, { mode: 'protected' });
+    expect(p.last.lease).to.deep.equal({ kind: 'acquire', epoch: 1 });
+    p.output('a');
+    p.receive(ack(1, 0, 0));
+    expect(p.released).to.have.length(0);
+    p.core.step({ type: 'lease-acquired', untilMs: 10_000, epoch: 1 });
+    p.read();
+    expect(released(p)).to.deep.equal(['a']);
+    p.output('b');
+    p.tick(150); // the secondary has been silent for peerTimeoutMs
+    expect(codes(p)).to.include('E_PEER_LOST');
+    expect(p.core.status().mode).to.equal('unprotected');
+    expect(p.core.status().warnings.join()).to.match(/UNPROTECTED/);
+    expect(p.last.lease).to.deep.equal({ kind: 'acquire', epoch: 2 });
+    expect(released(p)).to.deep.equal(['a']); // not yet: a secondary at epoch 1 could still take over
+    p.core.step({ type: 'lease-acquired', untilMs: 10_000, epoch: 2 });
+    p.read();
+    expect(released(p)).to.deep.equal(['a', 'b']);
+  });
+
+  it('stops releasing when the lease runs out, and resumes when it is renewed', () => {
+    const p = new PrimaryHarness({ leaseGuardMs: 5 }, { mode: 'protected', leaseUntilMs: 50 });
+    p.output('a');
+    p.tick(46);
+    expect(codes(p)).to.include('E_LEASE_LOST');
+    p.receive(ack(1, 0, 0));
+    expect(p.released).to.have.length(0);
+    p.core.step({ type: 'lease-acquired', untilMs: 500, epoch: 1 });
+    p.read();
+    expect(released(p)).to.deep.equal(['a']);
+  });
+
+  it("onPeerLoss 'pause': the guest pauses until a secondary protects it again", () => {
+    const p = new PrimaryHarness({ onPeerLoss: 'pause' });
+    p.tick(150);
+    expect(p.last.pauseReasons).to.deep.equal(['no-secondary']);
+  });
+
+  it('a lease held elsewhere deposes the primary for good', () => {
+    const p = new PrimaryHarness({}, { mode: 'protected' });
+    p.core.step({ type: 'lease-denied', holder: 'B.1', fenced: false });
+    p.read();
+    expect(p.last.pauseReasons).to.include('deposed');
+    expect(p.last.notices.map((n) => n.kind)).to.include('deposed');
+    expect(() => p.input()).to.throw(/invariant/);
+  });
+
+  describe('resync', () => {
+    function diverge(p: PrimaryHarness) {
+      p.receive({
+        type: 'divergence',
+        vmId,
+        epoch: 1,
+        seq: 2,
+        callIndex: 2,
+        reason: 'output',
+        detail: 'bytes differ',
+        matchedSeq: -1,
+        pageHashes: hashes(4).pages,
+        blockHashes: hashes(4).blocks,
+      });
+    }
+
+    it('holds EVERY output, stuns, sends the diff in hashed chunks, releases after a verified transfer-done', () => {
+      const p = new PrimaryHarness({ releaseRule: 'ack' });
+      p.output('a');
+      p.output('b');
+      diverge(p);
+      const req = p.last.checkpoint!;
+      expect(req).to.deep.include({ kind: 'diff', stun: true });
+      expect(p.last.pauseReasons).to.deep.equal(['stun']);
+      expect(p.core.status().epoch).to.equal(2);
+      expect(() => p.input()).to.throw(/stun/);
+      p.core.step({ type: 'lease-acquired', untilMs: 1_000_000, epoch: 2 });
+      p.receive(ack(2, 1, 1)); // nothing is released while the resync runs
+      expect(p.released).to.have.length(0);
+      p.take();
+      p.core.step({ type: 'checkpoint', transferId: req.transferId, callIndex: 2, root: 99n, chunks: [Uint8Array.of(1), Uint8Array.of(2)] });
+      p.read();
+      expect(p.last.pause).to.equal(false);
+      const chunks = p.sent.filter((m): m is StateChunkMessage => m.type === 'state-chunk');
+      const end = p.sent.find((m): m is StateEndMessage => m.type === 'state-end')!;
+      expect(chunks.map((c) => [c.index, c.hash === p.core.config.chunkHash(c.payload)])).to.deep.equal([[0, true], [1, true]]);
+      expect(end).to.deep.include({ chunkCount: 2, nextSeq: 2, callIndex: 2, root: 99n, reason: 'resync', epoch: 2 });
+      expect(end.heldOutputs.map((o) => text(o.data))).to.deep.equal(['a', 'b']);
+      p.output('c'); // streaming resumes at seq 2, but 'c' waits for the new stream's acks
+      p.receive({ type: 'transfer-done', vmId, epoch: 2, transferId: req.transferId, root: 99n });
+      expect(released(p)).to.deep.equal(['a', 'b']); // the primary's outputs are the truth after a resync
+      expect(p.core.status().mode).to.equal('protected');
+      p.receive(ack(2, 2, 2));
+      expect(released(p)).to.deep.equal(['a', 'b', 'c']);
+    });
+
+    it('a wrong digest after the transfer starts a full resync (E_RESYNC_DIGEST)', () => {
+      const p = new PrimaryHarness();
+      p.output('a');
+      diverge(p);
+      const id = p.last.checkpoint!.transferId;
+      p.core.step({ type: 'checkpoint', transferId: id, callIndex: 1, root: 5n, chunks: [Uint8Array.of(1)] });
+      p.read();
+      p.receive({ type: 'transfer-done', vmId, epoch: 2, transferId: id, root: 6n });
+      expect(codes(p)).to.deep.equal(['E_RESYNC_DIGEST']);
+      expect(p.last.checkpoint).to.deep.include({ kind: 'full', stun: true });
+      expect(p.core.status().epoch).to.equal(3);
+      expect(p.released).to.have.length(0);
+    });
+  });
+
+  it('re-protect: pre-copy while the guest runs, then one short stun for the dirty delta; failback diffs against the joiner', () => {
+    const p = new PrimaryHarness({}, { mode: 'unprotected', leaseUntilMs: 1_000_000 });
+    p.output('solo');
+    expect(released(p)).to.deep.equal(['solo']); // unprotected: out at once (lease held)
+    p.receive({ type: 'join', vmId, epoch: 0, joinId: 'B.2#1', pageHashes: hashes(4).pages, blockHashes: hashes(4).blocks });
+    const pre = p.last.checkpoint!;
+    expect(pre).to.deep.include({ kind: 'diff', stun: false }); // failback: only what differs from the joiner's old state
+    expect(p.core.status().mode).to.equal('protecting');
+    p.core.step({ type: 'checkpoint', transferId: pre.transferId, callIndex: 1, root: 1n, chunks: [Uint8Array.of(1)] });
+    p.read();
+    expect(p.last.pause).to.equal(false);
+    p.input(); // the guest keeps running during the pre-copy
+    p.tick(20);
+    expect(p.last.checkpoint).to.deep.equal({ transferId: pre.transferId, kind: 'delta', stun: true });
+    expect(p.last.pauseReasons).to.deep.equal(['stun']);
+    p.take();
+    p.core.step({ type: 'checkpoint', transferId: pre.transferId, callIndex: 2, root: 2n, chunks: [Uint8Array.of(2)] });
+    p.read();
+    const end = p.sent.find((m): m is StateEndMessage => m.type === 'state-end')!;
+    expect(end).to.deep.include({ chunkCount: 2, nextSeq: 2, reason: 'protect', joinId: 'B.2#1' });
+    p.output('held');
+    expect(released(p)).to.deep.equal(['solo']);
+    p.receive({ type: 'transfer-done', vmId, epoch: end.epoch, transferId: end.transferId, root: 2n });
+    expect(p.core.status().mode).to.equal('protected');
+    expect(p.core.status().warnings).to.deep.equal(['NO LEASE: outputs are held']); // every epoch change re-fences
+    p.core.step({ type: 'lease-acquired', untilMs: 1_000_000, epoch: end.epoch });
+    p.read();
+    expect(p.core.status().warnings).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,184 @@
+import { expect } from 'chai';
+import type { AckMessage, DivergenceMessage, Message, StateEndMessage } from '../../engine/core/messages.ts';
+import { fnv1a64 } from '../../engine/core/chunk-hash.ts';
+import { SecondaryHarness, hashes, outputEntry, text, vmId } from './harness.ts';
+
+const entries = (epoch: number, list: ReturnType<typeof outputEntry>[], releasedSeq = -1, lastSeq = list[list.length - 1]?.seq ?? -1): Message => ({
+  type: 'entries',
+  vmId,
+  epoch,
+  entries: list,
+  releasedSeq,
+  lastSeq,
+});
+const acks = (s: SecondaryHarness) => s.sent.filter((m): m is AckMessage => m.type === 'ack');
+const codes = (s: SecondaryHarness) => s.last.errors.map((e) => e.code);
+const chunk = (epoch: number, transferId: number, index: number, payload: Uint8Array): Message => ({
+  type: 'state-chunk',
+  vmId,
+  epoch,
+  transferId,
+  index,
+  payload,
+  hash: fnv1a64(payload),
+});
+const end = (epoch: number, transferId: number, over: Partial<StateEndMessage> = {}): StateEndMessage => ({
+  type: 'state-end',
+  vmId,
+  epoch,
+  transferId,
+  chunkCount: 2,
+  reason: 'resync',
+  callIndex: 10,
+  nextSeq: 10,
+  root: 42n,
+  joinId: null,
+  heldOutputs: [],
+  ...over,
+});
+
+describe('SecondaryCore', () => {
+  it('hands entries to the replayer in order, dedupes, and acks receipt and matches cumulatively per tick', () => {
+    const s = new SecondaryHarness({ ackEntriesEvery: 100 });
+    s.receive(entries(1, [outputEntry(0, 'a'), outputEntry(1, 'b')]));
+    s.receive(entries(1, [outputEntry(1, 'b')]));
+    expect(s.queue.map((e) => e.seq)).to.deep.equal([0, 1]);
+    expect(acks(s)).to.have.length(0); // batched until the tick
+    s.tick(1);
+    expect(acks(s).at(-1)).to.deep.include({ receivedSeq: 1, matchedSeq: -1 });
+    s.replayAll();
+    s.tick(2);
+    expect(acks(s).at(-1)).to.deep.include({ receivedSeq: 1, matchedSeq: 1 });
+  });
+
+  it('acks at once every ackEntriesEvery entries', () => {
+    const s = new SecondaryHarness({ ackEntriesEvery: 2 });
+    s.receive(entries(1, [outputEntry(0, 'a'), outputEntry(1, 'b')]));
+    expect(acks(s).at(-1)).to.deep.include({ receivedSeq: 1 });
+  });
+
+  it('detects a gap (also at the tail) and asks for retransmission', () => {
+    const s = new SecondaryHarness();
+    s.receive(entries(1, [outputEntry(0, 'a'), outputEntry(2, 'c')].slice(0, 1), -1, 3));
+    s.receive(entries(1, [outputEntry(2, 'c')], -1, 3));
+    s.tick(40);
+    expect(s.sent.find((m) => m.type === 'nack')).to.deep.include({ fromSeq: 1, toSeq: 1 });
+    expect(s.queue.map((e) => e.seq)).to.deep.equal([0]);
+  });
+
+  it('never hands out what it does not have: the replayer cannot report an entry it was not given', () => {
+    const s = new SecondaryHarness();
+    expect(() => s.core.step({ type: 'replayed', seq: 0 })).to.throw(/ran ahead/);
+  });
+
+  it('drops stale-epoch and foreign messages with typed errors', () => {
+    const s = new SecondaryHarness();
+    s.receive(entries(0, [outputEntry(0, 'a')]));
+    expect(codes(s)).to.deep.equal(['E_STALE_EPOCH']);
+    s.receive({ ...entries(1, [outputEntry(0, 'a')]), vmId: 'other' });
+    expect(codes(s)).to.deep.equal(['E_VM_MISMATCH']);
+    s.receive(entries(2, [outputEntry(0, 'a')]));
+    expect(codes(s)).to.deep.equal(['E_EPOCH_AHEAD']);
+    expect(s.queue).to.have.length(0);
+  });
+
+  it('divergence: reports seq, reason and its hashes, stops replay, repeats the report until the resync comes', () => {
+    const s = new SecondaryHarness();
+    s.receive(entries(1, [outputEntry(0, 'a'), outputEntry(1, 'b')]));
+    s.replayNext();
+    s.core.step({ type: 'diverged', seq: 1, callIndex: 1, reason: 'output', detail: 'differs', hashes: hashes(3) });
+    s.read();
+    const d = s.sent.find((m): m is DivergenceMessage => m.type === 'divergence')!;
+    expect(d).to.deep.include({ seq: 1, reason: 'output', matchedSeq: 0 });
+    expect(d.pageHashes).to.deep.equal(hashes(3).pages);
+    s.take();
+    s.receive(entries(1, [outputEntry(2, 'c')]));
+    expect(s.queue.map((e) => e.seq)).to.deep.equal([1]); // nothing new handed out
+    s.tick(40);
+    expect(s.sent.some((m) => m.type === 'divergence')).to.equal(true);
+  });
+
+  it('applies a transfer: rejects a bad chunk hash, restores once complete, buffers entries meanwhile, acks done', () => {
+    const s = new SecondaryHarness();
+    s.receive(chunk(2, 7, 0, Uint8Array.of(1)));
+    expect(s.core.status().state).to.equal('transferring');
+    expect(s.core.status().epoch).to.equal(2);
+    s.receive({ ...(chunk(2, 7, 1, Uint8Array.of(2)) as object), hash: 1n } as Message);
+    expect(codes(s)).to.deep.equal(['E_CHUNK_HASH']);
+    s.receive(end(2, 7, { heldOutputs: [{ seq: 9, callIndex: 9, channel: 1, data: Uint8Array.of(9) }] }));
+    expect(s.last.restore).to.equal(null);
+    s.tick(40);
+    expect(s.sent.find((m) => m.type === 'state-nack')).to.deep.include({ missing: [1] });
+    s.receive(chunk(2, 7, 1, Uint8Array.of(2)));
+    expect(s.last.restore).to.deep.include({ transferId: 7, callIndex: 10, nextSeq: 10, root: 42n });
+    expect(s.last.restore!.chunks).to.deep.equal([Uint8Array.of(1), Uint8Array.of(2)]);
+    s.receive(entries(2, [outputEntry(10, 'k')]));
+    expect(s.queue).to.have.length(0); // not before the restore is applied
+    s.take();
+    s.core.step({ type: 'restored', transferId: 7, root: 42n });
+    s.read();
+    expect(s.sent[0]).to.deep.include({ type: 'transfer-done', transferId: 7, root: 42n });
+    expect(s.queue.map((e) => e.seq)).to.deep.equal([10]);
+    expect(s.core.status()).to.deep.include({ state: 'replicating', pendingOutputs: 2 });
+  });
+
+  it('go-live: on primary loss asks the lease at epoch+1, finishes the replay, dispatches outputs it cannot know were released, then hands over', () => {
+    const s = new SecondaryHarness();
+    // The primary announced every output up to seq 0 released.
+    s.receive(entries(1, [outputEntry(0, 'a'), outputEntry(1, 'b'), outputEntry(2, 'c')], 0));
+    s.replayNext();
+    s.tick(150);
+    expect(s.core.status().state).to.equal('candidate');
+    expect(s.last.lease).to.deep.equal({ kind: 'acquire', epoch: 2 });
+    expect(s.dispatched).to.have.length(0); // not without the lease
+    s.core.step({ type: 'lease-acquired', untilMs: 10_000, epoch: 2 });
+    s.read();
+    expect(s.core.status().state).to.equal('finishing');
+    s.replayAll();
+    expect(s.dispatched.map((o) => text(o.data))).to.deep.equal(['b', 'c']); // 'a' is known released: never repeated
+    expect(s.last.goLive).to.deep.equal({ epoch: 2, nextSeq: 3, callIndex: 2, leaseUntilMs: 10_000, leaseEpoch: 2 });
+    expect(s.core.status().state).to.equal('live');
+  });
+
+  it('a lease fenced at a newer epoch means the primary moved on: it rejoins instead of going live', () => {
+    const s = new SecondaryHarness();
+    s.tick(150);
+    s.core.step({ type: 'lease-denied', holder: 'A.1', fenced: true });
+    s.read();
+    expect(s.core.status().state).to.equal('joining');
+    expect(s.last.needHashes).to.equal(true);
+    s.core.step({ type: 'hashes', hashes: hashes(2) });
+    s.tick(200);
+    expect(s.sent.find((m) => m.type === 'join')).to.deep.include({ joinId: 'B.1#1', pageHashes: hashes(2).pages });
+  });
+
+  it('a primary heartbeat of a newer epoch serving nobody makes it rejoin', () => {
+    const s = new SecondaryHarness();
+    s.receive({ type: 'primary-heartbeat', vmId, epoch: 2, lastSeq: 5, releasedSeq: 5, mode: 'unprotected', joinId: null });
+    expect(s.core.status().state).to.equal('joining');
+  });
+
+  it("dispatch 'secondary': dispatches what it matched, and its match ack never passes an undispatched output", () => {
+    const s = new SecondaryHarness({ releaseRule: 'compare', dispatchSide: 'secondary', ackEntriesEvery: 100 });
+    s.receive(entries(1, [outputEntry(0, 'a'), outputEntry(1, 'b')]));
+    s.replayAll();
+    expect(s.dispatched.map((o) => text(o.data))).to.deep.equal(['a', 'b']);
+    s.tick(1);
+    expect(acks(s).at(-1)).to.deep.include({ matchedSeq: 1 });
+  });
+
+  it("dispatch 'secondary' after a transfer: waits until the primary released everything before the resync point", () => {
+    const s = new SecondaryHarness({ releaseRule: 'compare', dispatchSide: 'secondary' });
+    s.receive(chunk(2, 1, 0, Uint8Array.of(0)));
+    s.receive(end(2, 1, { chunkCount: 1 }));
+    s.core.step({ type: 'restored', transferId: 1, root: 42n });
+    s.read();
+    s.receive(entries(2, [outputEntry(10, 'x')], 5));
+    s.replayAll();
+    expect(s.dispatched).to.have.length(0);
+    s.tick(1);
+    expect(acks(s).at(-1)).to.deep.include({ matchedSeq: 9 }); // not past the undispatched output
+    s.receive({ type: 'primary-heartbeat', vmId, epoch: 2, lastSeq: 10, releasedSeq: 9, mode: 'protected', joinId: null });
+    expect(s.dispatched.map((o) => text(o.data))).to.deep.equal(['x']);
+  });
+});
