@@ -145,9 +145,14 @@ export class Replayer implements HostCallHandler {
       return this.outcome(callIndex);
     }
     // Digest entries recorded at the very end (after the last call) are checked against the final state.
+    // Live, the end of the log may not have arrived yet: wait for it rather than call it missing.
     for (;;) {
       const e = this.o.source.peek();
-      if (e === WAIT || e === END) break;
+      if (e === WAIT) {
+        if (!this.endSeen) return { status: 'waiting', entries: this.consumed, callIndex };
+        break;
+      }
+      if (e === END) break;
       if (e.kind === EntryKind.Digest && e.callIndex === callIndex) {
         this.take(e);
         this.checkDigest(e, callIndex);
@@ -161,6 +166,7 @@ export class Replayer implements HostCallHandler {
         // proc_exit itself is compared as an output; a return from _start has its end marker checked here.
         this.take(e);
         if (!bytesEqual(e.data, exitCodeBytes(result.code))) this.diverge('exit-mismatch', e, callIndex, `the guest exited with ${result.code}, recorded exit ${readI32(e.data)}`, { channel: END_EXIT, data: exitCodeBytes(result.code) });
+        else this.o.onMatched?.(e);
       } else if (!this.endSeen) {
         this.divergeEnd(e, callIndex, `the guest exited with ${result.code}`, exitCodeBytes(result.code));
       }
@@ -227,10 +233,14 @@ export class Replayer implements HostCallHandler {
       this.diverge('digest-mismatch', e, index, `the recorded digest entry is malformed: ${(err as Error).message}`);
       return;
     }
-    this.track.apply(payload);
+    if (!payload.rootOnly) this.track.apply(payload);
     const now = this.o.machine.digest();
     if (now.root === payload.root) {
       this.o.onMatched?.(e);
+      return;
+    }
+    if (payload.rootOnly) {
+      this.diverge('digest-mismatch', e, index, `state digest differs at host call ${index} (the log carries the root only)`, undefined, { pages: [], files: [], devices: false });
       return;
     }
     const pages: number[] = [];

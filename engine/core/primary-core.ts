@@ -119,8 +119,13 @@ export class PrimaryCore {
         this.record(EntryKind.Output, event.callIndex, event.call, event.channel, new Uint8Array(0), event.data);
         break;
       case 'digest': {
-        const root = new Uint8Array(8);
-        new DataView(root.buffer).setBigUint64(0, BigInt.asUintN(64, event.root), true);
+        // A driver may pass the full digest payload (root + changed page/file digests) so a divergence report
+        // can name pages; otherwise the entry carries the root alone.
+        let root = event.payload;
+        if (!root) {
+          root = new Uint8Array(8);
+          new DataView(root.buffer).setBigUint64(0, BigInt.asUintN(64, event.root), true);
+        }
         this.record(EntryKind.Digest, event.callIndex, '', 0, new Uint8Array(0), root);
         break;
       }

@@ -18,7 +18,7 @@ export type PrimaryEvent =
   /** The guest wrote externally visible bytes; they are held, never sent by the driver on its own. */
   | { readonly type: 'output'; readonly callIndex: number; readonly call: string; readonly channel: number; readonly data: Uint8Array }
   /** Root state digest before call callIndex. */
-  | { readonly type: 'digest'; readonly callIndex: number; readonly root: bigint }
+  | { readonly type: 'digest'; readonly callIndex: number; readonly root: bigint; readonly payload?: Uint8Array }
   | { readonly type: 'message'; readonly message: Message }
   /** Answer to a CheckpointRequest: the state pieces, and where the guest stands when they were taken. */
   | {

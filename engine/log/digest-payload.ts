@@ -72,8 +72,10 @@ export function encodeDigestPayload(p: DigestPayload): Uint8Array {
 }
 
 /** Decodes a digest payload; throws RangeError on malformed bytes (callers map it to a trace error). */
-export function decodeDigestPayload(bytes: Uint8Array): DigestPayload {
+export function decodeDigestPayload(bytes: Uint8Array): DigestPayload & { rootOnly?: boolean } {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // A root-only digest (8 bytes): what a driver that tracks no page digests records.
+  if (b.length === 8) return { root: b.readBigUInt64LE(0), devices: 0n, pageCount: 0, pages: [], files: [], rootOnly: true };
   let o = 0;
   const need = (n: number) => {
     if (o + n > b.length) throw new RangeError(`digest payload truncated at byte ${o}`);

@@ -6,12 +6,15 @@ import { RUN_USAGE, runCommand } from './run.ts';
 import { RECORD_USAGE, recordCommand } from './record.ts';
 import { REPLAY_USAGE, replayCommand } from './replay.ts';
 import { INSPECT_USAGE, inspectCommand } from './inspect.ts';
+import { PRIMARY_USAGE, SECONDARY_USAGE, primaryCommand, secondaryCommand } from './pair.ts';
 
 const COMMANDS: Record<string, { usage: string; run: (argv: readonly string[]) => Promise<number> }> = {
   run: { usage: RUN_USAGE, run: runCommand },
   record: { usage: RECORD_USAGE, run: recordCommand },
   replay: { usage: REPLAY_USAGE, run: replayCommand },
   inspect: { usage: INSPECT_USAGE, run: inspectCommand },
+  primary: { usage: PRIMARY_USAGE, run: primaryCommand },
+  secondary: { usage: SECONDARY_USAGE, run: secondaryCommand },
 };
 
 function help(): string {

@@ -1,0 +1,49 @@
+/**
+ * Performs the lease I/O a core asks for (acquire at an epoch, release) against a real lease backend and
+ * turns the outcome into the core's lease events. The core fences by epoch; the backend guarantees that at
+ * most one holder has an unexpired lease at any time.
+ */
+import type { Lease } from '../lease/lease.ts';
+import type { LeaseRequest } from '../core/lease-state.ts';
+
+export type LeaseOutcome =
+  | { readonly type: 'lease-acquired'; readonly untilMs: number; readonly epoch: number }
+  | { readonly type: 'lease-denied'; readonly holder: string | null; readonly fenced: boolean }
+  | { readonly type: 'lease-lost' };
+
+export class LeaseIo {
+  private busy = false;
+
+  constructor(
+    private readonly lease: Lease,
+    private readonly holder: string,
+    private readonly nowMs: () => number,
+  ) {}
+
+  /** Runs one request at a time; the core repeats a request it still needs, so a skipped one is not lost. */
+  perform(req: LeaseRequest, done: (outcome: LeaseOutcome) => void): void {
+    if (this.busy) return;
+    this.busy = true;
+    const run = async (): Promise<LeaseOutcome | undefined> => {
+      if (req.kind === 'release') {
+        await this.lease.release();
+        return undefined;
+      }
+      const startedMs = this.nowMs();
+      const r = await this.lease.acquire(this.holder);
+      // The grant counts from when it was asked for: a slow backend must not stretch it.
+      if (r.ok) return { type: 'lease-acquired', untilMs: startedMs + this.lease.ttlMs, epoch: req.epoch };
+      return { type: 'lease-denied', holder: r.holder, fenced: false };
+    };
+    run()
+      .then((o) => o && done(o))
+      .catch(() => done({ type: 'lease-denied', holder: null, fenced: false }))
+      .finally(() => {
+        this.busy = false;
+      });
+  }
+
+  close(): Promise<void> {
+    return this.lease.close();
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * The primary's driver: wires a live WASI machine, a PrimaryCore, the logging channel and the lease together.
+ *
+ * The guest runs synchronously inside `machine.run()`, so the driver runs it in SLICES: it pauses the guest at a
+ * host-call boundary when the core says so (backpressure, stun), when a checkpoint is due, when the guest would
+ * sleep (the sleep becomes a timer), and at least every `sliceMs` — acks, heartbeats and lease renewals can only
+ * arrive on the event loop between slices, and output hold time depends on it.
+ *
+ * Outputs never leave on their own: every output is stepped into the core and dispatched only when ready()
+ * lists it (the release rule is the core's).
+ */
+import { performance } from 'node:perf_hooks';
+import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type OutputCall } from '../machine/machine.ts';
+import { PrimaryCore, type PrimaryStart } from '../core/primary-core.ts';
+import type { PrimaryConfig } from '../core/config.ts';
+import type { CheckpointRequest, PrimaryStatus } from '../core/primary-types.ts';
+import type { Message } from '../core/messages.ts';
+import { decodeChannelMessage, encodeChannelMessage } from '../log/channel-codec.ts';
+import { DigestTrack, encodeDigestPayload } from '../log/digest-payload.ts';
+import { exitCodeBytes } from '../log/end-marker.ts';
+import type { LoadedModule } from '../wasi/loader.ts';
+import type { WasiMachine } from '../wasi/machine.ts';
+import type { Transport } from '../net/transport.ts';
+import { LeaseIo } from './lease-io.ts';
+import { pollSleepNs, type SleepGate } from './guest-sleep.ts';
+import { takeCheckpoint } from './state-transfer.ts';
+
+export interface PrimaryDriverOptions {
+  readonly machine: WasiMachine;
+  readonly module: LoadedModule;
+  readonly sleep: SleepGate;
+  readonly vmId: string;
+  readonly nodeId: string;
+  readonly core: Partial<PrimaryConfig>;
+  readonly start: PrimaryStart;
+  readonly lease: LeaseIo;
+  /** Opens the logging channel (with retries by the driver); undefined: run without a peer. */
+  readonly connect?: () => Promise<Transport>;
+  /** Where released outputs go. */
+  readonly emit: (channel: number, data: Uint8Array) => void;
+  /** One-line status messages. */
+  readonly log: (line: string) => void;
+  /** Digest entries every this many host calls (0: never). */
+  readonly digestEveryCalls?: number;
+  /** Longest time the guest runs without yielding to the event loop. */
+  readonly sliceMs?: number;
+  /** Do not start the guest until a secondary protects it. */
+  readonly waitForSecondary?: boolean;
+  /** Host clock for ticks (injected so a test harness could drive it). */
+  readonly nowMs?: () => number;
+  readonly tickMs?: number;
+  readonly reconnectMs?: number;
+  /** Called after every ready() with the status (metrics, status pages). */
+  readonly onStatus?: (s: PrimaryStatus) => void;
+  /** Called with stun/transfer figures of each checkpoint. */
+  readonly onCheckpoint?: (f: { kind: CheckpointRequest['kind']; stun: boolean; stunMs: number; sentBytes: number; fullBytes: number }) => void;
+}
+
+/** Operating errors that are routine around (re)connects: logged only with TWINSTEP_DEBUG. */
+export const QUIET_ERRORS: ReadonlySet<string> = new Set(['E_STALE_EPOCH', 'E_EPOCH_AHEAD']);
+
+/** Poll sleeps shorter than this are slept in place: a timer would cost more than it saves. */
+const SLEEP_IN_PLACE_NS = 200_000n;
+
+export class PrimaryDriver {
+  readonly core: PrimaryCore;
+  private transport: Transport | undefined;
+  private corePause = false;
+  private checkpointReq: CheckpointRequest | null = null;
+  private readonly precopy = new Map<number, BigUint64Array>();
+  private sleepUntilMs = 0;
+  private sleptAt = -1;
+  private running = false;
+  private scheduled = false;
+  private sliceStart = 0;
+  private started = false;
+  private exited: number | undefined;
+  private exitStepped = false;
+  private exitReleased = false;
+  private stopped = false;
+  private readonly track = new DigestTrack();
+  private lastDigestIndex = -1;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private finish!: (code: number) => void;
+  private readonly done: Promise<number>;
+  private readonly handler: HostCallHandler;
+  private readonly now: () => number;
+  status: PrimaryStatus | undefined;
+
+  constructor(private readonly o: PrimaryDriverOptions) {
+    this.now = o.nowMs ?? (() => Date.now());
+    this.core = new PrimaryCore({ ...o.core, vmId: o.vmId }, o.start);
+    this.done = new Promise<number>((resolve) => (this.finish = resolve));
+    this.handler = {
+      beforeCall: (c) => this.beforeCall(c),
+      input: (c) => this.input(c),
+      output: (c) => this.output(c),
+    };
+  }
+
+  /** Runs until the guest exited and its exit was released (or the driver was stopped). Resolves the exit code. */
+  run(): Promise<number> {
+    this.tickTimer = setInterval(() => this.tick(), this.o.tickMs ?? 10);
+    if (this.o.connect) void this.connectLoop();
+    this.tick();
+    return this.done;
+  }
+
+  /** Stops everything (used on shutdown and by tests); the guest stays paused. */
+  stop(): void {
+    this.stopped = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.transport?.close();
+  }
+
+  // ---- channel ---------------------------------------------------------------------------------------
+
+  private async connectLoop(): Promise<void> {
+    while (!this.stopped) {
+      if (!this.transport) {
+        try {
+          const t = await this.o.connect!();
+          if (this.stopped) {
+            t.close();
+            return;
+          }
+          this.attach(t);
+        } catch (e) {
+          // The secondary is not there (yet): keep trying; the core decides what that means for outputs.
+        }
+      }
+      await new Promise((r) => setTimeout(r, this.o.reconnectMs ?? 200));
+    }
+  }
+
+  private attach(t: Transport): void {
+    this.transport = t;
+    t.onMessage((bytes) => {
+      let m: Message;
+      try {
+        m = decodeChannelMessage(bytes);
+      } catch (e) {
+        t.reportInvalid((e as Error).message);
+        return;
+      }
+      this.core.step({ type: 'message', message: m });
+      this.act();
+    });
+    t.onClose((err) => {
+      if (this.transport === t) this.transport = undefined;
+      if (this.stopped) return;
+      this.o.log(`primary: logging channel closed${err ? ` (${err.code}: ${err.message})` : ''}`);
+      this.core.step({ type: 'peer-lost' });
+      this.act();
+    });
+    this.o.log('primary: secondary connected');
+    this.core.step({ type: 'peer-connected' });
+    this.act();
+  }
+
+  private send(m: Message): void {
+    const t = this.transport;
+    if (!t || t.closed) return; // the core retransmits what was not acknowledged
+    try {
+      t.send(encodeChannelMessage(m));
+    } catch (e) {
+      this.o.log(`primary: send failed: ${(e as Error).message}`);
+    }
+  }
+
+  // ---- core ------------------------------------------------------------------------------------------
+
+  private tick(): void {
+    if (this.stopped) return;
+    this.core.tick(this.now());
+    this.act();
+  }
+
+  /** Acts on everything the core asked for, in the documented order. */
+  private act(): void {
+    const r = this.core.ready();
+    for (const m of r.messages) this.send(m);
+    for (const out of r.outputs) {
+      if (out.channel >= 0) this.o.emit(out.channel, out.data);
+      else if (out.channel === EXIT_CHANNEL) this.exitReleased = true;
+    }
+    for (const n of r.notices) this.o.log(`primary: ${n.kind}: ${n.detail}`);
+    for (const e of r.errors) if (!QUIET_ERRORS.has(e.code) || process.env.TWINSTEP_DEBUG) this.o.log(`primary: error ${e.message}`);
+    this.corePause = r.pause;
+    if (r.lease) {
+      this.o.lease.perform(r.lease, (outcome) => {
+        if (this.stopped) return;
+        this.core.step(outcome);
+        this.act();
+      });
+    }
+    if (r.checkpoint) this.checkpointReq = r.checkpoint;
+    this.status = r.status;
+    this.o.onStatus?.(r.status);
+    if (this.exited !== undefined && this.exitReleased) return this.complete();
+    this.kick();
+  }
+
+  private completing = false;
+
+  /**
+   * The guest's end was released. Keep ticking for a few heartbeats so the secondary hears the final released
+   * seq (otherwise it would count the last outputs as possibly unreleased and repeat them if it went live),
+   * then give the lease up so nobody waits for it to expire.
+   */
+  private complete(): void {
+    if (this.stopped || this.completing) return;
+    this.completing = true;
+    const lingerMs = 3 * (this.o.core.heartbeatMs ?? 50);
+    setTimeout(() => {
+      const code = this.exited!;
+      this.o.lease.perform({ kind: 'release' }, () => undefined);
+      this.stop();
+      // Give the release a moment to reach the backend before the process ends.
+      setTimeout(() => this.finish(code), 50);
+    }, lingerMs);
+  }
+
+  // ---- the guest -------------------------------------------------------------------------------------
+
+  private kick(): void {
+    if (this.scheduled || this.running || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.running || this.stopped) return;
+    if (this.checkpointReq) this.checkpoint(this.checkpointReq);
+    if (this.exited !== undefined) return;
+    if (this.corePause) return; // resumed by the event that lifts the pause
+    if (!this.started && this.o.waitForSecondary && this.status?.mode !== 'protected') return;
+    const wait = this.sleepUntilMs - this.now();
+    if (wait > 0) {
+      setTimeout(() => this.kick(), wait);
+      return;
+    }
+    this.started = true;
+    this.running = true;
+    this.sliceStart = performance.now();
+    let result;
+    try {
+      result = this.o.machine.run(this.handler);
+    } finally {
+      this.running = false;
+    }
+    if (result.status === 'exited' || result.status === 'trapped') {
+      const code = result.status === 'exited' ? result.code : 134;
+      if (result.status === 'trapped') this.o.log(`primary: ${result.error.message}`);
+      if (!this.exitStepped) {
+        // The guest returned from _start (or trapped): its end still goes through the log and the gate.
+        this.exitStepped = true;
+        this.core.step({ type: 'output', callIndex: this.o.machine.callIndex, call: 'proc_exit', channel: EXIT_CHANNEL, data: exitCodeBytes(code) });
+      }
+      this.exited = code;
+    }
+    this.act();
+  }
+
+  private checkpoint(req: CheckpointRequest): void {
+    this.checkpointReq = null;
+    const t0 = performance.now();
+    const r = takeCheckpoint(this.o.machine, this.o.module, this.o.vmId, req, this.precopy.get(req.transferId));
+    if (!req.stun) this.precopy.set(req.transferId, r.pageDigests);
+    else this.precopy.delete(req.transferId);
+    const stunMs = performance.now() - t0;
+    this.o.onCheckpoint?.({ kind: req.kind, stun: req.stun, stunMs, sentBytes: r.sentBytes, fullBytes: r.fullBytes });
+    this.o.log(`primary: checkpoint ${req.kind}${req.stun ? ' (stun)' : ''} at host call ${r.callIndex}: ${r.sentBytes} bytes (full state ${r.fullBytes}), ${stunMs.toFixed(1)} ms`);
+    this.core.step({ type: 'checkpoint', transferId: req.transferId, callIndex: r.callIndex, root: r.root, chunks: r.chunks });
+    this.act();
+  }
+
+  private beforeCall(c: HostCallInfo): typeof PAUSE | void {
+    if (this.corePause || this.checkpointReq || this.stopped) return PAUSE;
+    if (performance.now() - this.sliceStart >= (this.o.sliceMs ?? 1)) return PAUSE;
+    const every = this.o.digestEveryCalls ?? 0;
+    if (every > 0 && c.index - this.lastDigestIndex >= every && c.index > 0 && c.index !== this.lastDigestIndex) {
+      this.lastDigestIndex = c.index;
+      const d = this.o.machine.digest();
+      this.core.step({ type: 'digest', callIndex: c.index, root: d.root, payload: encodeDigestPayload(this.track.delta(d)) });
+      this.act();
+      if (this.corePause || this.checkpointReq) return PAUSE;
+    }
+  }
+
+  private input(call: InputCall): Uint8Array | typeof PAUSE {
+    if (call.name === 'poll_oneoff' && this.sleptAt !== call.index) {
+      const ns = pollSleepNs(call.request, this.o.sleep.devices);
+      if (ns !== undefined && ns > SLEEP_IN_PLACE_NS) {
+        // Sleep with a timer, not in the guest: the event loop must keep serving acks and heartbeats.
+        this.sleptAt = call.index;
+        this.sleepUntilMs = this.now() + Number(ns) / 1e6;
+        return PAUSE;
+      }
+    }
+    if (this.sleptAt === call.index) this.o.sleep.waited();
+    const data = call.live();
+    this.core.step({ type: 'input', callIndex: call.index, call: call.name, request: call.request.slice(), data });
+    this.act();
+    return data;
+  }
+
+  private output(call: OutputCall): typeof PAUSE | void {
+    if (call.channel === EXIT_CHANNEL) this.exitStepped = true;
+    this.core.step({ type: 'output', callIndex: call.index, call: call.name, channel: call.channel, data: call.data.slice() });
+    this.act();
+  }
+}

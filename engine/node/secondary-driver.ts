@@ -1,0 +1,309 @@
+/**
+ * The secondary's driver: receives the log over the channel, replays it on its own machine (built from the
+ * primary's first state transfer: module, config, memory and disk all arrive in it), acks and compares through
+ * a SecondaryCore, applies resync transfers, and goes live when the primary is lost and the lease is won.
+ *
+ * The replay never runs ahead of the log: the replayer pauses the guest at a call whose entry has not arrived,
+ * and new entries resume it.
+ */
+import { EXIT_CHANNEL, type RunResult } from '../machine/machine.ts';
+import { SecondaryCore, type SecondaryStart } from '../core/secondary-core.ts';
+import type { SecondaryConfig, PrimaryConfig } from '../core/config.ts';
+import type { GoLive, RestoreRequest, SecondaryStatus } from '../core/secondary-types.ts';
+import type { DivergenceReason, Message } from '../core/messages.ts';
+import type { LogEntry } from '../log/entry.ts';
+import { decodeChannelMessage, encodeChannelMessage } from '../log/channel-codec.ts';
+import type { LoadedModule } from '../wasi/loader.ts';
+import type { WasiMachine } from '../wasi/machine.ts';
+import type { Transport } from '../net/transport.ts';
+import { END, Replayer, WAIT, type EntrySource } from '../../replay/replayer.ts';
+import type { Divergence } from '../../replay/divergence.ts';
+import type { FaultHook } from '../../replay/fault.ts';
+import { LeaseIo } from './lease-io.ts';
+import type { SleepGate } from './guest-sleep.ts';
+import { applyTransfer, stateHashes } from './state-transfer.ts';
+import { PrimaryDriver, QUIET_ERRORS } from './primary-driver.ts';
+
+export interface SecondaryDriverOptions {
+  readonly vmId: string;
+  readonly nodeId: string;
+  readonly core: Partial<SecondaryConfig>;
+  /** Settings of the primary this node becomes at go-live. */
+  readonly primaryCore: Partial<PrimaryConfig>;
+  readonly start?: SecondaryStart;
+  readonly sleep: SleepGate;
+  readonly lease: LeaseIo;
+  readonly emit: (channel: number, data: Uint8Array) => void;
+  readonly log: (line: string) => void;
+  /** Test/research hook: perturb one input, output or memory byte during replay (resync is then exercised). */
+  readonly fault?: FaultHook;
+  readonly nowMs?: () => number;
+  readonly tickMs?: number;
+  readonly digestEveryCalls?: number;
+  readonly onStatus?: (s: SecondaryStatus) => void;
+  /** Called when this node went live, with the primary driver now running the guest. */
+  readonly onLive?: (p: PrimaryDriver) => void;
+}
+
+/** The entries the core handed over, consumed in order; WAIT when the replay has caught up with the log. */
+class EntryQueue implements EntrySource {
+  private items: LogEntry[] = [];
+  private head = 0;
+
+  push(entries: readonly LogEntry[]): void {
+    for (const e of entries) this.items.push(e);
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+
+  peek(): LogEntry | typeof WAIT | typeof END {
+    return this.head < this.items.length ? this.items[this.head] : WAIT;
+  }
+
+  take(): void {
+    this.head++;
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+function reasonOf(d: Divergence): DivergenceReason {
+  if (d.kind === 'output-mismatch' || d.kind === 'exit-mismatch') return 'output';
+  if (d.kind === 'digest-mismatch') return 'digest';
+  return 'call';
+}
+
+export class SecondaryDriver {
+  readonly core: SecondaryCore;
+  private transport: Transport | undefined;
+  private machine: WasiMachine | undefined;
+  private module: LoadedModule | undefined;
+  private replayer: Replayer | undefined;
+  private readonly queue = new EntryQueue();
+  private pendingRestore: RestoreRequest | null = null;
+  private pendingGoLive: GoLive | null = null;
+  private reported = 0;
+  private running = false;
+  private scheduled = false;
+  private restoring = false;
+  private stopped = false;
+  private tickTimer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+  private finish!: (code: number) => void;
+  private readonly done: Promise<number>;
+  primary: PrimaryDriver | undefined;
+  status: SecondaryStatus | undefined;
+
+  constructor(private readonly o: SecondaryDriverOptions) {
+    this.now = o.nowMs ?? (() => Date.now());
+    this.core = new SecondaryCore({ ...o.core, vmId: o.vmId, nodeId: o.nodeId }, o.start ?? { mode: 'join', hashes: null });
+    this.done = new Promise<number>((resolve) => (this.finish = resolve));
+  }
+
+  /** Resolves with the guest's exit code once this node went live and the guest finished. */
+  run(): Promise<number> {
+    this.tickTimer = setInterval(() => this.tick(), this.o.tickMs ?? 10);
+    this.tick();
+    return this.done;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.transport?.close();
+    this.primary?.stop();
+  }
+
+  /** A primary connected (authenticated): this is now the logging channel. */
+  attach(t: Transport): void {
+    if (this.stopped || this.primary) {
+      t.close();
+      return;
+    }
+    this.transport?.close();
+    this.transport = t;
+    t.onMessage((bytes) => {
+      let m: Message;
+      try {
+        m = decodeChannelMessage(bytes);
+      } catch (e) {
+        t.reportInvalid((e as Error).message);
+        return;
+      }
+      this.core.step({ type: 'message', message: m });
+      this.act();
+    });
+    t.onClose((err) => {
+      if (this.transport === t) this.transport = undefined;
+      if (this.stopped || this.primary) return;
+      this.o.log(`secondary: logging channel closed${err ? ` (${err.code}: ${err.message})` : ''}`);
+      this.core.step({ type: 'peer-lost' });
+      this.act();
+    });
+    this.o.log('secondary: primary connected');
+    this.core.step({ type: 'peer-connected' });
+    this.act();
+  }
+
+  private send(m: Message): void {
+    const t = this.transport;
+    if (!t || t.closed) return;
+    try {
+      t.send(encodeChannelMessage(m));
+    } catch (e) {
+      this.o.log(`secondary: send failed: ${(e as Error).message}`);
+    }
+  }
+
+  private tick(): void {
+    if (this.stopped || this.primary) return;
+    this.core.tick(this.now());
+    this.act();
+  }
+
+  /** Acts on ready(); restores and go-live wait until the guest stands at a boundary (see pump). */
+  private act(): void {
+    if (this.primary) return;
+    const r = this.core.ready();
+    for (const m of r.messages) this.send(m);
+    for (const out of r.outputs) if (out.channel >= 0) this.o.emit(out.channel, out.data);
+    for (const n of r.notices) this.o.log(`secondary: ${n.kind}: ${n.detail}`);
+    for (const e of r.errors) if (!QUIET_ERRORS.has(e.code) || process.env.TWINSTEP_DEBUG) this.o.log(`secondary: error ${e.message}`);
+    if (r.discardReplay) {
+      this.queue.clear();
+      this.replayer = undefined;
+    }
+    if (r.restore) this.pendingRestore = r.restore;
+    this.queue.push(r.replay);
+    if (r.lease) {
+      this.o.lease.perform(r.lease, (outcome) => {
+        if (this.stopped || this.primary) return;
+        this.core.step(outcome);
+        this.act();
+      });
+    }
+    if (r.needHashes) {
+      this.core.step({ type: 'hashes', hashes: this.machine ? stateHashes(this.machine) : null });
+      return this.act();
+    }
+    if (r.goLive) this.pendingGoLive = r.goLive;
+    this.status = r.status;
+    this.o.onStatus?.(r.status);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.scheduled || this.running || this.stopped || this.primary) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running || this.stopped || this.primary || this.restoring) return;
+    if (this.pendingRestore) {
+      const req = this.pendingRestore;
+      this.pendingRestore = null;
+      this.restoring = true;
+      try {
+        const r = await applyTransfer(req.chunks, this.machine && this.module ? { machine: this.machine, module: this.module } : undefined, this.o.sleep.devices);
+        this.machine = r.machine;
+        this.module = r.module;
+        this.replayer = undefined;
+        this.ended = undefined;
+        this.reported = 0;
+        const root = r.machine.digest().root;
+        this.o.log(`secondary: restored ${req.reason} transfer ${req.transferId} at host call ${req.callIndex}: ${r.pagesWritten} pages written${root === req.root ? '' : ' (DIGEST DIFFERS)'}`);
+        this.core.step({ type: 'restored', transferId: req.transferId, root });
+      } catch (e) {
+        this.o.log(`secondary: cannot apply transfer ${req.transferId}: ${(e as Error).message}`);
+      } finally {
+        this.restoring = false;
+      }
+      this.act();
+      return;
+    }
+    if (this.pendingGoLive) return this.goLive(this.pendingGoLive);
+    const machine = this.machine;
+    if (!machine) return;
+    if (this.queue.peek() === WAIT) return;
+    if (machine.state === 'exited' || machine.state === 'trapped') {
+      // The replayed guest finished before the end of the log arrived: check the end now that more came.
+      if (this.replayer && this.ended) this.report(this.replayer.finish(this.ended), machine);
+      return;
+    }
+    if (this.replayer && this.replayer.divergences.length > 0) return; // waiting for the resync
+    this.replayer ??= new Replayer({
+      machine,
+      source: this.queue,
+      fault: this.o.fault,
+      onMatched: (e) => {
+        this.core.step({ type: 'replayed', seq: e.seq });
+        this.act();
+      },
+    });
+    this.running = true;
+    let result;
+    try {
+      result = machine.run(this.replayer);
+    } finally {
+      this.running = false;
+    }
+    if (result.status !== 'paused') {
+      this.ended = result;
+      this.replayer.finish(result);
+    }
+    this.report(undefined, machine);
+  }
+
+  /** The run's end (exited or trapped), kept to re-check the log's end marker when it arrives. */
+  private ended: RunResult | undefined;
+
+  private report(_outcome: unknown, machine: WasiMachine): void {
+    const divs = this.replayer?.divergences ?? [];
+    if (divs.length > this.reported) {
+      const d = divs[this.reported];
+      this.reported = divs.length;
+      this.o.log(`secondary: DIVERGENCE ${d.kind} at entry #${d.seq} (host call ${d.callIndex}): ${d.message}`);
+      this.core.step({ type: 'diverged', seq: d.seq, callIndex: d.callIndex, reason: reasonOf(d), detail: d.message, hashes: stateHashes(machine) });
+    }
+    this.act();
+  }
+
+  private goLive(g: GoLive): void {
+    this.pendingGoLive = null;
+    const machine = this.machine;
+    if (!machine || !this.module) {
+      this.o.log('secondary: cannot go live: no state was ever transferred');
+      return;
+    }
+    this.o.log(`secondary: GOING LIVE at host call ${g.callIndex}, seq ${g.nextSeq}, epoch ${g.epoch}`);
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.transport?.close();
+    const p = new PrimaryDriver({
+      machine,
+      module: this.module,
+      sleep: this.o.sleep,
+      vmId: this.o.vmId,
+      nodeId: this.o.nodeId,
+      core: this.o.primaryCore,
+      start: { mode: 'unprotected', epoch: g.epoch, nextSeq: g.nextSeq, callIndex: g.callIndex, leaseUntilMs: g.leaseUntilMs, leaseEpoch: g.leaseEpoch },
+      lease: this.o.lease,
+      emit: this.o.emit,
+      log: this.o.log,
+      digestEveryCalls: this.o.digestEveryCalls,
+    });
+    this.primary = p;
+    this.o.onLive?.(p);
+    p.run().then((code) => this.finish(code));
+  }
+}
+
+export { EXIT_CHANNEL };

@@ -1,0 +1,152 @@
+/**
+ * State transfers of the live pair: what the primary sends for a CheckpointRequest, and how the secondary
+ * turns the received chunks back into a machine.
+ *
+ * A transfer is a sequence of PIECES, each an encoded snapshot prefixed by its u32 length, cut into chunks
+ * (the core hashes and numbers chunks; pieces may span chunks). A full piece carries the module bytes, the
+ * config and the whole memory, so a secondary needs no copy of the guest. A diff piece carries only the 4 KiB
+ * pages whose digests differ from the receiver's (resync) or from the pre-copy (re-protect stun), plus the
+ * complete, small device state (fd table and every inode): the file system is replaced as a whole, which keeps
+ * apply trivially atomic.
+ */
+import { xxh64 } from '@node-rs/xxhash';
+import { decodeSnapshot, encodeSnapshot, type SnapshotData } from '../checkpoint/snapshot-codec.ts';
+import type { CheckpointRequest, StateHashes } from '../core/primary-types.ts';
+import { PAGE_BYTES } from '../machine/machine.ts';
+import { MachineError } from '../machine/errors.ts';
+import { loadModule, type LoadedModule } from '../wasi/loader.ts';
+import { WasiMachine } from '../wasi/machine.ts';
+import { stateFromData } from '../wasi/snapshot.ts';
+import type { Devices } from '../wasi/context.ts';
+import { InodeKind, type WasiStateData } from '../wasi/state.ts';
+
+/** Chunk size of a transfer: big enough to amortise per-message costs, small enough to interleave heartbeats. */
+export const transferChunkBytes = 1024 * 1024;
+
+/** Page digests and per-inode block digests of a machine: what a receiver advertises for a diff. */
+export function stateHashes(machine: WasiMachine): StateHashes {
+  const pages = Array.from(machine.digest().pages);
+  return { pages, blocks: blockHashes(machine.deviceState()) };
+}
+
+export function blockHashes(wasi: WasiStateData): bigint[] {
+  return [...wasi.inodes]
+    .sort((a, b) => (a.ino < b.ino ? -1 : a.ino > b.ino ? 1 : 0))
+    .map((n) => {
+      const meta = `${n.ino}|${n.kind}|${n.nlink}|${n.atimNs}|${n.mtimNs}|${n.ctimNs}|${n.parent ?? ''}|${n.target ?? ''}|${(n.entries ?? []).map((e) => `${e.name}=${e.ino}`).join('/')}`;
+      const data = n.kind === InodeKind.File && n.data ? xxh64(Buffer.from(n.data.buffer, n.data.byteOffset, n.data.byteLength)) : 0n;
+      return xxh64(Buffer.from(`${meta}|${data}`));
+    });
+}
+
+export interface TransferResult {
+  readonly chunks: Uint8Array[];
+  readonly callIndex: number;
+  readonly root: bigint;
+  /** Page digests at this checkpoint: the base of a later 'delta' request of the same transfer. */
+  readonly pageDigests: BigUint64Array;
+  /** Bytes a full snapshot would have taken, for the resync-bytes-vs-full figure. */
+  readonly fullBytes: number;
+  readonly sentBytes: number;
+}
+
+/**
+ * Takes the checkpoint a request asks for. The machine must stand at a host-call boundary (paused or not yet
+ * started). `precopy` holds the page digests of this transfer's pre-copy for a 'delta' request.
+ */
+export function takeCheckpoint(machine: WasiMachine, module: LoadedModule, vmId: string, req: CheckpointRequest, precopy?: BigUint64Array): TransferResult {
+  const snap = machine.snapshot();
+  const full = snap.toData({ vmId, module });
+  const root = machine.digest().root;
+  let piece: Uint8Array;
+  if (req.kind === 'full') {
+    piece = encodeSnapshot(full);
+  } else {
+    const against = req.kind === 'diff' ? req.against.pages : precopy ? Array.from(precopy) : [];
+    piece = encodeSnapshot(diffPiece(full, against));
+  }
+  const fullBytes = req.kind === 'full' ? piece.length : full.memory.length;
+  return { chunks: cut(frame(piece)), callIndex: snap.callIndex, root, pageDigests: snap.pageDigests, fullBytes, sentBytes: piece.length };
+}
+
+function diffPiece(full: SnapshotData, against: readonly bigint[]): SnapshotData {
+  const pages: number[] = [];
+  for (let i = 0; i < full.pageDigests.length; i++) if (i >= against.length || against[i] !== full.pageDigests[i]) pages.push(i);
+  const memory = new Uint8Array(pages.length * PAGE_BYTES);
+  pages.forEach((p, i) => memory.set(full.memory.subarray(p * PAGE_BYTES, (p + 1) * PAGE_BYTES), i * PAGE_BYTES));
+  // The module travels only with full pieces.
+  return { ...full, moduleBytes: undefined, memory, delta: { baseCallIndex: 0, baseChecksum: 0n, pages, removedInodes: [] } };
+}
+
+function frame(piece: Uint8Array): Uint8Array {
+  const out = new Uint8Array(4 + piece.length);
+  new DataView(out.buffer).setUint32(0, piece.length, true);
+  out.set(piece, 4);
+  return out;
+}
+
+function cut(bytes: Uint8Array): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (let o = 0; o < bytes.length; o += transferChunkBytes) chunks.push(bytes.subarray(o, Math.min(bytes.length, o + transferChunkBytes)));
+  return chunks;
+}
+
+/** The pieces of a transfer, from its chunks in order. */
+export function pieces(chunks: readonly Uint8Array[]): Uint8Array[] {
+  const total = chunks.reduce((n, c) => n + c.length, 0);
+  const all = new Uint8Array(total);
+  let o = 0;
+  for (const c of chunks) {
+    all.set(c, o);
+    o += c.length;
+  }
+  const out: Uint8Array[] = [];
+  for (let p = 0; p < all.length; ) {
+    if (p + 4 > all.length) throw new MachineError('E_SNAPSHOT', 'state transfer truncated inside a piece header');
+    const len = new DataView(all.buffer, p, 4).getUint32(0, true);
+    if (p + 4 + len > all.length) throw new MachineError('E_SNAPSHOT', 'state transfer truncated inside a piece');
+    out.push(all.subarray(p + 4, p + 4 + len));
+    p += 4 + len;
+  }
+  return out;
+}
+
+export interface Restored {
+  readonly machine: WasiMachine;
+  readonly module: LoadedModule;
+  /** Bytes of memory written by the transfer (for stun/transfer figures). */
+  readonly pagesWritten: number;
+}
+
+/**
+ * Applies a transfer: a full piece (re)builds the machine, a diff piece patches the current one. All pieces are
+ * decoded and validated before anything is replaced, so a bad transfer leaves the old machine as it was.
+ */
+export async function applyTransfer(chunks: readonly Uint8Array[], current: { machine: WasiMachine; module: LoadedModule } | undefined, devices: Devices): Promise<Restored> {
+  let data: SnapshotData | undefined;
+  let module = current?.module;
+  let pagesWritten = 0;
+  let memory: Uint8Array | undefined = current ? current.machine.snapshot().state.memory : undefined;
+  for (const piece of pieces(chunks)) {
+    const d = decodeSnapshot(piece);
+    if (!d.delta) {
+      if (d.moduleBytes && (!module || module.hash !== d.moduleHash)) module = await loadModule(d.moduleBytes, (d.config.unwind || 'all') as 'all');
+      if (!module || module.hash !== d.moduleHash) throw new MachineError('E_SNAPSHOT', 'a full state transfer without the guest module');
+      memory = d.memory;
+      pagesWritten += d.memory.length / PAGE_BYTES;
+      data = d;
+      continue;
+    }
+    if (!memory) throw new MachineError('E_SNAPSHOT', 'a diff transfer arrived, but this node holds no state to apply it to');
+    const merged = new Uint8Array(d.memoryPages * 65536);
+    merged.set(memory.subarray(0, Math.min(memory.length, merged.length)));
+    d.delta.pages.forEach((p, i) => merged.set(d.memory.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES), p * PAGE_BYTES));
+    pagesWritten += d.delta.pages.length;
+    memory = merged;
+    const { delta: _delta, ...rest } = d;
+    data = { ...rest, memory: merged };
+  }
+  if (!data || !module) throw new MachineError('E_SNAPSHOT', 'an empty state transfer');
+  const machine = WasiMachine.restore(module, stateFromData(data), devices);
+  return { machine, module, pagesWritten };
+}

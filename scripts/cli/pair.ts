@@ -1,0 +1,207 @@
+/**
+ * `twinstep primary` and `twinstep secondary`: a protected pair.
+ *   twinstep secondary --listen 127.0.0.1:7000 --secret-file S
+ *   twinstep primary --peer ws://127.0.0.1:7000 --secret-file S guests/build/c/ticker.wasm 100 20
+ * The secondary needs no copy of the guest: the primary's first state transfer carries module, args, env and
+ * disk. Both print role changes, lag and resyncs as one-line status messages on stderr; guest stdout/stderr
+ * pass through the output gate.
+ */
+import { basename } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { loadModule } from '../../engine/wasi/loader.ts';
+import { readModuleFile } from '../../engine/wasi/boot.ts';
+import { WasiMachine } from '../../engine/wasi/machine.ts';
+import { liveDevices } from '../../engine/wasi/devices.ts';
+import { parseLeaseSpec } from '../../engine/lease/lease-spec.ts';
+import { connect, listen } from '../../engine/net/endpoint.ts';
+import { loadSecretFile } from '../../engine/net/secret.ts';
+import { NetError } from '../../engine/net/errors.ts';
+import { LeaseIo } from '../../engine/node/lease-io.ts';
+import { SleepGate } from '../../engine/node/guest-sleep.ts';
+import { PrimaryDriver } from '../../engine/node/primary-driver.ts';
+import { SecondaryDriver } from '../../engine/node/secondary-driver.ts';
+import { writeAllSync } from '../../engine/node/stdio-sink.ts';
+import type { PairConfig } from '../../engine/core/config.ts';
+import { parseFault } from '../../replay/fault.ts';
+import { CliError } from './cli-error.ts';
+import { EXIT } from './exit-codes.ts';
+import { intFlag, oneOf } from './flags.ts';
+import { bootTimeNs, parseRunArgs } from './run-options.ts';
+
+export const PRIMARY_USAGE =
+  'twinstep primary --peer ws://HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--on-peer-loss continue|pause] [--vm-id ID] [--no-wait] [run options] MODULE.wasm [ARGS...]';
+export const SECONDARY_USAGE =
+  'twinstep secondary --listen HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--vm-id ID] [--inject input@SEQ|output@SEQ|memory@CALL]';
+
+const COMMON = {
+  '--secret-file': { takesValue: true },
+  '--lease': { takesValue: true },
+  '--release': { takesValue: true },
+  '--dispatch': { takesValue: true },
+  '--vm-id': { takesValue: true },
+  '--heartbeat-ms': { takesValue: true },
+  '--peer-timeout-ms': { takesValue: true },
+  '--lease-ttl-ms': { takesValue: true },
+  '--digest-every': { takesValue: true },
+  '--quiet': { takesValue: false },
+};
+
+/** Lease default: a directory in the working directory, which two processes on one host share. */
+const LEASE_DEFAULT = 'file:.twinstep-lease';
+const LEASE_TTL_MS_DEFAULT = 600;
+const DIGEST_EVERY_DEFAULT = 2000;
+
+function log(role: string, quiet: boolean): (line: string) => void {
+  return (line) => {
+    if (!quiet || /GOING LIVE|DIVERGENCE|unprotected|went-live|resync/i.test(line)) process.stderr.write(`[twinstep ${role}] ${line}\n`);
+  };
+}
+
+interface Common {
+  secret: Uint8Array;
+  vmId: string;
+  lease: LeaseIo;
+  pair: Partial<PairConfig>;
+  digestEveryCalls: number;
+  quiet: boolean;
+}
+
+async function common(flags: Map<string, string[]>, role: string): Promise<Common> {
+  const secretFile = flags.get('--secret-file')?.at(-1);
+  if (!secretFile) throw new CliError('missing --secret-file F (a shared secret of at least 16 bytes; e.g. head -c 32 /dev/urandom > F)', EXIT.usage);
+  let secret: Uint8Array;
+  try {
+    secret = await loadSecretFile(secretFile);
+  } catch (e) {
+    throw new CliError((e as Error).message, EXIT.noInput);
+  }
+  const vmId = flags.get('--vm-id')?.at(-1) ?? 'default';
+  const ttlMs = intFlag(flags, '--lease-ttl-ms', LEASE_TTL_MS_DEFAULT);
+  let lease;
+  try {
+    lease = parseLeaseSpec(flags.get('--lease')?.at(-1) ?? LEASE_DEFAULT, { ttlMs });
+  } catch (e) {
+    throw new CliError((e as Error).message, EXIT.usage);
+  }
+  const holder = `${role}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const releaseRule = oneOf(flags, '--release', ['ack', 'compare'] as const, 'ack');
+  const dispatchSide = oneOf(flags, '--dispatch', ['primary', 'secondary'] as const, 'primary');
+  const pair: Partial<PairConfig> = {
+    releaseRule,
+    dispatchSide,
+    ...(flags.has('--heartbeat-ms') ? { heartbeatMs: intFlag(flags, '--heartbeat-ms', 50) } : {}),
+    ...(flags.has('--peer-timeout-ms') ? { peerTimeoutMs: intFlag(flags, '--peer-timeout-ms', 500) } : {}),
+    // Renew well inside the TTL, so one slow renewal does not drop the lease.
+    leaseRenewMs: Math.max(10, Math.floor(ttlMs / 3)),
+  };
+  return {
+    secret,
+    vmId,
+    lease: new LeaseIo(lease, holder, () => Date.now()),
+    pair,
+    digestEveryCalls: intFlag(flags, '--digest-every', DIGEST_EVERY_DEFAULT),
+    quiet: flags.has('--quiet'),
+  };
+}
+
+function emit(channel: number, data: Uint8Array): void {
+  writeAllSync(channel, data);
+}
+
+export async function primaryCommand(argv: readonly string[]): Promise<number> {
+  const { run, flags } = parseRunArgs(argv, {
+    ...COMMON,
+    '--peer': { takesValue: true },
+    '--on-peer-loss': { takesValue: true },
+    '--no-wait': { takesValue: false },
+  });
+  const peer = flags.get('--peer')?.at(-1);
+  if (!peer) throw new CliError('missing --peer ws://HOST:PORT (where the secondary listens)', EXIT.usage);
+  if (!/^ws:\/\/[^/]+:\d+\/?$/.test(peer)) throw new CliError(`--peer expects ws://HOST:PORT, got '${peer}'`, EXIT.usage);
+  const c = await common(flags, 'primary');
+  const onPeerLoss = oneOf(flags, '--on-peer-loss', ['continue', 'pause'] as const, 'continue');
+  const module = await loadModule(readModuleFile(run.module), run.unwind);
+  const sleep = new SleepGate(liveDevices());
+  const machine = WasiMachine.create(module, {
+    config: { args: [basename(run.module), ...run.args], env: run.env, preopens: run.preopens, bootTimeNs: bootTimeNs() },
+    devices: sleep.devices,
+  });
+  const say = log('primary', c.quiet);
+  let epoch = 0;
+  const driver = new PrimaryDriver({
+    machine,
+    module,
+    sleep,
+    vmId: c.vmId,
+    nodeId: `primary-${process.pid}`,
+    core: { ...c.pair, onPeerLoss },
+    start: { mode: 'unprotected' },
+    lease: c.lease,
+    connect: () => connect(peer, { secret: c.secret, vmId: c.vmId, role: 'primary', epoch: () => epoch, minPeerEpoch: 0 }),
+    emit,
+    log: say,
+    digestEveryCalls: c.digestEveryCalls,
+    waitForSecondary: !flags.has('--no-wait'),
+    onStatus: (s) => (epoch = s.epoch),
+  });
+  say(`protecting ${basename(run.module)} (vm ${c.vmId}, release rule ${c.pair.releaseRule}); waiting for the secondary at ${peer}`);
+  const statusTimer = setInterval(() => {
+    const s = driver.status;
+    if (s && !c.quiet) say(`status: ${s.mode}, epoch ${s.epoch}, seq ${s.nextSeq}, acked ${s.receivedSeq}, matched ${s.matchedSeq}, released ${s.releasedSeq}, held ${s.heldOutputs}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
+  }, 1000);
+  const code = await driver.run();
+  clearInterval(statusTimer);
+  await c.lease.close().catch(() => undefined);
+  say(`guest exited with ${code}; every output released`);
+  return code & 0xff;
+}
+
+export async function secondaryCommand(argv: readonly string[]): Promise<number> {
+  // The secondary takes no module: parse its flags with a placeholder module argument.
+  const { flags } = parseRunArgs([...argv, '--', '-'], { ...COMMON, '--listen': { takesValue: true }, '--inject': { takesValue: true } });
+  const listenAt = flags.get('--listen')?.at(-1);
+  if (!listenAt) throw new CliError('missing --listen HOST:PORT', EXIT.usage);
+  const m = /^(?:ws:\/\/)?([^:/]+|\[[^\]]+\]):(\d+)\/?$/.exec(listenAt);
+  if (!m) throw new CliError(`--listen expects HOST:PORT, got '${listenAt}'`, EXIT.usage);
+  const c = await common(flags, 'secondary');
+  const inject = flags.get('--inject')?.at(-1);
+  let fault;
+  try {
+    fault = inject ? parseFault(inject) : undefined;
+  } catch (e) {
+    throw new CliError((e as Error).message.replace('--fault', '--inject'), EXIT.usage);
+  }
+  const say = log('secondary', c.quiet);
+  const sleep = new SleepGate(liveDevices());
+  const driver = new SecondaryDriver({
+    vmId: c.vmId,
+    nodeId: `secondary-${process.pid}`,
+    core: c.pair,
+    primaryCore: c.pair,
+    sleep,
+    lease: c.lease,
+    emit,
+    log: say,
+    fault,
+    digestEveryCalls: c.digestEveryCalls,
+  });
+  let listener;
+  try {
+    listener = await listen(`ws://${m[1]}:${m[2]}`, { secret: c.secret, vmId: c.vmId, role: 'secondary', epoch: 0, minPeerEpoch: 0 });
+  } catch (e) {
+    throw new CliError((e as Error).message, e instanceof NetError ? EXIT.unavailable : EXIT.software);
+  }
+  listener.onConnection((t) => driver.attach(t));
+  listener.onRefused((err) => say(`refused a peer: ${err.code}: ${err.message}`));
+  say(`listening on ${listener.url} for the primary of vm ${c.vmId}`);
+  const statusTimer = setInterval(() => {
+    const s = driver.status;
+    if (s && !c.quiet && !driver.primary) say(`status: ${s.state}, epoch ${s.epoch}, received ${s.receivedSeq}, replayed ${s.replayedSeq}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
+  }, 1000);
+  const code = await driver.run();
+  clearInterval(statusTimer);
+  await listener.close().catch(() => undefined);
+  await c.lease.close().catch(() => undefined);
+  say(`guest exited with ${code} after go-live`);
+  return code & 0xff;
+}
