@@ -18,27 +18,27 @@ export interface FaultHook {
 export type FaultKind = 'input' | 'output' | 'memory';
 
 /**
- * One fault at one place: 'input' / 'output' at the entry with sequence number `at` (flips the low bit of
- * the first byte, or appends one byte to an empty result), 'memory' before host call `at` (flips the low bit
- * of the byte at `address`, default: the middle of memory).
+ * One fault at one place: 'input' / 'output' at the first entry of that kind whose sequence number is at least
+ * `at` (flips the low bit of the first byte, or makes an empty result one byte long), 'memory' before the first
+ * host call at or after `at` (flips the low bit of the byte at `address`, default: the middle of memory).
  */
 export function singleFault(kind: FaultKind, at: number, address?: number): FaultHook & { fired: boolean } {
   const hook = {
     fired: false,
     beforeCall(callIndex: number, machine: Machine) {
-      if (kind !== 'memory' || hook.fired || callIndex !== at) return;
+      if (kind !== 'memory' || hook.fired || callIndex < at) return;
       const mem = machine.memoryView?.();
       if (!mem) throw new Error('this machine offers no memory view for fault injection');
       mem[address ?? mem.length >> 1] ^= 1;
       hook.fired = true;
     },
     input(entry: LogEntry) {
-      if (kind !== 'input' || hook.fired || entry.seq !== at || entry.kind !== EntryKind.Input) return undefined;
+      if (kind !== 'input' || hook.fired || entry.seq < at || entry.kind !== EntryKind.Input) return undefined;
       hook.fired = true;
       return flip(entry.data);
     },
     output(entry: LogEntry, data: Uint8Array) {
-      if (kind !== 'output' || hook.fired || entry.seq !== at) return undefined;
+      if (kind !== 'output' || hook.fired || entry.seq < at || entry.channel < 0) return undefined;
       hook.fired = true;
       return flip(data);
     },
