@@ -4,6 +4,7 @@
  * most one holder has an unexpired lease at any time.
  */
 import type { Lease } from '../lease/lease.ts';
+import { fenceAllows, type Fence } from '../lease/fence.ts';
 import type { LeaseRequest } from '../core/lease-state.ts';
 
 export type LeaseOutcome =
@@ -18,6 +19,7 @@ export class LeaseIo {
     private readonly lease: Lease,
     private readonly holder: string,
     private readonly nowMs: () => number,
+    private readonly fence?: Fence,
   ) {}
 
   /** Runs one request at a time; the core repeats a request it still needs, so a skipped one is not lost. */
@@ -30,9 +32,24 @@ export class LeaseIo {
         return undefined;
       }
       const startedMs = this.nowMs();
+      if (this.fence) {
+        const f = await this.fence.read();
+        if (!fenceAllows(f, req.epoch, this.holder)) return { type: 'lease-denied', holder: f!.holder, fenced: true };
+      }
       const r = await this.lease.acquire(this.holder);
       // The grant counts from when it was asked for: a slow backend must not stretch it.
-      if (r.ok) return { type: 'lease-acquired', untilMs: startedMs + this.lease.ttlMs, epoch: req.epoch };
+      if (r.ok) {
+        if (this.fence) {
+          await this.fence.raise({ epoch: req.epoch, holder: this.holder });
+          // Someone fenced higher between our check and our acquire: step back.
+          const f = await this.fence.read();
+          if (!fenceAllows(f, req.epoch, this.holder)) {
+            await this.lease.release();
+            return { type: 'lease-denied', holder: f!.holder, fenced: true };
+          }
+        }
+        return { type: 'lease-acquired', untilMs: startedMs + this.lease.ttlMs, epoch: req.epoch };
+      }
       return { type: 'lease-denied', holder: r.holder, fenced: false };
     };
     run()
@@ -43,7 +60,8 @@ export class LeaseIo {
       });
   }
 
-  close(): Promise<void> {
-    return this.lease.close();
+  async close(): Promise<void> {
+    await this.fence?.close();
+    await this.lease.close();
   }
 }

@@ -13,6 +13,7 @@ import { readModuleFile } from '../../engine/wasi/boot.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import { parseLeaseSpec } from '../../engine/lease/lease-spec.ts';
+import { fenceForSpec } from '../../engine/lease/fence.ts';
 import { connect, listen } from '../../engine/net/endpoint.ts';
 import { loadSecretFile } from '../../engine/net/secret.ts';
 import { NetError } from '../../engine/net/errors.ts';
@@ -78,8 +79,11 @@ async function common(flags: Map<string, string[]>, role: string): Promise<Commo
   const vmId = flags.get('--vm-id')?.at(-1) ?? 'default';
   const ttlMs = intFlag(flags, '--lease-ttl-ms', LEASE_TTL_MS_DEFAULT);
   let lease;
+  let fence;
+  const spec = flags.get('--lease')?.at(-1) ?? LEASE_DEFAULT;
   try {
-    lease = parseLeaseSpec(flags.get('--lease')?.at(-1) ?? LEASE_DEFAULT, { ttlMs });
+    lease = parseLeaseSpec(spec, { ttlMs });
+    fence = fenceForSpec(spec);
   } catch (e) {
     throw new CliError((e as Error).message, EXIT.usage);
   }
@@ -97,7 +101,7 @@ async function common(flags: Map<string, string[]>, role: string): Promise<Commo
   return {
     secret,
     vmId,
-    lease: new LeaseIo(lease, holder, () => Date.now()),
+    lease: new LeaseIo(lease, holder, () => Date.now(), fence),
     pair,
     digestEveryCalls: intFlag(flags, '--digest-every', DIGEST_EVERY_DEFAULT),
     quiet: flags.has('--quiet'),
