@@ -90,6 +90,8 @@ export interface SnapshotData {
   readonly globals: readonly GlobalData[];
   readonly asyncifyStack: Uint8Array;
   readonly fsTimeNs: bigint;
+  /** Set when the guest has finished (with its exit code); absent for a guest that can still run. */
+  readonly exitCode?: number;
   readonly wasi: WasiStateData;
   /** Present = delta form. */
   readonly delta?: SnapshotDeltaData;
@@ -210,6 +212,10 @@ export function encodeSnapshot(s: SnapshotData): Uint8Array {
   Snapshot.addFsTimeNs(b, u64(s.fsTimeNs));
   Snapshot.addWasi(b, wasi);
   if (delta) Snapshot.addDelta(b, delta);
+  if (s.exitCode !== undefined) {
+    Snapshot.addExited(b, true);
+    Snapshot.addExitCode(b, s.exitCode | 0);
+  }
   b.finish(Snapshot.endSnapshot(b));
   const payload = b.asUint8Array();
   const out = new Uint8Array(snapshotEnvelopeBytes + payload.length);
@@ -370,6 +376,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotData {
       globals,
       asyncifyStack: (t.asyncifyStackArray() ?? new Uint8Array(0)).slice(),
       fsTimeNs: t.fsTimeNs(),
+      ...(t.exited() ? { exitCode: t.exitCode() } : {}),
       wasi: { inodes, fds, nextIno: w?.nextIno() ?? 0n, ...(mounts !== undefined ? { mounts } : {}) },
       ...(delta !== undefined ? { delta } : {}),
     };

@@ -32,7 +32,6 @@ export class WasiSnapshot implements MachineSnapshot {
 
   toData(opts: SnapshotEncodeOptions = {}): SnapshotData {
     const s = this.state;
-    if (s.status === 'exited') throw new MachineError('E_STATE', 'an exited guest has no state worth a snapshot');
     return {
       vmId: opts.vmId ?? '',
       moduleHash: s.moduleHash,
@@ -52,6 +51,7 @@ export class WasiSnapshot implements MachineSnapshot {
       globals: s.globals.map((v, index) => globalToBits(index, this.globalTypes[index], v)),
       asyncifyStack: s.asyncifyStack ?? new Uint8Array(0),
       fsTimeNs: s.fsTimeNs,
+      ...(s.status === 'exited' ? { exitCode: s.exitCode } : {}),
       wasi: s.wasi,
     };
   }
@@ -71,8 +71,8 @@ export function stateFromData(d: SnapshotData): MachineState {
     moduleHash: d.moduleHash,
     config: { args: d.config.args, env: d.config.env, preopens: d.config.preopens, clockResolutionNs: d.config.clockResolutionNs, bootTimeNs: d.config.bootTimeNs },
     callIndex: d.callIndex,
-    status: d.asyncifyStack.length === 0 ? 'ready' : 'paused',
-    exitCode: 0,
+    status: d.exitCode !== undefined ? 'exited' : d.asyncifyStack.length === 0 ? 'ready' : 'paused',
+    exitCode: d.exitCode ?? 0,
     memory: d.memory,
     globals: d.globals.map(bitsToGlobal),
     asyncifyStack: d.asyncifyStack.length === 0 ? undefined : d.asyncifyStack,

@@ -149,8 +149,18 @@ delta(obj?:SnapshotDelta):SnapshotDelta|null {
   return offset ? (obj || new SnapshotDelta()).__init(this.bb!.__indirect(this.bb_pos + offset), this.bb!) : null;
 }
 
+exited():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 34);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
+exitCode():number {
+  const offset = this.bb!.__offset(this.bb_pos, 36);
+  return offset ? this.bb!.readInt32(this.bb_pos + offset) : 0;
+}
+
 static startSnapshot(builder:flatbuffers.Builder) {
-  builder.startObject(15);
+  builder.startObject(17);
 }
 
 static addFormatVersion(builder:flatbuffers.Builder, formatVersion:number) {
@@ -263,6 +273,14 @@ static addWasi(builder:flatbuffers.Builder, wasiOffset:flatbuffers.Offset) {
 
 static addDelta(builder:flatbuffers.Builder, deltaOffset:flatbuffers.Offset) {
   builder.addFieldOffset(14, deltaOffset, 0);
+}
+
+static addExited(builder:flatbuffers.Builder, exited:boolean) {
+  builder.addFieldInt8(15, +exited, +false);
+}
+
+static addExitCode(builder:flatbuffers.Builder, exitCode:number) {
+  builder.addFieldInt32(16, exitCode, 0);
 }
 
 static endSnapshot(builder:flatbuffers.Builder):flatbuffers.Offset {
