@@ -204,6 +204,11 @@ export class WasiMachine implements Machine {
     return changed;
   }
 
+  /** The WASI device state (fd table, virtual disk) as plain data. */
+  deviceState(): WasiStateData {
+    return this.host.exportState();
+  }
+
   /** The guest's linear memory (read-only use: checkpoints, tests, fault injection hooks). */
   memoryView(): Uint8Array {
     return new Uint8Array(this.memory.buffer);
