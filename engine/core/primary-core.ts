@@ -66,6 +66,11 @@ export class PrimaryCore {
   private mode: PrimaryMode;
   private epoch: number;
   private nextSeq: number;
+
+  /** Sequence number the next log entry will get (drivers use it to correlate outputs with releases). */
+  get upcomingSeq(): number {
+    return this.nextSeq;
+  }
   private lastCallIndex: number;
   private joinId: string | null = null;
   private readonly gate: OutputGate;
@@ -227,6 +232,23 @@ export class PrimaryCore {
     this.checkpointRequest = null;
     this.leaseRequest = null;
     return { ...r, pause: r.pauseReasons.length > 0 };
+  }
+
+  /**
+   * Whether ready() has anything to act on (messages, outputs, notices, errors, a checkpoint or lease request)
+   * or would say pause. A cheap check for a driver's hot path: a driver MAY skip ready() after a guest event
+   * while this is false, because ready() would then hand over nothing and not ask for a pause.
+   */
+  get hasReady(): boolean {
+    return (
+      this.messages.length > 0 ||
+      this.outputs.length > 0 ||
+      this.notices.length > 0 ||
+      this.errors.length > 0 ||
+      this.checkpointRequest !== null ||
+      this.leaseRequest !== null ||
+      this.pauseReasons().length > 0
+    );
   }
 
   get currentMode(): PrimaryMode {

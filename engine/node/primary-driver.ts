@@ -52,9 +52,24 @@ export interface PrimaryDriverOptions {
   readonly reconnectMs?: number;
   /** Called after every ready() with the status (metrics, status pages). */
   readonly onStatus?: (s: PrimaryStatus) => void;
+  /** Measurement hooks for benchmarks: how long each output was held, and every message's size on the wire. */
+  readonly onHeld?: (ms: number) => void;
+  readonly onSent?: (bytes: number) => void;
+  /** Called when the guest's exit was released (everything before it is out). */
+  readonly onExitReleased?: () => void;
   /** Called with stun/transfer figures of each checkpoint. */
   readonly onCheckpoint?: (f: { kind: CheckpointRequest['kind']; stun: boolean; stunMs: number; sentBytes: number; fullBytes: number }) => void;
 }
+
+/**
+ * Window sizes for a real channel: a host-call-heavy guest produces hundreds of thousands of entries a second,
+ * and the core's conservative defaults (sized for the simulator) would stall it on every round trip.
+ */
+export const PRIMARY_DRIVER_DEFAULTS = {
+  batchEntriesMax: 512,
+  inflightEntriesMax: 16_384,
+  lagEntriesMax: 65_536,
+} as const;
 
 /** Operating errors that are routine around (re)connects: logged only with TWINSTEP_DEBUG. */
 export const QUIET_ERRORS: ReadonlySet<string> = new Set(['E_STALE_EPOCH', 'E_EPOCH_AHEAD']);
@@ -89,7 +104,7 @@ export class PrimaryDriver {
 
   constructor(private readonly o: PrimaryDriverOptions) {
     this.now = o.nowMs ?? (() => Date.now());
-    this.core = new PrimaryCore({ ...o.core, vmId: o.vmId }, o.start);
+    this.core = new PrimaryCore({ ...PRIMARY_DRIVER_DEFAULTS, ...o.core, vmId: o.vmId }, o.start);
     this.done = new Promise<number>((resolve) => (this.finish = resolve));
     this.handler = {
       beforeCall: (c) => this.beforeCall(c),
@@ -144,6 +159,7 @@ export class PrimaryDriver {
         return;
       }
       this.core.step({ type: 'message', message: m });
+      this.core.tick(this.now());
       this.act();
     });
     t.onClose((err) => {
@@ -162,7 +178,9 @@ export class PrimaryDriver {
     const t = this.transport;
     if (!t || t.closed) return; // the core retransmits what was not acknowledged
     try {
-      t.send(encodeChannelMessage(m));
+      const bytes = encodeChannelMessage(m);
+      this.o.onSent?.(bytes.length);
+      t.send(bytes);
     } catch (e) {
       this.o.log(`primary: send failed: ${(e as Error).message}`);
     }
@@ -181,8 +199,18 @@ export class PrimaryDriver {
     const r = this.core.ready();
     for (const m of r.messages) this.send(m);
     for (const out of r.outputs) {
+      if (this.o.onHeld) {
+        const t = this.heldSince.get(out.seq);
+        if (t !== undefined) {
+          this.heldSince.delete(out.seq);
+          this.o.onHeld(performance.now() - t);
+        }
+      }
       if (out.channel >= 0) this.o.emit(out.channel, out.data);
-      else if (out.channel === EXIT_CHANNEL) this.exitReleased = true;
+      else if (out.channel === EXIT_CHANNEL) {
+        this.exitReleased = true;
+        this.o.onExitReleased?.();
+      }
     }
     for (const n of r.notices) this.o.log(`primary: ${n.kind}: ${n.detail}`);
     for (const e of r.errors) if (!QUIET_ERRORS.has(e.code) || process.env.TWINSTEP_DEBUG) this.o.log(`primary: error ${e.message}`);
@@ -256,12 +284,16 @@ export class PrimaryDriver {
       const code = result.status === 'exited' ? result.code : 134;
       if (result.status === 'trapped') this.o.log(`primary: ${result.error.message}`);
       if (!this.exitStepped) {
-        // The guest returned from _start (or trapped): its end still goes through the log and the gate.
+        // The guest returned from _start (or trapped): its end still goes through the log and the gate,
+        // after a digest of the final state.
         this.exitStepped = true;
+        this.stepDigest(this.o.machine.callIndex);
         this.core.step({ type: 'output', callIndex: this.o.machine.callIndex, call: 'proc_exit', channel: EXIT_CHANNEL, data: exitCodeBytes(code) });
       }
       this.exited = code;
     }
+    // End of a slice: flush the batched entries now (the core otherwise sends them at its next tick).
+    this.core.tick(this.now());
     this.act();
   }
 
@@ -283,9 +315,7 @@ export class PrimaryDriver {
     if (performance.now() - this.sliceStart >= (this.o.sliceMs ?? 1)) return PAUSE;
     const every = this.o.digestEveryCalls ?? 0;
     if (every > 0 && c.index - this.lastDigestIndex >= every && c.index > 0 && c.index !== this.lastDigestIndex) {
-      this.lastDigestIndex = c.index;
-      const d = this.o.machine.digest();
-      this.core.step({ type: 'digest', callIndex: c.index, root: d.root, payload: encodeDigestPayload(this.track.delta(d)) });
+      this.stepDigest(c.index);
       this.act();
       if (this.corePause || this.checkpointReq) return PAUSE;
     }
@@ -304,13 +334,32 @@ export class PrimaryDriver {
     if (this.sleptAt === call.index) this.o.sleep.waited();
     const data = call.live();
     this.core.step({ type: 'input', callIndex: call.index, call: call.name, request: call.request.slice(), data });
-    this.act();
+    // Entries are batched by the core and flushed at the end of the slice (tick); act only when the core has
+    // something to say, so a host-call-heavy guest does not pay for a full ready() per call.
+    if (this.core.hasReady) this.act();
     return data;
   }
 
+  /** Output seq → when it entered the gate (only with onHeld). */
+  private readonly heldSince = new Map<number, number>();
+
   private output(call: OutputCall): typeof PAUSE | void {
-    if (call.channel === EXIT_CHANNEL) this.exitStepped = true;
+    if (call.channel === EXIT_CHANNEL) {
+      this.exitStepped = true;
+      this.stepDigest(call.index);
+    }
+    if (this.o.onHeld) this.heldSince.set(this.core.upcomingSeq, performance.now());
     this.core.step({ type: 'output', callIndex: call.index, call: call.name, channel: call.channel, data: call.data.slice() });
+    // An output waits for the secondary: flush its entry now rather than at the end of the slice.
+    this.core.tick(this.now());
     this.act();
+  }
+
+  /** A Digest entry for the state at host call `index` (before the call). */
+  private stepDigest(index: number): void {
+    if (index === this.lastDigestIndex) return;
+    this.lastDigestIndex = index;
+    const d = this.o.machine.digest();
+    this.core.step({ type: 'digest', callIndex: index, root: d.root, payload: encodeDigestPayload(this.track.delta(d)) });
   }
 }

@@ -6,7 +6,8 @@
  * The replay never runs ahead of the log: the replayer pauses the guest at a call whose entry has not arrived,
  * and new entries resume it.
  */
-import { EXIT_CHANNEL, type RunResult } from '../machine/machine.ts';
+import { performance } from 'node:perf_hooks';
+import { EXIT_CHANNEL, PAUSE, type RunResult } from '../machine/machine.ts';
 import { SecondaryCore, type SecondaryStart } from '../core/secondary-core.ts';
 import type { SecondaryConfig, PrimaryConfig } from '../core/config.ts';
 import type { GoLive, RestoreRequest, SecondaryStatus } from '../core/secondary-types.ts';
@@ -40,6 +41,8 @@ export interface SecondaryDriverOptions {
   readonly nowMs?: () => number;
   readonly tickMs?: number;
   readonly digestEveryCalls?: number;
+  /** Longest replay slice before yielding to the event loop. */
+  readonly sliceMs?: number;
   readonly onStatus?: (s: SecondaryStatus) => void;
   /** Called when this node went live, with the primary driver now running the guest. */
   readonly onLive?: (p: PrimaryDriver) => void;
@@ -136,6 +139,8 @@ export class SecondaryDriver {
         return;
       }
       this.core.step({ type: 'message', message: m });
+      // Ack at once: the primary's outputs wait for it (the core would otherwise ack at its next tick).
+      this.core.tick(this.now());
       this.act();
     });
     t.onClose((err) => {
@@ -246,16 +251,30 @@ export class SecondaryDriver {
       fault: this.o.fault,
       onMatched: (e) => {
         this.core.step({ type: 'replayed', seq: e.seq });
-        this.act();
       },
     });
     this.running = true;
     let result;
+    const replayer = this.replayer;
+    const sliceStart = performance.now();
+    let yielded = false;
     try {
-      result = machine.run(this.replayer);
+      // Replay in slices too: acks, heartbeats and new entries arrive on the event loop between slices.
+      result = machine.run({
+        beforeCall: (c) => {
+          if (performance.now() - sliceStart >= (this.o.sliceMs ?? 1)) {
+            yielded = true;
+            return PAUSE;
+          }
+          return replayer.beforeCall(c);
+        },
+        input: (c) => replayer.input(c),
+        output: (c) => replayer.output(c),
+      });
     } finally {
       this.running = false;
     }
+    if (yielded) this.kick();
     if (result.status !== 'paused') {
       this.ended = result;
       this.replayer.finish(result);
@@ -267,6 +286,8 @@ export class SecondaryDriver {
   private ended: RunResult | undefined;
 
   private report(_outcome: unknown, machine: WasiMachine): void {
+    // Match acks for what this slice replayed go out now (rule 'compare' waits for them).
+    this.core.tick(this.now());
     const divs = this.replayer?.divergences ?? [];
     if (divs.length > this.reported) {
       const d = divs[this.reported];

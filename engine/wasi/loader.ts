@@ -104,12 +104,30 @@ export function checkModule(bytes: Uint8Array): { imports: string[] } {
   return { imports };
 }
 
-/** Loads, checks and instruments a module (using the on-disk cache when possible). */
+/**
+ * Compiled modules of this process by cache key: one WebAssembly.Module serves every instance, so code V8 has
+ * optimised (tiered up) for one run serves the next (restores, resyncs, repeated runs) instead of starting
+ * again from baseline code.
+ */
+const compiledModules = new Map<string, Promise<LoadedModule>>();
+
+/** Loads, checks and instruments a module (using the in-process and on-disk caches when possible). */
 export async function loadModule(bytes: Uint8Array, unwind: UnwindMode = 'all'): Promise<LoadedModule> {
+  checkModule(bytes);
+  const key = `${xxh64(bytes).toString(16).padStart(16, '0')}-${unwindKey(unwind)}-v2`;
+  let loaded = compiledModules.get(key);
+  if (!loaded) {
+    loaded = loadUncached(bytes, unwind, key);
+    compiledModules.set(key, loaded);
+    loaded.catch(() => compiledModules.delete(key));
+  }
+  return loaded;
+}
+
+async function loadUncached(bytes: Uint8Array, unwind: UnwindMode, key: string): Promise<LoadedModule> {
   const { imports } = checkModule(bytes);
   const hash = xxh64(bytes);
   const unwindable = unwindSet(unwind, imports);
-  const key = `${hash.toString(16).padStart(16, '0')}-${unwindKey(unwind)}-v2`;
   const cached = join(cacheDir(), `${key}.wasm`);
   const metaFile = join(cacheDir(), `${key}.json`);
   let instrumented: Uint8Array | undefined;

@@ -3,6 +3,10 @@
  *   memhog [CAP_MIB]  malloc()s 1 MiB blocks, touching every 4 KiB, until
  *                     CAP_MIB (default 32) are held or malloc fails.
  *                     Exit 0 if the cap was reached, 3 if malloc failed first.
+ *   memhog CAP_MIB HOLD_MS
+ *                     then stays alive HOLD_MS more milliseconds, dirtying one
+ *                     page every 10 ms: a guest with a large, mostly quiet
+ *                     memory, for measuring re-protect pre-copy and stun.
  *   memhog oom        calls memory.grow directly until it fails (at the
  *                     host's memory limit, or at 4 GiB = 65536 pages), prints
  *                     how far it got and then calls abort(), which is a wasm
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MIB (1024 * 1024)
 #define WASM_PAGE 65536
@@ -46,7 +51,9 @@ static int oom(void) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "oom") == 0) return oom();
     long cap = argc > 1 ? strtol(argv[1], NULL, 10) : 32;
+    long hold_ms = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
     long held = 0;
+    uint8_t *last = NULL;
     while (held < cap) {
         uint8_t *block = malloc(MIB);
         if (!block) {
@@ -54,8 +61,15 @@ int main(int argc, char **argv) {
             return 3;
         }
         touch(block, MIB);
+        last = block;
         held++;
     }
     printf("allocated %ld MiB\n", held);
+    fflush(stdout);
+    for (long t = 0; t < hold_ms && last; t += 10) {
+        last[(t / 10 * 4096) % MIB] ^= 1;
+        struct timespec ts = { 0, 10 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
     return 0;
 }

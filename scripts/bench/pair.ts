@@ -1,0 +1,199 @@
+/**
+ * Protected-pair benchmarks, measured in one run: the primary runs in this process (exactly as `twinstep
+ * primary` does), the secondary is a real `twinstep secondary` process on loopback.
+ *  - protected vs unprotected guest throughput (time ratio inverted), for each release rule;
+ *  - output hold time p50/p99 (from the output entering the gate to its release);
+ *  - log bandwidth in bytes per second and per host call;
+ *  - re-protect (join) time, stun time per MiB, resync bytes vs full snapshot bytes;
+ *  - failover time from kill -9 of a primary process to the first output of the survivor.
+ */
+import { readFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { loadModule } from '../../engine/wasi/loader.ts';
+import { WasiMachine } from '../../engine/wasi/machine.ts';
+import { liveDevices } from '../../engine/wasi/devices.ts';
+import { SleepGate } from '../../engine/node/guest-sleep.ts';
+import { PrimaryDriver } from '../../engine/node/primary-driver.ts';
+import { LeaseIo } from '../../engine/node/lease-io.ts';
+import { FileLease } from '../../engine/lease/file-lease.ts';
+import { FileFence } from '../../engine/lease/fence.ts';
+import { connect } from '../../engine/net/endpoint.ts';
+import type { HostCallHandler } from '../../engine/machine/machine.ts';
+import { lines, pairDir, startPrimary, startSecondary, waitFor } from '../../spec/support/pair-procs.ts';
+import { median, percentile } from './timing.ts';
+
+const root = new URL('../../', import.meta.url).pathname;
+const guest = (p: string) => join(root, 'guests/build', p);
+
+interface Case {
+  readonly name: string;
+  readonly path: string;
+  readonly args: string[];
+}
+
+async function unprotectedMs(c: Case): Promise<number> {
+  const module = await loadModule(readFileSync(c.path));
+  const m = WasiMachine.create(module, { config: { args: ['g', ...c.args], env: [], preopens: [] }, devices: liveDevices() });
+  const h: HostCallHandler = { input: (x) => x.live(), output: () => {} };
+  const t0 = performance.now();
+  const r = m.run(h);
+  if (r.status !== 'exited') throw new Error(`unprotected run ended ${r.status}`);
+  return performance.now() - t0;
+}
+
+interface ProtectedRun {
+  guestMs: number;
+  held: number[];
+  sentBytes: number;
+  calls: number;
+  joinMs: number;
+  stun: Array<{ kind: string; stunMs: number; sentBytes: number; fullBytes: number }>;
+  memoryMiB: number;
+}
+
+async function protectedRun(c: Case, release: 'ack' | 'compare', secondaryExtra: string[] = [], digestEveryCalls = 2000, lateJoinMs = 0): Promise<ProtectedRun> {
+  const dir = pairDir();
+  const cache = process.env.TWINSTEP_CACHE;
+  const env: Record<string, string> = cache ? { TWINSTEP_CACHE: cache } : {};
+  // A late join: the guest starts unprotected and the secondary joins while it runs (re-protect).
+  const sec = await startSecondary(dir, ['--release', release, ...secondaryExtra], env);
+  let url = sec.url;
+  if (lateJoinMs > 0) {
+    sec.proc.child.kill('SIGKILL');
+    url = sec.url;
+  }
+  const module = await loadModule(readFileSync(c.path));
+  const sleep = new SleepGate(liveDevices());
+  const machine = WasiMachine.create(module, { config: { args: ['g', ...c.args], env: [], preopens: [] }, devices: sleep.devices });
+  const secret = readFileSync(join(dir, 'secret'));
+  const held: number[] = [];
+  const stun: ProtectedRun['stun'] = [];
+  let sentBytes = 0;
+  let started = 0;
+  let exitReleasedAt = 0;
+  let protectedAt = 0;
+  const t0 = performance.now();
+  let epoch = 0;
+  const driver = new PrimaryDriver({
+    machine,
+    module,
+    sleep,
+    vmId: 'default',
+    nodeId: 'bench-primary',
+    core: { releaseRule: release, leaseRenewMs: 200 },
+    start: { mode: 'unprotected' },
+    lease: new LeaseIo(new FileLease(join(dir, '.twinstep-lease'), { ttlMs: 600 }), 'bench-primary', () => Date.now(), new FileFence(join(dir, '.twinstep-lease.fence'))),
+    connect: () => connect(url, { secret, vmId: 'default', role: 'primary', epoch: () => epoch, minPeerEpoch: 0 }),
+    emit: () => {},
+    log: (l) => {
+      if (/protected: transfer/.test(l) && !protectedAt) protectedAt = performance.now();
+    },
+    digestEveryCalls,
+    waitForSecondary: lateJoinMs === 0,
+    onExitReleased: () => (exitReleasedAt = performance.now()),
+    onStatus: (s) => {
+      epoch = s.epoch;
+      if (!started && s.mode === 'protected') started = performance.now();
+    },
+    onHeld: (ms) => held.push(ms),
+    onSent: (n) => (sentBytes += n),
+    onCheckpoint: (f) => stun.push(f),
+  });
+  let late: Awaited<ReturnType<typeof startSecondary>> | undefined;
+  if (lateJoinMs > 0) {
+    setTimeout(() => {
+      // The secondary comes (back) on the same port while the guest runs.
+      const port = new URL(url).port;
+      void startSecondaryAtPort(dir, port, env).then((s) => (late = s));
+    }, lateJoinMs);
+  }
+  await driver.run();
+  const guestMs = (exitReleasedAt || performance.now()) - (started || t0);
+  sec.proc.child.kill('SIGKILL');
+  late?.proc.child.kill('SIGKILL');
+  return { guestMs, held, sentBytes, calls: machine.callIndex, joinMs: (protectedAt || t0) - t0, stun, memoryMiB: machine.memoryBytes / (1 << 20) };
+}
+
+async function startSecondaryAtPort(dir: string, port: string, env: Record<string, string>) {
+  const { startProc } = await import('../../spec/support/pair-procs.ts');
+  const proc = startProc(['secondary', '--listen', `127.0.0.1:${port}`, '--secret-file', 'secret'], dir, env);
+  await waitFor('listening', () => /listening on/.test(proc.stderr), 20_000, proc);
+  return { proc, url: `ws://127.0.0.1:${port}` };
+}
+
+async function failoverMs(trials: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < trials; i++) {
+    const dir = pairDir();
+    const sec = await startSecondary(dir);
+    const pri = startPrimary(dir, sec.url, [guest('c/ticker.wasm'), '400', '5']);
+    await waitFor('output', () => lines(pri.stdout).length >= 40, 60_000, pri);
+    const t0 = performance.now();
+    pri.child.kill('SIGKILL');
+    const before = lines(sec.proc.stdout).length;
+    await waitFor('survivor output', () => lines(sec.proc.stdout).length > before, 30_000, sec.proc);
+    out.push(performance.now() - t0);
+    sec.proc.child.kill('SIGKILL');
+  }
+  return out;
+}
+
+export async function benchPair(): Promise<Record<string, number>> {
+  const cache = mkdtempSync(join(tmpdir(), 'twinstep-bench-cache-'));
+  process.env.TWINSTEP_CACHE = cache;
+  const cases: Case[] = [
+    { name: 'compute', path: guest('c/compute.wasm'), args: ['8'] },
+    { name: 'hostcalls', path: guest('c/hostcalls.wasm'), args: ['200000'] },
+  ];
+  const out: Record<string, number> = {};
+  const allHeld: Record<string, number[]> = { ack: [], compare: [] };
+  for (const c of cases) {
+    for (const g of [c.path, guest('c/ticker.wasm'), guest('c/memhog.wasm')]) await loadModule(readFileSync(g));
+    const base = median([await unprotectedMs(c), await unprotectedMs(c), await unprotectedMs(c)]);
+    for (const release of ['ack', 'compare'] as const) {
+      const runs = [await protectedRun(c, release), await protectedRun(c, release)];
+      const best = runs.sort((a, b) => a.guestMs - b.guestMs)[0];
+      out[`${c.name}.${release}.throughput_ratio`] = base / best.guestMs;
+      out[`${c.name}.${release}.log_bytes_per_s`] = best.sentBytes / (best.guestMs / 1000);
+      out[`${c.name}.${release}.log_bytes_per_host_call`] = best.sentBytes / Math.max(1, best.calls);
+      for (const r of runs) allHeld[release].push(...r.held);
+    }
+    out[`${c.name}.unprotected_ms`] = base;
+  }
+  // Hold time on an output-heavy guest, where it matters.
+  for (const release of ['ack', 'compare'] as const) {
+    const r = await protectedRun({ name: 'ticker', path: guest('c/ticker.wasm'), args: ['400', '2'] }, release);
+    allHeld[release].push(...r.held);
+    out[`output_hold.${release}.p50_ms`] = percentile(allHeld[release], 50);
+    out[`output_hold.${release}.p99_ms`] = percentile(allHeld[release], 99);
+    out[`output_hold.${release}.samples`] = allHeld[release].length;
+  }
+  // Re-protect of a guest holding 64 MiB: join (pre-copy while running) and the final stun.
+  const big = await protectedRun({ name: 'memhog', path: guest('c/memhog.wasm'), args: ['64', '3000'] }, 'ack', [], 2000, 1500);
+  const stunDelta = big.stun.find((s) => s.kind === 'delta');
+  out['reprotect.memory_mib'] = big.memoryMiB;
+  out['reprotect.join_ms'] = big.joinMs;
+  out['reprotect.full_transfer_bytes'] = big.stun.find((s) => s.kind === 'full')?.sentBytes ?? NaN;
+  out['reprotect.stun_ms'] = stunDelta?.stunMs ?? NaN;
+  out['reprotect.stun_ms_per_mib'] = (stunDelta?.stunMs ?? NaN) / Math.max(1, big.memoryMiB);
+  // Resync: an injected memory divergence, then a diff against the secondary's page hashes.
+  const rs = await protectedRun({ name: 'ticker', path: guest('c/ticker.wasm'), args: ['200', '1'] }, 'compare', ['--inject', 'memory@100'], 32);
+  const diff = rs.stun.find((s) => s.kind === 'diff');
+  out['resync.bytes'] = diff?.sentBytes ?? NaN;
+  out['resync.full_snapshot_bytes'] = diff?.fullBytes ?? NaN;
+  out['resync.bytes_vs_full_ratio'] = diff ? diff.sentBytes / diff.fullBytes : NaN;
+  out['resync.stun_ms'] = diff?.stunMs ?? NaN;
+  const fo = await failoverMs(3);
+  out['failover.ms_median'] = median(fo);
+  out['failover.ms_max'] = Math.max(...fo);
+  delete process.env.TWINSTEP_CACHE;
+  return out;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = await benchPair();
+  for (const [k, v] of Object.entries(r)) process.stdout.write(`${k.padEnd(44)} ${v}\n`);
+}
+
