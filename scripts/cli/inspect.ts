@@ -35,7 +35,7 @@ function entryJson(e: LogEntry): Record<string, unknown> {
 }
 
 export async function inspectCommand(argv: readonly string[]): Promise<number> {
-  const { run, flags } = parseRunArgs(argv, FLAGS);
+  const { run, flags } = parseRunArgs(argv, FLAGS, 'TRACE');
   const path = run.module;
   if (!existsSync(path)) throw new CliError(`cannot read trace '${path}': no such file`, REPLAY_EXIT.unusable);
   let reader: TraceReader;

@@ -7,7 +7,8 @@ import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import { CLOCK_RESOLUTION_NS_DEFAULT, decodeMachineState } from '../../engine/wasi/snapshot.ts';
 import { TraceWriter } from '../../engine/log/trace-writer.ts';
-import { Recorder } from '../../engine/node/recorder.ts';
+import { Recorder, type EntrySink } from '../../engine/node/recorder.ts';
+import type { LogEntry } from '../../engine/log/entry.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
@@ -21,6 +22,12 @@ export const RECORD_USAGE =
 /** Digest defaults: cheap for small guests (a 1 MiB memory hashes in ~50 µs), frequent enough to localise. */
 export const DIGEST_EVERY_CALLS_DEFAULT = 10_000;
 export const DIGEST_EVERY_MS_DEFAULT = 1_000;
+
+/** Rough encoded size of an entry beyond its request and data bytes (seq, index, kind, call, checksum). */
+const ENTRY_OVERHEAD_BYTES = 12;
+
+/** A pending batch older than this is written at the next entry, so a killed recorder loses little. */
+const FLUSH_EVERY_MS = 250;
 
 const FLAGS = {
   '-o': { takesValue: true },
@@ -84,7 +91,7 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   }, { snapshot });
   const recorder = new Recorder({
     machine,
-    sink: { append: (e) => writer.append(e), get bytes() { return writer.stats.bytesTotal; } },
+    sink: traceEntrySink(writer),
     emit: (channel, data) => writeAllSync(channel, data),
     digestEveryCalls,
     digestEveryMs,
@@ -99,6 +106,37 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   process.stderr.write(`twinstep record: ${recorder.entries} entries, ${machine.callIndex} host calls, ${s.bytesTotal} bytes -> ${out}${recorder.capped ? ` (stopped: ${recorder.capped})` : ''}\n`);
   if (result.status === 'paused') return 0;
   return exitForResult(result);
+}
+
+/**
+ * The Recorder's sink over a TraceWriter (also used by the record/replay benchmark).
+ *
+ * The writer's byte count grows only when a batch frame is written (every 1024 entries or 256 KiB), so the
+ * size cap also counts the entries still pending in the batch; otherwise a small --max-bytes would overshoot
+ * by up to a whole batch. And a guest that makes few host calls would keep its entries in memory for a long
+ * time: a killed recorder would leave a trace without them although their outputs were already shown. So a
+ * pending batch is also written once it is FLUSH_EVERY_MS old (checked when an entry is appended).
+ */
+export function traceEntrySink(writer: TraceWriter): EntrySink {
+  let pendingBytes = 0;
+  let framesSeen = writer.stats.frames;
+  let lastFlushMs = Date.now();
+  return {
+    append(e: LogEntry): void {
+      writer.append(e);
+      if (writer.stats.frames === framesSeen && Date.now() - lastFlushMs >= FLUSH_EVERY_MS) writer.flush();
+      if (writer.stats.frames !== framesSeen) {
+        lastFlushMs = Date.now();
+        framesSeen = writer.stats.frames;
+        pendingBytes = 0;
+      } else {
+        pendingBytes += ENTRY_OVERHEAD_BYTES + e.request.length + e.data.length;
+      }
+    },
+    get bytes(): number {
+      return writer.stats.bytesTotal + pendingBytes;
+    },
+  };
 }
 
 function decodeOrFail(bytes: Uint8Array) {

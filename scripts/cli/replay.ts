@@ -56,7 +56,7 @@ const hex = (v: bigint) => v.toString(16).padStart(16, '0');
 export async function replayCommand(argv: readonly string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseRunArgs(argv, FLAGS);
+    parsed = parseRunArgs(argv, FLAGS, 'TRACE');
   } catch (e) {
     if (e instanceof CliError) throw new CliError(e.message, REPLAY_EXIT.unusable);
     throw e;
@@ -124,20 +124,25 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     const result = machine.run(handler);
     progress.done();
     const outcome = replayer.finish(result);
+    // A run that matched to its end has consumed every entry, but the trace's own end (the End frame that
+    // seals the hash chain) may not have been read yet, or may be torn: read it, so a damaged tail is
+    // reported (exit 2) even when every entry before it replayed identically.
+    if (outcome.status === 'identical') source.peek();
     const tail = source.tailProblem;
+    const incomplete = outcome.status === 'waiting' || (outcome.status === 'identical' && tail !== undefined);
     const report: ReplayReport = {
       trace: tracePath,
       guest: guestPath,
       recordedModuleHash: hex(h.moduleHash),
       replayedModuleHash: hex(module.hash),
-      status: outcome.status === 'waiting' ? 'incomplete' : outcome.status,
+      status: incomplete ? 'incomplete' : outcome.status,
       entries: outcome.entries,
       // The total is known only when the replay read the whole trace.
       entriesTotal: outcome.status === 'identical' && !tail ? reader.nextSeq - h.start.seq : undefined,
       callIndex: outcome.callIndex,
       divergences: outcome.status === 'diverged' ? outcome.divergences : [],
       capped: outcome.status === 'identical' && outcome.capped,
-      traceTail: outcome.status === 'waiting' ? tail ?? 'the trace ended early' : undefined,
+      traceTail: incomplete ? tail ?? 'the trace ended early' : undefined,
       durationMs: Date.now() - t0,
     };
     const text = format === 'json' ? jsonReport(report) : format === 'junit' ? junitReport(report) : textReport(report);

@@ -25,9 +25,10 @@ export interface FlagSpec {
 
 /**
  * Parses `argv` (after the subcommand). Known run flags fill RunOptions; `extra` flags are returned in
- * `flags` (repeatable ones as arrays). The first non-flag argument is the module; the rest go to the guest.
+ * `flags` (repeatable ones as arrays). The first non-flag argument is the module (`operand`, named in the error
+ * when it is missing: replay and inspect take a TRACE there); the rest go to the guest.
  */
-export function parseRunArgs(argv: readonly string[], extra: Record<string, FlagSpec> = {}): { run: RunOptions; flags: Map<string, string[]> } {
+export function parseRunArgs(argv: readonly string[], extra: Record<string, FlagSpec> = {}, operand = 'MODULE.wasm'): { run: RunOptions; flags: Map<string, string[]> } {
   const run: RunOptions = { module: '', args: [], env: [], preopens: [], unwind: 'all' };
   const flags = new Map<string, string[]>();
   let i = 0;
@@ -70,7 +71,7 @@ export function parseRunArgs(argv: readonly string[], extra: Record<string, Flag
       }
     }
   }
-  if (i >= argv.length) throw new CliError('missing MODULE.wasm', EXIT.usage);
+  if (i >= argv.length) throw new CliError(`missing ${operand}`, EXIT.usage);
   run.module = argv[i];
   run.args = argv.slice(i + 1);
   return { run, flags };

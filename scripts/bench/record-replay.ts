@@ -1,0 +1,212 @@
+/**
+ * Record/replay benchmark (`npm run bench -- record-replay`), in ONE process and ONE run, medians over
+ * interleaved rounds so the three variants see the same machine load:
+ *   - run    : the guest live, outputs discarded (what `twinstep run` does, minus the terminal);
+ *   - record : the same, with the Recorder writing a real trace file through the CLI's TraceWriter sink
+ *              (default digest interval, default fsync policy), as `twinstep record` does;
+ *   - replay : that trace read back (TraceReader) and replayed by the Replayer on a machine with no devices.
+ * Figures: record/run ratio (target <= 1.15), replay/record ratio (target <= 0.67, i.e. replay >= 1.5x faster),
+ * trace bytes per host call by entry kind (writer stats), and log entries encoded+decoded per second over the
+ * recorded entries themselves (the real mix of this guest), next to benchLog's synthetic workloads.
+ *
+ * Guest: guests/build/c/hostcalls.wasm, the host-call-heavy one (a clock read per iteration, a random_get
+ * every 64th, a write every 1000th). BENCH_RR_CALLS and BENCH_ROUNDS change its size and the rounds.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
+import { WasiMachine } from '../../engine/wasi/machine.ts';
+import { liveDevices } from '../../engine/wasi/devices.ts';
+import type { Devices } from '../../engine/wasi/context.ts';
+import { CLOCK_RESOLUTION_NS_DEFAULT } from '../../engine/wasi/snapshot.ts';
+import type { HostCallHandler } from '../../engine/machine/machine.ts';
+import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
+import { decodeEntryBatch, encodeEntryBatch } from '../../engine/log/entry-codec.ts';
+import { TraceWriter } from '../../engine/log/trace-writer.ts';
+import { TraceReader } from '../../engine/log/trace-reader.ts';
+import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
+import { Recorder } from '../../engine/node/recorder.ts';
+import { Replayer } from '../../replay/replayer.ts';
+import { TraceSource } from '../../replay/trace-source.ts';
+import { DIGEST_EVERY_CALLS_DEFAULT, DIGEST_EVERY_MS_DEFAULT, traceEntrySink } from '../cli/record.ts';
+import { interleaved, median, nowMs } from './timing.ts';
+
+const root = new URL('../../', import.meta.url).pathname;
+const GUEST = join(root, 'guests/build/c/hostcalls.wasm');
+
+const discard: HostCallHandler = { input: (c) => c.live(), output: () => {} };
+
+const noDevices: Devices = {
+  clockNs: () => refuse(),
+  random: () => refuse(),
+  stdinRead: () => refuse(),
+  stdinReady: () => refuse(),
+  sleepNs: () => refuse(),
+};
+function refuse(): never {
+  throw new Error('replay touched a live device');
+}
+
+function config(args: readonly string[]) {
+  return { args: ['hostcalls.wasm', ...args], env: [], preopens: [], bootTimeNs: 1_700_000_000_000_000_000n };
+}
+
+export function runOnce(module: LoadedModule, args: readonly string[]): void {
+  const m = WasiMachine.create(module, { config: config(args), devices: liveDevices() });
+  const r = m.run(discard);
+  if (r.status !== 'exited' || r.code !== 0) throw new Error(`run ended with ${JSON.stringify(r)}`);
+}
+
+interface Recorded {
+  readonly calls: number;
+  readonly entries: number;
+  readonly stats: TraceWriter['stats'];
+}
+
+/**
+ * Records once. `to`: a trace file (what `twinstep record` does), 'encode' (the TraceWriter encoding into a
+ * sink that drops the bytes: no file I/O), or 'entries' (the Recorder only, entries dropped: no encoding).
+ */
+export function recordOnce(module: LoadedModule, args: readonly string[], to: string | 'encode' | 'entries'): Recorded {
+  const machine = WasiMachine.create(module, { config: config(args), devices: liveDevices() });
+  const boot = machine.snapshot().state;
+  const header: TraceHeaderData = {
+    vmId: 'bench',
+    moduleHash: module.hash,
+    moduleSizeBytes: module.bytes.length,
+    modulePath: GUEST,
+    args: boot.config.args,
+    env: boot.config.env,
+    preopens: boot.config.preopens,
+    diskDigest: machine.digest().devices,
+    machine: {
+      clockResolutionNs: boot.config.clockResolutionNs ?? CLOCK_RESOLUTION_NS_DEFAULT,
+      bootTimeNs: boot.config.bootTimeNs ?? 0n,
+      unwind: 'all',
+      digestIntervalCalls: DIGEST_EVERY_CALLS_DEFAULT,
+      digestIntervalMs: DIGEST_EVERY_MS_DEFAULT,
+    },
+    start: { callIndex: 0, seq: 0, checksum: 0n, snapshot: false },
+  };
+  const writer = to === 'encode' || to === 'entries' ? new TraceWriter({ write: () => {} }, header) : TraceWriter.create(to, header);
+  let dropped = 0;
+  const recorder = new Recorder({
+    machine,
+    sink: to === 'entries' ? { append: () => void dropped++, get bytes() { return 0; } } : traceEntrySink(writer),
+    emit: () => {},
+    digestEveryCalls: DIGEST_EVERY_CALLS_DEFAULT,
+    digestEveryMs: DIGEST_EVERY_MS_DEFAULT,
+    nowMs: () => Date.now(),
+  });
+  const r = machine.run(recorder);
+  recorder.finish(r, machine);
+  writer.close();
+  if (r.status !== 'exited' || r.code !== 0) throw new Error(`record ended with ${JSON.stringify(r)}`);
+  return { calls: machine.callIndex, entries: recorder.entries, stats: writer.stats };
+}
+
+export function replayOnce(module: LoadedModule, args: readonly string[], path: string): number {
+  const reader = TraceReader.open(path);
+  try {
+    const h = reader.header;
+    const machine = WasiMachine.create(module, {
+      config: { args: h.args, env: h.env, preopens: h.preopens, clockResolutionNs: h.machine.clockResolutionNs, bootTimeNs: h.machine.bootTimeNs },
+      devices: noDevices,
+    });
+    const replayer = new Replayer({ machine, source: new TraceSource(reader) });
+    const outcome = replayer.finish(machine.run(replayer));
+    if (outcome.status !== 'identical') throw new Error(`replay of the benchmark trace: ${outcome.status}${outcome.status === 'diverged' ? `: ${outcome.divergences[0].message}` : ''} (args ${args.join(' ')})`);
+    return outcome.entries;
+  } finally {
+    reader.close();
+  }
+}
+
+/** Batch encode + decode of the recorded entries (1024 per batch, hash chain included), entries per second. */
+function codecRate(entries: readonly LogEntry[], budgetMs = 400): number {
+  const batches: LogEntry[][] = [];
+  for (let i = 0; i < entries.length; i += 1024) batches.push(entries.slice(i, i + 1024));
+  for (let w = 0; w < 3; w++) for (const b of batches) decodeEntryBatch(encodeEntryBatch(b).bytes);
+  let n = 0;
+  const t0 = nowMs();
+  while (nowMs() - t0 < budgetMs) {
+    for (const b of batches) {
+      decodeEntryBatch(encodeEntryBatch(b).bytes);
+      n += b.length;
+    }
+  }
+  return n / ((nowMs() - t0) / 1000);
+}
+
+export async function benchRecordReplay(): Promise<Record<string, number>> {
+  const calls = Number(process.env.BENCH_RR_CALLS ?? 200_000);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
+  const args = [String(calls)];
+  const module = await loadModule(readFileSync(GUEST), 'all');
+  const dir = mkdtempSync(join(tmpdir(), 'twinstep-bench-rr-'));
+  try {
+    const trace = join(dir, 'bench.twt');
+    // Warm-up: one of each, so no variant pays for first-run JIT tiering; the trace it leaves is the one
+    // every replay round reads (each record round writes its own file).
+    runOnce(module, args);
+    let rec = recordOnce(module, args, trace);
+    replayOnce(module, args, trace);
+    let k = 0;
+    const replayEntries: number[] = [];
+    const t = await interleaved(rounds, {
+      run: () => runOnce(module, args),
+      record: () => {
+        rec = recordOnce(module, args, join(dir, `round-${k++ % 2}.twt`));
+      },
+      replay: () => void replayEntries.push(replayOnce(module, args, trace)),
+      recordEntriesOnly: () => recordOnce(module, args, 'entries'),
+      recordEncodeOnly: () => recordOnce(module, args, 'encode'),
+    });
+    if (replayEntries.some((n) => n !== replayEntries[0])) throw new Error('replays consumed different entry counts');
+
+    // Entries of the recorded trace, for the codec rate over the real mix.
+    const reader = TraceReader.open(trace);
+    const entries = [...reader];
+    reader.close();
+
+    const s = rec.stats;
+    const perCall = (kind: EntryKind) => s.bytes[kind] / rec.calls;
+    return {
+      'hostcalls.host_calls': rec.calls,
+      'hostcalls.entries': rec.entries,
+      'hostcalls.run_ms': t.run,
+      'hostcalls.record_ms': t.record,
+      'hostcalls.replay_ms': t.replay,
+      'record_vs_run_ratio': t.record / t.run,
+      'replay_vs_record_ratio': t.replay / t.record,
+      'replay_speedup_vs_record': t.record / t.replay,
+      'record.ns_per_host_call_overhead': ((t.record - t.run) * 1e6) / rec.calls,
+      // Where the overhead goes: the Recorder alone (entries made, then dropped), + encoding (TraceWriter into
+      // a null sink), + the file (the full record).
+      'record_entries_only_vs_run_ratio': t.recordEntriesOnly / t.run,
+      'record_encode_no_file_vs_run_ratio': t.recordEncodeOnly / t.run,
+      'trace.bytes_total': s.bytesTotal,
+      'trace.bytes_per_host_call': s.bytesTotal / rec.calls,
+      'trace.input_bytes_per_host_call': perCall(EntryKind.Input),
+      'trace.output_bytes_per_host_call': perCall(EntryKind.Output),
+      'trace.digest_bytes_per_host_call': perCall(EntryKind.Digest),
+      'trace.input_bytes_per_entry': s.bytes[EntryKind.Input] / s.entries[EntryKind.Input],
+      'trace.output_bytes_per_entry': s.bytes[EntryKind.Output] / s.entries[EntryKind.Output],
+      'trace.digest_bytes_per_entry': s.bytes[EntryKind.Digest] / s.entries[EntryKind.Digest],
+      'trace.entries_input': s.entries[EntryKind.Input],
+      'trace.entries_output': s.entries[EntryKind.Output],
+      'trace.entries_digest': s.entries[EntryKind.Digest],
+      'codec.hostcalls_mix.entries_encoded_decoded_per_s': Math.round(median([codecRate(entries), codecRate(entries), codecRate(entries)])),
+      'replay.entries_per_s': entries.length / (t.replay / 1000),
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// `tsx scripts/bench/record-replay.ts` runs this section alone.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = await benchRecordReplay();
+  for (const [key, v] of Object.entries(r)) process.stdout.write(`  ${key.padEnd(52)} ${Number.isInteger(v) ? v : v.toPrecision(4)}\n`);
+}

@@ -1,0 +1,64 @@
+/**
+ * The record command's sink over a TraceWriter (in-process): the size it reports counts the batch still
+ * pending (so --max-bytes holds near the cap), and a pending batch is written once it is old (so a killed
+ * recorder keeps the entries of a slow guest). The trace it leaves reads back entry for entry.
+ */
+import { expect } from 'chai';
+import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
+import { TraceWriter } from '../../engine/log/trace-writer.ts';
+import { TraceReader } from '../../engine/log/trace-reader.ts';
+import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
+import { traceEntrySink } from '../../scripts/cli/record.ts';
+
+const header: TraceHeaderData = {
+  vmId: 'spec', moduleHash: 7n, moduleSizeBytes: 0, args: ['g'], env: [], preopens: [], diskDigest: 0n,
+  machine: { clockResolutionNs: 1000n, bootTimeNs: 0n, unwind: 'all', digestIntervalCalls: 0, digestIntervalMs: 0 },
+  start: { callIndex: 0, seq: 0, checksum: 0n, snapshot: false },
+};
+
+const clock = (seq: number): LogEntry => ({
+  seq, callIndex: seq, kind: EntryKind.Input, call: 'clock_time_get', channel: 0,
+  request: new Uint8Array([1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]), data: new Uint8Array(8).fill(seq & 0xff),
+});
+
+function memoryWriter(): { writer: TraceWriter; bytes: () => Uint8Array } {
+  const chunks: Uint8Array[] = [];
+  const writer = new TraceWriter({ write: (b) => chunks.push(b.slice()) }, header, { fsync: 'none' });
+  return { writer, bytes: () => new Uint8Array(Buffer.concat(chunks)) };
+}
+
+describe('record: the trace sink', () => {
+  it('counts the pending batch in its size, and resets when the batch is written', () => {
+    const { writer } = memoryWriter();
+    const sink = traceEntrySink(writer);
+    const start = sink.bytes;
+    expect(start).to.equal(writer.stats.bytesTotal);
+    let seq = 0;
+    for (; seq < 100; seq++) sink.append(clock(seq));
+    // (A stall of 250 ms inside this loop would have written the batch early: then there is nothing pending.)
+    if (writer.stats.frames === 1) expect(sink.bytes - start).to.be.within(100 * 20, 100 * 40);
+    else expect(sink.bytes).to.equal(writer.stats.bytesTotal);
+    const frames = writer.stats.frames;
+    while (writer.stats.frames === frames) sink.append(clock(seq++));
+    expect(seq).to.be.at.most(1024);
+    expect(sink.bytes).to.equal(writer.stats.bytesTotal);
+  });
+
+  it('writes a pending batch at the next entry once it is 250 ms old', async () => {
+    const { writer, bytes } = memoryWriter();
+    const sink = traceEntrySink(writer);
+    await new Promise((r) => setTimeout(r, 300));
+    sink.append(clock(0));
+    expect(writer.stats.frames, 'an old batch is written at once').to.equal(2);
+    sink.append(clock(1));
+    sink.append(clock(2));
+    expect(writer.stats.frames, 'a young batch waits').to.equal(2);
+    // Without close(): what a killed recorder leaves. The flushed entry is readable, the tail is "open".
+    const reader = TraceReader.fromBytes(bytes());
+    const got = [...reader];
+    expect(got.map((e) => e.seq)).to.deep.equal([0]);
+    expect(reader.tail.state).to.equal('open');
+    writer.close();
+    expect([...TraceReader.fromBytes(bytes())].map((e) => e.seq)).to.deep.equal([0, 1, 2]);
+  });
+});

@@ -1,0 +1,424 @@
+/**
+ * The real `twinstep` CLI, spawned: record → replay identical for every example guest; differential replay
+ * of the v2 builds (output and digest divergences, JSON reports); the --fault hooks; damaged traces (flipped
+ * byte, torn tails at several cut points, wrong magic, a future format version) → exit 2 and never a
+ * divergence; a recorder killed with SIGKILL at seeded random moments; caps; record from a snapshot; inspect;
+ * usage errors. Seeds are printed with every failure; CLI_SEED=N reruns with another base seed.
+ */
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXAMPLE_GUESTS, GUEST_DIR, scratchDir } from '../support/guests.ts';
+import { Cli, ROOT, TWINSTEP, pool, rng, show, type CliResult } from './support.ts';
+
+const BASE_SEED = Number(process.env.CLI_SEED ?? 7_301);
+const cli = new Cli();
+const work = mkdtempSync(join(tmpdir(), 'twinstep-cli-'));
+const at = (name: string) => join(work, name);
+const wasm = (p: string) => join(GUEST_DIR, p);
+const LINES = wasm('c/lines.wasm');
+const LINES_V2 = wasm('c/lines-v2.wasm');
+const STATE = wasm('c/state.wasm');
+const STATE_V2 = wasm('c/state-v2.wasm');
+const HOSTCALLS = wasm('c/hostcalls.wasm');
+const TICKER = wasm('c/ticker.wasm');
+const ECHO = wasm('c/echo.wasm');
+
+/** Expectations every damaged-trace replay must meet: exit 2, a message saying why, never a divergence. */
+function expectUnusable(r: CliResult, message: RegExp, what: string): void {
+  const ctx = `${what}\n${show(r)}`;
+  expect(r.code, ctx).to.equal(2);
+  expect(r.stderr, ctx).to.match(message);
+  expect(r.stdout + r.stderr, ctx).to.not.match(/DIVERGED|divergence/i);
+  expect(r.stderr, ctx).to.not.match(/internal error/);
+}
+
+const json = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
+
+describe('twinstep CLI (spawned)', function () {
+  this.timeout(180_000);
+  const dirs: string[] = [];
+
+  before(async () => {
+    await cli.warm([...EXAMPLE_GUESTS.map((g) => g.path), LINES_V2, STATE_V2]);
+  });
+  after(() => {
+    for (const d of [work, cli.cache, ...dirs]) rmSync(d, { recursive: true, force: true });
+  });
+
+  describe('record → replay', () => {
+    it('replays every example guest identically (exit 0)', async () => {
+      await pool(EXAMPLE_GUESTS, 3, async (g, i) => {
+        const trace = at(`guest-${i}.twt`);
+        const dirArgs: string[] = [];
+        if (g.needsDir) {
+          const d = scratchDir();
+          dirs.push(d);
+          dirArgs.push('--dir', `${d}::/`);
+        }
+        const rec = await cli.run(['record', '-o', trace, '--digest-every', '7', ...dirArgs, g.path, ...g.args], { input: g.stdin });
+        expect(rec.code, `record ${g.name}\n${show(rec)}`).to.equal(0);
+        expect(rec.stderr, g.name).to.match(/twinstep record: \d+ entries, \d+ host calls, \d+ bytes ->/);
+        const rep = await cli.run(['replay', trace]);
+        expect(rep.code, `replay ${g.name}\n${show(rep)}`).to.equal(0);
+        expect(rep.stdout, g.name).to.match(/result: IDENTICAL after (\d+)\/\1 entries/);
+        // Replay never shows the guest's output on the terminal, and never reads stdin.
+        if (g.stdin) expect(rep.stdout).to.not.include('FIRST LINE');
+      });
+    });
+
+    it('--format json / junit --report write the report and print one summary line', async () => {
+      const trace = at('lines.twt');
+      expect((await cli.run(['record', '-o', trace, LINES])).code).to.equal(0);
+      const r = await cli.run(['replay', '--format', 'json', '--report', at('ok.json'), trace]);
+      expect(r.code, show(r)).to.equal(0);
+      expect(r.stdout.trim().split('\n')).to.deep.equal([r.stdout.trim()]);
+      expect(r.stdout).to.match(/^twinstep replay: IDENTICAL \(12 entries, 11 host calls\)/);
+      expect(json(at('ok.json'))).to.deep.include({ status: 'identical', differential: false, entries: 12, entriesTotal: 12 });
+      const j = await cli.run(['replay', '--format', 'junit', '--report', at('ok.xml'), trace]);
+      expect(j.code, show(j)).to.equal(0);
+      const xml = readFileSync(at('ok.xml'), 'utf8');
+      expect(xml).to.match(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<testsuites name="twinstep replay" tests="1" failures="0" errors="0"/);
+      expect(xml).to.not.include('<failure');
+    });
+  });
+
+  describe('differential replay', () => {
+    it('lines recorded, lines-v2 replayed: exit 1, the JSON report names entry #6, output-mismatch, differential', async () => {
+      const trace = at('lines-diff.twt');
+      expect((await cli.run(['record', '-o', trace, LINES])).code).to.equal(0);
+      const r = await cli.run(['replay', '--guest', LINES_V2, '--format', 'json', '--report', at('diff.json'), trace]);
+      expect(r.code, show(r)).to.equal(1);
+      expect(r.stdout).to.match(/^twinstep replay: DIVERGED \(1\): first output-mismatch at entry #6, host call 7/);
+      const rep = json(at('diff.json'));
+      expect(rep.differential).to.equal(true);
+      expect(rep.recordedModuleHash).to.not.equal(rep.replayedModuleHash);
+      expect(rep.divergences).to.have.length(1);
+      expect(rep.divergences[0]).to.deep.include({ kind: 'output-mismatch', seq: 6, callIndex: 7, firstDifferingByte: 8 });
+      expect(rep.divergences[0].expected.data.text).to.equal('line 7: 49\n');
+      expect(rep.divergences[0].actual.data.text).to.equal('line 7: 1049\n');
+      // The text report says the same, with the hexdump.
+      const t = await cli.run(['replay', '--guest', LINES_V2, trace]);
+      expect(t.code).to.equal(1);
+      expect(t.stdout).to.include('DIFFERENTIAL REPLAY');
+      expect(t.stdout).to.include('divergence 1: output-mismatch at entry #6 (host call 7)');
+      expect(t.stdout).to.match(/actual +6c 69 6e 65 20 37 3a 20 31 30 34 39 0a/);
+    });
+
+    it('state recorded with --digest-every 1, state-v2 replayed: a digest-mismatch before any output differs', async () => {
+      const trace = at('state.twt');
+      const rec = await cli.run(['record', '-o', trace, '--digest-every', '1', STATE]);
+      expect(rec.code, show(rec)).to.equal(0);
+      const first = await cli.run(['replay', '--guest', STATE_V2, '--format', 'json', '--report', at('state.json'), trace]);
+      expect(first.code, show(first)).to.equal(1);
+      const d0 = json(at('state.json')).divergences[0];
+      expect(d0.kind).to.equal('digest-mismatch');
+      expect(d0.state.pages.length).to.be.greaterThan(0);
+      // Keep going to the end: the outputs never differ at all.
+      const all = await cli.run(['replay', '--guest', STATE_V2, '--keep-going', '--format', 'json', '--report', at('state-all.json'), trace]);
+      expect(all.code, show(all)).to.equal(1);
+      const kinds = json(at('state-all.json')).divergences.map((d: { kind: string }) => d.kind);
+      expect(kinds.length).to.be.greaterThan(1);
+      expect(kinds.every((k: string) => k === 'digest-mismatch'), kinds.join(',')).to.equal(true);
+      // The trace's outputs, for reference: the first output entry comes after the first divergence.
+      const entries = (await cli.run(['inspect', '--entries', trace])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const firstOutput = entries.find((e) => e.kind === 'output');
+      expect(d0.seq).to.be.lessThan(firstOutput.seq);
+    });
+  });
+
+  describe('--fault', () => {
+    it('input, output and memory faults each give exit 1 with the matching divergence', async () => {
+      const echo = at('echo.twt');
+      const hc = at('hostcalls.twt');
+      const [e, h] = await Promise.all([
+        cli.run(['record', '-o', echo, ECHO], { input: 'first line\nsecond\n' }),
+        cli.run(['record', '-o', hc, '--digest-every', '5', HOSTCALLS, '300']),
+      ]);
+      expect(e.code, show(e)).to.equal(0);
+      expect(h.code, show(h)).to.equal(0);
+      const hcEntries = (await cli.run(['inspect', '--entries', hc])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const out = hcEntries.find((x) => x.kind === 'output' && x.channel === 1);
+      const digest = hcEntries.filter((x) => x.kind === 'digest')[10];
+      const [fi, fo, fm] = await Promise.all([
+        cli.run(['replay', '--fault', 'input@0', '--format', 'json', '--report', at('fi.json'), echo]),
+        cli.run(['replay', '--fault', `output@${out.seq}`, '--format', 'json', '--report', at('fo.json'), hc]),
+        cli.run(['replay', '--fault', `memory@${digest.callIndex - 1}:${5 * 4096 + 3}`, '--format', 'json', '--report', at('fm.json'), hc]),
+      ]);
+      for (const r of [fi, fo, fm]) expect(r.code, show(r)).to.equal(1);
+      const di = json(at('fi.json')).divergences[0];
+      expect(di.kind).to.equal('output-mismatch');
+      expect(di.actual.data.text).to.match(/^GIRST LINE\n/);
+      expect(json(at('fo.json')).divergences[0]).to.deep.include({ kind: 'output-mismatch', seq: out.seq, callIndex: out.callIndex });
+      const dm = json(at('fm.json')).divergences[0];
+      expect(dm).to.deep.include({ kind: 'digest-mismatch', seq: digest.seq, callIndex: digest.callIndex });
+      expect(dm.state.pages).to.deep.equal([5]);
+    });
+  });
+
+  describe('damaged traces', () => {
+    let trace: string;
+    let bytes: Buffer;
+    before(async () => {
+      // Several batch frames (1024 entries each), so the middle of the file is inside an entry batch.
+      trace = at('damage.twt');
+      const r = await cli.run(['record', '-o', trace, HOSTCALLS, '3000']);
+      expect(r.code, show(r)).to.equal(0);
+      bytes = readFileSync(trace);
+    });
+
+    it('a flipped byte in the middle: the valid prefix replays, then exit 2 naming the corrupt frame', async () => {
+      const seed = BASE_SEED + 1;
+      const next = rng(seed);
+      const files = [0, 1, 2].map((k) => {
+        const b = Buffer.from(bytes);
+        const pos = Math.floor(bytes.length * (0.35 + 0.3 * next()));
+        b[pos] ^= 1 << Math.floor(next() * 8);
+        const f = at(`flip-${k}.twt`);
+        writeFileSync(f, b);
+        return { f, pos };
+      });
+      const results = await pool(files, 3, ({ f }) => cli.run(['replay', f]));
+      results.forEach((r, k) => {
+        const what = `seed ${seed}, flipped byte ${files[k].pos} of ${bytes.length}`;
+        expectUnusable(r, /twinstep replay: corrupt frame at byte \d+ \(E_CHECKSUM\).*; the \d+ entries before it replayed identically/, what);
+        expect(r.stdout, what).to.match(/result: INCOMPLETE after \d+ entries/);
+      });
+    });
+
+    it('a truncated tail at several cut points: exit 2, torn or unreadable, never a divergence', async () => {
+      const seed = BASE_SEED + 2;
+      const next = rng(seed);
+      const n = bytes.length;
+      const cuts = [n - 1, n - 7, n - 60, n - 500, Math.floor(n * (0.3 + 0.4 * next())), Math.floor(n * (0.1 + 0.2 * next())), 40, 9];
+      const results = await pool(cuts, 3, async (cut) => {
+        const f = at(`cut-${cut}.twt`);
+        writeFileSync(f, bytes.subarray(0, cut));
+        return cli.run(['replay', '--format', 'json', '--report', at(`cut-${cut}.json`), f]);
+      });
+      results.forEach((r, k) => {
+        const what = `seed ${seed}, cut at byte ${cuts[k]} of ${n}`;
+        expectUnusable(r, /torn tail|trace ends inside|ends inside its \d+-byte prelude/, what);
+        if (/replayed identically/.test(r.stderr)) {
+          const rep = json(at(`cut-${cuts[k]}.json`));
+          expect(rep.status, what).to.equal('incomplete');
+          expect(rep.traceTail, what).to.match(/torn tail at byte \d+/);
+          expect(rep.divergences, what).to.deep.equal([]);
+        } else {
+          // Cut inside the prelude or header: nothing to replay.
+          expect(r.stderr, what).to.match(/^twinstep replay: cannot read trace '.*': /);
+          expect(cuts[k], what).to.be.lessThan(400);
+        }
+      });
+      // The cuts inside the last batch and the end frame still replay everything before the tear.
+      expect(results[1].stderr).to.match(/the 3053 entries before it replayed identically/);
+    });
+
+    it('inspect reports a torn tail with exit 2', async () => {
+      const f = at('inspect-cut.twt');
+      writeFileSync(f, bytes.subarray(0, bytes.length - 100));
+      const r = await cli.run(['inspect', f]);
+      expect(r.code, show(r)).to.equal(2);
+      expect(r.stdout).to.match(/tail torn: .*\(byte \d+\)/);
+    });
+
+    it('wrong magic and a future format version: exit 2 with a clear message', async () => {
+      const magic = Buffer.from(bytes);
+      magic[0] ^= 0xff;
+      writeFileSync(at('magic.twt'), magic);
+      const future = Buffer.from(bytes);
+      future.writeUInt16LE(0x7fff, 8);
+      writeFileSync(at('future.twt'), future);
+      writeFileSync(at('empty.twt'), '');
+      const [m, v, e] = await Promise.all([cli.run(['replay', at('magic.twt')]), cli.run(['replay', at('future.twt')]), cli.run(['replay', at('empty.twt')])]);
+      expectUnusable(m, /^twinstep replay: cannot read trace '.*magic\.twt': not a twinstep trace file \(bad magic bytes\)/, 'wrong magic');
+      expectUnusable(v, /trace format version 32767 is newer than this build supports \(version 1\); upgrade twinstep/, 'future version');
+      expectUnusable(e, /cannot read trace '.*empty\.twt'/, 'empty file');
+      for (const r of [m, v, e]) expect(r.stderr.trim().split('\n'), show(r)).to.have.length(1);
+    });
+
+    it('a recorder killed with SIGKILL leaves a trace whose prefix replays identically (seeded kill times)', async () => {
+      const trials = [0, 1, 2, 3, 4];
+      await pool(trials, 2, async (t) => {
+        const seed = BASE_SEED + 100 + t;
+        const delayMs = Math.floor(rng(seed)() * 1100);
+        const trace = at(`killed-${t}.twt`);
+        const rec = await killRecorderAfter(trace, delayMs);
+        const what = `trial ${t}, seed ${seed}: SIGKILL ${delayMs} ms after the first tick (${rec.ticks} ticks seen, ${rec.killed ? 'killed' : 'finished first'})`;
+        expect(existsSync(trace), what).to.equal(true);
+        const r = await cli.run(['replay', trace]);
+        const ctx = `${what}\n${show(r)}`;
+        if (rec.killed) {
+          expectUnusable(r, /the \d+ entries before it replayed identically/, what);
+          expect(r.stderr, ctx).to.match(/no end marker|torn tail/);
+        } else {
+          expect(r.code, ctx).to.equal(0);
+          expect(r.stdout, ctx).to.match(/IDENTICAL/);
+        }
+      });
+    });
+  });
+
+  describe('caps', () => {
+    it('--max-bytes: the trace ends with a cap marker near the cap and replays to it (exit 0)', async () => {
+      const trace = at('cap.twt');
+      const rec = await cli.run(['record', '--max-bytes', '8192', '-o', trace, HOSTCALLS, '200000']);
+      expect(rec.code, show(rec)).to.equal(0);
+      expect(rec.stderr).to.include('(stopped: size cap of 8192 bytes reached)');
+      // The cap counts the pending batch too: the file overshoots by the final digest and end marker only.
+      expect(statSync(trace).size).to.be.within(4096, 8192 + 2048);
+      const info = JSON.parse((await cli.run(['inspect', '--json', trace])).stdout);
+      expect(info.end).to.equal('_cap: size cap of 8192 bytes reached');
+      expect(info.tail).to.equal('clean');
+      const r = await cli.run(['replay', trace]);
+      expect(r.code, show(r)).to.equal(0);
+      expect(r.stdout).to.include('(recording was capped; replayed to the cap)');
+    });
+
+    it('--max-duration: the recording stops early with a cap marker and replays (exit 0)', async () => {
+      const trace = at('cap-ms.twt');
+      const rec = await cli.run(['record', '--max-duration', '150', '-o', trace, TICKER, '1000', '5']);
+      expect(rec.code, show(rec)).to.equal(0);
+      expect(rec.stderr).to.include('(stopped: duration cap of 150 ms reached)');
+      expect(rec.stdout).to.not.include('tick 1000');
+      const r = await cli.run(['replay', trace]);
+      expect(r.code, show(r)).to.equal(0);
+      expect(r.stdout).to.include('recording was capped');
+    });
+  });
+
+  describe('snapshots', () => {
+    it('run --snapshot-at, record --from, replay → identical; another build is refused (exit 2)', async () => {
+      const snap = at('lines.snap');
+      const trace = at('from-snap.twt');
+      const run = await cli.run(['run', '--snapshot-at', '5', '--snapshot-out', snap, LINES]);
+      expect(run.code, show(run)).to.equal(0);
+      expect(run.stderr).to.include('snapshot at host call 5');
+      const rec = await cli.run(['record', '--from', snap, '-o', trace, LINES]);
+      expect(rec.code, show(rec)).to.equal(0);
+      // The restored guest continues where the snapshot was taken (host call 5 writes line 5): lines 5..10 only.
+      expect(rec.stdout).to.equal('line 5: 25\nline 6: 36\nline 7: 49\nline 8: 64\nline 9: 81\nline 10: 100\n');
+      const ins = await cli.run(['inspect', trace]);
+      expect(ins.stdout).to.match(/start +host call 5, seq 0, from a snapshot/);
+      const rep = await cli.run(['replay', trace]);
+      expect(rep.code, show(rep)).to.equal(0);
+      expect(rep.stdout).to.match(/IDENTICAL/);
+      const v2 = await cli.run(['replay', '--guest', LINES_V2, trace]);
+      expect(v2.code, show(v2)).to.equal(2);
+      expect(v2.stderr).to.match(/starts from a snapshot of module [0-9a-f]{16}; a different build \([0-9a-f]{16}\) cannot resume/);
+      const args = await cli.run(['record', '--from', snap, '-o', at('x.twt'), LINES, 'extra']);
+      expect(args.code, show(args)).to.equal(64);
+    });
+  });
+
+  describe('inspect', () => {
+    let trace: string;
+    before(async () => {
+      trace = at('inspect.twt');
+      const r = await cli.run(['record', '-o', trace, '--digest-every', '4', wasm('c/clockrand.wasm')]);
+      expect(r.code, show(r)).to.equal(0);
+    });
+
+    it('prints the header and a summary', async () => {
+      const r = await cli.run(['inspect', trace]);
+      expect(r.code, show(r)).to.equal(0);
+      const lines = r.stdout.trim().split('\n');
+      expect(lines[0]).to.match(/^trace .*inspect\.twt \(format v1, twinstep \d+\.\d+\.\d+\)$/);
+      expect(r.stdout).to.match(/module +\S+clockrand\.wasm +hash [0-9a-f]{16} +\d+ bytes/);
+      expect(r.stdout).to.include('args     ["clockrand.wasm"]');
+      expect(r.stdout).to.match(/digests +every 4 calls \/ 1000 ms; unwind all/);
+      expect(r.stdout).to.match(/entries +\d+: 9 input, 5 output, \d+ digest/);
+      expect(r.stdout).to.match(/calls +\d+ host calls; logged: .*clock_time_get 6/);
+      expect(r.stdout).to.include('end      exit 0; tail clean');
+    });
+
+    it('--entries prints one JSON object per entry, in sequence', async () => {
+      const r = await cli.run(['inspect', '--entries', trace]);
+      expect(r.code, show(r)).to.equal(0);
+      const entries = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(entries.map((e) => e.seq)).to.deep.equal(entries.map((_, i) => i));
+      expect(new Set(entries.map((e) => e.kind))).to.deep.equal(new Set(['input', 'output', 'digest']));
+      const rand = entries.find((e) => e.call === 'random_get');
+      expect(rand.data).to.match(/^[0-9a-f]+$/);
+      expect(entries.find((e) => e.kind === 'digest').root).to.match(/^[0-9a-f]{16}$/);
+      expect(entries.at(-1)).to.deep.include({ kind: 'output', call: 'proc_exit', channel: -1 });
+      const s = JSON.parse((await cli.run(['inspect', '--json', trace])).stdout);
+      expect(s.entries.total).to.equal(entries.length);
+    });
+  });
+
+  describe('preopened directories', () => {
+    it('a trace replays against its recorded directory; a different directory content gets a note', async () => {
+      const d = scratchDir();
+      const other = scratchDir();
+      dirs.push(d, other);
+      writeFileSync(join(other, 'existing', 'note.txt'), 'different content\n');
+      const trace = at('files.twt');
+      const rec = await cli.run(['record', '-o', trace, '--dir', `${d}::/`, wasm('c/files.wasm'), '/']);
+      expect(rec.code, show(rec)).to.equal(0);
+      const same = await cli.run(['replay', trace]);
+      expect(same.code, show(same)).to.equal(0);
+      expect(same.stderr).to.not.include('note:');
+      const diff = await cli.run(['replay', '--dir', `${other}::/`, trace]);
+      expect(diff.stderr, show(diff)).to.include('twinstep replay: note: the preopened directories differ from the ones recorded');
+      rmSync(d, { recursive: true, force: true });
+      const gone = await cli.run(['replay', trace]);
+      expect(gone.code, show(gone)).to.equal(2);
+      expect(gone.stderr).to.match(/preopened directory '.*' \(guest '\/'\) is missing; pass --dir HOST::\//);
+    });
+  });
+
+  describe('usage errors', () => {
+    const cases: Array<{ args: string[]; code: number; message: RegExp }> = [
+      { args: ['record', LINES], code: 64, message: /^twinstep record: missing -o TRACE/ },
+      { args: ['record', '-o', 'x.twt', '--bogus', LINES], code: 64, message: /^twinstep record: unknown option '--bogus'/ },
+      { args: ['record', '-o'], code: 64, message: /^twinstep record: -o needs a value/ },
+      { args: ['record', '-o', 'x.twt', '--digest-every', 'often', LINES], code: 64, message: /--digest-every expects a non-negative integer, got 'often'/ },
+      { args: ['replay', '/nonexistent/trace.twt'], code: 2, message: /^twinstep replay: cannot read trace '\/nonexistent\/trace\.twt': no such file/ },
+      { args: ['replay'], code: 2, message: /^twinstep replay: missing TRACE$/ },
+      { args: ['replay', '--bogus', 'x.twt'], code: 2, message: /^twinstep replay: unknown option '--bogus'/ },
+      { args: ['replay', '--format', 'xml', 'x.twt'], code: 2, message: /--format expects one of text, json, junit, got 'xml'/ },
+      { args: ['replay', '--keep-going', '--until-divergence', 'x.twt'], code: 2, message: /exclude each other/ },
+      { args: ['replay', '--fault', 'cosmic@3', 'x.twt'], code: 2, message: /--fault expects input@SEQ, output@SEQ or memory@CALL\[:ADDRESS\]/ },
+      { args: ['inspect', '/nonexistent/trace.twt'], code: 2, message: /^twinstep inspect: cannot read trace/ },
+      { args: ['frobnicate'], code: 64, message: /^twinstep: unknown command 'frobnicate'/ },
+    ];
+    it('each gives one clear line on stderr and its exit code (64 record, 2 replay)', async () => {
+      const results = await pool(cases, 4, (c) => cli.run(c.args));
+      results.forEach((r, i) => {
+        const c = cases[i];
+        const ctx = `twinstep ${c.args.join(' ')}\n${show(r)}`;
+        expect(r.code, ctx).to.equal(c.code);
+        expect(r.stderr.split('\n')[0], ctx).to.match(c.message);
+        expect(r.stderr, ctx).to.not.match(/internal error|\n\s+at /);
+        if (c.args[0] !== 'frobnicate') expect(r.stderr.trim().split('\n'), ctx).to.have.length(1);
+      });
+    });
+  });
+});
+
+/** Starts `record` of ticker 200 5 and sends SIGKILL `delayMs` after its first tick (unless it ends first). */
+function killRecorderAfter(trace: string, delayMs: number): Promise<{ killed: boolean; ticks: number }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [TWINSTEP, 'record', '-o', trace, TICKER, '200', '5'], { cwd: ROOT, env: cli.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let timer: NodeJS.Timeout | undefined;
+    let killed = false;
+    p.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (!timer && out.includes('tick 1\n')) {
+        timer = setTimeout(() => {
+          killed = p.kill('SIGKILL');
+        }, delayMs);
+      }
+    });
+    p.stderr.resume();
+    p.on('error', reject);
+    p.on('close', (_code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({ killed: killed && signal === 'SIGKILL', ticks: (out.match(/tick \d+\n/g) ?? []).length });
+    });
+  });
+}

@@ -1,0 +1,271 @@
+/**
+ * The Replayer in-process: every example guest recorded (seeded fake devices, real Recorder into an array)
+ * and replayed identically; the fault hooks perturbing one input, one output and one memory byte, each caught
+ * as the right divergence at the right entry; keep-going collecting several output divergences; a broken call
+ * sequence stopping the replay; live WAIT/resume; caps; differential replay of the v2 guests.
+ * Seeds are printed with every failure; REPLAY_SEED=N reruns with another base seed.
+ */
+import { expect } from 'chai';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
+import { END_CAP, END_EXIT, exitCodeBytes } from '../../engine/log/end-marker.ts';
+import { singleFault } from '../../replay/fault.ts';
+import { firstDifference } from '../../replay/report/hexdump.ts';
+import { EXAMPLE_GUESTS, GUEST_DIR, scratchDir, type GuestCase } from '../support/guests.ts';
+import { ArraySource, recordGuest, replayEntries, withEntry, type Recording } from './support.ts';
+
+const BASE_SEED = Number(process.env.REPLAY_SEED ?? 20240611);
+const guest = (name: string): GuestCase => {
+  const g = EXAMPLE_GUESTS.find((x) => x.name === name);
+  if (!g) throw new Error(`no example guest ${name}`);
+  return g;
+};
+const LINES = guest('c/lines');
+const STATE = guest('c/state');
+const ECHO = guest('c/echo');
+const LINES_V2 = join(GUEST_DIR, 'c/lines-v2.wasm');
+const STATE_V2 = join(GUEST_DIR, 'c/state-v2.wasm');
+const TRAP: GuestCase = { name: 'c/trap', path: join(GUEST_DIR, 'c/trap.wasm'), args: [] };
+
+const outputs = (es: readonly LogEntry[]) => es.filter((e) => e.kind === EntryKind.Output && e.channel >= 0);
+const inputs = (es: readonly LogEntry[]) => es.filter((e) => e.kind === EntryKind.Input);
+const digests = (es: readonly LogEntry[]) => es.filter((e) => e.kind === EntryKind.Digest);
+
+describe('Replayer (in-process)', function () {
+  this.timeout(120_000);
+  const dirs: string[] = [];
+  const dirFor = (g: GuestCase) => {
+    if (!g.needsDir) return undefined;
+    const d = scratchDir();
+    dirs.push(d);
+    return d;
+  };
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  describe('identical replay', () => {
+    for (const [i, g] of [...EXAMPLE_GUESTS, TRAP].entries()) {
+      it(`replays ${g.name} identically (with and without digests)`, async () => {
+        const seed = BASE_SEED + i;
+        const msg = `guest ${g.name}, seed ${seed}`;
+        const dir = dirFor(g);
+        for (const digestEveryCalls of [0, 3]) {
+          const rec = await recordGuest(g, { seed, digestEveryCalls, dir });
+          expect(rec.result.status, msg).to.not.equal('paused');
+          expect(rec.entries.map((e) => e.seq), msg).to.deep.equal(rec.entries.map((_, k) => k));
+          if (digestEveryCalls && rec.callIndex > 3) expect(digests(rec.entries).length, msg).to.be.greaterThan(1);
+          const r = await replayEntries(g.path, rec);
+          expect(r.outcome, msg).to.deep.include({ status: 'identical', entries: rec.entries.length, callIndex: rec.callIndex });
+          expect(r.replayer.divergences, msg).to.deep.equal([]);
+          expect(r.source.peek(), msg).to.be.a('symbol');
+          expect(r.stdout, msg).to.equal(rec.stdout);
+          expect(r.machine.state, msg).to.equal(rec.result.status);
+        }
+      });
+    }
+
+    it('waits where a live log has not arrived yet and continues identically once it has', async () => {
+      const seed = BASE_SEED + 100;
+      const rec = await recordGuest(guest('c/clockrand'), { seed, digestEveryCalls: 2 });
+      const half = rec.entries.length >> 1;
+      const source = new ArraySource(rec.entries, half);
+      const first = await replayEntries(guest('c/clockrand').path, rec, { source });
+      expect(first.outcome.status, `seed ${seed}`).to.equal('waiting');
+      expect(first.outcome.entries, `seed ${seed}`).to.equal(half);
+      source.available = rec.entries.length;
+      const second = first.replayer.finish(first.machine.run(first.replayer));
+      expect(second, `seed ${seed}`).to.deep.include({ status: 'identical', entries: rec.entries.length, callIndex: rec.callIndex });
+      expect(first.stdout, `seed ${seed}`).to.equal(rec.stdout);
+    });
+
+    it('stops cleanly at a cap marker and calls the capped replay identical', async () => {
+      const seed = BASE_SEED + 101;
+      const g = guest('c/hostcalls');
+      const rec = await recordGuest(g, { seed, capBytes: 2000 });
+      const last = rec.entries[rec.entries.length - 1];
+      expect(rec.result.status, `seed ${seed}`).to.equal('paused');
+      expect(last.channel, `seed ${seed}`).to.equal(END_CAP);
+      const r = await replayEntries(g.path, rec);
+      expect(r.outcome, `seed ${seed}`).to.deep.include({ status: 'identical', capped: true, entries: rec.entries.length });
+    });
+  });
+
+  describe('fault hooks', () => {
+    it('a flipped input result reaches the output that echoes it', async () => {
+      const seed = BASE_SEED + 200;
+      const rec = await recordGuest(ECHO, { seed });
+      const read = inputs(rec.entries).find((e) => e.call === 'fd_read' && e.data.length > 0);
+      expect(read, `seed ${seed}: echo read nothing`).to.not.equal(undefined);
+      const fault = singleFault('input', read!.seq);
+      const r = await replayEntries(ECHO.path, rec, { fault });
+      expect(fault.fired).to.equal(true);
+      expect(r.outcome.status, `seed ${seed}`).to.equal('diverged');
+      const d = r.replayer.divergences[0];
+      // echo copies stdin through stdio: the first write after the read carries the flipped byte.
+      const firstOut = outputs(rec.entries).find((e) => e.seq > read!.seq)!;
+      expect(d.kind, `seed ${seed}`).to.equal('output-mismatch');
+      expect(d.seq, `seed ${seed}`).to.equal(firstOut.seq);
+      expect(d.callIndex, `seed ${seed}`).to.equal(firstOut.callIndex);
+      expect(firstDifference(d.expected!.data, d.actual!.data!)).to.equal(0);
+      expect(Buffer.from(d.actual!.data!).toString()).to.match(/^GIRST LINE\n/);
+    });
+
+    it('a flipped output byte is an output-mismatch at exactly that entry', async () => {
+      const seed = BASE_SEED + 201;
+      const rec = await recordGuest(LINES, { seed, digestEveryCalls: 2 });
+      const target = outputs(rec.entries)[4];
+      const fault = singleFault('output', target.seq);
+      const r = await replayEntries(LINES.path, rec, { fault });
+      expect(fault.fired).to.equal(true);
+      expect(r.replayer.divergences, `seed ${seed}`).to.have.length(1);
+      const d = r.replayer.divergences[0];
+      expect(d).to.deep.include({ kind: 'output-mismatch', seq: target.seq, callIndex: target.callIndex });
+      expect(d.expected?.data).to.deep.equal(target.data);
+      expect(d.actual?.data?.[0]).to.equal(target.data[0] ^ 1);
+      // A divergence stops the replay where it was found.
+      expect(r.outcome.entries).to.equal(target.seq + 1);
+      expect(r.machine.state).to.equal('paused');
+    });
+
+    it('a flipped memory byte is caught by the next digest entry, naming its page', async () => {
+      const seed = BASE_SEED + 202;
+      const g = guest('c/hostcalls');
+      const rec = await recordGuest(g, { seed, digestEveryCalls: 5 });
+      const ds = digests(rec.entries);
+      const target = ds[Math.floor(ds.length / 2)];
+      // Flip at a call strictly between two digests: the next digest must catch it.
+      const flipAt = target.callIndex - 2;
+      const r0 = await replayEntries(g.path, rec);
+      const address = (r0.machine.memoryBytes >> 1) + 123;
+      const fault = singleFault('memory', flipAt, address);
+      const r = await replayEntries(g.path, rec, { fault });
+      expect(fault.fired, `seed ${seed}`).to.equal(true);
+      expect(r.outcome.status, `seed ${seed}`).to.equal('diverged');
+      const d = r.replayer.divergences[0];
+      expect(d, `seed ${seed}`).to.deep.include({ kind: 'digest-mismatch', seq: target.seq, callIndex: target.callIndex });
+      expect(d.state?.pages, `seed ${seed}`).to.deep.equal([Math.floor(address / 4096)]);
+      expect(d.state?.files).to.deep.equal([]);
+      expect(d.state?.devices).to.equal(false);
+      expect(d.message).to.match(/1 memory page/);
+    });
+
+    it('a memory flip with no periodic digests is still caught by the digest before exit', async () => {
+      const seed = BASE_SEED + 203;
+      const rec = await recordGuest(LINES, { seed, digestEveryCalls: 0 });
+      const ds = digests(rec.entries);
+      expect(ds, `seed ${seed}`).to.have.length(1);
+      const fault = singleFault('memory', 3);
+      const r = await replayEntries(LINES.path, rec, { fault });
+      const d = r.replayer.divergences[0];
+      expect(d, `seed ${seed}`).to.deep.include({ kind: 'digest-mismatch', seq: ds[0].seq });
+      // Every output before it matched.
+      expect(r.replayer.divergences).to.have.length(1);
+    });
+  });
+
+  describe('keep-going and stopping', () => {
+    let rec: Recording;
+    before(async () => {
+      rec = await recordGuest(LINES, { seed: BASE_SEED + 300 });
+    });
+    const tamper = (seqs: number[], f: (e: LogEntry) => Partial<LogEntry>) => ({
+      ...rec,
+      entries: rec.entries.map((e) => (seqs.includes(e.seq) ? withEntry(e, f(e)) : e)),
+    });
+    const changeText = (e: LogEntry) => ({ data: Buffer.from(Buffer.from(e.data).toString().replace(':', '=')) });
+
+    it('collects every output divergence while the calls line up', async () => {
+      const outs = outputs(rec.entries);
+      const seqs = [outs[1].seq, outs[4].seq, outs[8].seq];
+      const t = tamper(seqs, changeText);
+      const all = await replayEntries(LINES.path, t, { keepGoing: true });
+      expect(all.outcome.status).to.equal('diverged');
+      expect(all.replayer.divergences.map((d) => [d.kind, d.seq])).to.deep.equal(seqs.map((s) => ['output-mismatch', s]));
+      // It ran to the end: every entry consumed, the exit compared.
+      expect(all.outcome.entries).to.equal(rec.entries.length);
+      expect(all.machine.state).to.equal('exited');
+      const first = await replayEntries(LINES.path, t);
+      expect(first.replayer.divergences.map((d) => d.seq)).to.deep.equal([seqs[0]]);
+      const bounded = await replayEntries(LINES.path, t, { keepGoing: true, divergencesMax: 2 });
+      expect(bounded.replayer.divergences.map((d) => d.seq)).to.deep.equal(seqs.slice(0, 2));
+    });
+
+    it('stops at a call-sequence mismatch even when keeping going', async () => {
+      const outs = outputs(rec.entries);
+      const renamed = outs[2].seq;
+      const t = tamper([renamed, outs[6].seq], (e) => (e.seq === renamed ? { call: 'fd_pwrite' } : changeText(e)));
+      const r = await replayEntries(LINES.path, t, { keepGoing: true });
+      expect(r.replayer.divergences).to.have.length(1);
+      expect(r.replayer.divergences[0]).to.deep.include({ kind: 'call-mismatch', seq: renamed, callIndex: outs[2].callIndex });
+      expect(r.replayer.divergences[0].message).to.match(/fd_write/).and.match(/fd_pwrite/);
+      expect(r.machine.state).to.equal('paused');
+    });
+
+    it('an entry logged at a later call index is an extra call, and replay stops', async () => {
+      const outs = outputs(rec.entries);
+      const moved = outs[3];
+      const t = tamper([moved.seq], (e) => ({ callIndex: e.callIndex + 1 }));
+      const r = await replayEntries(LINES.path, t, { keepGoing: true });
+      expect(r.replayer.divergences).to.have.length(1);
+      expect(r.replayer.divergences[0]).to.deep.include({ kind: 'extra-call', seq: moved.seq, callIndex: moved.callIndex });
+    });
+
+    it('an input asked with another request shape is a request-mismatch', async () => {
+      const seed = BASE_SEED + 301;
+      const g = guest('c/clockrand');
+      const cr = await recordGuest(g, { seed });
+      const clock = inputs(cr.entries).find((e) => e.call === 'clock_time_get')!;
+      const request = clock.request.slice();
+      request[0] ^= 1;
+      const r = await replayEntries(g.path, { ...cr, entries: cr.entries.map((e) => (e === clock ? withEntry(e, { request }) : e)) }, { keepGoing: true });
+      expect(r.replayer.divergences, `seed ${seed}`).to.have.length(1);
+      expect(r.replayer.divergences[0], `seed ${seed}`).to.deep.include({ kind: 'request-mismatch', seq: clock.seq, callIndex: clock.callIndex });
+      expect(r.replayer.divergences[0].actual?.request).to.deep.equal(clock.request);
+    });
+
+    it('a different exit code is an exit-mismatch; a log that ends early is an extra call', async () => {
+      const end = rec.entries[rec.entries.length - 1];
+      expect(end.channel).to.equal(END_EXIT);
+      const exit = await replayEntries(LINES.path, { ...rec, entries: rec.entries.map((e) => (e === end ? withEntry(e, { data: exitCodeBytes(3) }) : e)) });
+      expect(exit.replayer.divergences.map((d) => [d.kind, d.seq])).to.deep.equal([['exit-mismatch', end.seq]]);
+      expect(exit.replayer.divergences[0].message).to.match(/exited with 0, recorded exit 3/);
+      const cut = outputs(rec.entries)[5].seq;
+      const short = await replayEntries(LINES.path, { ...rec, entries: rec.entries.slice(0, cut) });
+      expect(short.replayer.divergences.map((d) => [d.kind, d.seq])).to.deep.equal([['extra-call', -1]]);
+    });
+
+    it('a log that goes on after the run ended is a missing call', async () => {
+      const end = rec.entries[rec.entries.length - 1];
+      const extra = withEntry(outputs(rec.entries)[0], { seq: end.seq + 1, callIndex: end.callIndex + 1 });
+      const r = await replayEntries(LINES.path, { ...rec, entries: [...rec.entries, extra] });
+      expect(r.replayer.divergences.map((d) => [d.kind, d.seq])).to.deep.equal([['missing-call', extra.seq]]);
+    });
+  });
+
+  describe('differential replay (v2 builds)', () => {
+    it('lines-v2 diverges at entry #6 (the 7th line), host call 7', async () => {
+      const rec = await recordGuest(LINES, { seed: BASE_SEED + 400 });
+      const r = await replayEntries(LINES_V2, rec);
+      const d = r.replayer.divergences[0];
+      expect(d).to.deep.include({ kind: 'output-mismatch', seq: 6, callIndex: 7 });
+      expect(Buffer.from(d.expected!.data).toString()).to.equal('line 7: 49\n');
+      expect(Buffer.from(d.actual!.data!).toString()).to.equal('line 7: 1049\n');
+    });
+
+    it('state-v2 is caught by a digest before any output differs', async () => {
+      const seed = BASE_SEED + 401;
+      const rec = await recordGuest(STATE, { seed, digestEveryCalls: 1 });
+      const r = await replayEntries(STATE_V2, rec, { keepGoing: true });
+      expect(r.outcome.status, `seed ${seed}`).to.equal('diverged');
+      const ds = r.replayer.divergences;
+      expect(ds[0].kind, `seed ${seed}`).to.equal('digest-mismatch');
+      expect(ds[0].state?.pages.length).to.be.greaterThan(0);
+      // The outputs agree: every divergence is a state digest.
+      expect(ds.every((d) => d.kind === 'digest-mismatch'), ds.map((d) => d.kind).join(',')).to.equal(true);
+      const firstOutput = outputs(rec.entries)[0];
+      expect(ds[0].seq).to.be.lessThan(firstOutput.seq);
+    });
+  });
+});

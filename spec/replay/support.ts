@@ -1,0 +1,151 @@
+/**
+ * In-process record/replay for the replay specs: a guest recorded with seeded fake devices by the real
+ * Recorder into an array of entries, and replayed by the real Replayer from an array EntrySource, on
+ * machines that refuse to touch any live device during replay.
+ */
+import { readFileSync } from 'node:fs';
+import { loadModule } from '../../engine/wasi/loader.ts';
+import { WasiMachine } from '../../engine/wasi/machine.ts';
+import type { Devices, Preopen, WasiConfig } from '../../engine/wasi/context.ts';
+import type { RunResult } from '../../engine/machine/machine.ts';
+import type { LogEntry } from '../../engine/log/entry.ts';
+import { Recorder, type EntrySink } from '../../engine/node/recorder.ts';
+import { END, Replayer, WAIT, type EntrySource, type ReplayOutcome, type ReplayerOptions } from '../../replay/replayer.ts';
+import type { ReplayReport } from '../../replay/report/model.ts';
+import { fakeDevices } from '../support/fake-devices.ts';
+import { preopensFor, type GuestCase } from '../support/guests.ts';
+
+/** Boot time shared by recording and replay (file timestamps depend on it). */
+export const BOOT_NS = 1_700_000_000_000_000_000n;
+
+/** Replay must never read a device: every method throws, so a leak fails the test loudly. */
+export const refusingDevices: Devices = {
+  clockNs: () => refuse(),
+  random: () => refuse(),
+  stdinRead: () => refuse(),
+  stdinReady: () => refuse(),
+  sleepNs: () => refuse(),
+};
+function refuse(): never {
+  throw new Error('replay touched a live device');
+}
+
+/** An in-memory EntrySink: entries kept as they come; `bytes` approximates what a writer would hold. */
+export class ArraySink implements EntrySink {
+  readonly entries: LogEntry[] = [];
+  bytes = 0;
+  append(e: LogEntry): void {
+    this.entries.push(e);
+    this.bytes += 16 + e.request.length + e.data.length;
+  }
+}
+
+/** An EntrySource over an array: END after the last entry, or WAIT from `available` on (live channel). */
+export class ArraySource implements EntrySource {
+  private i = 0;
+  constructor(
+    private readonly entries: readonly LogEntry[],
+    public available = entries.length,
+  ) {}
+  peek(): LogEntry | typeof WAIT | typeof END {
+    if (this.i < Math.min(this.available, this.entries.length)) return this.entries[this.i];
+    return this.i >= this.entries.length ? END : WAIT;
+  }
+  take(): void {
+    this.i++;
+  }
+  get position(): number {
+    return this.i;
+  }
+}
+
+export interface Recording {
+  readonly entries: LogEntry[];
+  readonly result: RunResult;
+  readonly config: WasiConfig;
+  readonly stdout: string;
+  readonly callIndex: number;
+}
+
+export function configFor(g: GuestCase, dir?: string): WasiConfig {
+  const preopens: Preopen[] = preopensFor(g, dir);
+  return { args: [g.name.split('/').pop()!, ...g.args], env: ['TWINSTEP_SPEC=1'], preopens, bootTimeNs: BOOT_NS };
+}
+
+/** Records a guest live (fake devices with `seed`) into an array of entries. */
+export async function recordGuest(
+  g: GuestCase,
+  opts: { seed: number; digestEveryCalls?: number; capBytes?: number; dir?: string; config?: WasiConfig },
+): Promise<Recording> {
+  const module = await loadModule(readFileSync(g.path), 'all');
+  const config = opts.config ?? configFor(g, opts.dir);
+  const machine = WasiMachine.create(module, { config, devices: fakeDevices(opts.seed, Buffer.from(g.stdin ?? '')) });
+  const sink = new ArraySink();
+  let stdout = '';
+  const recorder = new Recorder({
+    machine,
+    sink,
+    emit: (channel, data) => {
+      if (channel === 1) stdout += Buffer.from(data).toString('latin1');
+    },
+    digestEveryCalls: opts.digestEveryCalls ?? 0,
+    capBytes: opts.capBytes ?? 0,
+  });
+  const result = machine.run(recorder);
+  recorder.finish(result, machine);
+  return { entries: sink.entries, result, config, stdout, callIndex: machine.callIndex };
+}
+
+export interface Replay {
+  readonly outcome: ReplayOutcome;
+  readonly replayer: Replayer;
+  readonly machine: WasiMachine;
+  readonly source: ArraySource;
+  readonly stdout: string;
+}
+
+/** Replays `entries` on a fresh machine of `guestPath` (default: the recorded guest) with the recorded config. */
+export async function replayEntries(
+  guestPath: string,
+  rec: Pick<Recording, 'entries' | 'config'>,
+  opts: Partial<Omit<ReplayerOptions, 'machine' | 'source'>> & { source?: ArraySource } = {},
+): Promise<Replay> {
+  const module = await loadModule(readFileSync(guestPath), 'all');
+  const machine = WasiMachine.create(module, { config: rec.config, devices: refusingDevices });
+  const source = opts.source ?? new ArraySource(rec.entries);
+  let stdout = '';
+  const replayer = new Replayer({
+    ...opts,
+    machine,
+    source,
+    emit: (channel, data) => {
+      if (channel === 1) stdout += Buffer.from(data).toString('latin1');
+    },
+  });
+  const result = machine.run(replayer);
+  const outcome = replayer.finish(result);
+  return { outcome, replayer, machine, source, get stdout() { return stdout; } };
+}
+
+/** The report model the CLI builds, from an in-process outcome. */
+export function reportOf(outcome: ReplayOutcome, trace: string, guest: string, recordedHash = '00000000000000aa', replayedHash = recordedHash): ReplayReport {
+  return {
+    trace,
+    guest,
+    recordedModuleHash: recordedHash,
+    replayedModuleHash: replayedHash,
+    status: outcome.status === 'waiting' ? 'incomplete' : outcome.status,
+    entries: outcome.entries,
+    entriesTotal: undefined,
+    callIndex: outcome.callIndex,
+    divergences: outcome.status === 'diverged' ? outcome.divergences : [],
+    capped: outcome.status === 'identical' && outcome.capped,
+    traceTail: outcome.status === 'waiting' ? 'torn tail at byte 1234: frame cut short' : undefined,
+    durationMs: 12.5,
+  };
+}
+
+/** A copy of `e` with some fields replaced (entries are readonly). */
+export function withEntry(e: LogEntry, patch: Partial<LogEntry>): LogEntry {
+  return { ...e, ...patch };
+}
