@@ -10,6 +10,7 @@
  * lists it (the release rule is the core's).
  */
 import { performance } from 'node:perf_hooks';
+import { renameSync, writeFileSync } from 'node:fs';
 import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type OutputCall } from '../machine/machine.ts';
 import { PrimaryCore, type PrimaryStart } from '../core/primary-core.ts';
 import type { PrimaryConfig } from '../core/config.ts';
@@ -55,6 +56,12 @@ export interface PrimaryDriverOptions {
   /** Measurement hooks for benchmarks: how long each output was held, and every message's size on the wire. */
   readonly onHeld?: (ms: number) => void;
   readonly onSent?: (bytes: number) => void;
+  /**
+   * Durable checkpoints: every `checkpointEveryMs` the state (with the module) is written to `checkpointFile`
+   * (atomically), so a host that comes back after a crash can rejoin with only the delta (failback).
+   */
+  readonly checkpointFile?: string;
+  readonly checkpointEveryMs?: number;
   /** Called when the guest's exit was released (everything before it is out). */
   readonly onExitReleased?: () => void;
   /** Called with stun/transfer figures of each checkpoint. */
@@ -280,6 +287,7 @@ export class PrimaryDriver {
     } finally {
       this.running = false;
     }
+    if (result.status === 'paused') this.maybeWriteCheckpoint();
     if (result.status === 'exited' || result.status === 'trapped') {
       const code = result.status === 'exited' ? result.code : 134;
       if (result.status === 'trapped') this.o.log(`primary: ${result.error.message}`);
@@ -295,6 +303,22 @@ export class PrimaryDriver {
     // End of a slice: flush the batched entries now (the core otherwise sends them at its next tick).
     this.core.tick(this.now());
     this.act();
+  }
+
+  private lastDurableMs = 0;
+
+  private maybeWriteCheckpoint(): void {
+    const file = this.o.checkpointFile;
+    if (!file || this.now() - this.lastDurableMs < (this.o.checkpointEveryMs ?? 1000)) return;
+    this.lastDurableMs = this.now();
+    try {
+      const bytes = this.o.machine.snapshot().encode({ vmId: this.o.vmId, module: this.o.module });
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, bytes);
+      renameSync(tmp, file);
+    } catch (e) {
+      this.o.log(`primary: cannot write checkpoint ${file}: ${(e as Error).message}`);
+    }
   }
 
   private checkpoint(req: CheckpointRequest): void {

@@ -44,6 +44,13 @@ export interface SecondaryDriverOptions {
   /** Longest replay slice before yielding to the event loop. */
   readonly sliceMs?: number;
   readonly onStatus?: (s: SecondaryStatus) => void;
+  /** A state this node still holds (failback): advertised with the join so only the delta is sent. */
+  readonly initial?: { readonly machine: WasiMachine; readonly module: LoadedModule };
+  /** After go-live, where to find the next secondary (re-protect of the new primary). */
+  readonly rejoin?: () => Promise<Transport>;
+  /** Durable checkpoints of the new primary after go-live (see PrimaryDriverOptions). */
+  readonly checkpointFile?: string;
+  readonly checkpointEveryMs?: number;
   /** Called when this node went live, with the primary driver now running the guest. */
   readonly onLive?: (p: PrimaryDriver) => void;
 }
@@ -104,7 +111,12 @@ export class SecondaryDriver {
 
   constructor(private readonly o: SecondaryDriverOptions) {
     this.now = o.nowMs ?? (() => Date.now());
-    this.core = new SecondaryCore({ ...o.core, vmId: o.vmId, nodeId: o.nodeId }, o.start ?? { mode: 'join', hashes: null });
+    if (o.initial) {
+      this.machine = o.initial.machine;
+      this.module = o.initial.module;
+    }
+    const start: SecondaryStart = o.start ?? { mode: 'join', hashes: o.initial ? stateHashes(o.initial.machine) : null };
+    this.core = new SecondaryCore({ ...o.core, vmId: o.vmId, nodeId: o.nodeId }, start);
     this.done = new Promise<number>((resolve) => (this.finish = resolve));
   }
 
@@ -320,6 +332,9 @@ export class SecondaryDriver {
       emit: this.o.emit,
       log: this.o.log,
       digestEveryCalls: this.o.digestEveryCalls,
+      connect: this.o.rejoin,
+      checkpointFile: this.o.checkpointFile,
+      checkpointEveryMs: this.o.checkpointEveryMs,
     });
     this.primary = p;
     this.o.onLive?.(p);

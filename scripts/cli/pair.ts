@@ -12,6 +12,8 @@ import { loadModule } from '../../engine/wasi/loader.ts';
 import { readModuleFile } from '../../engine/wasi/boot.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
+import { decodeMachineState } from '../../engine/wasi/snapshot.ts';
+import { readFileSync } from 'node:fs';
 import { parseLeaseSpec } from '../../engine/lease/lease-spec.ts';
 import { fenceForSpec } from '../../engine/lease/fence.ts';
 import { connect, listen } from '../../engine/net/endpoint.ts';
@@ -30,9 +32,9 @@ import { intFlag, oneOf } from './flags.ts';
 import { bootTimeNs, parseRunArgs } from './run-options.ts';
 
 export const PRIMARY_USAGE =
-  'twinstep primary --peer ws://HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--on-peer-loss continue|pause] [--vm-id ID] [--no-wait] [run options] MODULE.wasm [ARGS...]';
+  'twinstep primary --peer ws://HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--on-peer-loss continue|pause] [--checkpoint-file F [--checkpoint-every-ms MS]] [--vm-id ID] [--no-wait] [run options] MODULE.wasm [ARGS...]';
 export const SECONDARY_USAGE =
-  'twinstep secondary --listen HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--vm-id ID] [--inject input@SEQ|output@SEQ|memory@CALL]';
+  'twinstep secondary --listen HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--from-snapshot F] [--rejoin-peer ws://HOST:PORT] [--checkpoint-file F] [--vm-id ID] [--inject input@SEQ|output@SEQ|memory@CALL]';
 
 const COMMON = {
   '--secret-file': { takesValue: true },
@@ -45,6 +47,8 @@ const COMMON = {
   '--lease-ttl-ms': { takesValue: true },
   '--digest-every': { takesValue: true },
   '--quiet': { takesValue: false },
+  '--checkpoint-file': { takesValue: true },
+  '--checkpoint-every-ms': { takesValue: true },
 };
 
 /** Lease default: a directory in the working directory, which two processes on one host share. */
@@ -147,6 +151,8 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     digestEveryCalls: c.digestEveryCalls,
     waitForSecondary: !flags.has('--no-wait'),
     onStatus: (s) => (epoch = s.epoch),
+    checkpointFile: flags.get('--checkpoint-file')?.at(-1),
+    checkpointEveryMs: intFlag(flags, '--checkpoint-every-ms', 1000),
   });
   say(`protecting ${basename(run.module)} (vm ${c.vmId}, release rule ${c.pair.releaseRule}); waiting for the secondary at ${peer}`);
   const statusTimer = setInterval(() => {
@@ -162,7 +168,13 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
 
 export async function secondaryCommand(argv: readonly string[]): Promise<number> {
   // The secondary takes no module: parse its flags with a placeholder module argument.
-  const { flags } = parseRunArgs([...argv, '--', '-'], { ...COMMON, '--listen': { takesValue: true }, '--inject': { takesValue: true } });
+  const { flags } = parseRunArgs([...argv, '--', '-'], {
+    ...COMMON,
+    '--listen': { takesValue: true },
+    '--inject': { takesValue: true },
+    '--from-snapshot': { takesValue: true },
+    '--rejoin-peer': { takesValue: true },
+  });
   const listenAt = flags.get('--listen')?.at(-1);
   if (!listenAt) throw new CliError('missing --listen HOST:PORT', EXIT.usage);
   const m = /^(?:ws:\/\/)?([^:/]+|\[[^\]]+\]):(\d+)\/?$/.exec(listenAt);
@@ -177,7 +189,27 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   }
   const say = log('secondary', c.quiet);
   const sleep = new SleepGate(liveDevices());
+  // Failback: a host that comes back with an older snapshot of this VM advertises it, so only the delta comes.
+  const from = flags.get('--from-snapshot')?.at(-1);
+  let initial;
+  if (from) {
+    try {
+      const { data, state } = decodeMachineState(readFileSync(from));
+      if (!data.moduleBytes) throw new Error('the snapshot does not carry the guest module');
+      const module = await loadModule(data.moduleBytes, (data.config.unwind || 'all') as 'all');
+      initial = { machine: WasiMachine.restore(module, state, sleep.devices), module };
+      say(`holding a snapshot of vm ${data.vmId || c.vmId} at host call ${state.callIndex}: asking for the delta only`);
+    } catch (e) {
+      throw new CliError(`--from-snapshot ${from}: ${(e as Error).message}`, EXIT.dataError);
+    }
+  }
+  const rejoinPeer = flags.get('--rejoin-peer')?.at(-1);
+  let liveEpoch = 0;
   const driver = new SecondaryDriver({
+    initial,
+    rejoin: rejoinPeer ? () => connect(rejoinPeer, { secret: c.secret, vmId: c.vmId, role: 'primary', epoch: () => liveEpoch, minPeerEpoch: 0 }) : undefined,
+    checkpointFile: flags.get('--checkpoint-file')?.at(-1),
+    checkpointEveryMs: intFlag(flags, '--checkpoint-every-ms', 1000),
     vmId: c.vmId,
     nodeId: `secondary-${process.pid}`,
     core: c.pair,
