@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModule } from '../../engine/wasi/loader.ts';
 import { ROOT, checkSequence, lines, pairDir, startPrimary, startSecondary, waitFor } from '../support/pair-procs.ts';
+import { startEtcd } from '../lease/etcd-server.ts';
 
 const TICKER = join(ROOT, 'guests/build/c/ticker.wasm');
 const CLOCKRAND = join(ROOT, 'guests/build/c/clockrand.wasm');
@@ -93,11 +94,13 @@ describe('protected pair (real processes on loopback)', function () {
     process.stdout.write(`      repeats at failover per trial: ${repeats.join(' ')} (bound ${REPEAT_BOUND})\n`);
   });
 
-  it('re-protects with a new secondary after the first one is killed, then fails over to it', async () => {
+  for (const release of ['ack', 'compare'] as const) {
+  it(`re-protects with a new secondary after the first one is killed, then fails over to it (${release})`, async () => {
     const count = 120;
     const dir = pairDir();
-    const sec1 = await startSecondary(dir, [], env);
-    const pri = startPrimary(dir, sec1.url, [TICKER, String(count), '10'], [], env);
+    const flags = ['--release', release];
+    const sec1 = await startSecondary(dir, flags, env);
+    const pri = startPrimary(dir, sec1.url, [TICKER, String(count), '10'], flags, env);
     try {
       await waitFor('output', () => lines(pri.stdout).length >= 10, 30_000, pri);
       sec1.proc.child.kill('SIGKILL');
@@ -105,7 +108,7 @@ describe('protected pair (real processes on loopback)', function () {
       // A new secondary on the same address: the primary reconnects, transfers a full snapshot while the
       // guest runs, then the dirtied pages with one short stun.
       const port = new URL(sec1.url).port;
-      const sec2 = await startSecondaryAt(dir, port);
+      const sec2 = await startSecondaryAt(dir, port, flags);
       await waitFor('protection again', () => (pri.stderr.match(/protected: transfer/g) ?? []).length >= 2, 20_000, pri);
       const before = lines(pri.stdout).length;
       await waitFor('more output', () => lines(pri.stdout).length >= before + 5, 20_000, pri);
@@ -117,6 +120,26 @@ describe('protected pair (real processes on loopback)', function () {
     } finally {
       pri.child.kill('SIGKILL');
       sec1.proc.child.kill('SIGKILL');
+    }
+  });
+  }
+
+  it('fails over with the etcd lease (a real etcd on loopback)', async () => {
+    const etcd = await startEtcd();
+    const dir = pairDir();
+    const lease = ['--lease', `etcd:${etcd.url}/twinstep/pair-test`];
+    const sec = await startSecondary(dir, lease, env);
+    const pri = startPrimary(dir, sec.url, [TICKER, '80', '10'], lease, env);
+    try {
+      await waitFor('output', () => lines(pri.stdout).length >= 25, 30_000, pri);
+      pri.child.kill('SIGKILL');
+      await pri.exited;
+      expect(await sec.proc.exited, sec.proc.stderr).to.equal(0);
+      checkSequence(lines(pri.stdout), lines(sec.proc.stdout), 80);
+    } finally {
+      pri.child.kill('SIGKILL');
+      sec.proc.child.kill('SIGKILL');
+      await etcd.stop();
     }
   });
 
@@ -164,11 +187,11 @@ describe('protected pair (real processes on loopback)', function () {
   });
 });
 
-async function startSecondaryAt(dir: string, port: string) {
+async function startSecondaryAt(dir: string, port: string, flags: string[] = []) {
   for (let i = 0; i < 50; i++) {
     try {
       const { startProc } = await import('../support/pair-procs.ts');
-      const proc = startProc(['secondary', '--listen', `127.0.0.1:${port}`, '--secret-file', 'secret'], dir, env);
+      const proc = startProc(['secondary', '--listen', `127.0.0.1:${port}`, '--secret-file', 'secret', ...flags], dir, env);
       await waitFor('listening', () => /listening on/.test(proc.stderr) || proc.child.exitCode !== null, 20_000, proc);
       if (proc.child.exitCode === null) return { proc };
     } catch {
