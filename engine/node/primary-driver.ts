@@ -16,7 +16,6 @@ import { PrimaryCore, type PrimaryStart } from '../core/primary-core.ts';
 import type { PrimaryConfig } from '../core/config.ts';
 import type { CheckpointRequest, PrimaryStatus } from '../core/primary-types.ts';
 import type { Message } from '../core/messages.ts';
-import { decodeChannelMessage, encodeChannelMessage } from '../log/channel-codec.ts';
 import { DigestTrack, encodeDigestPayload } from '../log/digest-payload.ts';
 import { exitCodeBytes } from '../log/end-marker.ts';
 import type { LoadedModule } from '../wasi/loader.ts';
@@ -25,6 +24,7 @@ import type { Transport } from '../net/transport.ts';
 import { LeaseIo } from './lease-io.ts';
 import { pollSleepNs, type SleepGate } from './guest-sleep.ts';
 import { takeCheckpoint } from './state-transfer.ts';
+import { listenChannel, sendOnChannel } from './channel.ts';
 
 export interface PrimaryDriverOptions {
   readonly machine: WasiMachine;
@@ -157,40 +157,29 @@ export class PrimaryDriver {
 
   private attach(t: Transport): void {
     this.transport = t;
-    t.onMessage((bytes) => {
-      let m: Message;
-      try {
-        m = decodeChannelMessage(bytes);
-      } catch (e) {
-        t.reportInvalid((e as Error).message);
-        return;
-      }
-      this.core.step({ type: 'message', message: m });
-      this.core.tick(this.now());
-      this.act();
-    });
-    t.onClose((err) => {
-      if (this.transport === t) this.transport = undefined;
-      if (this.stopped) return;
-      this.o.log(`primary: logging channel closed${err ? ` (${err.code}: ${err.message})` : ''}`);
-      this.core.step({ type: 'peer-lost' });
-      this.act();
-    });
+    listenChannel(
+      t,
+      (m) => {
+        this.core.step({ type: 'message', message: m });
+        this.core.tick(this.now());
+        this.act();
+      },
+      (err) => {
+        if (this.transport === t) this.transport = undefined;
+        if (this.stopped) return;
+        this.o.log(`primary: logging channel closed${err ? ` (${err.code}: ${err.message})` : ''}`);
+        this.core.step({ type: 'peer-lost' });
+        this.act();
+      },
+    );
     this.o.log('primary: secondary connected');
     this.core.step({ type: 'peer-connected' });
     this.act();
   }
 
   private send(m: Message): void {
-    const t = this.transport;
-    if (!t || t.closed) return; // the core retransmits what was not acknowledged
-    try {
-      const bytes = encodeChannelMessage(m);
-      this.o.onSent?.(bytes.length);
-      t.send(bytes);
-    } catch (e) {
-      this.o.log(`primary: send failed: ${(e as Error).message}`);
-    }
+    const n = sendOnChannel(this.transport, m, (l) => this.o.log(`primary: ${l}`));
+    if (n > 0) this.o.onSent?.(n);
   }
 
   // ---- core ------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import type { SecondaryConfig, PrimaryConfig } from '../core/config.ts';
 import type { GoLive, RestoreRequest, SecondaryStatus } from '../core/secondary-types.ts';
 import type { DivergenceReason, Message } from '../core/messages.ts';
 import type { LogEntry } from '../log/entry.ts';
-import { decodeChannelMessage, encodeChannelMessage } from '../log/channel-codec.ts';
 import type { LoadedModule } from '../wasi/loader.ts';
 import type { WasiMachine } from '../wasi/machine.ts';
 import type { Transport } from '../net/transport.ts';
@@ -23,6 +22,7 @@ import type { FaultHook } from '../../replay/fault.ts';
 import { LeaseIo } from './lease-io.ts';
 import type { SleepGate } from './guest-sleep.ts';
 import { applyTransfer, stateHashes } from './state-transfer.ts';
+import { listenChannel, sendOnChannel } from './channel.ts';
 import { PrimaryDriver, QUIET_ERRORS } from './primary-driver.ts';
 
 export interface SecondaryDriverOptions {
@@ -142,39 +142,29 @@ export class SecondaryDriver {
     }
     this.transport?.close();
     this.transport = t;
-    t.onMessage((bytes) => {
-      let m: Message;
-      try {
-        m = decodeChannelMessage(bytes);
-      } catch (e) {
-        t.reportInvalid((e as Error).message);
-        return;
-      }
-      this.core.step({ type: 'message', message: m });
-      // Ack at once: the primary's outputs wait for it (the core would otherwise ack at its next tick).
-      this.core.tick(this.now());
-      this.act();
-    });
-    t.onClose((err) => {
-      if (this.transport === t) this.transport = undefined;
-      if (this.stopped || this.primary) return;
-      this.o.log(`secondary: logging channel closed${err ? ` (${err.code}: ${err.message})` : ''}`);
-      this.core.step({ type: 'peer-lost' });
-      this.act();
-    });
+    listenChannel(
+      t,
+      (m) => {
+        this.core.step({ type: 'message', message: m });
+        // Ack at once: the primary's outputs wait for it (the core would otherwise ack at its next tick).
+        this.core.tick(this.now());
+        this.act();
+      },
+      (err) => {
+        if (this.transport === t) this.transport = undefined;
+        if (this.stopped || this.primary) return;
+        this.o.log(`secondary: logging channel closed${err ? ` (${err.code}: ${err.message})` : ''}`);
+        this.core.step({ type: 'peer-lost' });
+        this.act();
+      },
+    );
     this.o.log('secondary: primary connected');
     this.core.step({ type: 'peer-connected' });
     this.act();
   }
 
   private send(m: Message): void {
-    const t = this.transport;
-    if (!t || t.closed) return;
-    try {
-      t.send(encodeChannelMessage(m));
-    } catch (e) {
-      this.o.log(`secondary: send failed: ${(e as Error).message}`);
-    }
+    sendOnChannel(this.transport, m, (l) => this.o.log(`secondary: ${l}`));
   }
 
   private tick(): void {

@@ -31,22 +31,14 @@ import { Replayer } from '../../replay/replayer.ts';
 import { TraceSource } from '../../replay/trace-source.ts';
 import { DIGEST_EVERY_CALLS_DEFAULT, DIGEST_EVERY_MS_DEFAULT, traceEntrySink } from '../cli/record.ts';
 import { interleaved, median, nowMs } from './timing.ts';
+import { replayDevices } from '../../replay/devices.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const GUEST = join(root, 'guests/build/c/hostcalls.wasm');
 
 const discard: HostCallHandler = { input: (c) => c.live(), output: () => {} };
 
-const noDevices: Devices = {
-  clockNs: () => refuse(),
-  random: () => refuse(),
-  stdinRead: () => refuse(),
-  stdinReady: () => refuse(),
-  sleepNs: () => refuse(),
-};
-function refuse(): never {
-  throw new Error('replay touched a live device');
-}
+const noDevices: Devices = replayDevices;
 
 function config(args: readonly string[]) {
   return { args: ['hostcalls.wasm', ...args], env: [], preopens: [], bootTimeNs: 1_700_000_000_000_000_000n };

@@ -7,12 +7,12 @@ import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
 import { readModuleFile } from '../../engine/wasi/boot.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { decodeMachineState } from '../../engine/wasi/snapshot.ts';
-import type { Devices } from '../../engine/wasi/context.ts';
 import { TraceReader } from '../../engine/log/trace-reader.ts';
 import { LogFormatError } from '../../engine/log/errors.ts';
 import { MachineError } from '../../engine/machine/errors.ts';
 import type { HostCallHandler, HostCallInfo } from '../../engine/machine/machine.ts';
 import { Replayer } from '../../replay/replayer.ts';
+import { replayDevices } from '../../replay/devices.ts';
 import { TraceSource } from '../../replay/trace-source.ts';
 import { parseFault } from '../../replay/fault.ts';
 import type { ReplayReport } from '../../replay/report/model.ts';
@@ -39,17 +39,6 @@ const FLAGS = {
   '--fault': { takesValue: true },
 };
 
-/** Replay never performs a real input: any attempt is a bug, so the devices refuse loudly. */
-const noDevices: Devices = {
-  clockNs: () => refuse(),
-  random: () => refuse(),
-  stdinRead: () => refuse(),
-  stdinReady: () => refuse(),
-  sleepNs: () => refuse(),
-};
-function refuse(): never {
-  throw new Error('replay touched a live device');
-}
 
 const hex = (v: bigint) => v.toString(16).padStart(16, '0');
 
@@ -96,7 +85,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
       if (module.hash !== h.moduleHash) {
         throw new CliError(`this trace starts from a snapshot of module ${hex(h.moduleHash)}; a different build (${hex(module.hash)}) cannot resume another build's memory`, REPLAY_EXIT.unusable);
       }
-      machine = WasiMachine.restore(module, decodeMachineState(reader.snapshot).state, noDevices);
+      machine = WasiMachine.restore(module, decodeMachineState(reader.snapshot).state, replayDevices);
     } else {
       const preopens = run.preopens.length ? run.preopens : h.preopens;
       for (const p of preopens) {
@@ -104,7 +93,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
       }
       machine = WasiMachine.create(module, {
         config: { args: h.args, env: h.env, preopens, clockResolutionNs: h.machine.clockResolutionNs, bootTimeNs: h.machine.bootTimeNs },
-        devices: noDevices,
+        devices: replayDevices,
       });
       if (machine.digest().devices !== h.diskDigest) notes.push('the preopened directories differ from the ones recorded: file-system calls may diverge');
     }

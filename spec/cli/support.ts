@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { seededRandom } from '../support/seeded-random.ts';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const TWINSTEP = join(ROOT, 'scripts/twinstep.mjs');
@@ -65,17 +66,8 @@ export async function pool<T, R>(items: readonly T[], n: number, f: (item: T, i:
   return out;
 }
 
-/** A small seeded generator (mulberry32): test randomness only, printed with every failure. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded generator: test randomness only, printed with every failure. */
+export const rng = seededRandom;
 
 /** A readable dump of a CLI result for assertion messages. */
 export function show(r: CliResult): string {

@@ -4,7 +4,7 @@ import { EtcdLease } from '../../engine/lease/etcd-lease.ts';
 import { LeaseError } from '../../engine/lease/lease.ts';
 import { parseLeaseSpec } from '../../engine/lease/lease-spec.ts';
 import { startEtcd, type EtcdServer } from './etcd-server.ts';
-import { seededRandom, testSeed } from './seeded-random.ts';
+import { seededRandom, testSeed } from '../support/seeded-random.ts';
 
 describe('lease/EtcdLease (real etcd on loopback)', function () {
   this.timeout(60_000);

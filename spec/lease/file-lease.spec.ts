@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FileLease } from '../../engine/lease/file-lease.ts';
 import { LeaseError, type AcquireResult } from '../../engine/lease/lease.ts';
-import { seededRandom, testSeed } from './seeded-random.ts';
+import { seededRandom, testSeed } from '../support/seeded-random.ts';
 
 const WORKER = fileURLToPath(new URL('./fixtures/file-lease-worker.ts', import.meta.url));
 

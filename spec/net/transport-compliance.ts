@@ -8,7 +8,7 @@ import { NetError, type NetErrorCode } from '../../engine/net/errors.ts';
 import { clientMac, decodeHello, encodeAuth } from '../../engine/net/handshake.ts';
 import type { AuthOptions } from '../../engine/net/session.ts';
 import type { Listener, Transport } from '../../engine/net/transport.ts';
-import { seededRandom, testSeed } from '../lease/seeded-random.ts';
+import { seededRandom, testSeed } from '../support/seeded-random.ts';
 
 export type HarnessOptions = Partial<AuthOptions> & { maxFrameBytes?: number; pendingHandshakesMax?: number };
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { loadModule } from '../../engine/wasi/loader.ts';
 import { ROOT, checkSequence, lines, pairDir, startPrimary, startSecondary, waitFor } from '../support/pair-procs.ts';
 import { startEtcd } from '../lease/etcd-server.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 
 const TICKER = join(ROOT, 'guests/build/c/ticker.wasm');
 const CLOCKRAND = join(ROOT, 'guests/build/c/clockrand.wasm');
@@ -20,17 +21,6 @@ const BASE_SEED = Number(process.env.PAIR_SEED ?? 4242);
 /** heldOutputsMax of the primary (default config): the stated bound on repeats at one failover. */
 const REPEAT_BOUND = 64;
 
-/** A small seeded generator (mulberry32): test randomness only, printed with every failure. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('protected pair (real processes on loopback)', function () {
   this.timeout(600_000);
@@ -56,7 +46,7 @@ describe('protected pair (real processes on loopback)', function () {
     const seeds = process.env.PAIR_SEED ? [BASE_SEED] : Array.from({ length: TRIALS }, (_, i) => BASE_SEED + i);
     const repeats: number[] = [];
     for (const seed of seeds) {
-      const r = rng(seed);
+      const r = seededRandom(seed);
       const v = variants[seed % variants.length];
       const count = 60;
       const dir = pairDir();

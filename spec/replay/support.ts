@@ -14,21 +14,13 @@ import { END, Replayer, WAIT, type EntrySource, type ReplayOutcome, type Replaye
 import type { ReplayReport } from '../../replay/report/model.ts';
 import { fakeDevices } from '../support/fake-devices.ts';
 import { preopensFor, type GuestCase } from '../support/guests.ts';
+import { replayDevices } from '../../replay/devices.ts';
 
 /** Boot time shared by recording and replay (file timestamps depend on it). */
 export const BOOT_NS = 1_700_000_000_000_000_000n;
 
 /** Replay must never read a device: every method throws, so a leak fails the test loudly. */
-export const refusingDevices: Devices = {
-  clockNs: () => refuse(),
-  random: () => refuse(),
-  stdinRead: () => refuse(),
-  stdinReady: () => refuse(),
-  sleepNs: () => refuse(),
-};
-function refuse(): never {
-  throw new Error('replay touched a live device');
-}
+export const refusingDevices: Devices = replayDevices;
 
 /** An in-memory EntrySink: entries kept as they come; `bytes` approximates what a writer would hold. */
 export class ArraySink implements EntrySink {

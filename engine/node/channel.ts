@@ -1,0 +1,36 @@
+/**
+ * The logging channel as both drivers use it: protocol messages in and out of an authenticated transport.
+ * A frame that does not decode is reported to the transport (which closes the connection after too many)
+ * and never reaches the core; a failed send is logged and left to the core's retransmission.
+ */
+import type { Message } from '../core/messages.ts';
+import { decodeChannelMessage, encodeChannelMessage } from '../log/channel-codec.ts';
+import type { NetError } from '../net/errors.ts';
+import type { Transport } from '../net/transport.ts';
+
+export function listenChannel(t: Transport, onMessage: (m: Message) => void, onClose: (err?: NetError) => void): void {
+  t.onMessage((bytes) => {
+    let m: Message;
+    try {
+      m = decodeChannelMessage(bytes);
+    } catch (e) {
+      t.reportInvalid((e as Error).message);
+      return;
+    }
+    onMessage(m);
+  });
+  t.onClose(onClose);
+}
+
+/** Sends one message if the channel is open; returns its size on the wire (0 when not sent). */
+export function sendOnChannel(t: Transport | undefined, m: Message, log: (line: string) => void): number {
+  if (!t || t.closed) return 0; // the core retransmits what was not acknowledged
+  try {
+    const bytes = encodeChannelMessage(m);
+    t.send(bytes);
+    return bytes.length;
+  } catch (e) {
+    log(`send failed: ${(e as Error).message}`);
+    return 0;
+  }
+}
