@@ -1,7 +1,7 @@
 /**
  * Runs the public WASI test suite's prebuilt wasm32-wasip1 tests against our host.
  *
- *   npx tsx scripts/conformance.ts [--suite-dir DIR] [--filter RE] [--cli] [--verbose]
+ *   npx tsx scripts/conformance.ts [--suite-dir DIR] [--filter RE] [--cli | --record-replay] [--verbose]
  *
  * DIR (default /work/wasi-testsuite/tests) holds {c,rust,assemblyscript}/testsuite/wasm32-wasip1/. Each X.wasm
  * may have an X.json with args, env, root (mounted as ROOT::/), exit_code (default 0) and stdout.
@@ -10,7 +10,8 @@
  * The file system is virtual, so tests that write into their root never touch the host directory.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { liveDevices } from '../engine/wasi/devices.ts';
@@ -34,23 +35,25 @@ interface Outcome {
 
 const SUITES = ['c', 'rust', 'assemblyscript'];
 
-function parseArgs(argv: string[]): { suiteDir: string; filter?: RegExp; cli: boolean; verbose: boolean } {
+function parseArgs(argv: string[]): { suiteDir: string; filter?: RegExp; cli: boolean; recordReplay: boolean; verbose: boolean } {
   let suiteDir = '/work/wasi-testsuite/tests';
   let filter: RegExp | undefined;
   let cli = false;
+  let recordReplay = false;
   let verbose = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--suite-dir') suiteDir = argv[++i];
     else if (a === '--filter') filter = new RegExp(argv[++i]);
     else if (a === '--cli') cli = true;
+    else if (a === '--record-replay') recordReplay = true;
     else if (a === '--verbose' || a === '-v') verbose = true;
     else {
-      process.stderr.write(`conformance: unknown argument '${a}'\nusage: npx tsx scripts/conformance.ts [--suite-dir DIR] [--filter RE] [--cli] [--verbose]\n`);
+      process.stderr.write(`conformance: unknown argument '${a}'\nusage: npx tsx scripts/conformance.ts [--suite-dir DIR] [--filter RE] [--cli | --record-replay] [--verbose]\n`);
       process.exit(2);
     }
   }
-  return { suiteDir, filter, cli, verbose };
+  return { suiteDir, filter, cli, recordReplay, verbose };
 }
 
 function discover(suiteDir: string): TestSpec[] {
@@ -119,6 +122,27 @@ function runCli(t: TestSpec, repo: string): Outcome {
   return check(t, r.status, r.stdout, r.stderr);
 }
 
+/**
+ * `twinstep record` the test (which must pass like `run`), then `twinstep replay` its trace: the replay must be
+ * IDENTICAL (exit 0).
+ */
+function recordReplayCli(t: TestSpec, repo: string): Outcome {
+  const trace = join(tmpdir(), `twinstep-conformance-${process.pid}.twt`);
+  const cli = join(repo, 'scripts/cli/main.ts');
+  const argv = ['--import', 'tsx', cli, 'record', '-o', trace];
+  if (t.root) argv.push('--dir', `${t.root}::/`);
+  for (const e of t.env) argv.push('--env', e);
+  argv.push(t.wasm, ...t.args);
+  const r = spawnSync(process.execPath, argv, { cwd: repo, input: '', encoding: 'utf8', timeout: 120_000 });
+  if (r.error || r.status === null) return { ok: false, reason: `record did not finish: ${r.error?.message ?? r.signal}` };
+  const recorded = check(t, r.status, r.stdout, r.stderr.replace(/^twinstep record: .*\n/m, ''));
+  if (!recorded.ok) return { ok: false, reason: `record: ${recorded.reason}` };
+  const p = spawnSync(process.execPath, ['--import', 'tsx', cli, 'replay', trace], { cwd: repo, encoding: 'utf8', timeout: 120_000 });
+  rmSync(trace, { force: true });
+  if (p.status !== 0) return { ok: false, reason: `replay exit ${p.status}: ${(p.stdout + p.stderr).slice(0, 2000)}` };
+  return { ok: true, reason: '' };
+}
+
 async function main(): Promise<number> {
   const opts = parseArgs(process.argv.slice(2));
   const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -131,7 +155,7 @@ async function main(): Promise<number> {
   let failed = 0;
   for (const t of tests) {
     const started = process.hrtime.bigint();
-    const o = opts.cli ? runCli(t, repo) : await runInProcess(t);
+    const o = opts.recordReplay ? recordReplayCli(t, repo) : opts.cli ? runCli(t, repo) : await runInProcess(t);
     const ms = Number((process.hrtime.bigint() - started) / 1_000_000n);
     if (o.ok) passed++;
     else failed++;
