@@ -1,0 +1,82 @@
+/**
+ * `twinstep run` with real processes: it behaves like `wasmtime run` for good guests, and every kind of bad
+ * input gives one clear line (never a stack trace) and its own exit code.
+ */
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { wat } from '../support/wat.ts';
+import { Cli, ROOT, show } from './support.ts';
+
+const guest = (p: string) => join(ROOT, 'guests/build', p);
+const work = mkdtempSync(join(tmpdir(), 'twinstep-run-'));
+
+function oneLine(stderr: string): void {
+  const lines = stderr.trim().split('\n');
+  expect(lines.length, `one line, got:\n${stderr}`).to.equal(1);
+  expect(stderr).to.not.match(/\n\s+at /);
+}
+
+describe('twinstep run (CLI)', function () {
+  this.timeout(120_000);
+  const cli = new Cli();
+  let unsupported: string;
+  let deep: string;
+
+  before(async () => {
+    unsupported = join(work, 'unsupported.wasm');
+    writeFileSync(unsupported, await wat(`(module (import "env" "now" (func)) (memory (export "memory") 1) (func (export "_start")))`));
+    // Unbounded recursion: exhausts the call stack.
+    deep = join(work, 'deep.wasm');
+    writeFileSync(deep, await wat(`(module (memory (export "memory") 1) (func $f (param i32) (result i32) (i32.add (call $f (i32.add (local.get 0) (i32.const 1))) (i32.const 1))) (func (export "_start") (drop (call $f (i32.const 0)))))`));
+    await cli.warm([guest('c/hello.wasm'), guest('c/files.wasm'), guest('c/trap.wasm'), guest('c/memhog.wasm'), deep]);
+  });
+
+  it('prints the guest output, passes args and env, and exits with the guest code', async () => {
+    const r = await cli.run(['run', '--env', 'TWINSTEP_GREETING=hi', guest('c/hello.wasm'), 'a b', '--exit', '7']);
+    expect(r.code, show(r)).to.equal(7);
+    expect(r.stdout).to.contain('hello from twinstep');
+    expect(r.stdout).to.contain('argv[1]=a b');
+    expect(r.stdout).to.contain('TWINSTEP_GREETING=hi');
+  });
+
+  it('keeps the virtual disk virtual: a guest writing files leaves the host directory untouched', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twinstep-dir-'));
+    writeFileSync(join(dir, 'keep.txt'), 'host content\n');
+    const r = await cli.run(['run', '--dir', `${dir}::/`, guest('c/files.wasm'), '/']);
+    expect(r.code, show(r)).to.equal(0);
+    expect(r.stdout).to.match(/files: \d+ passed, 0 failed/);
+    expect(readFileSync(join(dir, 'keep.txt'), 'utf8')).to.equal('host content\n');
+  });
+
+  const cases: Array<{ what: string; args: () => string[]; code: number; message: RegExp }> = [
+    { what: 'a missing module', args: () => [join(work, 'nope.wasm')], code: 66, message: /cannot read module .*no such file/ },
+    { what: 'a file that is not wasm', args: () => [join(ROOT, 'package.json')], code: 65, message: /not a WebAssembly module/ },
+    {
+      what: 'a truncated module',
+      args: () => {
+        const p = join(work, 'truncated.wasm');
+        writeFileSync(p, readFileSync(guest('c/hello.wasm')).subarray(0, 200));
+        return [p];
+      },
+      code: 65,
+      message: /invalid WebAssembly module/,
+    },
+    { what: 'an unsupported import', args: () => [unsupported], code: 69, message: /unsupported import env::now/ },
+    { what: 'a guest that traps', args: () => [guest('c/trap.wasm')], code: 134, message: /guest trapped: unreachable/ },
+    { what: 'a guest that exhausts memory', args: () => [guest('c/memhog.wasm'), 'oom'], code: 135, message: /ran out of memory/ },
+    { what: 'a guest that exhausts the stack', args: () => [deep], code: 136, message: /exhausted the call stack/ },
+    { what: 'an unknown flag', args: () => ['--bogus', guest('c/hello.wasm')], code: 64, message: /unknown option '--bogus'/ },
+    { what: 'a missing --dir directory', args: () => ['--dir', join(work, 'absent'), guest('c/hello.wasm')], code: 66, message: /does not exist/ },
+  ];
+  for (const c of cases) {
+    it(`gives one clear line and exit ${c.code} for ${c.what}`, async () => {
+      const r = await cli.run(['run', ...c.args()]);
+      expect(r.code, show(r)).to.equal(c.code);
+      // A trap may follow guest output on stdout; the error itself is one line on stderr.
+      oneLine(r.stderr.replace(/^memory\.grow failed.*\n/m, ''));
+      expect(r.stderr).to.match(c.message);
+    });
+  }
+});
