@@ -135,7 +135,10 @@ export function encodeEntryBatch(
   entries: readonly LogEntry[],
   prevChecksum: bigint = 0n,
 ): { bytes: Uint8Array; lastChecksum: bigint } {
-  const builder = new Builder(64 + entries.length * 24);
+  // Size the builder for the whole batch up front: growing it copies everything written so far.
+  let payload = 0;
+  for (const e of entries) payload += (e.request?.length ?? 0) + (e.data?.length ?? 0);
+  const builder = new Builder(128 + entries.length * 16 + payload);
   const { offset, lastChecksum } = buildEntryBatch(builder, entries, prevChecksum);
   builder.finish(offset);
   return { bytes: builder.asUint8Array(), lastChecksum };

@@ -45,9 +45,12 @@ export function entryChecksum(prev: bigint, entry: LogEntry): bigint {
   let p = 0;
   v.setBigUint64(p, BigInt.asUintN(64, prev), true);
   p += 8;
-  v.setBigUint64(p, BigInt(entry.seq), true);
+  // seq and callIndex are safe integers: write them as two 32-bit halves (same bytes as a u64, no BigInt).
+  v.setUint32(p, entry.seq >>> 0, true);
+  v.setUint32(p + 4, Math.floor(entry.seq / 4294967296), true);
   p += 8;
-  v.setBigUint64(p, BigInt(entry.callIndex), true);
+  v.setUint32(p, entry.callIndex >>> 0, true);
+  v.setUint32(p + 4, Math.floor(entry.callIndex / 4294967296), true);
   p += 8;
   v.setUint8(p, entry.kind);
   p += 1;
