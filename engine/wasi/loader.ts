@@ -113,7 +113,7 @@ const compiledModules = new Map<string, Promise<LoadedModule>>();
 
 /** Loads, checks and instruments a module (using the in-process and on-disk caches when possible). */
 export async function loadModule(bytes: Uint8Array, unwind: UnwindMode = 'all'): Promise<LoadedModule> {
-  checkModule(bytes);
+  // Validation compiles the module; it runs once, in loadUncached (a failed load is not cached).
   const key = `${xxh64(bytes).toString(16).padStart(16, '0')}-${unwindKey(unwind)}-v2`;
   let loaded = compiledModules.get(key);
   if (!loaded) {
