@@ -56,8 +56,8 @@ export function deviceBytes(wasi: WasiStateData, globals: ReadonlyArray<number |
   return Buffer.from(parts.join('\n'));
 }
 
-export function stateDigest(memory: Uint8Array, globals: ReadonlyArray<number | bigint>, wasi: WasiStateData, fsTimeNs: bigint): StateDigest {
-  const pages = pageDigests(memory);
+/** `pages` may be passed when the caller already hashed this memory (a snapshot has). */
+export function stateDigest(memory: Uint8Array, globals: ReadonlyArray<number | bigint>, wasi: WasiStateData, fsTimeNs: bigint, pages = pageDigests(memory)): StateDigest {
   const devices = xxh64(deviceBytes(wasi, globals, fsTimeNs));
   const rootInput = Buffer.alloc(pages.byteLength + 8);
   rootInput.set(new Uint8Array(pages.buffer, pages.byteOffset, pages.byteLength), 0);

@@ -13,6 +13,7 @@ import { xxh64 } from '@node-rs/xxhash';
 import { decodeSnapshot, encodeSnapshot, type SnapshotData } from '../checkpoint/snapshot-codec.ts';
 import type { CheckpointRequest, StateHashes } from '../core/primary-types.ts';
 import { PAGE_BYTES } from '../machine/machine.ts';
+import { pageDigests } from '../checkpoint/digest.ts';
 import { MachineError } from '../machine/errors.ts';
 import { loadModule, type LoadedModule } from '../wasi/loader.ts';
 import { WasiMachine } from '../wasi/machine.ts';
@@ -25,8 +26,7 @@ export const transferChunkBytes = 1024 * 1024;
 
 /** Page digests and per-inode block digests of a machine: what a receiver advertises for a diff. */
 export function stateHashes(machine: WasiMachine): StateHashes {
-  const pages = Array.from(machine.digest().pages);
-  return { pages, blocks: blockHashes(machine.deviceState()) };
+  return { pages: Array.from(pageDigests(machine.memoryView())), blocks: blockHashes(machine.deviceState()) };
 }
 
 export function blockHashes(wasi: WasiStateData): bigint[] {
@@ -57,7 +57,7 @@ export interface TransferResult {
 export function takeCheckpoint(machine: WasiMachine, module: LoadedModule, vmId: string, req: CheckpointRequest, precopy?: BigUint64Array): TransferResult {
   const snap = machine.snapshot();
   const full = snap.toData({ vmId, module });
-  const root = machine.digest().root;
+  const root = snap.digest().root;
   let piece: Uint8Array;
   if (req.kind === 'full') {
     piece = encodeSnapshot(full);
@@ -126,7 +126,8 @@ export async function applyTransfer(chunks: readonly Uint8Array[], current: { ma
   let data: SnapshotData | undefined;
   let module = current?.module;
   let pagesWritten = 0;
-  let memory: Uint8Array | undefined = current ? current.machine.snapshot().state.memory : undefined;
+  // The current machine is only read here, and replaced once every piece applied: no copy of its memory needed.
+  let memory: Uint8Array | undefined = current?.machine.memoryView();
   for (const piece of pieces(chunks)) {
     const d = decodeSnapshot(piece);
     if (!d.delta) {

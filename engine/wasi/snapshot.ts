@@ -2,7 +2,8 @@
  * WASI machine snapshots: the machine's state as plain data, its page digests, and the mapping to and from
  * the versioned FlatBuffers form (engine/checkpoint/snapshot-codec.ts) that crosses processes and hosts.
  */
-import type { MachineSnapshot } from '../machine/machine.ts';
+import type { MachineSnapshot, StateDigest } from '../machine/machine.ts';
+import { stateDigest } from '../checkpoint/digest.ts';
 import { MachineError } from '../machine/errors.ts';
 import { decodeSnapshot, encodeSnapshot, type GlobalData, type SnapshotData } from '../checkpoint/snapshot-codec.ts';
 import type { GlobalType, LoadedModule } from './loader.ts';
@@ -28,6 +29,12 @@ export class WasiSnapshot implements MachineSnapshot {
 
   get callIndex(): number {
     return this.state.callIndex;
+  }
+
+  /** The digest of this snapshot's state (equal to the machine's digest when it was taken). */
+  digest(): StateDigest {
+    const s = this.state;
+    return stateDigest(s.memory, s.globals, s.wasi, s.fsTimeNs, this.pageDigests);
   }
 
   toData(opts: SnapshotEncodeOptions = {}): SnapshotData {
