@@ -149,6 +149,17 @@ export class WasiHost {
     return d.node;
   }
 
+  /**
+   * An output call: the bytes go to the driver (channel 1 or 2 follows the descriptor's target, so a renumbered
+   * stdout is still stdout), and the guest always sees the whole write succeed.
+   */
+  private writeStdio(name: string, d: Descriptor, m: GuestMemory, iovs: Iovec[], nwrittenPtr: number): void {
+    const data = m.gather(iovs);
+    this.ctx.output(name, d.target === FdTarget.Stdout ? 1 : 2, data);
+    // Re-read the memory view after calling out of the host, as every call through ctx does.
+    this.mem().setU32(nwrittenPtr, data.length);
+  }
+
   private fileOf(d: Descriptor): FileNode {
     if (d.target !== FdTarget.Inode || d.node === undefined) fail(Errno.SPIPE);
     if (d.node.kind === InodeKind.Directory) fail(Errno.ISDIR);
@@ -334,10 +345,7 @@ export class WasiHost {
         m.check(nwrittenPtr, 4);
         if (d.target === FdTarget.Stdout || d.target === FdTarget.Stderr) {
           // A terminal or pipe ignores the offset; the bytes still go out, so it is an output call.
-          const data = m.gather(iovs);
-          this.ctx.output('fd_pwrite', d.target === FdTarget.Stdout ? 1 : 2, data);
-          this.mem().setU32(nwrittenPtr, data.length);
-          return;
+          return this.writeStdio('fd_pwrite', d, m, iovs, nwrittenPtr);
         }
         const file = this.fileOf(d);
         const data = m.gather(iovs);
@@ -375,12 +383,7 @@ export class WasiHost {
         const m = this.mem();
         const iovs = m.iovecs(iovsPtr, iovsLen);
         m.check(nwrittenPtr, 4);
-        if (d.target === FdTarget.Stdout || d.target === FdTarget.Stderr) {
-          const data = m.gather(iovs);
-          this.ctx.output('fd_write', d.target === FdTarget.Stdout ? 1 : 2, data);
-          this.mem().setU32(nwrittenPtr, data.length);
-          return;
-        }
+        if (d.target === FdTarget.Stdout || d.target === FdTarget.Stderr) return this.writeStdio('fd_write', d, m, iovs, nwrittenPtr);
         const file = this.fileOf(d);
         const data = m.gather(iovs);
         const at = d.flags & FdFlag.APPEND ? BigInt(file.size) : d.offset;
