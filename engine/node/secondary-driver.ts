@@ -243,7 +243,10 @@ export class SecondaryDriver {
     if (this.queue.peek() === WAIT) return;
     if (machine.state === 'exited' || machine.state === 'trapped') {
       // The replayed guest finished before the end of the log arrived: check the end now that more came.
-      if (this.replayer && this.ended) this.report(this.replayer.finish(this.ended), machine);
+      if (this.replayer && this.ended) {
+        this.replayer.finish(this.ended);
+        this.report(machine);
+      }
       return;
     }
     if (this.replayer && this.replayer.divergences.length > 0) return; // waiting for the resync
@@ -281,13 +284,13 @@ export class SecondaryDriver {
       this.ended = result;
       this.replayer.finish(result);
     }
-    this.report(undefined, machine);
+    this.report(machine);
   }
 
   /** The run's end (exited or trapped), kept to re-check the log's end marker when it arrives. */
   private ended: RunResult | undefined;
 
-  private report(_outcome: unknown, machine: WasiMachine): void {
+  private report(machine: WasiMachine): void {
     // Match acks for what this slice replayed go out now (rule 'compare' waits for them).
     this.core.tick(this.now());
     const divs = this.replayer?.divergences ?? [];
@@ -332,4 +335,3 @@ export class SecondaryDriver {
   }
 }
 
-export { EXIT_CHANNEL };

@@ -357,4 +357,3 @@ function toTrap(e: unknown, index: number, memoryFull: boolean): GuestTrap | und
   return undefined;
 }
 
-export { EXIT_CHANNEL };

@@ -204,10 +204,9 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
     }
   }
   const rejoinPeer = flags.get('--rejoin-peer')?.at(-1);
-  let liveEpoch = 0;
   const driver = new SecondaryDriver({
     initial,
-    rejoin: rejoinPeer ? () => connect(rejoinPeer, { secret: c.secret, vmId: c.vmId, role: 'primary', epoch: () => liveEpoch, minPeerEpoch: 0 }) : undefined,
+    rejoin: rejoinPeer ? () => connect(rejoinPeer, { secret: c.secret, vmId: c.vmId, role: 'primary', epoch: 0, minPeerEpoch: 0 }) : undefined,
     checkpointFile: flags.get('--checkpoint-file')?.at(-1),
     checkpointEveryMs: intFlag(flags, '--checkpoint-every-ms', 1000),
     vmId: c.vmId,
