@@ -14,61 +14,80 @@
  * both batch ends; HashChain verifies (or produces) them incrementally, one batch at a time, so a stream
  * can be checked as it arrives without ever holding more than one batch.
  */
-import { xxh64 } from '@node-rs/xxhash';
 import type { LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
+import { ChainScratch, joinChecksum, recordOffset, splitChecksum } from './chain-hash.ts';
+import { callId, callIdCustom, callIdsUsed, callName } from './call-table.ts';
 
 const encoder = new TextEncoder();
-const nameBytesCache = new Map<string, Uint8Array>();
-function nameBytes(name: string): Uint8Array {
-  let b = nameBytesCache.get(name);
+/** UTF-8 of each call-table name, by id (the hot path: no map lookup, no encoding). */
+const tableNameBytes: readonly Uint8Array[] = Array.from({ length: callIdsUsed }, (_, id) => encoder.encode(callName(id)!));
+const customNameBytes = new Map<string, Uint8Array>();
+
+/** UTF-8 bytes of a call name (`id` its call-table id, or callIdCustom). */
+export function callNameBytes(id: number, name: string): Uint8Array {
+  if (id !== callIdCustom) return tableNameBytes[id]!;
+  let b = customNameBytes.get(name);
   if (b === undefined) {
     b = encoder.encode(name);
-    if (nameBytesCache.size < 1024) nameBytesCache.set(name, b);
+    if (customNameBytes.size < 1024) customNameBytes.set(name, b);
   }
   return b;
 }
 
-/** Reused scratch for canonical encodings (single-threaded; grows to the largest entry seen). */
-let scratch = new Uint8Array(256);
-let scratchView = new DataView(scratch.buffer);
+/** Size of the canonical record of an entry (without the 8-byte previous value). */
+export function recordBytes(name: Uint8Array, request: Uint8Array, data: Uint8Array): number {
+  return 8 + 8 + 1 + 2 + name.length + 4 + 4 + request.length + 4 + data.length;
+}
+
+/**
+ * Writes the canonical record of an entry into the chain scratch and hashes it after (prevLo, prevHi);
+ * the new chain value is then in scratch.lo / scratch.hi. `seq` and `callIndex` are safe integers, written
+ * as two u32 halves (the same bytes as a u64, without BigInt).
+ */
+export function chainStep(
+  scratch: ChainScratch,
+  prevLo: number,
+  prevHi: number,
+  seq: number,
+  callIndex: number,
+  kind: number,
+  name: Uint8Array,
+  channel: number,
+  request: Uint8Array,
+  data: Uint8Array,
+): void {
+  const len = recordBytes(name, request, data);
+  scratch.reserve(len);
+  const v = scratch.view;
+  const b = scratch.bytes;
+  let p = recordOffset;
+  v.setUint32(p, seq >>> 0, true);
+  v.setUint32(p + 4, Math.floor(seq / 4294967296), true);
+  v.setUint32(p + 8, callIndex >>> 0, true);
+  v.setUint32(p + 12, Math.floor(callIndex / 4294967296), true);
+  b[p + 16] = kind;
+  v.setUint16(p + 17, name.length, true);
+  p += 19;
+  if (name.length > 0) b.set(name, p);
+  p += name.length;
+  v.setInt32(p, channel, true);
+  v.setUint32(p + 4, request.length, true);
+  p += 8;
+  if (request.length > 0) b.set(request, p);
+  p += request.length;
+  v.setUint32(p, data.length, true);
+  p += 4;
+  if (data.length > 0) b.set(data, p);
+  scratch.step(prevLo, prevHi, len);
+}
 
 /** Chain value after `entry`, given the chain value before it. */
 export function entryChecksum(prev: bigint, entry: LogEntry): bigint {
-  const name = nameBytes(entry.call);
-  const size = 8 + 8 + 8 + 1 + 2 + name.length + 4 + 4 + entry.request.length + 4 + entry.data.length;
-  if (size > scratch.length) {
-    scratch = new Uint8Array(Math.max(size, scratch.length * 2));
-    scratchView = new DataView(scratch.buffer);
-  }
-  const v = scratchView;
-  let p = 0;
-  v.setBigUint64(p, BigInt.asUintN(64, prev), true);
-  p += 8;
-  // seq and callIndex are safe integers: write them as two 32-bit halves (same bytes as a u64, no BigInt).
-  v.setUint32(p, entry.seq >>> 0, true);
-  v.setUint32(p + 4, Math.floor(entry.seq / 4294967296), true);
-  p += 8;
-  v.setUint32(p, entry.callIndex >>> 0, true);
-  v.setUint32(p + 4, Math.floor(entry.callIndex / 4294967296), true);
-  p += 8;
-  v.setUint8(p, entry.kind);
-  p += 1;
-  v.setUint16(p, name.length, true);
-  p += 2;
-  scratch.set(name, p);
-  p += name.length;
-  v.setInt32(p, entry.channel, true);
-  p += 4;
-  v.setUint32(p, entry.request.length, true);
-  p += 4;
-  scratch.set(entry.request, p);
-  p += entry.request.length;
-  v.setUint32(p, entry.data.length, true);
-  p += 4;
-  scratch.set(entry.data, p);
-  p += entry.data.length;
-  return xxh64(scratch.subarray(0, p));
+  const scratch = ChainScratch.get();
+  const { lo, hi } = splitChecksum(prev);
+  chainStep(scratch, lo, hi, entry.seq, entry.callIndex, entry.kind, callNameBytes(callId(entry.call), entry.call), entry.channel, entry.request, entry.data);
+  return joinChecksum(scratch.lo, scratch.hi);
 }
 
 /** Low 32 bits of a chain value, as stored per entry in EntryBatch.chain. */

@@ -44,6 +44,25 @@ export function attributeBatch(entries: readonly LogEntry[], frameBytes: number,
   }
 }
 
+/**
+ * The same attribution from per-kind totals (as BatchEncoder counts them while encoding): `entries[k]` entries
+ * of kind k occupy `own[k]` column bytes; the rest of the frame is shared equally per entry.
+ */
+export function attributeColumns(entries: readonly number[], own: readonly number[], frameBytes: number, into: KindBytes): void {
+  let n = 0;
+  let ownTotal = 0;
+  for (let k = 0; k < 3; k++) {
+    n += entries[k]!;
+    ownTotal += own[k]!;
+  }
+  if (n === 0) return;
+  const shared = (frameBytes - ownTotal) / n;
+  for (let k = 0; k < 3; k++) {
+    into.entries[k] += entries[k]!;
+    into.bytes[k] += own[k]! + shared * entries[k]!;
+  }
+}
+
 /** Bytes per entry of a kind (NaN when there is none). */
 export function bytesPerEntry(stats: KindBytes, kind: EntryKind): number {
   return stats.bytes[kind] / stats.entries[kind];

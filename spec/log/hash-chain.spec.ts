@@ -4,6 +4,9 @@ import { HashChain, entryChecksum } from '../../engine/log/hash-chain.ts';
 import { LogFormatError } from '../../engine/log/errors.ts';
 import type { LogEntry } from '../../engine/log/entry.ts';
 import { mixedEntries } from './entries.ts';
+import { xxh64 } from '@node-rs/xxhash';
+import { ChainScratch } from '../../engine/log/chain-hash.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 
 function batches(entries: LogEntry[], size: number): { bytes: Uint8Array; lastChecksum: bigint }[] {
   const out = [];
@@ -81,5 +84,39 @@ describe('hash chain', () => {
       }
     }
     expect(chainErrors).to.be.greaterThan(100);
+  });
+});
+
+describe('hash chain: the WebAssembly xxh64', () => {
+  it('equals the reference xxh64 for every length 0..600 (seeded bytes)', () => {
+    const rand = seededRandom(11);
+    const scratch = ChainScratch.get();
+    for (let len = 0; len <= 600; len++) {
+      const data = Uint8Array.from({ length: len }, () => Math.floor(rand() * 256));
+      expect(scratch.xxh64(data), `length ${len} (seed 11)`).to.equal(xxh64(data));
+    }
+  });
+
+  it('an entry checksum is xxh64(prev || canonical record), as documented', () => {
+    const rand = seededRandom(12);
+    for (const e of mixedEntries(200)) {
+      const prev = BigInt.asUintN(64, BigInt(Math.floor(rand() * 2 ** 53)) * 2027n);
+      const name = new TextEncoder().encode(e.call);
+      const rec = Buffer.alloc(8 + 8 + 8 + 1 + 2 + name.length + 4 + 4 + e.request.length + 4 + e.data.length);
+      let p = rec.writeBigUInt64LE(prev, 0);
+      p = rec.writeBigUInt64LE(BigInt(e.seq), p);
+      p = rec.writeBigUInt64LE(BigInt(e.callIndex), p);
+      p = rec.writeUInt8(e.kind, p);
+      p = rec.writeUInt16LE(name.length, p);
+      rec.set(name, p);
+      p += name.length;
+      p = rec.writeInt32LE(e.channel, p);
+      p = rec.writeUInt32LE(e.request.length, p);
+      rec.set(e.request, p);
+      p += e.request.length;
+      p = rec.writeUInt32LE(e.data.length, p);
+      rec.set(e.data, p);
+      expect(entryChecksum(prev, e), `seq ${e.seq}`).to.equal(xxh64(rec));
+    }
   });
 });

@@ -1,0 +1,146 @@
+;; xxh64 (seed 0) over linear memory, for the log's hash chain (engine/log/chain-hash.ts).
+;;
+;; The chain hashes one small canonical record per log entry (see engine/log/hash-chain.ts). Done in JS,
+;; xxh64 needs 64-bit multiplies that JS numbers cannot do, and a native addon call per entry costs more
+;; than the hash itself; WebAssembly has i64 arithmetic and a JS->wasm call costs a few nanoseconds.
+;;
+;; Layout used by `chain`: [0..8) result (u64 LE), [8..16) previous chain value (u64 LE), [16..) the entry's
+;; canonical record. `chain(len)` hashes [8 .. 16+len) and stores the hash at [0..8). The function is
+;; stateless, so several chains (trace writer, live channel, readers) can share one instance.
+(module
+  (memory (export "memory") 1)
+
+  (func $round (param $acc i64) (param $input i64) (result i64)
+    (i64.mul
+      (i64.rotl
+        (i64.add (local.get $acc) (i64.mul (local.get $input) (i64.const 0xC2B2AE3D27D4EB4F)))
+        (i64.const 31))
+      (i64.const 0x9E3779B185EBCA87)))
+
+  (func $merge (param $acc i64) (param $val i64) (result i64)
+    (i64.add
+      (i64.mul
+        (i64.xor (local.get $acc) (call $round (i64.const 0) (local.get $val)))
+        (i64.const 0x9E3779B185EBCA87))
+      (i64.const 0x85EBCA77C2B2AE63)))
+
+;; memory[dst ..) = memory[src .. src+len), 8 bytes at a time (memory.copy is a runtime call in V8: slow
+  ;; for the few bytes of an entry). Regions do not overlap.
+  (func $copy (param $dst i32) (param $src i32) (param $len i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $src) (local.get $len)))
+    (block $done8
+      (loop $words
+        (br_if $done8 (i32.gt_u (i32.add (local.get $src) (i32.const 8)) (local.get $end)))
+        (i64.store align=1 (local.get $dst) (i64.load align=1 (local.get $src)))
+        (local.set $src (i32.add (local.get $src) (i32.const 8)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 8)))
+        (br $words)))
+    (block $done1
+      (loop $bytes
+        (br_if $done1 (i32.ge_u (local.get $src) (local.get $end)))
+        (i32.store8 (local.get $dst) (i32.load8_u (local.get $src)))
+        (local.set $src (i32.add (local.get $src) (i32.const 1)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 1)))
+        (br $bytes))))
+
+  ;; xxh64(seed 0) of memory[ptr .. ptr+len).
+  (func $xxh64 (export "xxh64") (param $ptr i32) (param $len i32) (result i64)
+    (local $end i32) (local $limit i32) (local $h i64)
+    (local $v1 i64) (local $v2 i64) (local $v3 i64) (local $v4 i64)
+    (local.set $end (i32.add (local.get $ptr) (local.get $len)))
+    (if (i32.ge_u (local.get $len) (i32.const 32))
+      (then
+        (local.set $limit (i32.sub (local.get $end) (i32.const 32)))
+        (local.set $v1 (i64.add (i64.const 0x9E3779B185EBCA87) (i64.const 0xC2B2AE3D27D4EB4F)))
+        (local.set $v2 (i64.const 0xC2B2AE3D27D4EB4F))
+        (local.set $v3 (i64.const 0))
+        (local.set $v4 (i64.sub (i64.const 0) (i64.const 0x9E3779B185EBCA87)))
+        (loop $stripes
+          (local.set $v1 (call $round (local.get $v1) (i64.load offset=0 align=1 (local.get $ptr))))
+          (local.set $v2 (call $round (local.get $v2) (i64.load offset=8 align=1 (local.get $ptr))))
+          (local.set $v3 (call $round (local.get $v3) (i64.load offset=16 align=1 (local.get $ptr))))
+          (local.set $v4 (call $round (local.get $v4) (i64.load offset=24 align=1 (local.get $ptr))))
+          (local.set $ptr (i32.add (local.get $ptr) (i32.const 32)))
+          (br_if $stripes (i32.le_u (local.get $ptr) (local.get $limit))))
+        (local.set $h
+          (i64.add
+            (i64.add (i64.rotl (local.get $v1) (i64.const 1)) (i64.rotl (local.get $v2) (i64.const 7)))
+            (i64.add (i64.rotl (local.get $v3) (i64.const 12)) (i64.rotl (local.get $v4) (i64.const 18)))))
+        (local.set $h (call $merge (local.get $h) (local.get $v1)))
+        (local.set $h (call $merge (local.get $h) (local.get $v2)))
+        (local.set $h (call $merge (local.get $h) (local.get $v3)))
+        (local.set $h (call $merge (local.get $h) (local.get $v4))))
+      (else
+        (local.set $h (i64.const 0x27D4EB2F165667C5))))
+    (local.set $h (i64.add (local.get $h) (i64.extend_i32_u (local.get $len))))
+    (block $done8
+      (loop $lanes8
+        (br_if $done8 (i32.gt_u (i32.add (local.get $ptr) (i32.const 8)) (local.get $end)))
+        (local.set $h
+          (i64.xor (local.get $h) (call $round (i64.const 0) (i64.load align=1 (local.get $ptr)))))
+        (local.set $h
+          (i64.add
+            (i64.mul (i64.rotl (local.get $h) (i64.const 27)) (i64.const 0x9E3779B185EBCA87))
+            (i64.const 0x85EBCA77C2B2AE63)))
+        (local.set $ptr (i32.add (local.get $ptr) (i32.const 8)))
+        (br $lanes8)))
+    (if (i32.le_u (i32.add (local.get $ptr) (i32.const 4)) (local.get $end))
+      (then
+        (local.set $h
+          (i64.xor (local.get $h)
+            (i64.mul (i64.load32_u align=1 (local.get $ptr)) (i64.const 0x9E3779B185EBCA87))))
+        (local.set $h
+          (i64.add
+            (i64.mul (i64.rotl (local.get $h) (i64.const 23)) (i64.const 0xC2B2AE3D27D4EB4F))
+            (i64.const 0x165667B19E3779F9)))
+        (local.set $ptr (i32.add (local.get $ptr) (i32.const 4)))))
+    (block $done1
+      (loop $bytes
+        (br_if $done1 (i32.ge_u (local.get $ptr) (local.get $end)))
+        (local.set $h
+          (i64.xor (local.get $h)
+            (i64.mul (i64.load8_u (local.get $ptr)) (i64.const 0x27D4EB2F165667C5))))
+        (local.set $h (i64.mul (i64.rotl (local.get $h) (i64.const 11)) (i64.const 0x9E3779B185EBCA87)))
+        (local.set $ptr (i32.add (local.get $ptr) (i32.const 1)))
+        (br $bytes)))
+    (local.set $h (i64.xor (local.get $h) (i64.shr_u (local.get $h) (i64.const 33))))
+    (local.set $h (i64.mul (local.get $h) (i64.const 0xC2B2AE3D27D4EB4F)))
+    (local.set $h (i64.xor (local.get $h) (i64.shr_u (local.get $h) (i64.const 29))))
+    (local.set $h (i64.mul (local.get $h) (i64.const 0x165667B19E3779F9)))
+    (i64.xor (local.get $h) (i64.shr_u (local.get $h) (i64.const 32))))
+
+  ;; One chain step for an encoder that keeps its payload in this memory: assembles the entry's record at
+;; $out (prev u64 | seq u64 | callIndex u64 | kind u8 | name length u16 | name | channel i32 |
+;; request length u32 | request | data length u32 | data; request and data are read from $pay, request
+;; first), hashes it, and stores the new chain value at [0..8). seq and callIndex are safe integers passed
+;; as f64 (exact). Used by BatchEncoder (engine/log/entry-codec.ts): one call per entry, no JS-side writes.
+(func (export "entry")
+    (param $prevLo i32) (param $prevHi i32) (param $seq f64) (param $index f64) (param $kind i32)
+    (param $name i32) (param $nameLen i32) (param $channel i32) (param $pay i32) (param $reqLen i32)
+    (param $dataLen i32) (param $out i32)
+    (local $p i32)
+    (i64.store align=1 (local.get $out)
+      (i64.or (i64.shl (i64.extend_i32_u (local.get $prevHi)) (i64.const 32)) (i64.extend_i32_u (local.get $prevLo))))
+    (i64.store offset=8 align=1 (local.get $out) (i64.trunc_f64_u (local.get $seq)))
+    (i64.store offset=16 align=1 (local.get $out) (i64.trunc_f64_u (local.get $index)))
+    (i32.store8 offset=24 (local.get $out) (local.get $kind))
+    (i32.store16 offset=25 align=1 (local.get $out) (local.get $nameLen))
+    (local.set $p (i32.add (local.get $out) (i32.const 27)))
+    (call $copy (local.get $p) (local.get $name) (local.get $nameLen))
+    (local.set $p (i32.add (local.get $p) (local.get $nameLen)))
+    (i32.store align=1 (local.get $p) (local.get $channel))
+    (i32.store offset=4 align=1 (local.get $p) (local.get $reqLen))
+    (local.set $p (i32.add (local.get $p) (i32.const 8)))
+    (call $copy (local.get $p) (local.get $pay) (local.get $reqLen))
+    (local.set $p (i32.add (local.get $p) (local.get $reqLen)))
+    (i32.store align=1 (local.get $p) (local.get $dataLen))
+    (local.set $p (i32.add (local.get $p) (i32.const 4)))
+    (call $copy (local.get $p) (i32.add (local.get $pay) (local.get $reqLen)) (local.get $dataLen))
+    (local.set $p (i32.add (local.get $p) (local.get $dataLen)))
+    (i64.store (i32.const 0) (call $xxh64 (local.get $out) (i32.sub (local.get $p) (local.get $out)))))
+
+  ;; One chain step: hash [8 .. 16+len) (previous value, then the record) and store it at [0..8).
+  (func (export "chain") (param $len i32)
+    (i64.store (i32.const 0) (call $xxh64 (i32.const 8) (i32.add (local.get $len) (i32.const 8)))))
+)
