@@ -23,7 +23,9 @@ export type LogFormatCode =
   /** A configured cap (trace bytes) would be exceeded. */
   | 'E_LIMIT'
   /** The object was used after close. */
-  | 'E_CLOSED';
+  | 'E_CLOSED'
+  /** Writing failed: a file system error, or the trace encoder thread failed or stopped responding. */
+  | 'E_IO';
 
 export class LogFormatError extends Error {
   constructor(

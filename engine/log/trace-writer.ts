@@ -22,11 +22,12 @@ import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { Builder } from 'flatbuffers';
 import type { LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
-import { buildEntryBatch } from './entry-codec.ts';
+import { BatchEncoder } from './entry-codec.ts';
 import { encodeFrame, frameHeaderBytes, FrameType } from './frame.ts';
 import { HashChain } from './hash-chain.ts';
 import { encodePrelude, encodeTraceEnd, encodeTraceHeader, type TraceHeaderData } from './trace-header.ts';
-import { attributeBatch, emptyKindBytes, type KindBytes } from './trace-stats.ts';
+import { attributeColumns, emptyKindBytes, type KindBytes } from './trace-stats.ts';
+import { EntryKind } from './entry.ts';
 
 /** Where trace bytes go (a file by default; tests and the live channel can pass their own). */
 export interface TraceSink {
@@ -57,11 +58,26 @@ export interface TraceWriterStats extends KindBytes {
   frames: number;
 }
 
+/** Where a handed-over trace continues (plain data: it crosses to the encoder thread). */
+export interface TraceWriterState {
+  /** seq of the next entry. */
+  readonly resumeAt: number;
+  /** Chain value after the last entry written. */
+  readonly checksum: bigint;
+  readonly stats: TraceWriterStats;
+}
+
 /** Encoded size of an End frame (fixed: two ulongs), reserved under traceBytesMax. */
 const endFrameBytesReserve = frameHeaderBytes + 64;
 
-class FileSink implements TraceSink {
-  constructor(private readonly fd: number) {}
+/** A trace file by descriptor. */
+export class FileSink implements TraceSink {
+  constructor(readonly fd: number) {}
+
+  /** Opens a trace file to continue it (a writer handed over by detach()). */
+  static append(path: string): FileSink {
+    return new FileSink(openSync(path, 'a'));
+  }
   write(bytes: Uint8Array): void {
     let off = 0;
     while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
@@ -75,8 +91,10 @@ class FileSink implements TraceSink {
 }
 
 export class TraceWriter {
-  private readonly pending: LogEntry[] = [];
-  private pendingBytes = 0;
+  /** The batch under construction (entries are encoded as they arrive). */
+  private readonly pending = new BatchEncoder();
+  /** Reused for every batch frame. */
+  private readonly builder = new Builder(64 * 1024);
   private readonly chain: HashChain;
   private closed = false;
   /** Set once the cap was hit: later entries could only leave a gap in seq, so they are refused. */
@@ -88,61 +106,110 @@ export class TraceWriter {
 
   /** Creates (truncates) `path` and writes prelude, header and optional snapshot. */
   static create(path: string, header: TraceHeaderData, opts: TraceWriterOptions = {}): TraceWriter {
-    return new TraceWriter(new FileSink(openSync(path, 'w')), header, opts);
+    const w = new TraceWriter(new FileSink(openSync(path, 'w')), header, opts);
+    w.path = path;
+    return w;
+  }
+
+  /** The file written to, when made by TraceWriter.create. */
+  path: string | undefined;
+
+  /** Continues a trace whose writing another writer began and handed over (see detach()). */
+  static resume(sink: TraceSink, state: TraceWriterState, opts: TraceWriterOptions = {}): TraceWriter {
+    return new TraceWriter(sink, state, opts);
   }
 
   constructor(
     private readonly sink: TraceSink,
-    header: TraceHeaderData,
+    header: TraceHeaderData | TraceWriterState,
     private readonly opts: TraceWriterOptions = {},
   ) {
     this.batchEntriesMax = Math.max(1, opts.batchEntriesMax ?? 1024);
     this.batchBytesMax = Math.max(1, opts.batchBytesMax ?? 256 * 1024);
     this.fsync = opts.fsync ?? 'close';
+    if ('resumeAt' in header) {
+      this.chain = new HashChain(header.checksum, header.resumeAt);
+      Object.assign(this.stats, structuredClone(header.stats));
+      this.pending.start(this.chain.nextSeq, this.chain.checksum);
+      return;
+    }
     this.chain = new HashChain(header.start.checksum, header.start.seq);
+    this.pending.start(this.chain.nextSeq, this.chain.checksum);
     const h = { ...header, start: { ...header.start, snapshot: opts.snapshot !== undefined } };
     this.emit(encodePrelude(), false);
     this.emit(encodeFrame(FrameType.Header, encodeTraceHeader(h)));
     if (opts.snapshot) this.emit(encodeFrame(FrameType.Snapshot, opts.snapshot));
   }
 
+  /**
+   * Writes the pending batch and hands the trace over: this writer accepts nothing more and closes its sink
+   * without an End frame; TraceWriter.resume(the file opened for appending, state) continues exactly where
+   * it stopped.
+   */
+  detach(): TraceWriterState {
+    this.flush();
+    this.closed = true;
+    this.sink.close?.();
+    return { resumeAt: this.chain.nextSeq, checksum: this.chain.checksum, stats: structuredClone(this.stats) };
+  }
+
   /** seq the next appended entry must have. */
   get nextSeq(): number {
-    return this.chain.nextSeq + this.pending.length;
+    return this.chain.nextSeq + this.pending.count;
+  }
+
+  /** Entries appended but not yet written in a batch frame. */
+  get pendingEntries(): number {
+    return this.pending.count;
+  }
+
+  /** Payload bytes of the entries not yet written. */
+  get pendingBytes(): number {
+    return this.pending.payloadBytes;
   }
 
   /** Appends one entry (its seq must be nextSeq); may write a batch frame. */
   append(entry: LogEntry): void {
-    if (this.closed) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
-    if (this.full) throw new LogFormatError('E_LIMIT', 'trace reached its size cap');
     if (entry.seq !== this.nextSeq) {
       throw new LogFormatError('E_ENTRY', `entry seq ${entry.seq} where ${this.nextSeq} was expected`);
     }
-    this.pending.push(entry);
-    this.pendingBytes += entry.request.length + entry.data.length;
-    if (this.pending.length >= this.batchEntriesMax || this.pendingBytes >= this.batchBytesMax) this.flush();
+    this.add(entry.kind, entry.callIndex, entry.call, entry.channel, entry.request, entry.data);
+  }
+
+  /**
+   * Appends the next entry (seq nextSeq) from its fields, without a LogEntry object: the recorder's hot
+   * path. The bytes are copied at once; the caller may reuse its buffers. May write a batch frame.
+   */
+  add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
+    if (this.closed) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
+    if (this.full) throw new LogFormatError('E_LIMIT', 'trace reached its size cap');
+    const p = this.pending;
+    p.add(kind, callIndex, call, channel, request, data);
+    if (p.count >= this.batchEntriesMax || p.payloadBytes >= this.batchBytesMax) this.flush();
   }
 
   /** Writes pending entries as one batch frame (no-op when none), then fsyncs under policy 'batch'. */
   flush(): void {
     if (this.closed) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
-    if (this.pending.length === 0) return;
-    const entries = this.pending.splice(0);
-    this.pendingBytes = 0;
-    const b = new Builder(1024 + entries.length * 16);
-    const { offset, lastChecksum } = buildEntryBatch(b, entries, this.chain.checksum);
-    b.finish(offset);
+    const p = this.pending;
+    if (p.count === 0) return;
+    const b = this.builder;
+    b.clear();
+    b.finish(p.build(b));
     const frame = encodeFrame(FrameType.Batch, b.asUint8Array());
     const cap = this.opts.traceBytesMax;
     if (cap !== undefined && this.stats.bytesTotal + frame.length + endFrameBytesReserve > cap) {
       this.full = true;
-      throw new LogFormatError('E_LIMIT', `trace would exceed its cap of ${cap} bytes; ${entries.length} entries not written`);
+      const dropped = p.count;
+      p.start(this.chain.nextSeq, this.chain.checksum);
+      throw new LogFormatError('E_LIMIT', `trace would exceed its cap of ${cap} bytes; ${dropped} entries not written`);
     }
     this.emit(frame);
-    this.chain.checksum = lastChecksum;
-    this.chain.nextSeq += entries.length;
+    this.chain.checksum = p.lastChecksum;
+    this.chain.nextSeq += p.count;
     this.stats.batchBytes += frame.length;
-    attributeBatch(entries, frame.length, this.stats);
+    attributeColumns(p.kindEntries, p.kindBytes, frame.length, this.stats);
+    p.start(this.chain.nextSeq, this.chain.checksum);
     if (this.fsync === 'batch') this.sink.sync?.();
   }
 

@@ -5,12 +5,17 @@
  * primary's logging channel; where entries go is the sink's business.
  */
 import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type Machine, type OutputCall, type RunResult } from '../machine/machine.ts';
-import { EntryKind, type LogEntry } from '../log/entry.ts';
+import { EntryKind } from '../log/entry.ts';
 import { DigestTrack, encodeDigestPayload } from '../log/digest-payload.ts';
 import { END_CAP, END_CALLS, END_EXIT, END_TRAP, exitCodeBytes } from '../log/end-marker.ts';
 
 export interface EntrySink {
-  append(entry: LogEntry): void;
+  /**
+   * Appends the next entry (its seq is the count of entries appended before it, from `firstSeq`), given by
+   * its fields so the hot path builds no object. The byte arrays are only valid during the call: a sink
+   * that keeps them must copy them.
+   */
+  add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void;
   /** Bytes the sink has accepted so far (for the size cap). */
   readonly bytes: number;
 }
@@ -66,7 +71,8 @@ export class Recorder implements HostCallHandler {
 
   input(call: InputCall): Uint8Array {
     const data = call.live();
-    this.append({ seq: this.seq, callIndex: call.index, kind: EntryKind.Input, call: call.name, channel: 0, request: call.request, data });
+    this.o.sink.add(EntryKind.Input, call.index, call.name, 0, call.request, data);
+    this.seq++;
     return data;
   }
 
@@ -74,7 +80,7 @@ export class Recorder implements HostCallHandler {
     // The state just before the guest exits is worth a digest: a build that differs only in internal state
     // is caught even when it never prints the difference.
     if (call.channel === EXIT_CHANNEL) this.appendDigest(call.index);
-    this.append({ seq: this.seq, callIndex: call.index, kind: EntryKind.Output, call: call.name, channel: call.channel, request: EMPTY, data: call.data });
+    this.append(EntryKind.Output, call.index, call.name, call.channel, EMPTY, call.data);
     if (call.channel !== EXIT_CHANNEL) this.o.emit(call.channel, call.data);
   }
 
@@ -87,21 +93,21 @@ export class Recorder implements HostCallHandler {
     if (result.status === 'exited') {
       if (!this.endWritten) {
         this.appendDigest(index);
-        this.append({ seq: this.seq, callIndex: index, kind: EntryKind.Output, call: END_CALLS[END_EXIT], channel: END_EXIT, request: EMPTY, data: exitCodeBytes(result.code) });
+        this.append(EntryKind.Output, index, END_CALLS[END_EXIT], END_EXIT, EMPTY, exitCodeBytes(result.code));
       }
     } else if (result.status === 'trapped') {
-      this.append({ seq: this.seq, callIndex: index, kind: EntryKind.Output, call: END_CALLS[END_TRAP], channel: END_TRAP, request: EMPTY, data: Buffer.from(result.error.message) });
+      this.append(EntryKind.Output, index, END_CALLS[END_TRAP], END_TRAP, EMPTY, Buffer.from(result.error.message));
     } else {
       this.appendDigest(index);
-      this.append({ seq: this.seq, callIndex: index, kind: EntryKind.Output, call: END_CALLS[END_CAP], channel: END_CAP, request: EMPTY, data: Buffer.from(this.capped ?? 'recording stopped') });
+      this.append(EntryKind.Output, index, END_CALLS[END_CAP], END_CAP, EMPTY, Buffer.from(this.capped ?? 'recording stopped'));
     }
   }
 
   private endWritten = false;
 
-  private append(e: LogEntry): void {
-    if (e.kind === EntryKind.Output && e.channel === END_EXIT) this.endWritten = true;
-    this.o.sink.append(e);
+  private append(kind: EntryKind, callIndex: number, name: string, channel: number, request: Uint8Array, data: Uint8Array): void {
+    if (kind === EntryKind.Output && channel === END_EXIT) this.endWritten = true;
+    this.o.sink.add(kind, callIndex, name, channel, request, data);
     this.seq++;
   }
 
@@ -117,7 +123,7 @@ export class Recorder implements HostCallHandler {
     this.lastDigestIndex = index;
     this.lastDigestMs = this.o.nowMs?.() ?? 0;
     const payload = this.track.delta(this.o.machine.digest());
-    this.append({ seq: this.seq, callIndex: index, kind: EntryKind.Digest, call: '', channel: 0, request: EMPTY, data: encodeDigestPayload(payload) });
+    this.append(EntryKind.Digest, index, '', 0, EMPTY, encodeDigestPayload(payload));
   }
 
   private capReason(): string | undefined {

@@ -24,6 +24,7 @@ import type { HostCallHandler } from '../../engine/machine/machine.ts';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
 import { decodeEntryBatch, encodeEntryBatch } from '../../engine/log/entry-codec.ts';
 import { TraceWriter } from '../../engine/log/trace-writer.ts';
+import { OffloadingTraceWriter } from '../../engine/log/trace-offload.ts';
 import { TraceReader } from '../../engine/log/trace-reader.ts';
 import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
 import { Recorder } from '../../engine/node/recorder.ts';
@@ -32,6 +33,7 @@ import { TraceSource } from '../../replay/trace-source.ts';
 import { DIGEST_EVERY_CALLS_DEFAULT, DIGEST_EVERY_MS_DEFAULT, traceEntrySink } from '../cli/record.ts';
 import { interleaved, median, nowMs } from './timing.ts';
 import { replayDevices } from '../../replay/devices.ts';
+import { coarseNowMs } from '../../engine/node/coarse-clock.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const GUEST = join(root, 'guests/build/c/hostcalls.wasm');
@@ -54,6 +56,7 @@ interface Recorded {
   readonly calls: number;
   readonly entries: number;
   readonly stats: TraceWriter['stats'];
+  readonly offloaded: boolean;
 }
 
 /**
@@ -81,21 +84,22 @@ export function recordOnce(module: LoadedModule, args: readonly string[], to: st
     },
     start: { callIndex: 0, seq: 0, checksum: 0n, snapshot: false },
   };
-  const writer = to === 'encode' || to === 'entries' ? new TraceWriter({ write: () => {} }, header) : TraceWriter.create(to, header);
+  const writer = to === 'encode' || to === 'entries' ? new TraceWriter({ write: () => {} }, header) : OffloadingTraceWriter.create(to, header);
   let dropped = 0;
   const recorder = new Recorder({
     machine,
-    sink: to === 'entries' ? { append: () => void dropped++, get bytes() { return 0; } } : traceEntrySink(writer),
+    sink: to === 'entries' ? { add: () => void dropped++, get bytes() { return 0; } } : traceEntrySink(writer),
     emit: () => {},
     digestEveryCalls: DIGEST_EVERY_CALLS_DEFAULT,
     digestEveryMs: DIGEST_EVERY_MS_DEFAULT,
-    nowMs: () => Date.now(),
+    nowMs: coarseNowMs,
   });
   const r = machine.run(recorder);
   recorder.finish(r, machine);
+  const offloaded = writer instanceof OffloadingTraceWriter && writer.offloaded;
   writer.close();
   if (r.status !== 'exited' || r.code !== 0) throw new Error(`record ended with ${JSON.stringify(r)}`);
-  return { calls: machine.callIndex, entries: recorder.entries, stats: writer.stats };
+  return { calls: machine.callIndex, entries: recorder.entries, stats: writer.stats, offloaded };
 }
 
 export function replayOnce(module: LoadedModule, args: readonly string[], path: string): number {
@@ -171,6 +175,7 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       'hostcalls.record_ms': t.record,
       'hostcalls.replay_ms': t.replay,
       'record_vs_run_ratio': t.record / t.run,
+      'record.encoded_on_encoder_thread': rec.offloaded ? 1 : 0,
       'replay_vs_record_ratio': t.replay / t.record,
       'replay_speedup_vs_record': t.record / t.replay,
       'record.ns_per_host_call_overhead': ((t.record - t.run) * 1e6) / rec.calls,

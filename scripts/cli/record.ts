@@ -6,9 +6,11 @@ import { readModuleFile } from '../../engine/wasi/boot.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import { CLOCK_RESOLUTION_NS_DEFAULT, decodeMachineState } from '../../engine/wasi/snapshot.ts';
-import { TraceWriter } from '../../engine/log/trace-writer.ts';
+import type { TraceWriter } from '../../engine/log/trace-writer.ts';
+import { OffloadingTraceWriter } from '../../engine/log/trace-offload.ts';
 import { Recorder, type EntrySink } from '../../engine/node/recorder.ts';
-import type { LogEntry } from '../../engine/log/entry.ts';
+import type { EntryKind } from '../../engine/log/entry.ts';
+import { coarseNowMs } from '../../engine/node/coarse-clock.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
@@ -71,7 +73,7 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
     });
   }
   const boot = machine.snapshot().state;
-  const writer = TraceWriter.create(out, {
+  const writer = OffloadingTraceWriter.create(out, {
     vmId: flags.get('--vm-id')?.at(-1) ?? '',
     moduleHash: module.hash,
     moduleSizeBytes: bytes.length,
@@ -97,7 +99,7 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
     digestEveryMs,
     capBytes,
     capMs,
-    nowMs: () => Date.now(),
+    nowMs: coarseNowMs,
   });
   const result = machine.run(recorder);
   recorder.finish(result, machine);
@@ -117,24 +119,23 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
  * time: a killed recorder would leave a trace without them although their outputs were already shown. So a
  * pending batch is also written once it is FLUSH_EVERY_MS old (checked when an entry is appended).
  */
-export function traceEntrySink(writer: TraceWriter): EntrySink {
-  let pendingBytes = 0;
+export function traceEntrySink(writer: TraceWriter | OffloadingTraceWriter, nowMs: () => number = coarseNowMs): EntrySink {
+  let lastFlushMs = nowMs();
   let framesSeen = writer.stats.frames;
-  let lastFlushMs = Date.now();
   return {
-    append(e: LogEntry): void {
-      writer.append(e);
-      if (writer.stats.frames === framesSeen && Date.now() - lastFlushMs >= FLUSH_EVERY_MS) writer.flush();
+    add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
+      writer.add(kind, callIndex, call, channel, request, data);
       if (writer.stats.frames !== framesSeen) {
-        lastFlushMs = Date.now();
         framesSeen = writer.stats.frames;
-        pendingBytes = 0;
-      } else {
-        pendingBytes += ENTRY_OVERHEAD_BYTES + e.request.length + e.data.length;
+        lastFlushMs = nowMs();
+      } else if (nowMs() - lastFlushMs >= FLUSH_EVERY_MS) {
+        writer.flush();
+        framesSeen = writer.stats.frames;
+        lastFlushMs = nowMs();
       }
     },
     get bytes(): number {
-      return writer.stats.bytesTotal + pendingBytes;
+      return writer.stats.bytesTotal + writer.pendingEntries * ENTRY_OVERHEAD_BYTES + writer.pendingBytes;
     },
   };
 }

@@ -9,6 +9,7 @@ import { TraceWriter } from '../../engine/log/trace-writer.ts';
 import { TraceReader } from '../../engine/log/trace-reader.ts';
 import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
 import { traceEntrySink } from '../../scripts/cli/record.ts';
+import type { EntrySink } from '../../engine/node/recorder.ts';
 
 const header: TraceHeaderData = {
   vmId: 'spec', moduleHash: 7n, moduleSizeBytes: 0, args: ['g'], env: [], preopens: [], diskDigest: 0n,
@@ -20,6 +21,8 @@ const clock = (seq: number): LogEntry => ({
   seq, callIndex: seq, kind: EntryKind.Input, call: 'clock_time_get', channel: 0,
   request: new Uint8Array([1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]), data: new Uint8Array(8).fill(seq & 0xff),
 });
+
+const add = (sink: EntrySink, e: LogEntry): void => sink.add(e.kind, e.callIndex, e.call, e.channel, e.request, e.data);
 
 function memoryWriter(): { writer: TraceWriter; bytes: () => Uint8Array } {
   const chunks: Uint8Array[] = [];
@@ -34,12 +37,12 @@ describe('record: the trace sink', () => {
     const start = sink.bytes;
     expect(start).to.equal(writer.stats.bytesTotal);
     let seq = 0;
-    for (; seq < 100; seq++) sink.append(clock(seq));
+    for (; seq < 100; seq++) add(sink, clock(seq));
     // (A stall of 250 ms inside this loop would have written the batch early: then there is nothing pending.)
     if (writer.stats.frames === 1) expect(sink.bytes - start).to.be.within(100 * 20, 100 * 40);
     else expect(sink.bytes).to.equal(writer.stats.bytesTotal);
     const frames = writer.stats.frames;
-    while (writer.stats.frames === frames) sink.append(clock(seq++));
+    while (writer.stats.frames === frames) add(sink, clock(seq++));
     expect(seq).to.be.at.most(1024);
     expect(sink.bytes).to.equal(writer.stats.bytesTotal);
   });
@@ -48,10 +51,10 @@ describe('record: the trace sink', () => {
     const { writer, bytes } = memoryWriter();
     const sink = traceEntrySink(writer);
     await new Promise((r) => setTimeout(r, 300));
-    sink.append(clock(0));
+    add(sink, clock(0));
     expect(writer.stats.frames, 'an old batch is written at once').to.equal(2);
-    sink.append(clock(1));
-    sink.append(clock(2));
+    add(sink, clock(1));
+    add(sink, clock(2));
     expect(writer.stats.frames, 'a young batch waits').to.equal(2);
     // Without close(): what a killed recorder leaves. The flushed entry is readable, the tail is "open".
     const reader = TraceReader.fromBytes(bytes());

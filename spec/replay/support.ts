@@ -8,7 +8,7 @@ import { loadModule } from '../../engine/wasi/loader.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import type { Devices, Preopen, WasiConfig } from '../../engine/wasi/context.ts';
 import type { RunResult } from '../../engine/machine/machine.ts';
-import type { LogEntry } from '../../engine/log/entry.ts';
+import type { EntryKind, LogEntry } from '../../engine/log/entry.ts';
 import { Recorder, type EntrySink } from '../../engine/node/recorder.ts';
 import { END, Replayer, WAIT, type EntrySource, type ReplayOutcome, type ReplayerOptions } from '../../replay/replayer.ts';
 import type { ReplayReport } from '../../replay/report/model.ts';
@@ -26,10 +26,11 @@ export const refusingDevices: Devices = replayDevices;
 export class ArraySink implements EntrySink {
   readonly entries: LogEntry[] = [];
   bytes = 0;
-  append(e: LogEntry): void {
-    this.entries.push(e);
-    this.bytes += 16 + e.request.length + e.data.length;
+  add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
+    this.entries.push({ seq: this.entries.length + this.firstSeq, callIndex, kind, call, channel, request: request.slice(), data: data.slice() });
+    this.bytes += 16 + request.length + data.length;
   }
+  constructor(private readonly firstSeq = 0) {}
 }
 
 /** An EntrySource over an array: END after the last entry, or WAIT from `available` on (live channel). */

@@ -1,0 +1,337 @@
+/**
+ * Recording with the trace encoding on a second thread.
+ *
+ * Encoding an entry (columns, varints, the hash chain, frames) costs about 100-150 ns; on a guest that makes
+ * a host call every 200 ns, that is most of the recording overhead. OffloadingTraceWriter therefore starts
+ * like a plain TraceWriter (in the recording thread) and, once a recording is long enough to be worth it
+ * and the process's encoder thread is up, hands the file over: it writes its pending batch, passes the
+ * chain state to the encoder thread (TraceWriter.resume on the same file descriptor) and from then only
+ * copies each entry's raw fields into a chunk (capture.ts); full chunks travel to the encoder thread, which
+ * writes exactly the frames the in-thread writer would have written.
+ *
+ * Guarantees:
+ *  - Same bytes: the encoder thread runs the same TraceWriter; a trace does not depend on where it was encoded.
+ *  - Crash safety as before: frames are written whole and in order by one thread at a time (the hand-over
+ *    point is a frame boundary), so a killed recorder leaves a valid prefix.
+ *  - Bounded memory: at most `inflightChunksMax` chunks (256 KiB each) wait for the encoder thread; beyond
+ *    that the recording thread waits (backpressure), it never drops.
+ *  - No silent loss: an encoder-thread failure (I/O error, size cap) is raised by the next add(), flush() or
+ *    close() in the recording thread as a LogFormatError with the encoder's code and message. If the
+ *    thread never comes up, the recording simply stays in-thread.
+ *
+ * One encoder thread per process, started on first need and kept (unref'd) for later recordings, so a
+ * process that records repeatedly (a benchmark, a test run) pays its start-up once.
+ */
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { EntryKind } from './entry.ts';
+import { LogFormatError, type LogFormatCode } from './errors.ts';
+import { CaptureChunk, captureChunkBytes, captureHeaderBytes } from './capture.ts';
+import { TraceWriter, type TraceWriterOptions, type TraceWriterState, type TraceWriterStats } from './trace-writer.ts';
+import type { TraceHeaderData } from './trace-header.ts';
+
+/** Cells of a session's control array (Int32Array over a SharedArrayBuffer). */
+export const CTRL_CONSUMED = 0;
+export const CTRL_DONE = 1;
+/** Cell of the thread's ready array. */
+export const CTRL_READY = 0;
+export const DONE_OK = 1;
+export const DONE_ERROR = 2;
+/** Cells of a session's progress array (Float64Array): what the encoder thread has written. */
+export const PROGRESS_BYTES = 0;
+export const PROGRESS_ENTRIES = 1;
+export const PROGRESS_PAYLOAD = 2;
+
+export type ToEncoder =
+  | { t: 'open'; s: number; path: string; state: TraceWriterState; opts: TraceWriterOptions; ctrl: SharedArrayBuffer; bytes: SharedArrayBuffer }
+  | { t: 'chunk'; s: number; buf: ArrayBuffer; len: number }
+  | { t: 'flush'; s: number }
+  | { t: 'close'; s: number };
+
+export type FromEncoder =
+  | { t: 'closed'; s: number; stats: TraceWriterStats }
+  | { t: 'error'; s: number; code: string; message: string };
+
+/** The process's encoder thread. */
+class EncoderThread {
+  private static instance: EncoderThread | undefined;
+  readonly port: MessagePort;
+  private readonly readyCell: Int32Array;
+  private readonly mailbox = new Map<number, FromEncoder>();
+  private nextSession = 1;
+  private dead = false;
+
+  static get(): EncoderThread {
+    return (EncoderThread.instance ??= new EncoderThread());
+  }
+
+  /** True when this process's encoder thread is already up (does not start one). */
+  static readyNow(): boolean {
+    return EncoderThread.instance?.ready ?? false;
+  }
+
+  private constructor() {
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    const ready = new SharedArrayBuffer(4);
+    this.readyCell = new Int32Array(ready);
+    try {
+      const worker = new Worker(new URL('./trace-worker-boot.mjs', import.meta.url), {
+        workerData: { port: port2, ready },
+        transferList: [port2],
+        // The boot file registers the TypeScript loader itself; inheriting the parent's flags would do it twice.
+        execArgv: [],
+      });
+      worker.unref();
+      worker.on('error', () => {
+        this.dead = true;
+      });
+      worker.on('exit', () => {
+        this.dead = true;
+      });
+    } catch {
+      this.dead = true;
+    }
+  }
+
+  get ready(): boolean {
+    return !this.dead && Atomics.load(this.readyCell, CTRL_READY) === 1;
+  }
+
+  session(): number {
+    return this.nextSession++;
+  }
+
+  post(m: ToEncoder, transfer?: ArrayBuffer[]): void {
+    this.port.postMessage(m, transfer);
+  }
+
+  /** The reply for session `s`, if it has arrived (replies for other sessions are kept for them). */
+  reply(s: number): FromEncoder | undefined {
+    for (;;) {
+      const got = this.mailbox.get(s);
+      if (got) {
+        this.mailbox.delete(s);
+        return got;
+      }
+      const m = receiveMessageOnPort(this.port);
+      if (m === undefined) return undefined;
+      const r = m.message as FromEncoder;
+      this.mailbox.set(r.s, r);
+    }
+  }
+}
+
+export interface OffloadOptions {
+  /**
+   * Entries recorded in-thread before the encoder thread is started and the hand-over considered (default
+   * 16384: short recordings never start a thread; Infinity: never). When the process's thread is already up,
+   * the hand-over happens at the first entry.
+   */
+  readonly offloadAfterEntries?: number;
+  /** Chunks that may wait for the encoder thread before the recording thread waits (default 32). */
+  readonly inflightChunksMax?: number;
+  /** How long close() or backpressure waits for an encoder thread that makes no progress (default 60 s). */
+  readonly stallMs?: number;
+}
+
+interface Session {
+  readonly id: number;
+  readonly ctrl: Int32Array;
+  readonly progress: Float64Array;
+  shipped: number;
+  /** Entries and payload bytes captured since the hand-over. */
+  entries: number;
+  payload: number;
+  /** Chunks shipped and flushes asked for: stands in for the frame count while offloaded. */
+  flushes: number;
+}
+
+const resumeOpts = (o: TraceWriterOptions): TraceWriterOptions => ({
+  batchEntriesMax: o.batchEntriesMax,
+  batchBytesMax: o.batchBytesMax,
+  traceBytesMax: o.traceBytesMax,
+  fsync: o.fsync,
+});
+
+/**
+ * A trace writer for recordings (see the module comment). Offers what the record sink uses of TraceWriter:
+ * add, flush, close, stats (frames and bytesTotal), pendingEntries, pendingBytes.
+ */
+export class OffloadingTraceWriter {
+  private inner: TraceWriter | undefined;
+  private session: Session | undefined;
+  private chunk: CaptureChunk | undefined;
+  private thread: EncoderThread | undefined;
+  private added = 0;
+  private nextCheck: number;
+  private finalStats: TraceWriterStats | undefined;
+  private failure: LogFormatError | undefined;
+  private readonly inflightMax: number;
+  private readonly stallMs: number;
+
+  static create(path: string, header: TraceHeaderData, opts: TraceWriterOptions & OffloadOptions = {}): OffloadingTraceWriter {
+    return new OffloadingTraceWriter(TraceWriter.create(path, header, opts), opts);
+  }
+
+  constructor(
+    writer: TraceWriter,
+    private readonly opts: TraceWriterOptions & OffloadOptions = {},
+  ) {
+    this.inner = writer;
+    // With the thread already up (an earlier recording of this process), hand over at the first entry.
+    const after = opts.offloadAfterEntries ?? 16_384;
+    this.nextCheck = writer.path === undefined || after === Infinity ? Infinity : EncoderThread.readyNow() ? 1 : after;
+    this.inflightMax = Math.max(1, opts.inflightChunksMax ?? 32);
+    this.stallMs = opts.stallMs ?? 60_000;
+  }
+
+  /** True once the encoder thread writes the trace. */
+  get offloaded(): boolean {
+    return this.session !== undefined;
+  }
+
+  add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
+    const w = this.inner;
+    if (w !== undefined) {
+      w.add(kind, callIndex, call, channel, request, data);
+      if (++this.added >= this.nextCheck) this.tryHandOver();
+      return;
+    }
+    const s = this.session;
+    if (s === undefined) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
+    if (!this.chunk!.add(kind, callIndex, call, channel, request, data)) this.addToNewChunk(kind, callIndex, call, channel, request, data);
+    s.entries++;
+    s.payload += request.length + data.length;
+  }
+
+  /** Writes what is pending (in-thread), or ships it and asks the encoder thread to write it. */
+  flush(): void {
+    if (this.inner !== undefined) return this.inner.flush();
+    const s = this.live();
+    this.ship();
+    this.thread!.post({ t: 'flush', s: s.id });
+    s.flushes++;
+  }
+
+  /** Writes everything, the End frame, fsyncs per policy and closes the file; waits for the encoder thread. */
+  close(): TraceWriterStats {
+    if (this.finalStats) return this.finalStats;
+    if (this.inner !== undefined) {
+      this.inner.close();
+      this.finalStats = this.inner.stats;
+      this.inner = undefined;
+      return this.finalStats;
+    }
+    const s = this.live();
+    this.ship();
+    this.thread!.post({ t: 'close', s: s.id });
+    this.waitFor(CTRL_DONE, 'close the trace');
+    const r = this.thread!.reply(s.id);
+    this.session = undefined;
+    if (r?.t === 'closed') {
+      this.finalStats = r.stats;
+      return r.stats;
+    }
+    throw this.failed(r);
+  }
+
+  get stats(): TraceWriterStats {
+    if (this.finalStats) return this.finalStats;
+    if (this.inner !== undefined) return this.inner.stats;
+    const s = this.session;
+    const bytesTotal = s ? s.progress[PROGRESS_BYTES]! : 0;
+    return { entries: [0, 0, 0], bytes: [0, 0, 0], bytesTotal, batchBytes: 0, frames: s ? s.flushes : 0 };
+  }
+
+  /** Entries not yet written to the file. */
+  get pendingEntries(): number {
+    if (this.inner !== undefined) return this.inner.pendingEntries;
+    const s = this.session;
+    return s ? s.entries - s.progress[PROGRESS_ENTRIES]! : 0;
+  }
+
+  /** Payload bytes of the entries not yet written. */
+  get pendingBytes(): number {
+    if (this.inner !== undefined) return this.inner.pendingBytes;
+    const s = this.session;
+    return s ? s.payload - s.progress[PROGRESS_PAYLOAD]! : 0;
+  }
+
+  private tryHandOver(): void {
+    this.nextCheck = this.added + 1024;
+    const thread = (this.thread ??= EncoderThread.get());
+    if (!thread.ready) return;
+    const w = this.inner!;
+    const path = w.path!;
+    const state = w.detach();
+    const ctrl = new SharedArrayBuffer(8);
+    const bytes = new SharedArrayBuffer(8 * 3);
+    const id = thread.session();
+    thread.post({ t: 'open', s: id, path, state, opts: resumeOpts(this.opts), ctrl, bytes });
+    this.session = { id, ctrl: new Int32Array(ctrl), progress: new Float64Array(bytes), shipped: 0, entries: 0, payload: 0, flushes: state.stats.frames };
+    this.inner = undefined;
+    this.chunk = new CaptureChunk();
+  }
+
+  private addToNewChunk(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
+    this.ship();
+    const need = CaptureChunk.recordBytes(call, 0, request, data) + captureHeaderBytes + 0xffff;
+    this.chunk = new CaptureChunk(Math.max(captureChunkBytes, need));
+    if (!this.chunk.add(kind, callIndex, call, channel, request, data)) throw new LogFormatError('E_ENTRY', `entry of ${need} bytes does not fit a capture chunk`);
+  }
+
+  /** Sends the current chunk (when it holds entries) and applies backpressure. */
+  private ship(): void {
+    const s = this.live();
+    const c = this.chunk!;
+    if (c.entries === 0) return;
+    this.thread!.post({ t: 'chunk', s: s.id, buf: c.buf, len: c.pos }, [c.buf]);
+    s.shipped++;
+    s.flushes++;
+    this.chunk = new CaptureChunk();
+    if (s.shipped - Atomics.load(s.ctrl, CTRL_CONSUMED) > this.inflightMax) {
+      this.waitFor(CTRL_CONSUMED, 'take the next chunk');
+    }
+    this.live();
+  }
+
+  /** The session, or the encoder thread's failure raised here. */
+  private live(): Session {
+    if (this.failure) throw this.failure;
+    const s = this.session;
+    if (s === undefined) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
+    if (Atomics.load(s.ctrl, CTRL_DONE) === DONE_ERROR) throw this.failed(this.thread!.reply(s.id));
+    return s;
+  }
+
+  private failed(r: FromEncoder | undefined, what = ''): LogFormatError {
+    this.session = undefined;
+    this.failure = r?.t === 'error'
+      ? new LogFormatError(r.code as LogFormatCode, `trace encoder thread: ${r.message}`)
+      : new LogFormatError('E_IO', `trace encoder thread stopped without a reply${what ? ` (while waiting to ${what})` : ''}`);
+    return this.failure;
+  }
+
+  /**
+   * Blocks until the encoder thread is done (cell CTRL_DONE) or has room again (cell CTRL_CONSUMED), failing
+   * when it makes no progress for stallMs.
+   */
+  private waitFor(cell: number, what: string): void {
+    const s = this.session!;
+    const done = (): boolean =>
+      cell === CTRL_DONE ? Atomics.load(s.ctrl, CTRL_DONE) !== 0 : s.shipped - Atomics.load(s.ctrl, CTRL_CONSUMED) <= this.inflightMax;
+    let seen = Atomics.load(s.ctrl, CTRL_CONSUMED);
+    let idleMs = 0;
+    while (!done()) {
+      if (Atomics.load(s.ctrl, CTRL_DONE) === DONE_ERROR) throw this.failed(this.thread!.reply(s.id));
+      Atomics.wait(s.ctrl, cell, Atomics.load(s.ctrl, cell), 50);
+      const now = Atomics.load(s.ctrl, CTRL_CONSUMED);
+      if (now !== seen) {
+        seen = now;
+        idleMs = 0;
+      } else if ((idleMs += 50) >= this.stallMs) {
+        throw this.failed(undefined, what);
+      }
+    }
+  }
+}
