@@ -29,7 +29,7 @@ export class CaptureChunk {
   private lastCall = '';
   private lastId = 0;
 
-  constructor(private readonly size = captureChunkBytes) {
+  constructor(size = captureChunkBytes) {
     this.buf = new ArrayBuffer(size);
     this.u8 = new Uint8Array(this.buf);
     this.dv = new DataView(this.buf);

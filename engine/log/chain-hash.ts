@@ -15,10 +15,10 @@ export interface ChainExports {
   readonly memory: WebAssembly.Memory;
   readonly chain: (len: number) => void;
   readonly xxh64: (ptr: number, len: number) => bigint;
-  /** See schema/wasm/xxh64.wat: assembles an entry's record at `out` from its fields and hashes it. */
-  readonly entry: (
-    prevLo: number, prevHi: number, seq: number, callIndex: number, kind: number, name: number, nameLen: number,
-    channel: number, pay: number, reqLen: number, dataLen: number, out: number,
+  /** See schema/wasm/xxh64.wat: the chain over a whole batch laid out in memory. */
+  readonly chainBatch: (
+    n: number, prevLo: number, prevHi: number, seq: number, desc: number, blob: number, names: number,
+    custom: number, links: number, scratch: number,
   ) => void;
 }
 
@@ -27,7 +27,7 @@ if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('twins
 
 let compiled: WebAssembly.Module | undefined;
 
-/** A fresh instance of the chain module (its own memory): encoders keep their payload in it. */
+/** A fresh instance of the chain module (its own memory): each encoder lays its batch out in one. */
 export function chainInstance(): ChainExports {
   compiled ??= new WebAssembly.Module(Buffer.from(wasmBase64, 'base64'));
   return new WebAssembly.Instance(compiled, {}).exports as unknown as ChainExports;

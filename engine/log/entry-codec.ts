@@ -11,8 +11,8 @@ import { EntryBatch } from '../../schema/generated/twinstep/entry-batch.js';
 import { EntryKind, type LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
 import { callId, callIdCustom, callIdNone, callIdsUsed, callName } from './call-table.ts';
-import { callNameBytes, chainStep, hex, type ChainedEntries } from './hash-chain.ts';
-import { ChainScratch, chainInstance, joinChecksum, splitChecksum, type ChainExports } from './chain-hash.ts';
+import { callNameBytes, hex, type ChainedEntries } from './hash-chain.ts';
+import { chainInstance, joinChecksum, splitChecksum, type ChainExports } from './chain-hash.ts';
 import { ByteSink, VarintReader } from './varint.ts';
 import { checkLength, readFlat, safeNumber } from './checked-buffer.ts';
 
@@ -24,46 +24,100 @@ function entryError(entry: LogEntry, index: number, what: string): LogFormatErro
   return new LogFormatError('E_ENTRY', `entry #${index} (seq ${entry.seq}): ${what}`);
 }
 
-/** Memory layout of a BatchEncoder's wasm instance (see schema/wasm/xxh64.wat `entry`). */
-const namesBase = 64;
-const customNameBase = 4096;
-const customNameMax = 0xffff;
-const blobBase = customNameBase + customNameMax + 1;
+/** Bytes per entry descriptor in wasm memory (see schema/wasm/xxh64.wat `chainBatch`). */
+const descBytes = 24;
 /** Record bytes besides name and payload: prev, seq, index, kind, name length, channel, two lengths. */
 const recordFixedBytes = 8 + 8 + 8 + 1 + 2 + 4 + 4 + 4;
 const wasmPageBytes = 65536;
+/** Where the name table (256 x ptr,len) and the call-table names sit in an encoder's wasm memory. */
+const nameTableBase = 64;
+const namesBase = nameTableBase + 256 * 8;
 
-/** UTF-8 of the call-table names, packed (the same for every encoder). */
+/** UTF-8 of the call-table names, packed, and the table pointing into them (the same for every encoder). */
 const tableNames = (() => {
   const enc = new TextEncoder();
-  const ptr = new Int32Array(callIdsUsed);
-  const len = new Int32Array(callIdsUsed);
-  const chunks: Uint8Array[] = [];
-  let at = namesBase;
-  for (let id = 0; id < callIdsUsed; id++) {
-    const b = enc.encode(callName(id)!);
-    ptr[id] = at;
-    len[id] = b.length;
-    chunks.push(b);
-    at += b.length;
-  }
-  if (at > customNameBase) throw new Error('call-table names overflow their region');
-  const bytes = new Uint8Array(at - namesBase);
+  const chunks = Array.from({ length: callIdsUsed }, (_, id) => enc.encode(callName(id)!));
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  const table = new Int32Array(256 * 2);
   let o = 0;
-  for (const c of chunks) {
+  chunks.forEach((c, id) => {
     bytes.set(c, o);
+    table[id * 2] = namesBase + o;
+    table[id * 2 + 1] = c.length;
     o += c.length;
-  }
-  return { ptr, len, bytes };
+  });
+  return { bytes, table, end: namesBase + bytes.length };
 })();
 
 /**
+ * The hash chain over a whole batch, in one WebAssembly call (schema/wasm/xxh64.wat `chainBatch`): the
+ * batch's descriptors (per entry: call index f64, channel, request and data lengths i32, kind and call id
+ * u8; descBytes each), its payload blob and its custom call names are laid out in the module's memory, and
+ * the module returns each entry's link (low 32 bits of the previous value) and the value after the last.
+ * Used by the encoder (to produce the chain) and by the decoder (to check it).
+ */
+export class BatchChain {
+  private readonly wasm: ChainExports = chainInstance();
+
+  constructor() {
+    this.room(tableNames.end);
+    const mem = new Uint8Array(this.wasm.memory.buffer);
+    mem.set(new Uint8Array(tableNames.table.buffer), nameTableBase);
+    mem.set(tableNames.bytes, namesBase);
+  }
+
+  /**
+   * Chain over `n` entries starting at seq `firstSeq` after `prev`. `customNames`: the names of the entries
+   * whose call id is callIdCustom, in entry order. `recordMax`: the largest name + payload of an entry. The
+   * returned links view is valid until the next run.
+   */
+  run(n: number, prev: bigint, firstSeq: number, desc: Uint8Array, blob: Uint8Array, customNames: readonly string[], recordMax: number): { links: Uint32Array; last: bigint } {
+    const names = customNames.map((c) => callNameBytes(callIdCustom, c));
+    let customBytes = 0;
+    for (const c of names) customBytes += c.length;
+    const customTable = align8(tableNames.end);
+    const customNamesAt = customTable + names.length * 8;
+    const descAt = align8(customNamesAt + customBytes);
+    const blobAt = descAt + n * descBytes;
+    const linksAt = align8(blobAt + blob.length);
+    const scratchAt = linksAt + n * 4;
+    this.room(scratchAt + recordFixedBytes + recordMax);
+    const buf = this.wasm.memory.buffer;
+    const mem = new Uint8Array(buf);
+    if (names.length > 0) {
+      const table = new Int32Array(names.length * 2);
+      let at = customNamesAt;
+      names.forEach((c, k) => {
+        mem.set(c, at);
+        table[k * 2] = at;
+        table[k * 2 + 1] = c.length;
+        at += c.length;
+      });
+      mem.set(new Uint8Array(table.buffer), customTable);
+    }
+    mem.set(desc.subarray(0, n * descBytes), descAt);
+    mem.set(blob, blobAt);
+    const { lo, hi } = splitChecksum(prev);
+    this.wasm.chainBatch(n, lo, hi, firstSeq, descAt, blobAt, nameTableBase, customTable, linksAt, scratchAt);
+    const words = new Uint32Array(buf, 0, 2);
+    return { links: new Uint32Array(buf, linksAt, n), last: n === 0 ? BigInt.asUintN(64, prev) : joinChecksum(words[0]!, words[1]!) };
+  }
+
+  /** Grows the wasm memory so that `bytes` fit (at least doubling, so growth is amortised). */
+  private room(bytes: number): void {
+    const have = this.wasm.memory.buffer.byteLength;
+    if (bytes <= have) return;
+    const pages = Math.max(Math.ceil((bytes - have) / wasmPageBytes), have / wasmPageBytes);
+    this.wasm.memory.grow(pages);
+  }
+}
+
+/**
  * Builds one EntryBatch column by column as entries arrive: no per-entry objects, the payload copied at once
- * (callers may reuse their buffers), the hash chain advanced per entry by one WebAssembly call that
- * assembles the entry's canonical record itself (schema/wasm/xxh64.wat `entry`). Each encoder owns an
- * instance of that module and keeps the batch's blob in its memory, right where the record is assembled.
- * The trace writer and the live channel keep one and reuse it batch after batch; buildEntryBatch wraps one
- * for LogEntry arrays. Per-kind byte counts are kept for the writer's statistics (trace-stats.ts).
+ * (callers may reuse their buffers). The hash chain is computed once per batch, by one WebAssembly call that
+ * walks the batch's columns (schema/wasm/xxh64.wat `chainBatch`): per entry, the JS side only stores a few
+ * numbers. The trace writer and the live channel keep one and reuse it batch after batch; buildEntryBatch
+ * wraps one for LogEntry arrays. Per-kind byte counts are kept for the writer's statistics (trace-stats.ts).
  */
 export class BatchEncoder {
   /** Entries in the batch under construction. */
@@ -74,48 +128,44 @@ export class BatchEncoder {
   private firstCallIndex = 0;
   private prevCallIndex = 0;
   private prevChecksum = 0n;
-  private runLo = 0;
-  private runHi = 0;
+  /** Chain value after the last entry, once computed (undefined: entries added since). */
+  private chainEnd: bigint | undefined = 0n;
   private kinds = new Uint8Array(256);
   private calls = new Uint8Array(256);
-  private chain = new Uint32Array(256);
+  /** Per entry: call index (f64) and channel, request length, data length (i32) - the wasm descriptors. */
+  private desc = new ArrayBuffer(256 * descBytes);
+  private descF64 = new Float64Array(this.desc);
+  private descI32 = new Int32Array(this.desc);
+  private descU8 = new Uint8Array(this.desc);
   private readonly deltas = new ByteSink(256);
   private readonly reqLens = new ByteSink(256);
   private readonly dataLens = new ByteSink(256);
+  private readonly blob = new ByteSink(4096);
   private channels: number[] = [];
   private custom: string[] = [];
+  /** Largest name + payload of an entry in the batch (sizes the record scratch). */
+  private recordMax = 0;
   /** Entries and own column bytes per kind (see trace-stats.ts), for this batch. */
   readonly kindEntries: [number, number, number] = [0, 0, 0];
   readonly kindBytes: [number, number, number] = [0, 0, 0];
-  private readonly wasm: ChainExports = chainInstance();
-  private mem: Uint8Array;
-  private words: Uint32Array;
-  /** Blob bytes in the batch (at blobBase in wasm memory). */
-  private blobLen = 0;
+  private readonly chainer = new BatchChain();
+  private links: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
   private lastCall = '';
   private lastId = callIdNone;
-
-  constructor() {
-    this.mem = new Uint8Array(this.wasm.memory.buffer);
-    this.words = new Uint32Array(this.wasm.memory.buffer, 0, 2);
-    this.room(0);
-    this.mem.set(tableNames.bytes, namesBase);
-  }
 
   /** Starts a batch whose first entry has `firstSeq`, continuing the chain value `prevChecksum`. */
   start(firstSeq: number, prevChecksum: bigint): void {
     if (!Number.isSafeInteger(firstSeq) || firstSeq < 0) throw new LogFormatError('E_ENTRY', `seq ${firstSeq} out of range`);
     this.count = 0;
     this.payloadBytes = 0;
-    this.blobLen = 0;
+    this.recordMax = 0;
     this.firstSeq = firstSeq;
     this.prevChecksum = BigInt.asUintN(64, prevChecksum);
-    const { lo, hi } = splitChecksum(this.prevChecksum);
-    this.runLo = lo;
-    this.runHi = hi;
+    this.chainEnd = this.prevChecksum;
     this.deltas.reset();
     this.reqLens.reset();
     this.dataLens.reset();
+    this.blob.reset();
     if (this.channels.length > 0) this.channels = [];
     if (this.custom.length > 0) this.custom = [];
     this.kindEntries.fill(0);
@@ -129,7 +179,7 @@ export class BatchEncoder {
 
   /** Chain value after the last entry added (prevChecksum when none). */
   get lastChecksum(): bigint {
-    return this.count === 0 ? this.prevChecksum : joinChecksum(this.runLo, this.runHi);
+    return this.chainEnd ?? this.computeChain();
   }
 
   /**
@@ -138,63 +188,53 @@ export class BatchEncoder {
    */
   add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
     const i = this.count;
-    const seq = this.firstSeq + i;
     if (i === 0) {
-      if (!Number.isSafeInteger(callIndex) || callIndex < 0) throw this.error(seq, 'call index out of range');
+      if (!Number.isSafeInteger(callIndex) || callIndex < 0) throw this.error(i, 'call index out of range');
       this.firstCallIndex = callIndex;
       this.prevCallIndex = callIndex;
     } else if (!(callIndex >= this.prevCallIndex) || !Number.isSafeInteger(callIndex)) {
-      throw this.error(seq, `call index ${callIndex} must be a safe integer >= ${this.prevCallIndex}`);
+      throw this.error(i, `call index ${callIndex} must be a safe integer >= ${this.prevCallIndex}`);
     }
-    if (kind !== EntryKind.Input && kind !== EntryKind.Output && kind !== EntryKind.Digest) throw this.error(seq, `unknown kind ${String(kind)}`);
+    if (kind !== EntryKind.Input && kind !== EntryKind.Output && kind !== EntryKind.Digest) throw this.error(i, `unknown kind ${String(kind)}`);
     if ((kind === EntryKind.Digest) !== (call === '')) {
-      throw this.error(seq, `call name must be "" exactly for Digest entries (got ${JSON.stringify(call)})`);
+      throw this.error(i, `call name must be "" exactly for Digest entries (got ${JSON.stringify(call)})`);
     }
-    if ((channel | 0) !== channel) throw this.error(seq, `channel ${channel} is not an int32`);
-    if (kind !== EntryKind.Output && channel !== 0) throw this.error(seq, `channel must be 0 for non-Output entries`);
-    if (!(request instanceof Uint8Array) || !(data instanceof Uint8Array)) throw this.error(seq, `request and data must be Uint8Array`);
-    if (i >= batchEntriesMax) throw this.error(seq, `batch reached ${batchEntriesMax} entries`);
+    if ((channel | 0) !== channel) throw this.error(i, `channel ${channel} is not an int32`);
+    if (kind !== EntryKind.Output && channel !== 0) throw this.error(i, `channel must be 0 for non-Output entries`);
+    if (!(request instanceof Uint8Array) || !(data instanceof Uint8Array)) throw this.error(i, `request and data must be Uint8Array`);
+    if (i >= batchEntriesMax) throw this.error(i, `batch reached ${batchEntriesMax} entries`);
     let id = this.lastId;
     if (call !== this.lastCall) {
       id = callId(call);
       this.lastCall = call;
       this.lastId = id;
     }
-    let namePtr: number;
-    let nameLen: number;
-    if (id !== callIdCustom) {
-      namePtr = tableNames.ptr[id]!;
-      nameLen = tableNames.len[id]!;
-    } else {
-      const bytes = callNameBytes(id, call);
-      if (bytes.length > customNameMax) throw this.error(seq, `call name of ${bytes.length} bytes exceeds ${customNameMax}`);
-      this.mem.set(bytes, customNameBase);
-      namePtr = customNameBase;
-      nameLen = bytes.length;
+    let nameLen = id === callIdCustom ? callNameBytes(id, call).length : tableNames.table[id * 2 + 1]!;
+    if (id === callIdCustom) {
+      if (nameLen > 0xffff) throw this.error(i, `call name of ${nameLen} bytes exceeds 65535`);
       this.custom.push(call);
     }
     const reqLen = request.length;
     const dataLen = data.length;
     const payload = reqLen + dataLen;
-    // Room for the payload, then the record assembled right after it (overwritten by the next entry).
-    const pay = blobBase + this.blobLen;
-    if (pay + 2 * payload + nameLen + recordFixedBytes > this.mem.length) this.room(this.blobLen + 2 * payload + nameLen + recordFixedBytes);
-    const mem = this.mem;
-    if (reqLen <= 16) for (let k = 0; k < reqLen; k++) mem[pay + k] = request[k]!;
-    else mem.set(request, pay);
-    if (dataLen <= 16) for (let k = 0, at = pay + reqLen; k < dataLen; k++) mem[at + k] = data[k]!;
-    else mem.set(data, pay + reqLen);
-    this.wasm.entry(this.runLo, this.runHi, seq, callIndex, kind, namePtr, nameLen, channel, pay, reqLen, dataLen, pay + payload);
-    this.blobLen += payload;
-    this.payloadBytes += payload;
-
     if (i === this.kinds.length) this.grow();
     this.kinds[i] = kind;
     this.calls[i] = id;
-    this.chain[i] = this.runLo;
-    const w = this.words;
-    this.runLo = w[0]!;
-    this.runHi = w[1]!;
+    this.descF64[i * 3] = callIndex;
+    const d = i * 6;
+    this.descI32[d + 2] = channel;
+    this.descI32[d + 3] = reqLen;
+    this.descI32[d + 4] = dataLen;
+    const d8 = i * descBytes + 20;
+    this.descU8[d8] = kind;
+    this.descU8[d8 + 1] = id;
+    const blob = this.blob;
+    blob.append(request);
+    blob.append(data);
+    this.payloadBytes += payload;
+    if (payload + nameLen > this.recordMax) this.recordMax = payload + nameLen;
+    this.chainEnd = undefined;
+
     const varintsBefore = this.deltas.length + this.reqLens.length + this.dataLens.length;
     this.deltas.varint(callIndex - this.prevCallIndex);
     this.prevCallIndex = callIndex;
@@ -214,6 +254,7 @@ export class BatchEncoder {
   /** Adds the EntryBatch table of the entries added since start() to `builder`; returns its offset. */
   build(builder: Builder): number {
     const n = this.count;
+    const lastChecksum = this.lastChecksum;
     // Children first (FlatBuffers builds back to front).
     const customOff = this.custom.length > 0 ? EntryBatch.createCustomCallsVector(builder, this.custom.map((s) => builder.createString(s))) : 0;
     const channelsOff = this.channels.length > 0 ? EntryBatch.createChannelsVector(builder, this.channels) : 0;
@@ -222,8 +263,8 @@ export class BatchEncoder {
     const callsOff = builder.createByteVector(this.calls.subarray(0, n));
     const reqOff = builder.createByteVector(this.reqLens.view());
     const dataOff = builder.createByteVector(this.dataLens.view());
-    const blobOff = builder.createByteVector(this.mem.subarray(blobBase, blobBase + this.blobLen));
-    const chainOff = createU32Vector(builder, this.chain.subarray(0, n));
+    const blobOff = builder.createByteVector(this.blob.view());
+    const chainOff = createU32Vector(builder, this.links.subarray(0, n));
     EntryBatch.startEntryBatch(builder);
     EntryBatch.addFirstSeq(builder, BigInt(this.firstSeq));
     EntryBatch.addCount(builder, n);
@@ -238,21 +279,17 @@ export class BatchEncoder {
     EntryBatch.addBlob(builder, blobOff);
     EntryBatch.addChain(builder, chainOff);
     EntryBatch.addPrevChecksum(builder, this.prevChecksum);
-    EntryBatch.addLastChecksum(builder, this.lastChecksum);
+    EntryBatch.addLastChecksum(builder, lastChecksum);
     return EntryBatch.endEntryBatch(builder);
   }
 
-  /** Grows the wasm memory so that blobBase + `bytes` fits. */
-  private room(bytes: number): void {
-    const need = blobBase + bytes;
-    const have = this.wasm.memory.buffer.byteLength;
-    if (need > have) {
-      // At least double, so a growing batch costs amortised O(1) per byte.
-      const pages = Math.max(Math.ceil((need - have) / wasmPageBytes), have / wasmPageBytes);
-      this.wasm.memory.grow(pages);
-    }
-    this.mem = new Uint8Array(this.wasm.memory.buffer);
-    this.words = new Uint32Array(this.wasm.memory.buffer, 0, 2);
+  /** Runs the chain over the batch; keeps the per-entry links (this.links) and returns the end value. */
+  private computeChain(): bigint {
+    const n = this.count;
+    const r = this.chainer.run(n, this.prevChecksum, this.firstSeq, this.descU8.subarray(0, n * descBytes), this.blob.view(), this.custom, this.recordMax);
+    this.links = r.links;
+    this.chainEnd = r.last;
+    return r.last;
   }
 
   private grow(): void {
@@ -263,14 +300,21 @@ export class BatchEncoder {
     const calls = new Uint8Array(cap);
     calls.set(this.calls);
     this.calls = calls;
-    const chain = new Uint32Array(cap);
-    chain.set(this.chain);
-    this.chain = chain;
+    const desc = new ArrayBuffer(cap * descBytes);
+    new Uint8Array(desc).set(this.descU8);
+    this.desc = desc;
+    this.descF64 = new Float64Array(desc);
+    this.descI32 = new Int32Array(desc);
+    this.descU8 = new Uint8Array(desc);
   }
 
-  private error(seq: number, what: string): LogFormatError {
-    return new LogFormatError('E_ENTRY', `entry #${seq - this.firstSeq} (seq ${seq}): ${what}`);
+  private error(i: number, what: string): LogFormatError {
+    return new LogFormatError('E_ENTRY', `entry #${i} (seq ${this.firstSeq + i}): ${what}`);
   }
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
 }
 
 /** A [uint] vector from a Uint32Array in one copy (the generated helper adds elements one by one). */
@@ -361,8 +405,11 @@ export function readEntryBatch(t: EntryBatch, bb: ByteBuffer): ChainedEntries {
   const prevChecksum = t.prevChecksum();
   const lastChecksum = t.lastChecksum();
   const entries: LogEntry[] = new Array(n);
-  const scratch = ChainScratch.get();
-  let { lo: runLo, hi: runHi } = splitChecksum(prevChecksum);
+  const desc = decodeDesc(n);
+  const descF64 = new Float64Array(desc.buffer, 0, n * 3);
+  const descI32 = new Int32Array(desc.buffer, 0, n * 6);
+  const customNames: string[] = [];
+  let recordMax = 0;
   let callIndex = firstCallIndex;
   let blobPos = 0;
   let channelIdx = 0;
@@ -399,24 +446,40 @@ export function readEntryBatch(t: EntryBatch, bb: ByteBuffer): ChainedEntries {
     blobPos += reqLen;
     const data = blob.subarray(blobPos, blobPos + dataLen);
     blobPos += dataLen;
-    const entry: LogEntry = { seq: firstSeq + i, callIndex, kind: kind as EntryKind, call, channel, request, data };
-    if (chain[i] !== runLo) {
-      throw new LogFormatError('E_CHAIN', `hash chain broken at seq ${entry.seq}: entry links to ${chain[i]!.toString(16)}, previous entry hashes to ${runLo.toString(16)}`);
-    }
-    chainStep(scratch, runLo, runHi, entry.seq, callIndex, kind, callNameBytes(id, call), channel, request, data);
-    runLo = scratch.lo;
-    runHi = scratch.hi;
-    entries[i] = entry;
+    entries[i] = { seq: firstSeq + i, callIndex, kind: kind as EntryKind, call, channel, request, data };
+    descF64[i * 3] = callIndex;
+    descI32[i * 6 + 2] = channel;
+    descI32[i * 6 + 3] = reqLen;
+    descI32[i * 6 + 4] = dataLen;
+    desc[i * descBytes + 20] = kind;
+    desc[i * descBytes + 21] = id;
+    if (id === callIdCustom) customNames.push(call);
+    const size = reqLen + dataLen + (id === callIdCustom ? callNameBytes(id, call).length : 0xff);
+    if (size > recordMax) recordMax = size;
   }
-  const running = n === 0 ? prevChecksum : joinChecksum(runLo, runHi);
-  if (!deltas.done() || !reqLens.done() || !dataLens.done()) throw malformed('varint columns hold more values than count');
   if (blobPos !== blob.length) throw malformed(`blob holds ${blob.length - blobPos} unreferenced bytes`);
+  // The chain of the whole batch in one pass, then the first entry whose stored link differs.
+  const { links, last: running } = decodeChain.run(n, prevChecksum, firstSeq, desc, blob, customNames, recordMax);
+  for (let i = 0; i < n; i++) {
+    if (chain[i] !== links[i]) {
+      throw new LogFormatError('E_CHAIN', `hash chain broken at seq ${firstSeq + i}: entry links to ${chain[i]!.toString(16)}, previous entry hashes to ${links[i]!.toString(16)}`);
+    }
+  }
+  if (!deltas.done() || !reqLens.done() || !dataLens.done()) throw malformed('varint columns hold more values than count');
   if (channelIdx !== channelCount) throw malformed(`${channelCount} channels for ${channelIdx} output entries`);
   if (customIdx !== customCount) throw malformed(`${customCount} custom call names for ${customIdx} custom ids`);
   if (running !== lastChecksum) {
     throw new LogFormatError('E_CHAIN', `batch end checksum ${hex(lastChecksum)} does not match its entries (${hex(running)})`);
   }
   return { entries, prevChecksum, lastChecksum };
+}
+
+/** The decoder's chain and its reused descriptor buffer (decoding never yields mid-batch). */
+const decodeChain = new BatchChain();
+let decodeDescBuf = new Uint8Array(1024 * descBytes);
+function decodeDesc(n: number): Uint8Array {
+  if (decodeDescBuf.length < n * descBytes) decodeDescBuf = new Uint8Array(Math.max(n, decodeDescBuf.length / descBytes * 2) * descBytes);
+  return decodeDescBuf.subarray(0, n * descBytes);
 }
 
 /** Decodes a standalone EntryBatch buffer (as made by encodeEntryBatch). */

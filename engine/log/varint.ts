@@ -35,6 +35,10 @@ export class ByteSink {
     this.bytes = next;
   }
   varint(value: number): void {
+    if (value < 0x80 && this.length < this.bytes.length) {
+      this.bytes[this.length++] = value;
+      return;
+    }
     this.reserve(varintBytesMax);
     while (value >= 0x80) {
       this.bytes[this.length++] = (value % 128) | 0x80;
@@ -43,9 +47,14 @@ export class ByteSink {
     this.bytes[this.length++] = value;
   }
   append(data: Uint8Array): void {
-    this.reserve(data.length);
-    this.bytes.set(data, this.length);
-    this.length += data.length;
+    const n = data.length;
+    this.reserve(n);
+    const bytes = this.bytes;
+    const at = this.length;
+    // Element copies beat set() for the few bytes of most entries (set() has a fixed cost of its own).
+    if (n <= 16) for (let k = 0; k < n; k++) bytes[at + k] = data[k]!;
+    else bytes.set(data, at);
+    this.length = at + n;
   }
   view(): Uint8Array {
     return this.bytes.subarray(0, this.length);

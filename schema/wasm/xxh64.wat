@@ -110,35 +110,66 @@
     (local.set $h (i64.mul (local.get $h) (i64.const 0x165667B19E3779F9)))
     (i64.xor (local.get $h) (i64.shr_u (local.get $h) (i64.const 32))))
 
-  ;; One chain step for an encoder that keeps its payload in this memory: assembles the entry's record at
-;; $out (prev u64 | seq u64 | callIndex u64 | kind u8 | name length u16 | name | channel i32 |
-;; request length u32 | request | data length u32 | data; request and data are read from $pay, request
-;; first), hashes it, and stores the new chain value at [0..8). seq and callIndex are safe integers passed
-;; as f64 (exact). Used by BatchEncoder (engine/log/entry-codec.ts): one call per entry, no JS-side writes.
-(func (export "entry")
-    (param $prevLo i32) (param $prevHi i32) (param $seq f64) (param $index f64) (param $kind i32)
-    (param $name i32) (param $nameLen i32) (param $channel i32) (param $pay i32) (param $reqLen i32)
-    (param $dataLen i32) (param $out i32)
-    (local $p i32)
-    (i64.store align=1 (local.get $out)
+  ;; The chain over a whole batch, for BatchEncoder (engine/log/entry-codec.ts): one call per batch instead
+  ;; of one per entry. Inputs, all in this memory:
+  ;;   $desc: per entry 24 bytes: callIndex f64 | channel i32 | request length i32 | data length i32 |
+  ;;          kind u8 | call id u8 | 2 unused bytes
+  ;;   $blob: the payloads, entry after entry, request then data
+  ;;   $names: 256 x (ptr i32, length i32): the name of each call id (id 255 is "custom")
+  ;;   $custom: (ptr i32, length i32) per custom-named entry, in entry order
+  ;;   $scratch: room for the largest record
+  ;; For entry i (seq $seq + i) it assembles the canonical record (prev u64 | seq u64 | callIndex u64 |
+  ;; kind u8 | name length u16 | name | channel i32 | request length u32 | request | data length u32 |
+  ;; data), stores the low 32 bits of prev at $links + 4i, and hashes the record into the next prev. The
+  ;; value after the last entry is stored at [0..8).
+  (func (export "chainBatch")
+    (param $n i32) (param $prevLo i32) (param $prevHi i32) (param $seq f64) (param $desc i32) (param $blob i32)
+    (param $names i32) (param $custom i32) (param $links i32) (param $scratch i32)
+    (local $i i32) (local $prev i64) (local $d i32) (local $p i32) (local $id i32) (local $name i32)
+    (local $nameLen i32) (local $reqLen i32) (local $dataLen i32) (local $seqI i64)
+    (local.set $prev
       (i64.or (i64.shl (i64.extend_i32_u (local.get $prevHi)) (i64.const 32)) (i64.extend_i32_u (local.get $prevLo))))
-    (i64.store offset=8 align=1 (local.get $out) (i64.trunc_f64_u (local.get $seq)))
-    (i64.store offset=16 align=1 (local.get $out) (i64.trunc_f64_u (local.get $index)))
-    (i32.store8 offset=24 (local.get $out) (local.get $kind))
-    (i32.store16 offset=25 align=1 (local.get $out) (local.get $nameLen))
-    (local.set $p (i32.add (local.get $out) (i32.const 27)))
-    (call $copy (local.get $p) (local.get $name) (local.get $nameLen))
-    (local.set $p (i32.add (local.get $p) (local.get $nameLen)))
-    (i32.store align=1 (local.get $p) (local.get $channel))
-    (i32.store offset=4 align=1 (local.get $p) (local.get $reqLen))
-    (local.set $p (i32.add (local.get $p) (i32.const 8)))
-    (call $copy (local.get $p) (local.get $pay) (local.get $reqLen))
-    (local.set $p (i32.add (local.get $p) (local.get $reqLen)))
-    (i32.store align=1 (local.get $p) (local.get $dataLen))
-    (local.set $p (i32.add (local.get $p) (i32.const 4)))
-    (call $copy (local.get $p) (i32.add (local.get $pay) (local.get $reqLen)) (local.get $dataLen))
-    (local.set $p (i32.add (local.get $p) (local.get $dataLen)))
-    (i64.store (i32.const 0) (call $xxh64 (local.get $out) (i32.sub (local.get $p) (local.get $out)))))
+    (local.set $seqI (i64.trunc_f64_u (local.get $seq)))
+    (local.set $d (local.get $desc))
+    (block $done
+      (loop $entries
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store align=1 (i32.add (local.get $links) (i32.shl (local.get $i) (i32.const 2))) (i32.wrap_i64 (local.get $prev)))
+        (local.set $reqLen (i32.load offset=12 align=1 (local.get $d)))
+        (local.set $dataLen (i32.load offset=16 align=1 (local.get $d)))
+        (local.set $id (i32.load8_u offset=21 (local.get $d)))
+        (if (i32.eq (local.get $id) (i32.const 255))
+          (then
+            (local.set $name (i32.load align=1 (local.get $custom)))
+            (local.set $nameLen (i32.load offset=4 align=1 (local.get $custom)))
+            (local.set $custom (i32.add (local.get $custom) (i32.const 8))))
+          (else
+            (local.set $name (i32.load align=1 (i32.add (local.get $names) (i32.shl (local.get $id) (i32.const 3)))))
+            (local.set $nameLen (i32.load offset=4 align=1 (i32.add (local.get $names) (i32.shl (local.get $id) (i32.const 3)))))))
+        (i64.store align=1 (local.get $scratch) (local.get $prev))
+        (i64.store offset=8 align=1 (local.get $scratch) (i64.add (local.get $seqI) (i64.extend_i32_u (local.get $i))))
+        (i64.store offset=16 align=1 (local.get $scratch) (i64.trunc_f64_u (f64.load align=1 (local.get $d))))
+        (i32.store8 offset=24 (local.get $scratch) (i32.load8_u offset=20 (local.get $d)))
+        (i32.store16 offset=25 align=1 (local.get $scratch) (local.get $nameLen))
+        (local.set $p (i32.add (local.get $scratch) (i32.const 27)))
+        (call $copy (local.get $p) (local.get $name) (local.get $nameLen))
+        (local.set $p (i32.add (local.get $p) (local.get $nameLen)))
+        (i32.store align=1 (local.get $p) (i32.load offset=8 align=1 (local.get $d)))
+        (i32.store offset=4 align=1 (local.get $p) (local.get $reqLen))
+        (local.set $p (i32.add (local.get $p) (i32.const 8)))
+        (call $copy (local.get $p) (local.get $blob) (local.get $reqLen))
+        (local.set $p (i32.add (local.get $p) (local.get $reqLen)))
+        (local.set $blob (i32.add (local.get $blob) (local.get $reqLen)))
+        (i32.store align=1 (local.get $p) (local.get $dataLen))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (call $copy (local.get $p) (local.get $blob) (local.get $dataLen))
+        (local.set $p (i32.add (local.get $p) (local.get $dataLen)))
+        (local.set $blob (i32.add (local.get $blob) (local.get $dataLen)))
+        (local.set $prev (call $xxh64 (local.get $scratch) (i32.sub (local.get $p) (local.get $scratch))))
+        (local.set $d (i32.add (local.get $d) (i32.const 24)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $entries)))
+    (i64.store (i32.const 0) (local.get $prev)))
 
   ;; One chain step: hash [8 .. 16+len) (previous value, then the record) and store it at [0..8).
   (func (export "chain") (param $len i32)
