@@ -49,11 +49,25 @@ export class Recorder implements HostCallHandler {
   private readonly track = new DigestTrack();
   /** Why recording stopped early, once a cap was hit. */
   capped: string | undefined;
+  // The options the per-call check reads, resolved once (this runs before every host call).
+  private readonly everyCalls: number;
+  private readonly everyMs: number;
+  private readonly capBytes: number;
+  private readonly capMs: number;
+  private readonly clock: (() => number) | undefined;
+  /** Whether beforeCall has anything to check at all. */
+  private readonly checks: boolean;
 
   constructor(private readonly o: RecorderOptions) {
     this.seq = o.firstSeq ?? 0;
     this.startMs = o.nowMs?.() ?? 0;
     this.lastDigestMs = this.startMs;
+    this.everyCalls = o.digestEveryCalls ?? 0;
+    this.clock = o.nowMs;
+    this.everyMs = this.clock ? (o.digestEveryMs ?? 0) : 0;
+    this.capBytes = o.capBytes ?? 0;
+    this.capMs = this.clock ? (o.capMs ?? 0) : 0;
+    this.checks = this.everyCalls > 0 || this.everyMs > 0 || this.capBytes > 0 || this.capMs > 0;
   }
 
   get entries(): number {
@@ -61,6 +75,7 @@ export class Recorder implements HostCallHandler {
   }
 
   beforeCall(call: HostCallInfo): typeof PAUSE | void {
+    if (!this.checks) return;
     const cap = this.capReason();
     if (cap) {
       this.capped = cap;
@@ -112,10 +127,10 @@ export class Recorder implements HostCallHandler {
   }
 
   private digestDue(index: number): boolean {
-    const calls = this.o.digestEveryCalls ?? 0;
+    const calls = this.everyCalls;
     if (calls > 0 && index - this.lastDigestIndex >= calls && index > 0) return true;
-    const ms = this.o.digestEveryMs ?? 0;
-    return ms > 0 && this.o.nowMs !== undefined && index !== this.lastDigestIndex && this.o.nowMs() - this.lastDigestMs >= ms;
+    const ms = this.everyMs;
+    return ms > 0 && index !== this.lastDigestIndex && this.clock!() - this.lastDigestMs >= ms;
   }
 
   private appendDigest(index: number): void {
@@ -127,10 +142,10 @@ export class Recorder implements HostCallHandler {
   }
 
   private capReason(): string | undefined {
-    const capBytes = this.o.capBytes ?? 0;
+    const capBytes = this.capBytes;
     if (capBytes > 0 && this.o.sink.bytes >= capBytes) return `size cap of ${capBytes} bytes reached`;
-    const capMs = this.o.capMs ?? 0;
-    if (capMs > 0 && this.o.nowMs && this.o.nowMs() - this.startMs >= capMs) return `duration cap of ${capMs} ms reached`;
+    const capMs = this.capMs;
+    if (capMs > 0 && this.clock!() - this.startMs >= capMs) return `duration cap of ${capMs} ms reached`;
     return undefined;
   }
 }
