@@ -51,7 +51,9 @@ export type ReplayOutcome =
 
 export class Replayer implements HostCallHandler {
   readonly divergences: Divergence[] = [];
-  private readonly recent: LogEntry[] = [];
+  /** The last entries consumed, as a ring (context for divergence reports). */
+  private readonly recent: (LogEntry | undefined)[];
+  private recentAt = 0;
   private readonly track = new DigestTrack();
   private consumed = 0;
   private stopped = false;
@@ -60,7 +62,9 @@ export class Replayer implements HostCallHandler {
   /** The log ended with a cap marker: the recording stopped here on purpose. */
   private capReached = false;
 
-  constructor(private readonly o: ReplayerOptions) {}
+  constructor(private readonly o: ReplayerOptions) {
+    this.recent = new Array((o.contextEntries ?? 5) + 1).fill(undefined);
+  }
 
   get entries(): number {
     return this.consumed;
@@ -220,9 +224,9 @@ export class Replayer implements HostCallHandler {
   private take(e: LogEntry): void {
     this.o.source.take();
     this.consumed++;
-    this.recent.push(e);
-    const keep = this.o.contextEntries ?? 5;
-    if (this.recent.length > keep + 1) this.recent.shift();
+    const ring = this.recent;
+    ring[this.recentAt] = e;
+    this.recentAt = this.recentAt + 1 === ring.length ? 0 : this.recentAt + 1;
   }
 
   private checkDigest(e: LogEntry, index: number): void {
@@ -259,7 +263,8 @@ export class Replayer implements HostCallHandler {
   }
 
   private diverge(kind: DivergenceKind, e: LogEntry | undefined, callIndex: number, message: string, actual?: { channel?: number; data?: Uint8Array; request?: Uint8Array }, state?: Divergence['state']): void {
-    const context = this.recent.filter((r) => r !== e).slice(-(this.o.contextEntries ?? 5)).map(view);
+    const ordered = [...this.recent.slice(this.recentAt), ...this.recent.slice(0, this.recentAt)].filter((r): r is LogEntry => r !== undefined);
+    const context = ordered.filter((r) => r !== e).slice(-(this.o.contextEntries ?? 5)).map(view);
     this.divergences.push({ kind, seq: e?.seq ?? -1, callIndex, message, expected: e ? view(e) : undefined, actual, context, state });
     if (!this.o.keepGoing || this.divergences.length >= (this.o.divergencesMax ?? 1000)) this.stopped = true;
   }

@@ -409,6 +409,10 @@ export function readEntryBatch(t: EntryBatch, bb: ByteBuffer): ChainedEntries {
   const descF64 = new Float64Array(desc.buffer, 0, n * 3);
   const descI32 = new Int32Array(desc.buffer, 0, n * 6);
   const customNames: string[] = [];
+  const kindEntries = [0, 0, 0];
+  const kindBytes = [0, 0, 0];
+  // Most requests repeat (a clock id and precision, a random length): entries share one view of equal bytes.
+  const lastRequest: Uint8Array[] = [];
   let recordMax = 0;
   let callIndex = firstCallIndex;
   let blobPos = 0;
@@ -435,16 +439,26 @@ export function readEntryBatch(t: EntryBatch, bb: ByteBuffer): ChainedEntries {
       if (channelIdx >= channelCount) throw malformed(`entry #${i}: channel missing`);
       channel = t.channels(channelIdx++)!;
     }
+    const varintsAt = deltas.consumed + reqLens.consumed + dataLens.consumed;
     callIndex += deltas.next();
     if (callIndex > Number.MAX_SAFE_INTEGER) throw malformed(`entry #${i}: call index overflows`);
     const reqLen = reqLens.next();
     const dataLen = dataLens.next();
+    let own = 1 + 1 + 4 + reqLen + dataLen + deltas.consumed + reqLens.consumed + dataLens.consumed - varintsAt;
+    if (kind === EntryKind.Output) own += 4;
+    if (id === callIdCustom) own += 8 + call.length;
+    kindEntries[kind]++;
+    kindBytes[kind] += own;
     if (reqLen > blob.length - blobPos || dataLen > blob.length - blobPos - reqLen) {
       throw malformed(`entry #${i}: payload lengths run past the blob`);
     }
-    const request = blob.subarray(blobPos, blobPos + reqLen);
+    let request = lastRequest[id];
+    if (request === undefined || request.length !== reqLen || !sameBytes(request, blob, blobPos)) {
+      request = reqLen === 0 ? emptyBytes : blob.subarray(blobPos, blobPos + reqLen);
+      lastRequest[id] = request;
+    }
     blobPos += reqLen;
-    const data = blob.subarray(blobPos, blobPos + dataLen);
+    const data = dataLen === 0 ? emptyBytes : blob.subarray(blobPos, blobPos + dataLen);
     blobPos += dataLen;
     entries[i] = { seq: firstSeq + i, callIndex, kind: kind as EntryKind, call, channel, request, data };
     descF64[i * 3] = callIndex;
@@ -471,7 +485,15 @@ export function readEntryBatch(t: EntryBatch, bb: ByteBuffer): ChainedEntries {
   if (running !== lastChecksum) {
     throw new LogFormatError('E_CHAIN', `batch end checksum ${hex(lastChecksum)} does not match its entries (${hex(running)})`);
   }
-  return { entries, prevChecksum, lastChecksum };
+  return { entries, prevChecksum, lastChecksum, kindEntries, kindBytes };
+}
+
+/** Shared by decoded entries with no request or data (never written to). */
+const emptyBytes = new Uint8Array(0);
+
+function sameBytes(a: Uint8Array, blob: Uint8Array, at: number): boolean {
+  for (let k = 0; k < a.length; k++) if (a[k] !== blob[at + k]) return false;
+  return true;
 }
 
 /** The decoder's chain and its reused descriptor buffer (decoding never yields mid-batch). */

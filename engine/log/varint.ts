@@ -89,6 +89,11 @@ export class VarintReader {
     }
     throw new LogFormatError('E_MALFORMED', `varint too long in column ${this.column}`);
   }
+  /** Bytes consumed so far. */
+  get consumed(): number {
+    return this.pos;
+  }
+
   /** True when every byte was consumed: trailing bytes mean a column/count mismatch. */
   done(): boolean {
     return this.pos === this.bytes.length;
