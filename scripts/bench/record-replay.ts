@@ -63,7 +63,7 @@ interface Recorded {
  * Records once. `to`: a trace file (what `twinstep record` does), 'encode' (the TraceWriter encoding into a
  * sink that drops the bytes: no file I/O), or 'entries' (the Recorder only, entries dropped: no encoding).
  */
-export function recordOnce(module: LoadedModule, args: readonly string[], to: string | 'encode' | 'entries'): Recorded {
+export function recordOnce(module: LoadedModule, args: readonly string[], to: string | 'encode' | 'entries', inThread = false): Recorded {
   const machine = WasiMachine.create(module, { config: config(args), devices: liveDevices() });
   const boot = machine.snapshot().state;
   const header: TraceHeaderData = {
@@ -84,7 +84,7 @@ export function recordOnce(module: LoadedModule, args: readonly string[], to: st
     },
     start: { callIndex: 0, seq: 0, checksum: 0n, snapshot: false },
   };
-  const writer = to === 'encode' || to === 'entries' ? new TraceWriter({ write: () => {} }, header) : OffloadingTraceWriter.create(to, header);
+  const writer = to === 'encode' || to === 'entries' ? new TraceWriter({ write: () => {} }, header) : OffloadingTraceWriter.create(to, header, inThread ? { offloadAfterEntries: Infinity } : {});
   let dropped = 0;
   const recorder = new Recorder({
     machine,
@@ -156,6 +156,7 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
         rec = recordOnce(module, args, join(dir, `round-${k++ % 2}.twt`));
       },
       replay: () => void replayEntries.push(replayOnce(module, args, trace)),
+      recordInThread: () => void recordOnce(module, args, join(dir, `in-thread-${k++ % 2}.twt`), true),
       recordEntriesOnly: () => recordOnce(module, args, 'entries'),
       recordEncodeOnly: () => recordOnce(module, args, 'encode'),
     });
@@ -176,11 +177,14 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       'hostcalls.replay_ms': t.replay,
       'record_vs_run_ratio': t.record / t.run,
       'record.encoded_on_encoder_thread': rec.offloaded ? 1 : 0,
+      // The same recording with every entry encoded in the recording thread (no encoder thread).
+      'record_in_thread_vs_run_ratio': t.recordInThread / t.run,
       'replay_vs_record_ratio': t.replay / t.record,
       'replay_speedup_vs_record': t.record / t.replay,
       'record.ns_per_host_call_overhead': ((t.record - t.run) * 1e6) / rec.calls,
-      // Where the overhead goes: the Recorder alone (entries made, then dropped), + encoding (TraceWriter into
-      // a null sink), + the file (the full record).
+      'replay.ns_per_entry_over_run': ((t.replay - t.run) * 1e6) / rec.entries,
+      // Where the overhead goes: the Recorder alone (entries handed to a sink that drops them), + encoding in
+      // the recording thread (TraceWriter into a null sink), + the file.
       'record_entries_only_vs_run_ratio': t.recordEntriesOnly / t.run,
       'record_encode_no_file_vs_run_ratio': t.recordEncodeOnly / t.run,
       'trace.bytes_total': s.bytesTotal,
