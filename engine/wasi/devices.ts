@@ -9,6 +9,10 @@ import type { Devices } from './context.ts';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
+/** random(): requests up to RANDOM_POOLED_MAX bytes come from a RANDOM_POOL_BYTES pool, larger ones directly. */
+const RANDOM_POOL_BYTES = 4096;
+const RANDOM_POOLED_MAX = 256;
+
 /** Blocks the thread (no event loop turn: host calls are synchronous). */
 function sleepMs(ms: number): void {
   if (ms > 0) Atomics.wait(sleeper, 0, 0, ms);
@@ -33,6 +37,9 @@ export function liveDevices(options: LiveDevicesOptions = {}): Devices {
   // Bytes taken from stdin by a readiness probe, handed out by the next stdinRead.
   let peeked: Uint8Array = new Uint8Array(0);
   let eofSeen = false;
+  // Entropy pool for small random() requests (see random()); randomAt: the first byte not handed out yet.
+  const randomPool = new Uint8Array(RANDOM_POOL_BYTES);
+  let randomAt = RANDOM_POOL_BYTES;
 
   const readBlocking = (max: number): Uint8Array => {
     const buf = Buffer.alloc(max);
@@ -111,6 +118,18 @@ export function liveDevices(options: LiveDevicesOptions = {}): Devices {
     },
     random(n: number): Uint8Array {
       const out = new Uint8Array(n);
+      if (n <= RANDOM_POOLED_MAX) {
+        // Small requests are served from a pool filled by the CSPRNG: a randomFillSync call costs microseconds
+        // whatever its size. Every pool byte is handed out once, copied into the caller's array, and wiped.
+        if (randomAt + n > randomPool.length) {
+          randomFillSync(randomPool);
+          randomAt = 0;
+        }
+        for (let i = 0; i < n; i++) out[i] = randomPool[randomAt + i];
+        randomPool.fill(0, randomAt, randomAt + n);
+        randomAt += n;
+        return out;
+      }
       // randomFillSync accepts at most 2^31-1 bytes per call.
       for (let at = 0; at < n; at += 1 << 30) randomFillSync(out, at, Math.min(1 << 30, n - at));
       return out;

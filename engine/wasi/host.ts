@@ -35,16 +35,43 @@ const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 const DEFAULT_CLOCK_RESOLUTION_NS = 1000n;
 
+/**
+ * Scratch for little-endian encodings. Results are always copied out into a fresh array the receiver owns
+ * (handlers may keep them). Small encodings are written byte by byte into a fresh array rather than through
+ * a DataView over it: asking a small typed array for its `.buffer` makes V8 materialise a separate
+ * ArrayBuffer, which costs several times more than the whole encoding.
+ */
+const scratch = new Uint8Array(16);
+const scratchView = new DataView(scratch.buffer);
+
+/** The first `n` scratch bytes, in a fresh array. */
+function scratchCopy(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = scratch[i];
+  return b;
+}
+
 function u32le(v: number): Uint8Array {
+  v >>>= 0;
   const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, v >>> 0, true);
+  b[0] = v;
+  b[1] = v >>> 8;
+  b[2] = v >>> 16;
+  b[3] = v >>> 24;
   return b;
 }
 
 function u64le(v: bigint): Uint8Array {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, v), true);
-  return b;
+  // setBigUint64 wraps modulo 2^64 itself (ToBigUint64), as BigInt.asUintN(64, v) would.
+  scratchView.setBigUint64(0, v, true);
+  return scratchCopy(8);
+}
+
+/** clock_time_get's request: clock id (u32) and precision (u64), little-endian. */
+function clockRequest(id: number, precision: bigint): Uint8Array {
+  scratchView.setUint32(0, id, true);
+  scratchView.setBigUint64(4, precision, true);
+  return scratchCopy(12);
 }
 
 /** A logged result that does not fit its request: replaying it would corrupt the guest, so stop. */
@@ -84,11 +111,51 @@ function bootTable(fs: VirtualFs): FdTable {
   return t;
 }
 
+/**
+ * A host function as implemented: i32 arguments already unsigned, returns an errno or nothing (SUCCESS), throws
+ * WasiError for a guest error. `imports()` turns each into the import a guest calls (see importOf); an embedder
+ * that wraps `hostFunctions()` itself must do the same: `unsigned` on every argument, `errnoOf` on the result,
+ * `WasiError` caught as its errno.
+ */
+export type HostFunction = (...args: any[]) => void | number;
+
+/** wasm i32 arrives as a signed JS number; every preview1 i32 is unsigned (i64 arrives as a BigInt, kept). */
+export function unsigned(a: unknown): any {
+  return typeof a === 'number' ? a >>> 0 : a;
+}
+
+/** A host function's result as the import returns it: errno SUCCESS for functions that return nothing. */
+export function errnoOf(r: void | number): number {
+  return typeof r === 'number' ? r : Errno.SUCCESS;
+}
+
+/** A WasiError thrown below the import boundary becomes the call's errno; anything else propagates. */
+export function errnoOfError(e: unknown): number {
+  if (e instanceof WasiError) return e.errno;
+  throw e;
+}
+
+/** The import a guest calls for a host function (the machine builds its own, see WasiMachine.wrap). */
+function importOf(f: HostFunction): (...args: any[]) => number {
+  return (...args: any[]): number => {
+    for (let i = 0; i < args.length; i++) args[i] = unsigned(args[i]);
+    try {
+      return errnoOf(f(...args));
+    } catch (e) {
+      return errnoOfError(e);
+    }
+  };
+}
+
 export class WasiHost {
   readonly fs: VirtualFs;
   readonly fds: FdTable;
   private readonly args: Uint8Array[];
   private readonly env: Uint8Array[];
+  private memCache: GuestMemory | undefined;
+  private memCacheOf: WebAssembly.Memory | undefined;
+  /** `live` of clock_time_get per clock id (checked <= THREAD_CPUTIME first): no closure per call. */
+  private readonly clockLive: ReadonlyArray<() => Uint8Array>;
 
   /**
    * A host at boot. Without `fs`, the preopens are loaded from the host directories now (the only time the
@@ -113,6 +180,7 @@ export class WasiHost {
     this.fds = fds ?? bootTable(this.fs);
     this.args = config.args.map((a) => encoder.encode(a + '\0'));
     this.env = config.env.map((e) => encoder.encode(e + '\0'));
+    this.clockLive = [0, 1, 2, 3].map((id) => () => u64le(this.devices.clockNs(id)));
   }
 
   /** A host that continues exactly where the exporting host stood. */
@@ -135,8 +203,25 @@ export class WasiHost {
     return digestState(this.fs, this.fds);
   }
 
+  /**
+   * The guest memory view, reused while it is over the memory's current buffer, also after anything that ran
+   * guest code or a handler. Growth replaces `memory.buffer` and detaches the old buffer of a (non-shared)
+   * memory, which empties every view of it; so a cached view whose bytes are still there is current, without
+   * asking the memory for its buffer (an API call that would cost a tenth of a cheap host call). A view that
+   * is empty (after growth, or of a zero-page memory) or of a shared memory (not detached on growth) is
+   * checked against `memory.buffer` by identity.
+   */
   private mem(): GuestMemory {
-    return new GuestMemory(this.ctx.memory());
+    const memory = this.ctx.memory();
+    const m = this.memCache;
+    if (m !== undefined && this.memCacheOf === memory) {
+      if (m.bytes.length !== 0 && !m.shared) return m;
+      const buffer = memory.buffer;
+      if (m.buffer === buffer) return m;
+      return (this.memCache = new GuestMemory(buffer));
+    }
+    this.memCacheOf = memory;
+    return (this.memCache = new GuestMemory(memory.buffer));
   }
 
   // ---- helpers -----------------------------------------------------------------------------------------
@@ -216,8 +301,19 @@ export class WasiHost {
 
   // ---- the imports -------------------------------------------------------------------------------------
 
+  /** The guest's imports: every preview1 function, as the guest calls it (see importOf). */
   imports(): WasiImports {
-    const calls: Record<string, (...args: any[]) => void | number> = {
+    const out: WasiImports = {};
+    for (const [name, f] of Object.entries(this.hostFunctions())) out[name] = importOf(f);
+    return out;
+  }
+
+  /**
+   * Every preview1 function by import name, before the import boundary (see HostFunction). Each declares the
+   * parameters it reads (a prefix of its preview1 signature: `length` <= 9) and ignores any further arguments.
+   */
+  hostFunctions(): Record<string, HostFunction> {
+    const calls: Record<string, HostFunction> = {
       args_sizes_get: (argcPtr: number, sizePtr: number) => this.sizesGet(this.args, argcPtr, sizePtr),
       args_get: (argvPtr: number, bufPtr: number) => this.listGet(this.args, argvPtr, bufPtr),
       environ_sizes_get: (countPtr: number, sizePtr: number) => this.sizesGet(this.env, countPtr, sizePtr),
@@ -231,13 +327,9 @@ export class WasiHost {
       clock_time_get: (id: number, precision: bigint, ptr: number) => {
         if (id > Clock.THREAD_CPUTIME) fail(Errno.INVAL);
         this.mem().check(ptr, 8);
-        const req = new Uint8Array(12);
-        const v = new DataView(req.buffer);
-        v.setUint32(0, id, true);
-        v.setBigUint64(4, BigInt.asUintN(64, precision), true);
-        const res = this.ctx.input('clock_time_get', req, () => u64le(this.devices.clockNs(id)));
+        const res = this.ctx.input('clock_time_get', clockRequest(id, precision), this.clockLive[id] ?? (() => u64le(this.devices.clockNs(id))));
         if (res.length !== 8) malformed('clock_time_get', `expected 8 bytes, got ${res.length}`);
-        this.mem().write(ptr, res);
+        this.mem().write8(ptr, res);
       },
 
       random_get: (ptr: number, len: number) => {
@@ -614,21 +706,7 @@ export class WasiHost {
       sock_shutdown: (fd: number) => this.notSocket(fd),
     };
 
-    const out: WasiImports = {};
-    for (const [name, f] of Object.entries(calls)) {
-      out[name] = (...args: any[]): number => {
-        // wasm i32 arrives as a signed JS number; every preview1 i32 is unsigned.
-        for (let i = 0; i < args.length; i++) if (typeof args[i] === 'number') args[i] = args[i] >>> 0;
-        try {
-          const r = f(...args);
-          return typeof r === 'number' ? r : Errno.SUCCESS;
-        } catch (e) {
-          if (e instanceof WasiError) return e.errno;
-          throw e;
-        }
-      };
-    }
-    return out;
+    return calls;
   }
 
   private notSocket(fd: number): never {

@@ -15,7 +15,7 @@ import {
 import { MachineError } from '../machine/errors.ts';
 import { ExitSignal, PauseSignal, type Devices, type WasiConfig, type WasiContext } from './context.ts';
 import { GLOBAL_EXPORT_PREFIX, WASI_MODULE, type LoadedModule } from './loader.ts';
-import { WasiHost } from './host.ts';
+import { WasiHost, errnoOf, errnoOfError, unsigned, type HostFunction } from './host.ts';
 import type { WasiStateData } from './state.ts';
 import { pageDigests, stateDigest } from '../checkpoint/digest.ts';
 import type { MachineState } from './machine-state.ts';
@@ -61,6 +61,7 @@ export class WasiMachine implements Machine {
   private scratchSaved: Uint8Array | undefined;
   /** Set when the current call reached ctx.input/ctx.output, so pure calls can be reported as such. */
   private touched = false;
+  /** The current call as shown to beforeCall and pure (undefined when the handler has neither). */
   private current: HostCallInfo | undefined;
 
   private constructor(
@@ -77,11 +78,11 @@ export class WasiMachine implements Machine {
       fsTimeNs: () => this.fsTime,
     };
     this.host = wasi ? WasiHost.fromState(wasi, options.config, ctx, options.devices) : new WasiHost(options.config, ctx, options.devices);
-    const hostImports = this.host.imports();
+    const hostFunctions = this.host.hostFunctions();
     const wrapped: Record<string, Function> = {};
     for (const imp of WebAssembly.Module.imports(module.compiled)) {
       if (imp.module !== WASI_MODULE) continue;
-      const fn = hostImports[imp.name];
+      const fn = hostFunctions[imp.name];
       if (!fn) throw new MachineError('E_UNSUPPORTED_IMPORT', `unsupported import ${imp.module}::${imp.name}`);
       wrapped[imp.name] = this.wrap(imp.name, fn, module.unwindable.has(imp.name));
     }
@@ -216,50 +217,104 @@ export class WasiMachine implements Machine {
 
   // ---- host calls ------------------------------------------------------------------------------------
 
-  private wrap(name: string, fn: Function, unwindable: boolean): (...args: unknown[]) => unknown {
-    return (...args: unknown[]) => {
-      if (this.rewinding) {
-        // The rewind has reached the call that paused: the guest is back where it stood. Stop rewinding,
-        // give the scratch region back to the guest, and present the same call again.
-        this.exports.asyncify_stop_rewind();
-        this.rewinding = false;
-        this.restoreScratch();
-        this.stack = undefined;
-      }
-      const handler = this.handler!;
-      const info: HostCallInfo = { index: this.index, name };
-      this.current = info;
-      if (handler.beforeCall && handler.beforeCall(info) === PAUSE) return this.pause(name, unwindable);
-      this.touched = false;
+  /**
+   * The import the guest calls, around a host function (see HostFunction): counts the call, shows it to the
+   * handler, runs the function with unsigned i32 arguments and returns its errno. Fixed arity instead of rest
+   * arguments and a spread call, which per call cost more than the rest of this wrapper: 4 parameters for
+   * functions that declare up to 4 (the frequent ones), 9 (the most preview1 has) for the others; the function
+   * ignores the undefined ones beyond its own, as it ignored extra guest arguments before.
+   * The inner try is the import boundary (a WasiError becomes the errno, the call completes); the outer one
+   * sees what passes it: a pause, an exit, or a failure.
+   */
+  private wrap(name: string, f: HostFunction, unwindable: boolean): Function {
+    const u = unsigned;
+    if (f.length <= 4) {
+      return (a: unknown, b: unknown, c: unknown, d: unknown) => {
+        if (this.enter(name)) return this.pause(name, unwindable);
+        try {
+          let r: number;
+          try {
+            r = errnoOf(f(u(a), u(b), u(c), u(d)));
+          } catch (e) {
+            r = errnoOfError(e);
+          }
+          return this.leave(r);
+        } catch (e) {
+          return this.failed(e, name, unwindable);
+        }
+      };
+    }
+    if (f.length > 9) throw new Error(`host function ${name} declares ${f.length} parameters; preview1 has at most 9`);
+    return (a: unknown, b: unknown, c: unknown, d: unknown, e1: unknown, f1: unknown, g: unknown, h: unknown, i: unknown) => {
+      if (this.enter(name)) return this.pause(name, unwindable);
       try {
-        const result = fn(...args);
-        this.index++;
-        if (!this.touched && handler.pure) handler.pure(info);
-        return result;
+        let r: number;
+        try {
+          r = errnoOf(f(u(a), u(b), u(c), u(d), u(e1), u(f1), u(g), u(h), u(i)));
+        } catch (e) {
+          r = errnoOfError(e);
+        }
+        return this.leave(r);
       } catch (e) {
-        if (e instanceof PauseSignal) return this.pause(name, unwindable);
-        if (e instanceof ExitSignal) this.index++;
-        throw e;
+        return this.failed(e, name, unwindable);
       }
     };
   }
 
+  /** Start of a host call: finishes a rewind that reached it, shows it to beforeCall. True: pause here. */
+  private enter(name: string): boolean {
+    if (this.rewinding) {
+      // The rewind has reached the call that paused: the guest is back where it stood. Stop rewinding,
+      // give the scratch region back to the guest, and present the same call again.
+      this.exports.asyncify_stop_rewind();
+      this.rewinding = false;
+      this.restoreScratch();
+      this.stack = undefined;
+    }
+    const handler = this.handler!;
+    this.touched = false;
+    if (!handler.beforeCall && !handler.pure) {
+      // Nobody looks at the call's info: no object for it.
+      this.current = undefined;
+      return false;
+    }
+    const info: HostCallInfo = { index: this.index, name };
+    this.current = info;
+    return !!handler.beforeCall && handler.beforeCall(info) === PAUSE;
+  }
+
+  /** The host function returned: the call is done. */
+  private leave(result: number): number {
+    this.index++;
+    if (!this.touched) {
+      const handler = this.handler!;
+      if (handler.pure) handler.pure(this.current!);
+    }
+    return result;
+  }
+
+  /** The host function (or a handler) threw. */
+  private failed(e: unknown, name: string, unwindable: boolean): number {
+    if (e instanceof PauseSignal) return this.pause(name, unwindable);
+    if (e instanceof ExitSignal) this.index++;
+    throw e;
+  }
+
   private onInput(name: string, request: Uint8Array, live: () => Uint8Array): Uint8Array {
     this.touched = true;
-    const info = this.current!;
-    const result = this.handler!.input({ index: info.index, name, request, live });
+    // The call's index: `index` only advances once the host function has returned.
+    const result = this.handler!.input({ index: this.index, name, request, live });
     if (result === PAUSE) throw new PauseSignal();
     // File timestamps follow the last realtime clock value the guest saw: deterministic under replay.
     if (name === 'clock_time_get' && request.length >= 4 && request[0] === 0 && request[1] === 0 && request[2] === 0 && request[3] === 0 && result.length === 8) {
-      this.fsTime = new DataView(result.buffer, result.byteOffset, 8).getBigUint64(0, true);
+      this.fsTime = u64At(result);
     }
     return result;
   }
 
   private onOutput(name: string, channel: number, data: Uint8Array): void {
     this.touched = true;
-    const info = this.current!;
-    if (this.handler!.output({ index: info.index, name, channel, data }) === PAUSE) throw new PauseSignal();
+    if (this.handler!.output({ index: this.index, name, channel, data }) === PAUSE) throw new PauseSignal();
   }
 
   private pause(name: string, unwindable: boolean): number {
@@ -339,6 +394,15 @@ export class WasiMachine implements Machine {
     this.stack = state.asyncifyStack?.slice();
     this.phase = state.status === 'ready' ? Phase.Ready : state.status === 'exited' ? Phase.Exited : Phase.Paused;
   }
+}
+
+const scratch = new Uint8Array(8);
+const scratchView = new DataView(scratch.buffer);
+
+/** The 8 little-endian bytes as a u64, without a DataView over `bytes` (which may be a small heap array). */
+function u64At(bytes: Uint8Array): bigint {
+  for (let i = 0; i < 8; i++) scratch[i] = bytes[i];
+  return scratchView.getBigUint64(0, true);
 }
 
 function hex(v: bigint): string {

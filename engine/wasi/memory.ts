@@ -1,6 +1,8 @@
 /**
- * Bounds-checked access to guest linear memory for one host call. A fresh view is taken per call (and
- * after anything that may have run guest code or grown memory), because growth detaches old buffers.
+ * Bounds-checked access to guest linear memory over one buffer of it. Growth replaces `memory.buffer` (and
+ * detaches the old one of a non-shared memory), so a view is only valid while `memory.buffer` is still its
+ * `buffer`: the host checks that before each use, also after anything that may have run guest code or grown
+ * memory (see WasiHost.mem).
  * Every out-of-range pointer becomes EFAULT: a guest bug, never a host crash.
  */
 import { Errno, fail } from './errno.ts';
@@ -15,11 +17,13 @@ export interface Iovec {
 export class GuestMemory {
   readonly bytes: Uint8Array;
   readonly view: DataView;
+  /** Over a SharedArrayBuffer (a shared memory): growth does not detach it, so emptiness shows nothing. */
+  readonly shared: boolean;
 
-  constructor(memory: WebAssembly.Memory) {
-    const buf = memory.buffer;
-    this.bytes = new Uint8Array(buf);
-    this.view = new DataView(buf);
+  constructor(readonly buffer: ArrayBuffer | SharedArrayBuffer) {
+    this.bytes = new Uint8Array(buffer);
+    this.view = new DataView(buffer);
+    this.shared = typeof SharedArrayBuffer !== 'undefined' && buffer instanceof SharedArrayBuffer;
   }
 
   check(ptr: number, len: number): void {
@@ -68,6 +72,17 @@ export class GuestMemory {
   write(ptr: number, data: Uint8Array): void {
     this.check(ptr, data.length);
     this.bytes.set(data, ptr);
+  }
+
+  /** write() of exactly 8 bytes (data.length must be 8), without the per-call cost of TypedArray.set. */
+  write8(ptr: number, data: Uint8Array): void {
+    this.check(ptr, 8);
+    // All bytes are read before any is written, as set() copies them (data may even view guest memory); the
+    // masks convert each element as set() would (only matters if a handler broke the type).
+    const lo = (data[0] & 255) | ((data[1] & 255) << 8) | ((data[2] & 255) << 16) | ((data[3] & 255) << 24);
+    const hi = (data[4] & 255) | ((data[5] & 255) << 8) | ((data[6] & 255) << 16) | ((data[7] & 255) << 24);
+    this.view.setInt32(ptr, lo, true);
+    this.view.setInt32(ptr + 4, hi, true);
   }
 
   /** A path or name argument: must be valid UTF-8 (EILSEQ otherwise). */
