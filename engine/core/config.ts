@@ -50,6 +50,12 @@ export interface SecondaryConfig extends PairConfig {
   readonly nodeId: string;
   /** Send a cumulative ack at least every N newly received or replayed entries (else once per tick). */
   readonly ackEntriesEvery: number;
+  /**
+   * Also ack at once (not at the next tick) when the ack may let a held output go: on receipt of an output
+   * entry the primary may still hold, and (rule 'compare' or secondary dispatch) when replay passes one.
+   * Real drivers set it, so they need not tick after every message to keep output hold time low.
+   */
+  readonly ackOutputsAtOnce: boolean;
   /** Out-of-order entries buffered ahead of a gap. */
   readonly aheadEntriesMax: number;
 }
@@ -79,6 +85,7 @@ export const primaryDefaults = {
 export const secondaryDefaults = {
   ...pairDefaults,
   ackEntriesEvery: 16,
+  ackOutputsAtOnce: false,
   aheadEntriesMax: 4096,
 } as const satisfies Omit<SecondaryConfig, 'vmId' | 'nodeId'>;
 

@@ -5,3 +5,8 @@
 export function invariant(condition: unknown, message: string): asserts condition {
   if (!condition) throw new Error(`twinstep core invariant broken: ${message}`);
 }
+
+/** The same failure for a condition the caller has already tested (keeps message formatting off hot paths). */
+export function broken(message: string): never {
+  throw new Error(`twinstep core invariant broken: ${message}`);
+}

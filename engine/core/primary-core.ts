@@ -9,7 +9,7 @@
 import { EntryKind, type LogEntry } from '../log/entry.ts';
 import { primaryConfig, type PrimaryConfig } from './config.ts';
 import { ProtocolError } from './errors.ts';
-import { invariant } from './invariant.ts';
+import { broken, invariant } from './invariant.ts';
 import { LeaseState, type LeaseRequest } from './lease-state.ts';
 import {
   isPrimaryMessage,
@@ -76,7 +76,7 @@ export class PrimaryCore {
   private readonly gate: OutputGate;
   private readonly lease: LeaseState;
   /** Entries above receivedSeq, kept for retransmission (only while streaming). */
-  private log: LogEntry[] = [];
+  private readonly log = new EntryLog();
   private sentSeq: number;
   private receivedSeq: number;
   private matchedSeq: number;
@@ -118,8 +118,12 @@ export class PrimaryCore {
   step(event: PrimaryEvent): void {
     switch (event.type) {
       case 'input':
+        // The hot path (one per nondeterministic host call): an input changes neither the gate, nor the lease,
+        // nor the time, so the only work after recording it is a flush when its batch is full.
         this.record(EntryKind.Input, event.callIndex, event.call, 0, event.request, event.data);
-        break;
+        if (this.flushWanted) this.pump();
+        this.checkRecordInvariants();
+        return;
       case 'output':
         this.record(EntryKind.Output, event.callIndex, event.call, event.channel, new Uint8Array(0), event.data);
         break;
@@ -247,7 +251,7 @@ export class PrimaryCore {
       this.errors.length > 0 ||
       this.checkpointRequest !== null ||
       this.leaseRequest !== null ||
-      this.pauseReasons().length > 0
+      this.mustPause()
     );
   }
 
@@ -289,7 +293,7 @@ export class PrimaryCore {
   private record(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
     invariant(this.transfer?.phase !== 'stun', 'guest event stepped while a stun checkpoint is pending (the driver must pause)');
     invariant(!this.deposed, 'guest event stepped on a deposed primary (the driver must pause)');
-    invariant(callIndex >= this.lastCallIndex, `call index went backwards (${callIndex} < ${this.lastCallIndex})`);
+    if (callIndex < this.lastCallIndex) broken(`call index went backwards (${callIndex} < ${this.lastCallIndex})`);
     this.lastCallIndex = callIndex;
     const entry: LogEntry = { seq: this.nextSeq++, callIndex, kind, call, channel, request, data };
     if (this.streaming()) {
@@ -338,8 +342,7 @@ export class PrimaryCore {
       this.receivedSeq = received;
       if (this.sentSeq < received) this.sentSeq = received;
       this.lastProgressMs = this.nowMs;
-      const drop = this.log.findIndex((e) => e.seq > received);
-      this.log = drop === -1 ? [] : this.log.slice(drop);
+      this.log.dropThrough(received);
     }
     if (matched > this.matchedSeq) this.matchedSeq = matched;
     this.gate.noteReceived(received);
@@ -351,8 +354,7 @@ export class PrimaryCore {
     const from = Math.max(fromSeq, this.receivedSeq + 1);
     const to = Math.min(toSeq, this.sentSeq);
     if (from > to) return;
-    const first = this.log[0]!.seq;
-    this.sendEntries(this.log.slice(from - first, to - first + 1));
+    this.sendEntries(this.log.range(from, to));
   }
 
   private onDivergence(m: DivergenceMessage): void {
@@ -371,7 +373,7 @@ export class PrimaryCore {
     this.epoch++;
     this.mode = 'resyncing';
     this.gate.freeze(); // the seed rule: nothing goes out until the secondary is the primary's copy again
-    this.log = [];
+    this.log.clear();
     this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
     const id = this.nextTransferId++;
     this.transfer = { id, reason: 'resync', joinId: this.joinId, phase: 'stun', chunks: [], end: null, lastSendMs: this.nowMs };
@@ -390,7 +392,7 @@ export class PrimaryCore {
     // Until the new secondary holds a copy nobody protects the held outputs: they are the truth, let them go.
     this.gate.thaw();
     this.gate.force(Infinity);
-    this.log = [];
+    this.log.clear();
     this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
     const id = this.nextTransferId++;
     this.transfer = { id, reason: 'protect', joinId: m.joinId, phase: 'precopy', chunks: [], end: null, lastSendMs: this.nowMs };
@@ -439,7 +441,7 @@ export class PrimaryCore {
     t.phase = 'sent';
     t.lastSendMs = this.nowMs;
     this.messages.push(end);
-    this.log = [];
+    this.log.clear();
     this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
     this.lastProgressMs = this.nowMs;
     // Re-protect: outputs of the unprotected period go out; later ones wait for the new secondary.
@@ -485,7 +487,7 @@ export class PrimaryCore {
     this.mode = 'unprotected';
     this.transfer = null;
     this.checkpointRequest = null;
-    this.log = [];
+    this.log.clear();
     this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
     this.gate.thaw();
     this.gate.force(Infinity);
@@ -496,8 +498,7 @@ export class PrimaryCore {
 
   private pump(): void {
     if (this.flushWanted && this.streaming() && this.sentSeq < this.nextSeq - 1) {
-      const first = this.log[0]!.seq;
-      this.sendEntries(this.log.slice(this.sentSeq + 1 - first));
+      this.sendEntries(this.log.range(this.sentSeq + 1, this.nextSeq - 1));
       this.sentSeq = this.nextSeq - 1;
     }
     this.flushWanted = false;
@@ -529,6 +530,14 @@ export class PrimaryCore {
     }
   }
 
+  /** pauseReasons().length > 0, without building the list (the driver's per-call check). */
+  private mustPause(): boolean {
+    const c = this.config;
+    if (this.gate.count >= c.heldOutputsMax || this.gate.heldBytes >= c.heldBytesMax) return true;
+    if (this.streaming() && (this.nextSeq - 1 - this.receivedSeq >= c.inflightEntriesMax || this.nextSeq - 1 - this.matchedSeq >= c.lagEntriesMax)) return true;
+    return this.transfer?.phase === 'stun' || (this.mode === 'unprotected' && c.onPeerLoss === 'pause') || this.deposed;
+  }
+
   private pauseReasons(): PauseReason[] {
     const c = this.config;
     const r: PauseReason[] = [];
@@ -545,16 +554,25 @@ export class PrimaryCore {
   private checkInvariants(): void {
     const c = this.config;
     this.gate.checkInvariants();
-    invariant(this.gate.count <= c.heldOutputsMax, `held outputs ${this.gate.count} > heldOutputsMax (driver ignored PAUSE)`);
+    if (this.gate.count > c.heldOutputsMax) broken(`held outputs ${this.gate.count} > heldOutputsMax (driver ignored PAUSE)`);
     invariant(this.matchedSeq <= this.receivedSeq, 'matched beyond received');
-    invariant(this.receivedSeq <= this.sentSeq && this.sentSeq <= this.nextSeq - 1, 'ack/send positions out of order');
     if (this.mode === 'resyncing') invariant(this.gate.frozen, 'resync with an open gate');
+    this.checkRecordInvariants();
+  }
+
+  /**
+   * What recording an input can break, in O(1): checked after every input (the full check, which walks the
+   * gate, runs after every other event; an input leaves the gate alone).
+   */
+  private checkRecordInvariants(): void {
+    const c = this.config;
+    invariant(this.receivedSeq <= this.sentSeq && this.sentSeq <= this.nextSeq - 1, 'ack/send positions out of order');
     if (this.streaming()) {
       invariant(this.nextSeq - 1 - this.receivedSeq <= c.inflightEntriesMax, 'inflight entries over the bound (driver ignored PAUSE)');
       invariant(this.nextSeq - 1 - this.matchedSeq <= c.lagEntriesMax, 'replay lag over the bound (driver ignored PAUSE)');
       const n = this.log.length;
       invariant(n === this.nextSeq - 1 - this.receivedSeq, 'retransmission log does not cover the unacked entries');
-      if (n > 0) invariant(this.log[0]!.seq === this.receivedSeq + 1 && this.log[n - 1]!.seq === this.nextSeq - 1, 'log window');
+      if (n > 0) invariant(this.log.first!.seq === this.receivedSeq + 1 && this.log.last!.seq === this.nextSeq - 1, 'log window');
     } else {
       invariant(this.log.length === 0, 'log kept while not streaming');
     }
@@ -566,5 +584,54 @@ export class PrimaryCore {
 
   private fail(code: ProtocolError['code'], message: string): void {
     this.errors.push(new ProtocolError(code, message));
+  }
+}
+
+/**
+ * The retransmission window: entries above receivedSeq, in seq order. Acks drop from the front without copying
+ * the rest (a host-call-heavy guest keeps tens of thousands of entries in flight and is acked many times a
+ * second); the array is compacted once most of it is dropped.
+ */
+class EntryLog {
+  private items: LogEntry[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  get first(): LogEntry | undefined {
+    return this.items[this.head];
+  }
+  get last(): LogEntry | undefined {
+    return this.head < this.items.length ? this.items[this.items.length - 1] : undefined;
+  }
+
+  push(e: LogEntry): void {
+    this.items.push(e);
+  }
+
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+
+  /** Forgets every entry with seq <= seq (and lets go of it at once: acked entries must not linger for the GC). */
+  dropThrough(seq: number): void {
+    const first = this.first;
+    if (!first) return;
+    const head = Math.min(this.items.length, this.head + Math.max(0, seq - first.seq + 1));
+    if (head === this.items.length) return this.clear();
+    for (let i = this.head; i < head; i++) this.items[i] = undefined as unknown as LogEntry;
+    this.head = head;
+    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** The entries with from <= seq <= to (both inside the window). */
+  range(from: number, to: number): LogEntry[] {
+    const base = this.head - this.items[this.head]!.seq;
+    return this.items.slice(base + from, base + to + 1);
   }
 }

@@ -10,7 +10,7 @@
 import { EntryKind, type LogEntry } from '../log/entry.ts';
 import { secondaryConfig, type SecondaryConfig } from './config.ts';
 import { ProtocolError } from './errors.ts';
-import { invariant } from './invariant.ts';
+import { broken, invariant } from './invariant.ts';
 import { LeaseState, type LeaseRequest } from './lease-state.ts';
 import {
   isPrimaryMessage,
@@ -39,9 +39,6 @@ interface InboundTransfer {
   lastNackMs: number;
   handed: boolean;
 }
-
-/** States in which entries flow to the replayer. */
-const replaying: ReadonlySet<SecondaryState> = new Set(['replicating', 'candidate', 'finishing']);
 
 export class SecondaryCore {
   readonly config: SecondaryConfig;
@@ -114,8 +111,12 @@ export class SecondaryCore {
         this.receive(event.message);
         break;
       case 'replayed':
+        // The hot path: only the replay position moved.
         this.onReplayed(event.seq);
-        break;
+        this.pump();
+        this.ackFlushWanted = false;
+        this.checkReplayInvariants();
+        return;
       case 'diverged':
         this.onDiverged(event.seq, event.callIndex, event.reason, event.detail, event.hashes);
         break;
@@ -151,6 +152,7 @@ export class SecondaryCore {
         break;
     }
     this.pump();
+    this.ackFlushWanted = false;
     this.checkInvariants();
   }
 
@@ -263,8 +265,11 @@ export class SecondaryCore {
     this.errors.push(...res.errors);
     for (const e of res.delivered) {
       this.available.push(e);
-      if (e.kind === EntryKind.Output && e.seq > this.knownReleasedSeq)
+      if (e.kind === EntryKind.Output && e.seq > this.knownReleasedSeq) {
         this.pending.push({ seq: e.seq, callIndex: e.callIndex, channel: e.channel, data: e.data });
+        // The primary may hold this output until it hears of its receipt: say so now, not at the next tick.
+        if (this.config.ackOutputsAtOnce) this.ackFlushWanted = true;
+      }
     }
   }
 
@@ -343,11 +348,21 @@ export class SecondaryCore {
 
   // ---- replay --------------------------------------------------------------------------------------------
 
+  /** Every handed entry up to seq was replayed identically (cumulative: a driver may report once per slice). */
   private onReplayed(seq: number): void {
-    if (!replaying.has(this.state)) return; // a late report for entries discarded by a transfer or rejoin
-    invariant(seq === this.replayedSeq + 1, `replayed ${seq}, expected ${this.replayedSeq + 1}`);
-    invariant(seq <= this.handedSeq, `replayed ${seq} that was never handed (ran ahead of the log)`);
+    if (!this.isReplaying()) return; // a late report for entries discarded by a transfer or rejoin
+    if (seq <= this.replayedSeq) broken(`replayed ${seq}, but replay already stands at ${this.replayedSeq}`);
+    if (seq > this.handedSeq) broken(`replayed ${seq} that was never handed (ran ahead of the log)`);
     this.replayedSeq = seq;
+    // Replay passed an output the primary may still hold (rule 'compare', or one this side dispatches): ack now.
+    if (this.config.ackOutputsAtOnce && this.pending.length > 0 && this.pending[0]!.seq <= seq && (this.config.releaseRule === 'compare' || this.config.dispatchSide === 'secondary'))
+      this.ackFlushWanted = true;
+  }
+
+  /** States in which entries flow to the replayer. */
+  private isReplaying(): boolean {
+    const st = this.state;
+    return st === 'replicating' || st === 'candidate' || st === 'finishing';
   }
 
   private onDiverged(seq: number, callIndex: number, reason: DivergenceMessage['reason'], detail: string, hashes: StateHashes): void {
@@ -435,13 +450,13 @@ export class SecondaryCore {
   // ---- output, acks, timers ------------------------------------------------------------------------------
 
   private pump(): void {
-    if (replaying.has(this.state) && this.available.length > 0) {
+    if (this.available.length > 0 && this.isReplaying()) {
       this.replayOut.push(...this.available);
       this.handedSeq = this.available[this.available.length - 1]!.seq;
       this.available = [];
     }
     while (this.pending.length > 0 && this.pending[0]!.seq <= this.knownReleasedSeq) this.pending.shift();
-    if (this.mayDispatch()) {
+    if (this.pending.length > 0 && this.mayDispatch()) {
       while (this.pending.length > 0 && this.pending[0]!.seq <= this.replayedSeq) {
         const o = this.pending.shift()!;
         invariant(o.seq > this.lastDispatchedSeq, 'secondary dispatch out of order');
@@ -463,7 +478,7 @@ export class SecondaryCore {
     }
     const wantLease = this.state === 'candidate' || this.state === 'finishing';
     // Ask at the epoch we would go live with: see lease-state.ts for why that fences out the old primary.
-    if (this.leaseRequest === null && this.lease.wantAcquire(this.nowMs, wantLease, this.epoch + 1))
+    if (wantLease && this.leaseRequest === null && this.lease.wantAcquire(this.nowMs, wantLease, this.epoch + 1))
       this.leaseRequest = { kind: 'acquire', epoch: this.epoch + 1 };
     this.sendAck();
   }
@@ -497,7 +512,8 @@ export class SecondaryCore {
 
   private sendAck(): void {
     if (this.state !== 'replicating' && this.state !== 'candidate') return;
-    const [r, m] = this.ackPositions();
+    const r = this.window.receivedSeq;
+    const m = Math.min(this.ackMatched(), r); // ackPositions() in these states, without the tuple
     const every = this.config.ackEntriesEvery;
     const changed = r !== this.ackedReceived || m !== this.ackedMatched;
     if (!changed) return;
@@ -547,9 +563,17 @@ export class SecondaryCore {
   }
 
   private checkInvariants(): void {
-    invariant(this.replayedSeq <= this.handedSeq || !replaying.has(this.state), 'replayed beyond handed');
-    if (replaying.has(this.state)) invariant(this.handedSeq <= this.window.receivedSeq, 'handed beyond received');
+    this.checkReplayInvariants();
     for (let i = 1; i < this.pending.length; i++) invariant(this.pending[i]!.seq > this.pending[i - 1]!.seq, 'pending outputs out of order');
+    if (this.state === 'live') invariant(this.pending.length === 0, 'live with pending outputs');
+  }
+
+  /** What a replayed report can break, in O(1) (it only moves replayedSeq and dispatches from the front of pending). */
+  private checkReplayInvariants(): void {
+    if (this.isReplaying()) {
+      invariant(this.replayedSeq <= this.handedSeq, 'replayed beyond handed');
+      invariant(this.handedSeq <= this.window.receivedSeq, 'handed beyond received');
+    }
     if (this.state === 'live') invariant(this.pending.length === 0, 'live with pending outputs');
   }
 

@@ -10,7 +10,10 @@ import type { Notice, StateHashes } from './primary-types.ts';
 
 export type SecondaryEvent =
   | { readonly type: 'message'; readonly message: Message }
-  /** The replayer consumed entry seq with identical results (input fed, output bytes equal, digest equal). */
+  /**
+   * The replayer consumed every handed entry up to seq with identical results (input fed, output bytes equal,
+   * digest equal). Cumulative: one report may cover many entries (a driver may report once per replay slice).
+   */
   | { readonly type: 'replayed'; readonly seq: number }
   /** The replayer found a difference at entry seq; hashes describe the secondary's state for the diff. */
   | {

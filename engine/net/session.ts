@@ -65,6 +65,14 @@ export class Session extends TransportBase {
     this.raw.send(msg);
   }
 
+  cork(): void {
+    this.raw.cork?.();
+  }
+
+  uncork(): void {
+    this.raw.uncork?.();
+  }
+
   close(err?: NetError): void {
     if (this.closed) return;
     this.raw.close(err);

@@ -35,6 +35,12 @@ export interface Transport {
   /** Close; with err the reason goes to the peer too (as its code). Idempotent. onClose fires synchronously. */
   close(err?: NetError): void;
   /**
+   * Optional write coalescing: sends between cork() and the matching uncork() still arrive as separate messages,
+   * in order, but may leave in one write to the OS (one system call instead of one per message). Calls nest.
+   */
+  cork?(): void;
+  uncork?(): void;
+  /**
    * The receiver (codec) rejected a message from this peer. After invalidMessagesMax such reports the connection is
    * closed with E_MALFORMED: a broken or hostile peer cannot make us spin on garbage forever.
    */

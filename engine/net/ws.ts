@@ -82,6 +82,19 @@ export class WsChannel extends TransportBase {
     return this.ws.bufferedAmount;
   }
 
+  /** The TCP socket under the WebSocket (ws keeps it in a private field; absent before open and after close). */
+  private get socket(): Socket | undefined {
+    return (this.ws as unknown as { _socket?: Socket | null })._socket ?? undefined;
+  }
+
+  cork(): void {
+    this.socket?.cork();
+  }
+
+  uncork(): void {
+    this.socket?.uncork();
+  }
+
   send(msg: Uint8Array): void {
     this.checkSend(msg);
     this.ws.send(msg, { binary: true });

@@ -34,3 +34,21 @@ export function sendOnChannel(t: Transport | undefined, m: Message, log: (line: 
     return 0;
   }
 }
+
+/**
+ * Sends messages in order, coalesced into as few writes as the transport allows (a slice's entry batches, or
+ * acks with a heartbeat, cost one system call instead of one each); `sent` gets each message's size on the wire.
+ */
+export function sendAllOnChannel(t: Transport | undefined, messages: readonly Message[], log: (line: string) => void, sent?: (bytes: number) => void): void {
+  if (messages.length === 0) return;
+  const cork = messages.length > 1 && t !== undefined && !t.closed && t.cork !== undefined;
+  if (cork) t.cork!();
+  try {
+    for (const m of messages) {
+      const n = sendOnChannel(t, m, log);
+      if (n > 0) sent?.(n);
+    }
+  } finally {
+    if (cork) t.uncork!();
+  }
+}

@@ -15,7 +15,6 @@ import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type HostCallInfo, type Inpu
 import { PrimaryCore, type PrimaryStart } from '../core/primary-core.ts';
 import type { PrimaryConfig } from '../core/config.ts';
 import type { CheckpointRequest, PrimaryStatus } from '../core/primary-types.ts';
-import type { Message } from '../core/messages.ts';
 import { DigestTrack, encodeDigestPayload } from '../log/digest-payload.ts';
 import { exitCodeBytes } from '../log/end-marker.ts';
 import type { LoadedModule } from '../wasi/loader.ts';
@@ -24,7 +23,7 @@ import type { Transport } from '../net/transport.ts';
 import { LeaseIo } from './lease-io.ts';
 import { pollSleepNs, type SleepGate } from './guest-sleep.ts';
 import { takeCheckpoint } from './state-transfer.ts';
-import { listenChannel, sendOnChannel } from './channel.ts';
+import { listenChannel, sendAllOnChannel } from './channel.ts';
 
 export interface PrimaryDriverOptions {
   readonly machine: WasiMachine;
@@ -177,10 +176,8 @@ export class PrimaryDriver {
     this.act();
   }
 
-  private send(m: Message): void {
-    const n = sendOnChannel(this.transport, m, (l) => this.o.log(`primary: ${l}`));
-    if (n > 0) this.o.onSent?.(n);
-  }
+  private readonly logSendError = (l: string): void => this.o.log(`primary: ${l}`);
+  private readonly countSent = (n: number): void => this.o.onSent?.(n);
 
   // ---- core ------------------------------------------------------------------------------------------
 
@@ -193,7 +190,7 @@ export class PrimaryDriver {
   /** Acts on everything the core asked for, in the documented order. */
   private act(): void {
     const r = this.core.ready();
-    for (const m of r.messages) this.send(m);
+    sendAllOnChannel(this.transport, r.messages, this.logSendError, this.countSent);
     for (const out of r.outputs) {
       if (this.o.onHeld) {
         const t = this.heldSince.get(out.seq);
@@ -346,11 +343,37 @@ export class PrimaryDriver {
     }
     if (this.sleptAt === call.index) this.o.sleep.waited();
     const data = call.live();
-    this.core.step({ type: 'input', callIndex: call.index, call: call.name, request: call.request.slice(), data });
+    this.core.step({ type: 'input', callIndex: call.index, call: call.name, request: this.ownRequest(call), data });
     // Entries are batched by the core and flushed at the end of the slice (tick); act only when the core has
     // something to say, so a host-call-heavy guest does not pay for a full ready() per call.
     if (this.core.hasReady) this.act();
     return data;
+  }
+
+  /** The last request bytes logged per call name (our own copies, never changed once logged). */
+  private readonly requests = new Map<string, Uint8Array>();
+
+  /**
+   * A copy of the call's request that the log may keep (the machine's bytes may be reused). A call usually asks
+   * for what it asked for last time (the same clock, the same random length): then the previous copy is shared,
+   * so an entry waiting for its ack keeps one object less alive, which is most of what the GC has to copy.
+   */
+  private ownRequest(call: InputCall): Uint8Array {
+    const r = call.request;
+    const prev = this.requests.get(call.name);
+    if (prev && prev.length === r.length) {
+      let same = true;
+      for (let i = 0; i < r.length; i++) {
+        if (prev[i] !== r[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return prev;
+    }
+    const copy = r.slice();
+    this.requests.set(call.name, copy);
+    return copy;
   }
 
   /** Output seq → when it entered the gate (only with onHeld). */

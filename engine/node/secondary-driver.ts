@@ -11,8 +11,8 @@ import { EXIT_CHANNEL, PAUSE, type RunResult } from '../machine/machine.ts';
 import { SecondaryCore, type SecondaryStart } from '../core/secondary-core.ts';
 import type { SecondaryConfig, PrimaryConfig } from '../core/config.ts';
 import type { GoLive, RestoreRequest, SecondaryStatus } from '../core/secondary-types.ts';
-import type { DivergenceReason, Message } from '../core/messages.ts';
-import type { LogEntry } from '../log/entry.ts';
+import type { DivergenceReason } from '../core/messages.ts';
+import { EntryKind, type LogEntry } from '../log/entry.ts';
 import type { LoadedModule } from '../wasi/loader.ts';
 import type { WasiMachine } from '../wasi/machine.ts';
 import type { Transport } from '../net/transport.ts';
@@ -22,7 +22,7 @@ import type { FaultHook } from '../../replay/fault.ts';
 import { LeaseIo } from './lease-io.ts';
 import type { SleepGate } from './guest-sleep.ts';
 import { applyTransfer, stateHashes } from './state-transfer.ts';
-import { listenChannel, sendOnChannel } from './channel.ts';
+import { listenChannel, sendAllOnChannel } from './channel.ts';
 import { PrimaryDriver, QUIET_ERRORS } from './primary-driver.ts';
 
 export interface SecondaryDriverOptions {
@@ -55,29 +55,68 @@ export interface SecondaryDriverOptions {
   readonly onLive?: (p: PrimaryDriver) => void;
 }
 
-/** The entries the core handed over, consumed in order; WAIT when the replay has caught up with the log. */
+/**
+ * Settings for a real channel. An ack that may let a held output go leaves at once (ackOutputsAtOnce); every
+ * other ack is cumulative and rides on the next timer tick, or leaves after ackEntriesEvery entries. At the
+ * simulator's 16 (and with a tick after every message and every replay slice), a host-call-heavy guest made
+ * the secondary send, and the primary decode and step, thousands of acks a second that said nothing new.
+ */
+export const SECONDARY_DRIVER_DEFAULTS = {
+  ackEntriesEvery: 1024,
+  ackOutputsAtOnce: true,
+} as const;
+
+const NO_ENTRIES: readonly LogEntry[] = [];
+
+/**
+ * The entries the core handed over, consumed in order; WAIT when the replay has caught up with the log. Kept as
+ * the arrays ready() handed over (no per-entry copy): a host-call-heavy guest hands hundreds of thousands a second.
+ */
 class EntryQueue implements EntrySource {
-  private items: LogEntry[] = [];
-  private head = 0;
+  private chunks: (readonly LogEntry[])[] = [];
+  /** chunks[chunk] is being consumed (current), pos is its next entry. */
+  private chunk = 0;
+  private pos = 0;
+  private current: readonly LogEntry[] = [];
 
   push(entries: readonly LogEntry[]): void {
-    for (const e of entries) this.items.push(e);
+    if (entries.length === 0) return;
+    this.chunks.push(entries);
+    if (this.chunks.length === 1) {
+      this.chunk = 0;
+      this.pos = 0;
+      this.current = entries;
+    } else if (this.pos >= this.current.length) {
+      this.next();
+    }
   }
 
   clear(): void {
-    this.items = [];
-    this.head = 0;
+    this.chunks = [];
+    this.chunk = 0;
+    this.pos = 0;
+    this.current = [];
   }
 
   peek(): LogEntry | typeof WAIT | typeof END {
-    return this.head < this.items.length ? this.items[this.head] : WAIT;
+    return this.pos < this.current.length ? this.current[this.pos]! : WAIT;
   }
 
   take(): void {
-    this.head++;
-    if (this.head > 4096 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
+    if (++this.pos >= this.current.length) this.next();
+  }
+
+  /** Moves on to the next chunk once the current one is consumed, letting go of the consumed one at once. */
+  private next(): void {
+    while (this.pos >= this.current.length && this.chunk + 1 < this.chunks.length) {
+      this.chunks[this.chunk] = NO_ENTRIES; // replayed entries must not outlive their replay (GC)
+      this.chunk++;
+      this.current = this.chunks[this.chunk]!;
+      this.pos = 0;
+    }
+    if (this.chunk >= 64 && this.chunk * 2 >= this.chunks.length) {
+      this.chunks = this.chunks.slice(this.chunk);
+      this.chunk = 0;
     }
   }
 }
@@ -116,7 +155,7 @@ export class SecondaryDriver {
       this.module = o.initial.module;
     }
     const start: SecondaryStart = o.start ?? { mode: 'join', hashes: o.initial ? stateHashes(o.initial.machine) : null };
-    this.core = new SecondaryCore({ ...o.core, vmId: o.vmId, nodeId: o.nodeId }, start);
+    this.core = new SecondaryCore({ ...SECONDARY_DRIVER_DEFAULTS, ...o.core, vmId: o.vmId, nodeId: o.nodeId }, start);
     this.done = new Promise<number>((resolve) => (this.finish = resolve));
   }
 
@@ -146,8 +185,8 @@ export class SecondaryDriver {
       t,
       (m) => {
         this.core.step({ type: 'message', message: m });
-        // Ack at once: the primary's outputs wait for it (the core would otherwise ack at its next tick).
-        this.core.tick(this.now());
+        // Acks that let a held output go leave at once (ackOutputsAtOnce); without that, tick so they do.
+        if (!this.core.config.ackOutputsAtOnce) this.core.tick(this.now());
         this.act();
       },
       (err) => {
@@ -163,9 +202,7 @@ export class SecondaryDriver {
     this.act();
   }
 
-  private send(m: Message): void {
-    sendOnChannel(this.transport, m, (l) => this.o.log(`secondary: ${l}`));
-  }
+  private readonly logSendError = (l: string): void => this.o.log(`secondary: ${l}`);
 
   private tick(): void {
     if (this.stopped || this.primary) return;
@@ -177,13 +214,14 @@ export class SecondaryDriver {
   private act(): void {
     if (this.primary) return;
     const r = this.core.ready();
-    for (const m of r.messages) this.send(m);
+    sendAllOnChannel(this.transport, r.messages, this.logSendError);
     for (const out of r.outputs) if (out.channel >= 0) this.o.emit(out.channel, out.data);
     for (const n of r.notices) this.o.log(`secondary: ${n.kind}: ${n.detail}`);
     for (const e of r.errors) if (!QUIET_ERRORS.has(e.code) || process.env.TWINSTEP_DEBUG) this.o.log(`secondary: error ${e.message}`);
     if (r.discardReplay) {
       this.queue.clear();
       this.replayer = undefined;
+      this.matchedThrough = -1;
     }
     if (r.restore) this.pendingRestore = r.restore;
     this.queue.push(r.replay);
@@ -255,7 +293,9 @@ export class SecondaryDriver {
       source: this.queue,
       fault: this.o.fault,
       onMatched: (e) => {
-        this.core.step({ type: 'replayed', seq: e.seq });
+        // Reported cumulatively at the end of the slice; an output at once (its match may release it).
+        this.matchedThrough = e.seq;
+        if (e.kind !== EntryKind.Input) this.flushMatched();
       },
     });
     this.running = true;
@@ -290,9 +330,21 @@ export class SecondaryDriver {
   /** The run's end (exited or trapped), kept to re-check the log's end marker when it arrives. */
   private ended: RunResult | undefined;
 
+  /** Highest seq the replayer matched that the core has not been told about (-1: none). */
+  private matchedThrough = -1;
+
+  private flushMatched(): void {
+    if (this.matchedThrough < 0) return;
+    const seq = this.matchedThrough;
+    this.matchedThrough = -1;
+    this.core.step({ type: 'replayed', seq });
+  }
+
   private report(machine: WasiMachine): void {
-    // Match acks for what this slice replayed go out now (rule 'compare' waits for them).
-    this.core.tick(this.now());
+    // Everything this slice matched, before anything else happens to the replay (a divergence, a transfer).
+    this.flushMatched();
+    // Match acks that release outputs went out with the match (ackOutputsAtOnce); without that, tick so they do.
+    if (!this.core.config.ackOutputsAtOnce) this.core.tick(this.now());
     const divs = this.replayer?.divergences ?? [];
     if (divs.length > this.reported) {
       const d = divs[this.reported];

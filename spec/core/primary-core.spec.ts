@@ -111,6 +111,36 @@ describe('PrimaryCore', () => {
     expect(p.entries().map((e) => e.seq)).to.deep.equal([1]);
   });
 
+  it('keeps exactly the unacked entries for retransmission across many partial acks (long windows)', () => {
+    const p = new PrimaryHarness({ batchEntriesMax: 64, inflightEntriesMax: 10_000, lagEntriesMax: 10_000 });
+    const seqs = () => p.entries().map((e) => e.seq);
+    const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
+    for (let i = 0; i < 5000; i++) p.input();
+    p.tick(1);
+    expect(seqs()).to.deep.equal(range(0, 4999));
+    p.take();
+    for (const upTo of [10, 1500, 3000, 3001]) {
+      p.receive(ack(1, upTo, 0));
+      expect(p.core.status().inflightEntries).to.equal(4999 - upTo);
+    }
+    p.receive({ type: 'nack', vmId, epoch: 1, fromSeq: 3100, toSeq: 3105 });
+    expect(seqs()).to.deep.equal(range(3100, 3105));
+    p.take();
+    // A nack reaching below the acked point resends only what is still unacked.
+    p.receive({ type: 'nack', vmId, epoch: 1, fromSeq: 2990, toSeq: 3003 });
+    expect(seqs()).to.deep.equal([3002, 3003]);
+    p.take();
+    p.tick(40); // go-back-N: everything unacked, in batches of 64
+    expect(seqs()).to.deep.equal(range(3002, 4999));
+    expect(p.sent.every((m) => m.type !== 'entries' || m.entries.length <= 64)).to.equal(true);
+    p.take();
+    p.receive(ack(1, 4999, 4999));
+    expect(p.core.status().inflightEntries).to.equal(0);
+    p.input();
+    p.tick(41);
+    expect(seqs()).to.deep.equal([5000]);
+  });
+
   it('holds everything without the lease; after a peer loss it re-fences the lease at the new epoch BEFORE releasing', () => {
     const p = new PrimaryHarness({}, { mode: 'protected' });
     expect(p.last.lease).to.deep.equal({ kind: 'acquire', epoch: 1 });

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { AckMessage, DivergenceMessage, Message, StateEndMessage } from '../../engine/core/messages.ts';
 import { fnv1a64 } from '../../engine/core/chunk-hash.ts';
+import { EntryKind } from '../../engine/log/entry.ts';
 import { SecondaryHarness, hashes, outputEntry, text, vmId } from './harness.ts';
 
 const entries = (epoch: number, list: ReturnType<typeof outputEntry>[], releasedSeq = -1, lastSeq = list[list.length - 1]?.seq ?? -1): Message => ({
@@ -55,6 +56,43 @@ describe('SecondaryCore', () => {
     const s = new SecondaryHarness({ ackEntriesEvery: 2 });
     s.receive(entries(1, [outputEntry(0, 'a'), outputEntry(1, 'b')]));
     expect(acks(s).at(-1)).to.deep.include({ receivedSeq: 1 });
+  });
+
+  it('takes replay reports cumulatively: one report may cover many entries, never going back or ahead', () => {
+    const s = new SecondaryHarness({ ackEntriesEvery: 100 });
+    s.receive(entries(1, [0, 1, 2, 3, 4].map((i) => outputEntry(i, String(i)))));
+    s.core.step({ type: 'replayed', seq: 2 });
+    expect(s.core.status().replayedSeq).to.equal(2);
+    expect(() => s.core.step({ type: 'replayed', seq: 2 })).to.throw(/already stands at 2/);
+    expect(() => s.core.step({ type: 'replayed', seq: 5 })).to.throw(/ran ahead/);
+    s.core.step({ type: 'replayed', seq: 4 });
+    s.tick(1);
+    expect(acks(s).at(-1)).to.deep.include({ receivedSeq: 4, matchedSeq: 4 });
+  });
+
+  it('ackOutputsAtOnce: acks at once what may release a held output, and everything else per tick', () => {
+    const input = (seq: number) => ({ ...outputEntry(seq, ''), kind: EntryKind.Input, call: 'random_get', channel: 0 });
+    for (const releaseRule of ['ack', 'compare'] as const) {
+      const s = new SecondaryHarness({ ackEntriesEvery: 100, ackOutputsAtOnce: true, releaseRule });
+      s.receive(entries(1, [input(0), input(1)]));
+      expect(acks(s)).to.have.length(0); // inputs alone: batched until the tick
+      s.receive(entries(1, [input(2), outputEntry(3, 'a')]));
+      expect(acks(s).at(-1)).to.deep.include({ receivedSeq: 3, matchedSeq: -1 }); // receipt of an output: at once
+      s.take();
+      s.core.step({ type: 'replayed', seq: 2 });
+      s.read();
+      expect(acks(s)).to.have.length(0);
+      s.core.step({ type: 'replayed', seq: 3 });
+      s.read();
+      // Its match releases it only under 'compare'; under 'ack' the match rides on the next tick.
+      expect(acks(s).map((a) => a.matchedSeq)).to.deep.equal(releaseRule === 'compare' ? [3] : []);
+      s.tick(1);
+      expect(acks(s).at(-1)).to.deep.include({ receivedSeq: 3, matchedSeq: 3 });
+      // Outputs the primary already released (releasedSeq) are no reason to hurry.
+      s.take();
+      s.receive(entries(1, [outputEntry(4, 'b')], 4));
+      expect(acks(s)).to.have.length(0);
+    }
   });
 
   it('detects a gap (also at the tail) and asks for retransmission', () => {

@@ -41,7 +41,9 @@ export async function waitFor(what: string, cond: () => boolean, timeoutMs: numb
 
 export function pairDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'twinstep-pair-'));
-  writeFileSync(join(d, 'secret'), randomBytes(32));
+  // Hex text, not raw bytes: loadSecretFile drops one trailing newline, so a raw secret ending in 0x0a (1 in 256)
+  // made an in-process primary that reads the file as it is (scripts/bench/pair.ts) fail the handshake forever.
+  writeFileSync(join(d, 'secret'), randomBytes(32).toString('hex'));
   return d;
 }
 
