@@ -41,6 +41,12 @@ export interface PrimaryConfig extends PairConfig {
   /** Entries not yet replayed by the secondary: bounds how long a failover or a resync takes. */
   readonly lagEntriesMax: number;
   readonly batchEntriesMax: number;
+  /**
+   * Payload bytes (requests + data) per entries message: a batch is cut before it grows past this, so
+   * large inputs and outputs never make a message exceed the channel's frame limit (16 MiB by default).
+   * One entry larger than this still travels alone.
+   */
+  readonly batchBytesMax: number;
   /** Without a secondary: keep running unprotected, or pause the guest until one is protecting again. */
   readonly onPeerLoss: 'continue' | 'pause';
 }
@@ -79,6 +85,7 @@ export const primaryDefaults = {
   inflightEntriesMax: 1024,
   lagEntriesMax: 4096,
   batchEntriesMax: 64,
+  batchBytesMax: 4 << 20,
   onPeerLoss: 'continue',
 } as const satisfies Omit<PrimaryConfig, 'vmId'>;
 
@@ -106,7 +113,7 @@ function checkPair(c: PairConfig): void {
 export function primaryConfig(c: Partial<PrimaryConfig> & { vmId: string }): PrimaryConfig {
   const full: PrimaryConfig = { ...primaryDefaults, ...c };
   checkPair(full);
-  for (const k of ['heldOutputsMax', 'heldBytesMax', 'inflightEntriesMax', 'lagEntriesMax', 'batchEntriesMax'] as const) positive(k, full[k]);
+  for (const k of ['heldOutputsMax', 'heldBytesMax', 'inflightEntriesMax', 'lagEntriesMax', 'batchEntriesMax', 'batchBytesMax'] as const) positive(k, full[k]);
   return full;
 }
 

@@ -90,6 +90,8 @@ export class PrimaryCore {
   private lastDoneTransferId = 0;
   private deposed = false;
   private flushWanted = false;
+  /** Payload bytes recorded since the last send (a flush is wanted once it reaches batchBytesMax). */
+  private unsentBytes = 0;
   private lastReleasedSeq = -1;
 
   private messages: Message[] = [];
@@ -298,7 +300,8 @@ export class PrimaryCore {
     const entry: LogEntry = { seq: this.nextSeq++, callIndex, kind, call, channel, request, data };
     if (this.streaming()) {
       this.log.push(entry);
-      if (kind === EntryKind.Output || this.nextSeq - 1 - this.sentSeq >= this.config.batchEntriesMax) this.flushWanted = true;
+      this.unsentBytes += request.length + data.length;
+      if (kind === EntryKind.Output || this.nextSeq - 1 - this.sentSeq >= this.config.batchEntriesMax || this.unsentBytes >= this.config.batchBytesMax) this.flushWanted = true;
     }
     if (kind === EntryKind.Output) this.gate.hold({ seq: entry.seq, callIndex, channel, data });
   }
@@ -517,16 +520,30 @@ export class PrimaryCore {
     }
   }
 
+  /** Cuts entries into messages of at most batchEntriesMax entries and (unless one entry alone) batchBytesMax bytes. */
   private sendEntries(entries: readonly LogEntry[]): void {
-    for (let i = 0; i < entries.length; i += this.config.batchEntriesMax) {
+    this.unsentBytes = 0;
+    const { batchEntriesMax, batchBytesMax } = this.config;
+    let start = 0;
+    while (start < entries.length) {
+      let end = start;
+      let bytes = 0;
+      while (end < entries.length && end - start < batchEntriesMax) {
+        const e = entries[end]!;
+        const size = e.request.length + e.data.length;
+        if (end > start && bytes + size > batchBytesMax) break;
+        bytes += size;
+        end++;
+      }
       this.messages.push({
         type: 'entries',
         vmId: this.config.vmId,
         epoch: this.epoch,
-        entries: entries.slice(i, i + this.config.batchEntriesMax),
+        entries: entries.slice(start, end),
         releasedSeq: this.gate.releasedSeq(this.nextSeq),
         lastSeq: this.nextSeq - 1,
       });
+      start = end;
     }
   }
 

@@ -22,6 +22,21 @@ describe('PrimaryCore', () => {
     expect(p.entries().map((e) => e.seq)).to.deep.equal([0, 1, 2, 3]);
   });
 
+  it('cuts entries messages by payload bytes as well as by count; a single larger entry travels alone', () => {
+    const p = new PrimaryHarness({ batchEntriesMax: 100, batchBytesMax: 1000 });
+    p.take();
+    // 1 request byte + 300 data bytes per input: a flush is wanted once 1000 bytes are pending.
+    for (let i = 0; i < 3; i++) p.input('y'.repeat(300));
+    expect(p.entries(), 'three entries (903 bytes) wait for a tick').to.have.length(0);
+    p.input('y'.repeat(300));
+    p.input('z'.repeat(2000));
+    p.tick(1);
+    const sizes = p.sent.filter((m) => m.type === 'entries').map((m) => (m.type === 'entries' ? m.entries.map((e) => e.request.length + e.data.length) : []));
+    expect(sizes.flat(), 'every entry sent once, in order').to.deep.equal([301, 301, 301, 301, 2001]);
+    for (const m of sizes) expect(m.length === 1 || m.reduce((a, b) => a + b, 0) <= 1000, `message of ${m.join('+')} bytes`).to.equal(true);
+    expect(p.entries().map((e) => e.seq)).to.deep.equal([0, 1, 2, 3, 4]);
+  });
+
   it("rule 'ack': releases an output only AFTER every entry up to it was acked, in order", () => {
     const p = new PrimaryHarness({ releaseRule: 'ack' });
     p.output('a');

@@ -142,6 +142,8 @@ export function simulate(o: SimOptions): SimReport {
       inflightEntriesMax: o.inflightEntriesMax,
       lagEntriesMax: o.lagEntriesMax,
       batchEntriesMax: o.batchEntriesMax,
+      // Every seventh seed cuts batches by bytes too (derived from the seed: other settings stay as drawn).
+      batchBytesMax: o.seed % 7 === 2 ? 24 : 4 << 20,
       onPeerLoss: o.onPeerLoss,
     },
     secondaryConfig: {
