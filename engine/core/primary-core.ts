@@ -176,8 +176,15 @@ export class PrimaryCore {
     this.checkInvariants();
   }
 
-  tick(nowMs: number): void {
+  /**
+   * Time passes. `deaf`: this side could not receive anything since its previous tick (the driver ran a long
+   * guest slice: a guest computing without host calls keeps the driver from its I/O). The peer's silence over
+   * that interval proves nothing, since what it sent is still queued, so the silence clock moves forward by
+   * the interval: the peer gets a full timeout from now to be heard.
+   */
+  tick(nowMs: number, deaf = false): void {
     invariant(nowMs >= this.nowMs, 'time went backwards');
+    if (deaf && this.started && Number.isFinite(this.lastHeardMs)) this.lastHeardMs += nowMs - this.nowMs;
     this.nowMs = nowMs;
     if (!this.started) {
       this.started = true;

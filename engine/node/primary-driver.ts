@@ -286,8 +286,9 @@ export class PrimaryDriver {
       }
       this.exited = code;
     }
-    // End of a slice: flush the batched entries now (the core otherwise sends them at its next tick).
-    this.core.tick(this.now());
+    // End of a slice: flush the batched entries now (the core otherwise sends them at its next tick). A slice
+    // longer than a heartbeat kept this process from its I/O: the core must not count that as the peer's silence.
+    this.core.tick(this.now(), performance.now() - this.sliceStart >= this.core.config.heartbeatMs);
     this.act();
   }
 

@@ -186,7 +186,7 @@ export class SecondaryDriver {
       (m) => {
         this.core.step({ type: 'message', message: m });
         // Acks that let a held output go leave at once (ackOutputsAtOnce); without that, tick so they do.
-        if (!this.core.config.ackOutputsAtOnce) this.core.tick(this.now());
+        if (!this.core.config.ackOutputsAtOnce) this.coreTick();
         this.act();
       },
       (err) => {
@@ -204,9 +204,18 @@ export class SecondaryDriver {
 
   private readonly logSendError = (l: string): void => this.o.log(`secondary: ${l}`);
 
+  /** Set after a guest slice long enough that messages may wait unread; the next core tick passes it on. */
+  private deaf = false;
+
+  private coreTick(): void {
+    const deaf = this.deaf;
+    this.deaf = false;
+    this.core.tick(this.now(), deaf);
+  }
+
   private tick(): void {
     if (this.stopped || this.primary) return;
-    this.core.tick(this.now());
+    this.coreTick();
     this.act();
   }
 
@@ -319,6 +328,8 @@ export class SecondaryDriver {
     } finally {
       this.running = false;
     }
+    // A slice longer than a heartbeat kept this process from its I/O: the next tick says so (see SecondaryCore.tick).
+    if (performance.now() - sliceStart >= this.core.config.heartbeatMs) this.deaf = true;
     if (yielded) this.kick();
     if (result.status !== 'paused') {
       this.ended = result;
@@ -344,7 +355,7 @@ export class SecondaryDriver {
     // Everything this slice matched, before anything else happens to the replay (a divergence, a transfer).
     this.flushMatched();
     // Match acks that release outputs went out with the match (ackOutputsAtOnce); without that, tick so they do.
-    if (!this.core.config.ackOutputsAtOnce) this.core.tick(this.now());
+    if (!this.core.config.ackOutputsAtOnce) this.coreTick();
     const divs = this.replayer?.divergences ?? [];
     if (divs.length > this.reported) {
       const d = divs[this.reported];

@@ -177,6 +177,19 @@ describe('PrimaryCore', () => {
     expect(released(p)).to.deep.equal(['a', 'b']);
   });
 
+  it('a long slice of its own (a deaf tick) is not the secondary going silent; real silence after it still is', () => {
+    const p = new PrimaryHarness();
+    p.receive(ack(1, -1, -1));
+    p.core.tick(5000, true); // five seconds inside one guest slice: nothing could be read meanwhile
+    p.read();
+    expect(codes(p)).to.not.include('E_PEER_LOST');
+    expect(p.core.status().mode).to.equal('protected');
+    p.tick(5050);
+    expect(p.core.status().mode).to.equal('protected');
+    p.tick(5150); // 150 ms of silence while listening (peerTimeoutMs 100)
+    expect(codes(p)).to.include('E_PEER_LOST');
+  });
+
   it('stops releasing when the lease runs out, and resumes when it is renewed', () => {
     const p = new PrimaryHarness({ leaseGuardMs: 5 }, { mode: 'protected', leaseUntilMs: 50 });
     p.output('a');

@@ -160,6 +160,18 @@ describe('SecondaryCore', () => {
     expect(s.core.status()).to.deep.include({ state: 'replicating', pendingOutputs: 2 });
   });
 
+  it('a long slice of its own (a deaf tick) is not the primary going silent; real silence after it still is', () => {
+    const s = new SecondaryHarness();
+    s.receive(entries(1, [outputEntry(0, 'a')], 0));
+    s.core.tick(5000, true); // five seconds inside one guest slice: nothing could be read meanwhile
+    s.read();
+    expect(s.core.status().state, 'not a candidate after its own stall').to.not.equal('candidate');
+    s.tick(5050);
+    expect(s.core.status().state).to.not.equal('candidate');
+    s.tick(5150); // 150 ms of silence while listening (peerTimeoutMs 100)
+    expect(s.core.status().state).to.equal('candidate');
+  });
+
   it('go-live: on primary loss asks the lease at epoch+1, finishes the replay, dispatches outputs it cannot know were released, then hands over', () => {
     const s = new SecondaryHarness();
     // The primary announced every output up to seq 0 released.
