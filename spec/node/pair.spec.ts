@@ -86,10 +86,12 @@ describe('protected pair (real processes on loopback)', function () {
 
   for (const release of ['ack', 'compare'] as const) {
   it(`re-protects with a new secondary after the first one is killed, then fails over to it (${release})`, async () => {
-    const count = 120;
+    // Long enough (4 s of guest time) that a loaded machine still starts the second secondary while it runs.
+    const count = 400;
     const dir = pairDir();
     const flags = ['--release', release];
     const sec1 = await startSecondary(dir, flags, env);
+    let sec2: Awaited<ReturnType<typeof startSecondaryAt>> | undefined;
     const pri = startPrimary(dir, sec1.url, [TICKER, String(count), '10'], flags, env);
     try {
       await waitFor('output', () => lines(pri.stdout).length >= 10, 30_000, pri);
@@ -98,7 +100,7 @@ describe('protected pair (real processes on loopback)', function () {
       // A new secondary on the same address: the primary reconnects, transfers a full snapshot while the
       // guest runs, then the dirtied pages with one short stun.
       const port = new URL(sec1.url).port;
-      const sec2 = await startSecondaryAt(dir, port, flags);
+      sec2 = await startSecondaryAt(dir, port, flags);
       await waitFor('protection again', () => (pri.stderr.match(/protected: transfer/g) ?? []).length >= 2, 20_000, pri);
       const before = lines(pri.stdout).length;
       await waitFor('more output', () => lines(pri.stdout).length >= before + 5, 20_000, pri);
@@ -110,6 +112,7 @@ describe('protected pair (real processes on loopback)', function () {
     } finally {
       pri.child.kill('SIGKILL');
       sec1.proc.child.kill('SIGKILL');
+      sec2?.proc.child.kill('SIGKILL');
     }
   });
   }
