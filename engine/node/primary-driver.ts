@@ -159,8 +159,10 @@ export class PrimaryDriver {
     listenChannel(
       t,
       (m) => {
-        this.core.step({ type: 'message', message: m });
+        // Time first: a message may release outputs, and whether the lease still allows that must be judged
+        // at the current time, not at the last tick's (after a freeze the socket is read before any timer).
         this.core.tick(this.now());
+        this.core.step({ type: 'message', message: m });
         this.act();
       },
       (err) => {

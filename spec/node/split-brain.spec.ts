@@ -95,6 +95,8 @@ describe('split brain (real processes on loopback)', function () {
     try {
       await waitFor('output', () => lines(pri.stdout).length >= 15, 30_000, pri);
       pri.child.kill('SIGSTOP');
+      // What the primary wrote just before the stop may still be in the pipe: let it arrive before counting.
+      await new Promise((r) => setTimeout(r, 300));
       const frozenAt = lines(pri.stdout).length;
       await waitFor('the secondary to go live', () => /GOING LIVE/.test(sec.proc.stderr), 15_000, sec.proc);
       await waitFor('the survivor to output', () => lines(sec.proc.stdout).length > 0, 15_000, sec.proc);
