@@ -36,8 +36,8 @@ export class CaptureChunk {
   }
 
   /** Bytes an entry takes in a chunk. */
-  static recordBytes(call: string, id: number, request: Uint8Array, data: Uint8Array): number {
-    return captureHeaderBytes + (id === callIdCustom ? encoder.encode(call).length : 0) + request.length + data.length;
+  static recordBytes(call: string, request: Uint8Array, data: Uint8Array): number {
+    return captureHeaderBytes + (callId(call) === callIdCustom ? encoder.encode(call).length : 0) + request.length + data.length;
   }
 
   /** Appends an entry; false (nothing written) when it does not fit in the room left. */

@@ -378,11 +378,18 @@ function malformed(what: string): LogFormatError {
   return new LogFormatError('E_MALFORMED', `entry batch: ${what}`);
 }
 
+/** A decoded batch with the per-kind byte counts (trace-stats.ts) its columns gave. */
+export interface DecodedBatch extends ChainedEntries {
+  /** Entries and own column bytes per kind. */
+  readonly kindEntries: readonly number[];
+  readonly kindBytes: readonly number[];
+}
+
 /**
  * Reads and fully validates an EntryBatch table (bb must be a CheckedByteBuffer, see readFlat).
  * Verifies the batch-internal chain; whether the batch continues a stream is HashChain.accept's job.
  */
-export function readEntryBatch(t: EntryBatch, bb: ByteBuffer): ChainedEntries {
+export function readEntryBatch(t: EntryBatch, bb: ByteBuffer): DecodedBatch {
   const n = t.count();
   checkLength(bb, n, 1, 'entry batch count');
   if (n > batchEntriesMax) throw malformed(`count ${n} exceeds ${batchEntriesMax}`);
@@ -505,6 +512,6 @@ function decodeDesc(n: number): Uint8Array {
 }
 
 /** Decodes a standalone EntryBatch buffer (as made by encodeEntryBatch). */
-export function decodeEntryBatch(bytes: Uint8Array): ChainedEntries {
+export function decodeEntryBatch(bytes: Uint8Array): DecodedBatch {
   return readFlat(bytes, 'entry batch', (bb) => readEntryBatch(EntryBatch.getRootAsEntryBatch(bb), bb));
 }

@@ -102,9 +102,6 @@ export interface ChainedEntries {
   readonly prevChecksum: bigint;
   /** Chain value after the last entry. */
   readonly lastChecksum: bigint;
-  /** Entries and own column bytes per kind (trace-stats.ts), when the decoder counted them. */
-  readonly kindEntries?: readonly number[];
-  readonly kindBytes?: readonly number[];
 }
 
 /**

@@ -25,7 +25,7 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { EntryKind } from './entry.ts';
 import { LogFormatError, type LogFormatCode } from './errors.ts';
-import { CaptureChunk, captureChunkBytes, captureHeaderBytes } from './capture.ts';
+import { CaptureChunk, captureChunkBytes } from './capture.ts';
 import { TraceWriter, type TraceWriterOptions, type TraceWriterState, type TraceWriterStats } from './trace-writer.ts';
 import type { TraceHeaderData } from './trace-header.ts';
 
@@ -238,10 +238,16 @@ export class OffloadingTraceWriter {
   get stats(): TraceWriterStats {
     if (this.finalStats) return this.finalStats;
     if (this.inner !== undefined) return this.inner.stats;
+    // Read on every entry by the record sink: one object, refreshed, not a new one per call.
     const s = this.session;
-    const bytesTotal = s ? s.progress[PROGRESS_BYTES]! : 0;
-    return { entries: [0, 0, 0], bytes: [0, 0, 0], bytesTotal, batchBytes: 0, frames: s ? s.flushes : 0 };
+    const live = this.liveStats;
+    live.bytesTotal = s ? s.progress[PROGRESS_BYTES]! : 0;
+    live.frames = s ? s.flushes : 0;
+    return live;
   }
+
+  /** What is known while offloaded: bytes in the file and frames (ships and flushes); per-kind figures at close. */
+  private readonly liveStats: TraceWriterStats = { entries: [0, 0, 0], bytes: [0, 0, 0], bytesTotal: 0, batchBytes: 0, frames: 0 };
 
   /** Entries not yet written to the file. */
   get pendingEntries(): number {
@@ -275,7 +281,7 @@ export class OffloadingTraceWriter {
 
   private addToNewChunk(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
     this.ship();
-    const need = CaptureChunk.recordBytes(call, 0, request, data) + captureHeaderBytes + 0xffff;
+    const need = CaptureChunk.recordBytes(call, request, data);
     this.chunk = new CaptureChunk(Math.max(captureChunkBytes, need));
     if (!this.chunk.add(kind, callIndex, call, channel, request, data)) throw new LogFormatError('E_ENTRY', `entry of ${need} bytes does not fit a capture chunk`);
   }

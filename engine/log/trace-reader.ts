@@ -27,7 +27,7 @@ import {
   type TraceEndData,
   type TraceHeaderData,
 } from './trace-header.ts';
-import { attributeBatch, attributeColumns, emptyKindBytes, type KindBytes } from './trace-stats.ts';
+import { attributeColumns, emptyKindBytes, type KindBytes } from './trace-stats.ts';
 
 export type TraceTail =
   | { readonly state: 'reading' }
@@ -219,8 +219,7 @@ export class TraceReader implements Iterable<LogEntry> {
         this.chain.accept(decoded);
         this.batch = decoded.entries;
         this.stats.batchEntriesPeak = Math.max(this.stats.batchEntriesPeak, decoded.entries.length);
-        if (decoded.kindEntries && decoded.kindBytes) attributeColumns(decoded.kindEntries, decoded.kindBytes, frame.bytes, this.stats);
-        else attributeBatch(decoded.entries, frame.bytes, this.stats);
+        attributeColumns(decoded.kindEntries, decoded.kindBytes, frame.bytes, this.stats);
       } else if (frame.type === FrameType.End) {
         const end = decodeTraceEnd(frame.payload);
         if (end.endSeq !== this.chain.nextSeq || end.lastChecksum !== this.chain.checksum) {
