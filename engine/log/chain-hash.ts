@@ -1,19 +1,16 @@
 /**
- * The per-entry step of the log's hash chain, computed in WebAssembly (schema/wasm/xxh64.wat).
+ * The log's hash chain, computed in WebAssembly (schema/wasm/xxh64.wat).
  *
  * The chain value of an entry is xxh64(prev u64 LE || canonical record) (see hash-chain.ts for the record).
  * Records are small (about 40 to 80 bytes for clock and random entries), where a native addon call per
- * entry costs several times the hash itself; the wasm module computes the same xxh64, bit for bit, at a
- * few tens of nanoseconds per entry. Callers write the record straight into the module's memory through
- * `ChainScratch` and never allocate per entry.
- *
- * Chain values are kept as two u32 halves (`lo`, `hi`) on the hot path: BigInt only at batch ends.
+ * entry costs several times the hash itself; the wasm module computes the same xxh64, bit for bit, and
+ * assembles each record itself from a batch's columns (BatchChain), so JS never writes a record.
  */
 import { wasmBase64 } from '../../schema/generated/wasm/xxh64.ts';
+import { callIdCustom, callIdsUsed, callName } from './call-table.ts';
 
 export interface ChainExports {
   readonly memory: WebAssembly.Memory;
-  readonly chain: (len: number) => void;
   readonly xxh64: (ptr: number, len: number) => bigint;
   /** See schema/wasm/xxh64.wat: the chain over a whole batch laid out in memory. */
   readonly chainBatch: (
@@ -33,75 +30,120 @@ export function chainInstance(): ChainExports {
   return new WebAssembly.Instance(compiled, {}).exports as unknown as ChainExports;
 }
 
-/** Offset of the record in the module's memory: [0..8) result, [8..16) previous value, [16..) record. */
-export const recordOffset = 16;
+const encoder = new TextEncoder();
+/** UTF-8 of each call-table name, by id (the hot path: no map lookup, no encoding). */
+const tableNameBytes: readonly Uint8Array[] = Array.from({ length: callIdsUsed }, (_, id) => encoder.encode(callName(id)!));
+const customNameBytes = new Map<string, Uint8Array>();
 
-const wasmPage = 65536;
+/** UTF-8 bytes of a call name (`id` its call-table id, or callIdCustom). */
+export function callNameBytes(id: number, name: string): Uint8Array {
+  if (id !== callIdCustom) return tableNameBytes[id]!;
+  let b = customNameBytes.get(name);
+  if (b === undefined) {
+    b = encoder.encode(name);
+    if (customNameBytes.size < 1024) customNameBytes.set(name, b);
+  }
+  return b;
+}
 
-let shared: ChainScratch | undefined;
+/** Bytes per entry descriptor in wasm memory (see schema/wasm/xxh64.wat `chainBatch`). */
+export const descBytes = 24;
+/** Record bytes besides name and payload: prev, seq, index, kind, name length, channel, two lengths. */
+const recordFixedBytes = 8 + 8 + 8 + 1 + 2 + 4 + 4 + 4;
+const wasmPageBytes = 65536;
+/** Where the name table (256 x ptr,len) and the call-table names sit in an encoder's wasm memory. */
+const nameTableBase = 64;
+const namesBase = nameTableBase + 256 * 8;
+
+/** UTF-8 of the call-table names, packed, and the table pointing into them (the same for every encoder). */
+export const tableNames = (() => {
+  const enc = new TextEncoder();
+  const chunks = Array.from({ length: callIdsUsed }, (_, id) => enc.encode(callName(id)!));
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  const table = new Int32Array(256 * 2);
+  let o = 0;
+  chunks.forEach((c, id) => {
+    bytes.set(c, o);
+    table[id * 2] = namesBase + o;
+    table[id * 2 + 1] = c.length;
+    o += c.length;
+  });
+  return { bytes, table, end: namesBase + bytes.length };
+})();
 
 /**
- * One instance of the chain module and views on its memory. Stateless between calls, so one instance is
- * shared by every chain in the process (JS is single-threaded and a step never yields).
+ * The hash chain over a whole batch, in one WebAssembly call (schema/wasm/xxh64.wat `chainBatch`): the
+ * batch's descriptors (per entry: call index f64, channel, request and data lengths i32, kind and call id
+ * u8; descBytes each), its payload blob and its custom call names are laid out in the module's memory, and
+ * the module returns each entry's link (low 32 bits of the previous value) and the value after the last.
+ * Used by the encoder (to produce the chain) and by the decoder (to check it).
  */
-export class ChainScratch {
-  private readonly exports: ChainExports;
-  /** Views on the module's memory; replaced when the memory grows (a record larger than it). */
-  bytes!: Uint8Array;
-  view!: DataView;
-  private words!: Uint32Array;
+export class BatchChain {
+  private readonly wasm: ChainExports = chainInstance();
 
-  private constructor() {
-    this.exports = chainInstance();
-    this.refresh();
-  }
-
-  static get(): ChainScratch {
-    return (shared ??= new ChainScratch());
-  }
-
-  private refresh(): void {
-    const buf = this.exports.memory.buffer;
-    this.bytes = new Uint8Array(buf);
-    this.view = new DataView(buf);
-    this.words = new Uint32Array(buf, 0, 4);
-  }
-
-  /** Makes room for a record of `len` bytes at recordOffset (grows the memory when needed). */
-  reserve(len: number): void {
-    const need = recordOffset + len;
-    if (need <= this.bytes.length) return;
-    this.exports.memory.grow(Math.ceil((need - this.bytes.length) / wasmPage));
-    this.refresh();
+  constructor() {
+    this.room(tableNames.end);
+    const mem = new Uint8Array(this.wasm.memory.buffer);
+    mem.set(new Uint8Array(tableNames.table.buffer), nameTableBase);
+    mem.set(tableNames.bytes, namesBase);
   }
 
   /**
-   * Hashes (prevLo, prevHi) followed by the `len`-byte record already written at recordOffset. The result is
-   * then in `lo` / `hi`.
+   * Chain over `n` entries starting at seq `firstSeq` after `prev`. `customNames`: the names of the entries
+   * whose call id is callIdCustom, in entry order. `recordMax`: the largest name + payload of an entry. The
+   * returned links view is valid until the next run.
    */
-  step(prevLo: number, prevHi: number, len: number): void {
-    const w = this.words;
-    w[2] = prevLo;
-    w[3] = prevHi;
-    this.exports.chain(len);
+  run(n: number, prev: bigint, firstSeq: number, desc: Uint8Array, blob: Uint8Array, customNames: readonly string[], recordMax: number): { links: Uint32Array; last: bigint } {
+    const names = customNames.map((c) => callNameBytes(callIdCustom, c));
+    let customBytes = 0;
+    for (const c of names) customBytes += c.length;
+    const customTable = align8(tableNames.end);
+    const customNamesAt = customTable + names.length * 8;
+    const descAt = align8(customNamesAt + customBytes);
+    const blobAt = descAt + n * descBytes;
+    const linksAt = align8(blobAt + blob.length);
+    const scratchAt = linksAt + n * 4;
+    this.room(scratchAt + recordFixedBytes + recordMax);
+    const buf = this.wasm.memory.buffer;
+    const mem = new Uint8Array(buf);
+    if (names.length > 0) {
+      const table = new Int32Array(names.length * 2);
+      let at = customNamesAt;
+      names.forEach((c, k) => {
+        mem.set(c, at);
+        table[k * 2] = at;
+        table[k * 2 + 1] = c.length;
+        at += c.length;
+      });
+      mem.set(new Uint8Array(table.buffer), customTable);
+    }
+    mem.set(desc.subarray(0, n * descBytes), descAt);
+    mem.set(blob, blobAt);
+    const { lo, hi } = splitChecksum(prev);
+    this.wasm.chainBatch(n, lo, hi, firstSeq, descAt, blobAt, nameTableBase, customTable, linksAt, scratchAt);
+    const words = new Uint32Array(buf, 0, 2);
+    return { links: new Uint32Array(buf, linksAt, n), last: n === 0 ? BigInt.asUintN(64, prev) : joinChecksum(words[0]!, words[1]!) };
   }
 
-  /** Low half of the last step's result. */
-  get lo(): number {
-    return this.words[0]!;
-  }
-
-  /** High half of the last step's result. */
-  get hi(): number {
-    return this.words[1]!;
+  /** Grows the wasm memory so that `bytes` fit (at least doubling, so growth is amortised). */
+  private room(bytes: number): void {
+    const have = this.wasm.memory.buffer.byteLength;
+    if (bytes <= have) return;
+    const pages = Math.max(Math.ceil((bytes - have) / wasmPageBytes), have / wasmPageBytes);
+    this.wasm.memory.grow(pages);
   }
 
   /** xxh64 (seed 0) of `data`, through the module (for tests: must equal the reference implementation). */
   xxh64(data: Uint8Array): bigint {
-    this.reserve(data.length);
-    this.bytes.set(data, recordOffset);
-    return BigInt.asUintN(64, this.exports.xxh64(recordOffset, data.length));
+    const at = align8(tableNames.end);
+    this.room(at + data.length);
+    new Uint8Array(this.wasm.memory.buffer).set(data, at);
+    return BigInt.asUintN(64, this.wasm.xxh64(at, data.length));
   }
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
 }
 
 /** A chain value as its u32 halves. */

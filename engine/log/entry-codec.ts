@@ -10,9 +10,9 @@ import { Builder, type ByteBuffer } from 'flatbuffers';
 import { EntryBatch } from '../../schema/generated/twinstep/entry-batch.js';
 import { EntryKind, type LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
-import { callId, callIdCustom, callIdNone, callIdsUsed, callName } from './call-table.ts';
-import { callNameBytes, hex, type ChainedEntries } from './hash-chain.ts';
-import { chainInstance, joinChecksum, splitChecksum, type ChainExports } from './chain-hash.ts';
+import { callId, callIdCustom, callIdNone, callName } from './call-table.ts';
+import { hex, type ChainedEntries } from './hash-chain.ts';
+import { BatchChain, callNameBytes, descBytes, tableNames } from './chain-hash.ts';
 import { ByteSink, VarintReader } from './varint.ts';
 import { checkLength, readFlat, safeNumber } from './checked-buffer.ts';
 
@@ -22,94 +22,6 @@ export const batchEntriesMax = 1 << 20;
 
 function entryError(entry: LogEntry, index: number, what: string): LogFormatError {
   return new LogFormatError('E_ENTRY', `entry #${index} (seq ${entry.seq}): ${what}`);
-}
-
-/** Bytes per entry descriptor in wasm memory (see schema/wasm/xxh64.wat `chainBatch`). */
-const descBytes = 24;
-/** Record bytes besides name and payload: prev, seq, index, kind, name length, channel, two lengths. */
-const recordFixedBytes = 8 + 8 + 8 + 1 + 2 + 4 + 4 + 4;
-const wasmPageBytes = 65536;
-/** Where the name table (256 x ptr,len) and the call-table names sit in an encoder's wasm memory. */
-const nameTableBase = 64;
-const namesBase = nameTableBase + 256 * 8;
-
-/** UTF-8 of the call-table names, packed, and the table pointing into them (the same for every encoder). */
-const tableNames = (() => {
-  const enc = new TextEncoder();
-  const chunks = Array.from({ length: callIdsUsed }, (_, id) => enc.encode(callName(id)!));
-  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  const table = new Int32Array(256 * 2);
-  let o = 0;
-  chunks.forEach((c, id) => {
-    bytes.set(c, o);
-    table[id * 2] = namesBase + o;
-    table[id * 2 + 1] = c.length;
-    o += c.length;
-  });
-  return { bytes, table, end: namesBase + bytes.length };
-})();
-
-/**
- * The hash chain over a whole batch, in one WebAssembly call (schema/wasm/xxh64.wat `chainBatch`): the
- * batch's descriptors (per entry: call index f64, channel, request and data lengths i32, kind and call id
- * u8; descBytes each), its payload blob and its custom call names are laid out in the module's memory, and
- * the module returns each entry's link (low 32 bits of the previous value) and the value after the last.
- * Used by the encoder (to produce the chain) and by the decoder (to check it).
- */
-export class BatchChain {
-  private readonly wasm: ChainExports = chainInstance();
-
-  constructor() {
-    this.room(tableNames.end);
-    const mem = new Uint8Array(this.wasm.memory.buffer);
-    mem.set(new Uint8Array(tableNames.table.buffer), nameTableBase);
-    mem.set(tableNames.bytes, namesBase);
-  }
-
-  /**
-   * Chain over `n` entries starting at seq `firstSeq` after `prev`. `customNames`: the names of the entries
-   * whose call id is callIdCustom, in entry order. `recordMax`: the largest name + payload of an entry. The
-   * returned links view is valid until the next run.
-   */
-  run(n: number, prev: bigint, firstSeq: number, desc: Uint8Array, blob: Uint8Array, customNames: readonly string[], recordMax: number): { links: Uint32Array; last: bigint } {
-    const names = customNames.map((c) => callNameBytes(callIdCustom, c));
-    let customBytes = 0;
-    for (const c of names) customBytes += c.length;
-    const customTable = align8(tableNames.end);
-    const customNamesAt = customTable + names.length * 8;
-    const descAt = align8(customNamesAt + customBytes);
-    const blobAt = descAt + n * descBytes;
-    const linksAt = align8(blobAt + blob.length);
-    const scratchAt = linksAt + n * 4;
-    this.room(scratchAt + recordFixedBytes + recordMax);
-    const buf = this.wasm.memory.buffer;
-    const mem = new Uint8Array(buf);
-    if (names.length > 0) {
-      const table = new Int32Array(names.length * 2);
-      let at = customNamesAt;
-      names.forEach((c, k) => {
-        mem.set(c, at);
-        table[k * 2] = at;
-        table[k * 2 + 1] = c.length;
-        at += c.length;
-      });
-      mem.set(new Uint8Array(table.buffer), customTable);
-    }
-    mem.set(desc.subarray(0, n * descBytes), descAt);
-    mem.set(blob, blobAt);
-    const { lo, hi } = splitChecksum(prev);
-    this.wasm.chainBatch(n, lo, hi, firstSeq, descAt, blobAt, nameTableBase, customTable, linksAt, scratchAt);
-    const words = new Uint32Array(buf, 0, 2);
-    return { links: new Uint32Array(buf, linksAt, n), last: n === 0 ? BigInt.asUintN(64, prev) : joinChecksum(words[0]!, words[1]!) };
-  }
-
-  /** Grows the wasm memory so that `bytes` fit (at least doubling, so growth is amortised). */
-  private room(bytes: number): void {
-    const have = this.wasm.memory.buffer.byteLength;
-    if (bytes <= have) return;
-    const pages = Math.max(Math.ceil((bytes - have) / wasmPageBytes), have / wasmPageBytes);
-    this.wasm.memory.grow(pages);
-  }
 }
 
 /**
@@ -311,10 +223,6 @@ export class BatchEncoder {
   private error(i: number, what: string): LogFormatError {
     return new LogFormatError('E_ENTRY', `entry #${i} (seq ${this.firstSeq + i}): ${what}`);
   }
-}
-
-function align8(n: number): number {
-  return (n + 7) & ~7;
 }
 
 /** A [uint] vector from a Uint32Array in one copy (the generated helper adds elements one by one). */

@@ -16,79 +16,28 @@
  */
 import type { LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
-import { ChainScratch, joinChecksum, recordOffset, splitChecksum } from './chain-hash.ts';
-import { callId, callIdCustom, callIdsUsed, callName } from './call-table.ts';
+import { BatchChain, callNameBytes, descBytes } from './chain-hash.ts';
+import { callId, callIdCustom } from './call-table.ts';
 
-const encoder = new TextEncoder();
-/** UTF-8 of each call-table name, by id (the hot path: no map lookup, no encoding). */
-const tableNameBytes: readonly Uint8Array[] = Array.from({ length: callIdsUsed }, (_, id) => encoder.encode(callName(id)!));
-const customNameBytes = new Map<string, Uint8Array>();
-
-/** UTF-8 bytes of a call name (`id` its call-table id, or callIdCustom). */
-export function callNameBytes(id: number, name: string): Uint8Array {
-  if (id !== callIdCustom) return tableNameBytes[id]!;
-  let b = customNameBytes.get(name);
-  if (b === undefined) {
-    b = encoder.encode(name);
-    if (customNameBytes.size < 1024) customNameBytes.set(name, b);
-  }
-  return b;
-}
-
-/** Size of the canonical record of an entry (without the 8-byte previous value). */
-export function recordBytes(name: Uint8Array, request: Uint8Array, data: Uint8Array): number {
-  return 8 + 8 + 1 + 2 + name.length + 4 + 4 + request.length + 4 + data.length;
-}
-
-/**
- * Writes the canonical record of an entry into the chain scratch and hashes it after (prevLo, prevHi);
- * the new chain value is then in scratch.lo / scratch.hi. `seq` and `callIndex` are safe integers, written
- * as two u32 halves (the same bytes as a u64, without BigInt).
- */
-export function chainStep(
-  scratch: ChainScratch,
-  prevLo: number,
-  prevHi: number,
-  seq: number,
-  callIndex: number,
-  kind: number,
-  name: Uint8Array,
-  channel: number,
-  request: Uint8Array,
-  data: Uint8Array,
-): void {
-  const len = recordBytes(name, request, data);
-  scratch.reserve(len);
-  const v = scratch.view;
-  const b = scratch.bytes;
-  let p = recordOffset;
-  v.setUint32(p, seq >>> 0, true);
-  v.setUint32(p + 4, Math.floor(seq / 4294967296), true);
-  v.setUint32(p + 8, callIndex >>> 0, true);
-  v.setUint32(p + 12, Math.floor(callIndex / 4294967296), true);
-  b[p + 16] = kind;
-  v.setUint16(p + 17, name.length, true);
-  p += 19;
-  if (name.length > 0) b.set(name, p);
-  p += name.length;
-  v.setInt32(p, channel, true);
-  v.setUint32(p + 4, request.length, true);
-  p += 8;
-  if (request.length > 0) b.set(request, p);
-  p += request.length;
-  v.setUint32(p, data.length, true);
-  p += 4;
-  if (data.length > 0) b.set(data, p);
-  scratch.step(prevLo, prevHi, len);
-}
-
-/** Chain value after `entry`, given the chain value before it. */
+/** Chain value after `entry`, given the chain value before it (a batch of one, see BatchChain). */
 export function entryChecksum(prev: bigint, entry: LogEntry): bigint {
-  const scratch = ChainScratch.get();
-  const { lo, hi } = splitChecksum(prev);
-  chainStep(scratch, lo, hi, entry.seq, entry.callIndex, entry.kind, callNameBytes(callId(entry.call), entry.call), entry.channel, entry.request, entry.data);
-  return joinChecksum(scratch.lo, scratch.hi);
+  const id = callId(entry.call);
+  const desc = new DataView(single.buffer);
+  desc.setFloat64(0, entry.callIndex, true);
+  desc.setInt32(8, entry.channel, true);
+  desc.setInt32(12, entry.request.length, true);
+  desc.setInt32(16, entry.data.length, true);
+  single[20] = entry.kind;
+  single[21] = id;
+  const blob = new Uint8Array(entry.request.length + entry.data.length);
+  blob.set(entry.request);
+  blob.set(entry.data, entry.request.length);
+  const name = callNameBytes(id, entry.call);
+  return (singleChain ??= new BatchChain()).run(1, prev, entry.seq, single, blob, id === callIdCustom ? [entry.call] : [], name.length + blob.length).last;
 }
+
+const single = new Uint8Array(descBytes);
+let singleChain: BatchChain | undefined;
 
 /** Low 32 bits of a chain value, as stored per entry in EntryBatch.chain. */
 export function chainLink(checksum: bigint): number {

@@ -3,10 +3,6 @@
 ;; The chain hashes one small canonical record per log entry (see engine/log/hash-chain.ts). Done in JS,
 ;; xxh64 needs 64-bit multiplies that JS numbers cannot do, and a native addon call per entry costs more
 ;; than the hash itself; WebAssembly has i64 arithmetic and a JS->wasm call costs a few nanoseconds.
-;;
-;; Layout used by `chain`: [0..8) result (u64 LE), [8..16) previous chain value (u64 LE), [16..) the entry's
-;; canonical record. `chain(len)` hashes [8 .. 16+len) and stores the hash at [0..8). The function is
-;; stateless, so several chains (trace writer, live channel, readers) can share one instance.
 (module
   (memory (export "memory") 1)
 
@@ -170,8 +166,4 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $entries)))
     (i64.store (i32.const 0) (local.get $prev)))
-
-  ;; One chain step: hash [8 .. 16+len) (previous value, then the record) and store it at [0..8).
-  (func (export "chain") (param $len i32)
-    (i64.store (i32.const 0) (call $xxh64 (i32.const 8) (i32.add (local.get $len) (i32.const 8)))))
 )

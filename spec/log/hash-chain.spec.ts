@@ -5,7 +5,7 @@ import { LogFormatError } from '../../engine/log/errors.ts';
 import type { LogEntry } from '../../engine/log/entry.ts';
 import { mixedEntries } from './entries.ts';
 import { xxh64 } from '@node-rs/xxhash';
-import { ChainScratch } from '../../engine/log/chain-hash.ts';
+import { BatchChain } from '../../engine/log/chain-hash.ts';
 import { seededRandom } from '../support/seeded-random.ts';
 
 function batches(entries: LogEntry[], size: number): { bytes: Uint8Array; lastChecksum: bigint }[] {
@@ -90,7 +90,7 @@ describe('hash chain', () => {
 describe('hash chain: the WebAssembly xxh64', () => {
   it('equals the reference xxh64 for every length 0..600 (seeded bytes)', () => {
     const rand = seededRandom(11);
-    const scratch = ChainScratch.get();
+    const scratch = new BatchChain();
     for (let len = 0; len <= 600; len++) {
       const data = Uint8Array.from({ length: len }, () => Math.floor(rand() * 256));
       expect(scratch.xxh64(data), `length ${len} (seed 11)`).to.equal(xxh64(data));
