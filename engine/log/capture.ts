@@ -5,8 +5,12 @@
  * host call. The encoder thread turns them into batch frames (entry-codec.ts) exactly as the in-thread
  * writer would, so a trace is byte-identical whichever thread encoded it.
  *
- * Record: kind u8 | call id u8 | custom name length u16 | channel i32 | call index f64 | request length u32 |
- * data length u32 | custom name (when call id is callIdCustom) | request | data. Little-endian throughout.
+ * Record (8-byte aligned, so the header is written with four typed-array stores rather than a DataView):
+ *   i32 kind | call id << 8 | custom name length << 16 ; i32 channel ; f64 call index ;
+ *   i32 request length, or SAME_REQUEST ; i32 data length ; custom name ; request ; data ; padding to 8.
+ * SAME_REQUEST: the request is the very array captured last for this call id (host requests are never changed
+ * once handed out, machine.ts HostCallHandler), so its bytes are not copied again; the reader keeps the last
+ * request per call id. That holds across the chunks of one recording, which are read in order. Little-endian.
  */
 import { callId, callIdCustom, callName } from './call-table.ts';
 import type { EntryKind } from './entry.ts';
@@ -14,30 +18,50 @@ import type { EntryKind } from './entry.ts';
 export const captureHeaderBytes = 24;
 /** Chunk size: entries of a chunk travel together (one message per chunk). */
 export const captureChunkBytes = 256 * 1024;
+/** Request length of a record whose request repeats the last one of its call id. */
+export const SAME_REQUEST = -1;
+/** Call ids are one byte. */
+const callIds = 256;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Appends entries to chunks; `take()` hands the filled chunk over and starts a new one. */
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/** The requests a recording captured last, by call id (shared by the chunks of one recording). */
+export type CapturedRequests = Array<Uint8Array | undefined>;
+
+export function capturedRequests(): CapturedRequests {
+  return new Array<Uint8Array | undefined>(callIds).fill(undefined);
+}
+
+/** Appends entries to one chunk; the writer ships a full chunk and starts a new one. */
 export class CaptureChunk {
-  buf: ArrayBuffer;
-  private u8: Uint8Array;
-  private dv: DataView;
+  readonly buf: ArrayBuffer;
+  private readonly u8: Uint8Array;
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
   pos = 0;
   /** Entries in this chunk. */
   entries = 0;
   private lastCall = '';
   private lastId = 0;
 
-  constructor(size = captureChunkBytes) {
-    this.buf = new ArrayBuffer(size);
+  constructor(
+    private readonly requests: CapturedRequests,
+    size = captureChunkBytes,
+  ) {
+    this.buf = new ArrayBuffer(align8(size));
     this.u8 = new Uint8Array(this.buf);
-    this.dv = new DataView(this.buf);
+    this.i32 = new Int32Array(this.buf);
+    this.f64 = new Float64Array(this.buf);
   }
 
-  /** Bytes an entry takes in a chunk. */
+  /** Bytes an entry takes in a chunk at most (its request copied). */
   static recordBytes(call: string, request: Uint8Array, data: Uint8Array): number {
-    return captureHeaderBytes + (callId(call) === callIdCustom ? encoder.encode(call).length : 0) + request.length + data.length;
+    return align8(captureHeaderBytes + (callId(call) === callIdCustom ? encoder.encode(call).length : 0) + request.length + data.length);
   }
 
   /** Appends an entry; false (nothing written) when it does not fit in the room left. */
@@ -48,79 +72,120 @@ export class CaptureChunk {
       this.lastCall = call;
       this.lastId = id;
     }
-    const name = id === callIdCustom ? encoder.encode(call) : undefined;
-    const reqLen = request.length;
+    if (id === callIdCustom) return this.addCustom(kind, callIndex, call, channel, request, data);
+    const requests = this.requests;
+    const same = requests[id] === request && request.length > 0;
+    const reqLen = same ? 0 : request.length;
     const dataLen = data.length;
     const p = this.pos;
-    const end = p + captureHeaderBytes + (name?.length ?? 0) + reqLen + dataLen;
-    if (end > this.u8.length) return false;
+    const end = align8(p + captureHeaderBytes + reqLen + dataLen);
     const u8 = this.u8;
-    const dv = this.dv;
-    u8[p] = kind;
-    u8[p + 1] = id;
-    dv.setUint16(p + 2, name?.length ?? 0, true);
-    dv.setInt32(p + 4, channel, true);
-    dv.setFloat64(p + 8, callIndex, true);
-    dv.setUint32(p + 16, reqLen, true);
-    dv.setUint32(p + 20, dataLen, true);
+    if (end > u8.length) return false;
+    const w = p >> 2;
+    const i32 = this.i32;
+    i32[w] = kind | (id << 8);
+    i32[w + 1] = channel;
+    this.f64[(p >> 3) + 1] = callIndex;
+    i32[w + 4] = same ? SAME_REQUEST : reqLen;
+    i32[w + 5] = dataLen;
     let q = p + captureHeaderBytes;
-    if (name !== undefined) {
-      u8.set(name, q);
-      q += name.length;
+    if (!same) {
+      if (reqLen <= 16) for (let k = 0; k < reqLen; k++) u8[q + k] = request[k]!;
+      else u8.set(request, q);
+      q += reqLen;
+      requests[id] = request;
     }
-    if (reqLen <= 16) for (let k = 0; k < reqLen; k++) u8[q + k] = request[k]!;
-    else u8.set(request, q);
-    q += reqLen;
     if (dataLen <= 16) for (let k = 0; k < dataLen; k++) u8[q + k] = data[k]!;
     else u8.set(data, q);
     this.pos = end;
     this.entries++;
     return true;
   }
-}
 
-/** A captured entry as the encoder thread reads it (views into the chunk). */
-export interface CapturedEntry {
-  kind: EntryKind;
-  callIndex: number;
-  call: string;
-  channel: number;
-  request: Uint8Array;
-  data: Uint8Array;
-}
-
-/** Calls `each` for every entry of a chunk's first `len` bytes (one reused CapturedEntry). */
-export function readCapture(buf: ArrayBuffer, len: number, each: (e: CapturedEntry) => void): number {
-  const u8 = new Uint8Array(buf, 0, len);
-  const dv = new DataView(buf, 0, len);
-  const e: CapturedEntry = { kind: 0 as EntryKind, callIndex: 0, call: '', channel: 0, request: u8, data: u8 };
-  let p = 0;
-  let n = 0;
-  while (p < len) {
-    if (p + captureHeaderBytes > len) throw new Error(`capture chunk: header runs past ${len} bytes`);
-    const id = u8[p + 1]!;
-    const nameLen = dv.getUint16(p + 2, true);
-    const reqLen = dv.getUint32(p + 16, true);
-    const dataLen = dv.getUint32(p + 20, true);
+  /** An entry whose call is not in the call table: its name travels with it, its request is always copied. */
+  private addCustom(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): boolean {
+    const name = encoder.encode(call);
+    const p = this.pos;
+    const end = align8(p + captureHeaderBytes + name.length + request.length + data.length);
+    if (end > this.u8.length) return false;
+    const w = p >> 2;
+    this.i32[w] = kind | (callIdCustom << 8) | (name.length << 16);
+    this.i32[w + 1] = channel;
+    this.f64[(p >> 3) + 1] = callIndex;
+    this.i32[w + 4] = request.length;
+    this.i32[w + 5] = data.length;
     let q = p + captureHeaderBytes;
-    if (q + nameLen + reqLen + dataLen > len) throw new Error(`capture chunk: entry at ${p} runs past ${len} bytes`);
-    e.kind = u8[p] as EntryKind;
-    e.channel = dv.getInt32(p + 4, true);
-    e.callIndex = dv.getFloat64(p + 8, true);
-    if (id === callIdCustom) {
-      e.call = decoder.decode(u8.subarray(q, q + nameLen));
-      q += nameLen;
-    } else {
-      const name = callName(id);
-      if (name === undefined) throw new Error(`capture chunk: unknown call id ${id}`);
-      e.call = name;
-    }
-    e.request = u8.subarray(q, q + reqLen);
-    q += reqLen;
-    e.data = u8.subarray(q, q + dataLen);
-    p = q + dataLen;
-    each(e);
-    n++;
+    this.u8.set(name, q);
+    q += name.length;
+    this.u8.set(request, q);
+    q += request.length;
+    this.u8.set(data, q);
+    this.pos = end;
+    this.entries++;
+    return true;
   }
-  return n;
+}
+
+/** Receives the entries of a chunk from readCapture: payload bytes as ranges of `src`, no views made. */
+export interface CaptureTarget {
+  add(kind: EntryKind, callIndex: number, id: number, call: string, channel: number, req: Uint8Array, reqAt: number, reqLen: number, data: Uint8Array, dataAt: number, dataLen: number): void;
+}
+
+/**
+ * The reading side: keeps the last request per call id across the chunks of one recording (read them in
+ * order) and hands each entry to a target without making objects.
+ */
+export class CaptureReader {
+  private readonly requests: CapturedRequests = capturedRequests();
+
+  /** Calls target.add for every entry of a chunk's first `len` bytes; returns the count. */
+  read(buf: ArrayBuffer, len: number, target: CaptureTarget): number {
+    if (len % 8 !== 0 || len > buf.byteLength) throw new Error(`capture chunk: length ${len} is not a whole number of records`);
+    const u8 = new Uint8Array(buf, 0, len);
+    const i32 = new Int32Array(buf, 0, len >> 2);
+    const f64 = new Float64Array(buf, 0, len >> 3);
+    const requests = this.requests;
+    let p = 0;
+    let n = 0;
+    while (p < len) {
+      if (p + captureHeaderBytes > len) throw new Error(`capture chunk: header runs past ${len} bytes`);
+      const w = p >> 2;
+      const head = i32[w]!;
+      const kind = (head & 0xff) as EntryKind;
+      const id = (head >>> 8) & 0xff;
+      const nameLen = head >>> 16;
+      const channel = i32[w + 1]!;
+      const callIndex = f64[(p >> 3) + 1]!;
+      let reqLen = i32[w + 4]!;
+      const dataLen = i32[w + 5]!;
+      let q = p + captureHeaderBytes;
+      const copied = reqLen === SAME_REQUEST ? 0 : reqLen;
+      if (copied < 0 || dataLen < 0 || q + nameLen + copied + dataLen > len) throw new Error(`capture chunk: entry at ${p} runs past ${len} bytes`);
+      let call: string;
+      if (id === callIdCustom) {
+        call = decoder.decode(u8.subarray(q, q + nameLen));
+        q += nameLen;
+      } else {
+        const name = callName(id);
+        if (name === undefined) throw new Error(`capture chunk: unknown call id ${id}`);
+        call = name;
+      }
+      let req: Uint8Array = u8;
+      let reqAt = q;
+      if (reqLen === SAME_REQUEST) {
+        const last = requests[id];
+        if (last === undefined || id === callIdCustom) throw new Error(`capture chunk: entry at ${p} repeats a request of call id ${id} never captured`);
+        req = last;
+        reqAt = 0;
+        reqLen = last.length;
+      } else {
+        if (id !== callIdCustom && reqLen > 0) requests[id] = u8.slice(q, q + reqLen);
+        q += reqLen;
+      }
+      target.add(kind, callIndex, id, call, channel, req, reqAt, reqLen, u8, q, dataLen);
+      p = align8(q + dataLen);
+      n++;
+    }
+    return n;
+  }
 }

@@ -99,6 +99,21 @@ export class BatchEncoder {
    * previous one, a known kind, call name "" exactly for Digest, channel an int32 and 0 except for Output.
    */
   add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
+    if (!(request instanceof Uint8Array) || !(data instanceof Uint8Array)) throw this.error(this.count, `request and data must be Uint8Array`);
+    let id = this.lastId;
+    if (call !== this.lastCall) {
+      id = callId(call);
+      this.lastCall = call;
+      this.lastId = id;
+    }
+    this.addRange(kind, callIndex, id, call, channel, request, 0, request.length, data, 0, data.length);
+  }
+
+  /**
+   * add() with the call's table id already known (callIdCustom for a name outside the table) and the payload
+   * given as ranges of byte arrays, so a reader of captured entries (capture.ts) makes no views. Same checks.
+   */
+  addRange(kind: EntryKind, callIndex: number, id: number, call: string, channel: number, req: Uint8Array, reqAt: number, reqLen: number, data: Uint8Array, dataAt: number, dataLen: number): void {
     const i = this.count;
     if (i === 0) {
       if (!Number.isSafeInteger(callIndex) || callIndex < 0) throw this.error(i, 'call index out of range');
@@ -113,21 +128,12 @@ export class BatchEncoder {
     }
     if ((channel | 0) !== channel) throw this.error(i, `channel ${channel} is not an int32`);
     if (kind !== EntryKind.Output && channel !== 0) throw this.error(i, `channel must be 0 for non-Output entries`);
-    if (!(request instanceof Uint8Array) || !(data instanceof Uint8Array)) throw this.error(i, `request and data must be Uint8Array`);
     if (i >= batchEntriesMax) throw this.error(i, `batch reached ${batchEntriesMax} entries`);
-    let id = this.lastId;
-    if (call !== this.lastCall) {
-      id = callId(call);
-      this.lastCall = call;
-      this.lastId = id;
-    }
     let nameLen = id === callIdCustom ? callNameBytes(id, call).length : tableNames.table[id * 2 + 1]!;
     if (id === callIdCustom) {
       if (nameLen > 0xffff) throw this.error(i, `call name of ${nameLen} bytes exceeds 65535`);
       this.custom.push(call);
     }
-    const reqLen = request.length;
-    const dataLen = data.length;
     const payload = reqLen + dataLen;
     if (i === this.kinds.length) this.grow();
     this.kinds[i] = kind;
@@ -141,18 +147,19 @@ export class BatchEncoder {
     this.descU8[d8] = kind;
     this.descU8[d8 + 1] = id;
     const blob = this.blob;
-    blob.append(request);
-    blob.append(data);
+    blob.appendRange(req, reqAt, reqLen);
+    blob.appendRange(data, dataAt, dataLen);
     this.payloadBytes += payload;
     if (payload + nameLen > this.recordMax) this.recordMax = payload + nameLen;
     this.chainEnd = undefined;
 
-    const varintsBefore = this.deltas.length + this.reqLens.length + this.dataLens.length;
-    this.deltas.varint(callIndex - this.prevCallIndex);
+    const deltas = this.deltas;
+    const before = deltas.length + this.reqLens.length + this.dataLens.length;
+    deltas.varint(callIndex - this.prevCallIndex);
     this.prevCallIndex = callIndex;
     this.reqLens.varint(reqLen);
     this.dataLens.varint(dataLen);
-    let own = 1 + 1 + 4 + payload + this.deltas.length + this.reqLens.length + this.dataLens.length - varintsBefore;
+    let own = 1 + 1 + 4 + payload + deltas.length + this.reqLens.length + this.dataLens.length - before;
     if (id === callIdCustom) own += 8 + call.length;
     if (kind === EntryKind.Output) {
       this.channels.push(channel);

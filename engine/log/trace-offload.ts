@@ -25,7 +25,7 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { EntryKind } from './entry.ts';
 import { LogFormatError, type LogFormatCode } from './errors.ts';
-import { CaptureChunk, captureChunkBytes } from './capture.ts';
+import { CaptureChunk, capturedRequests, captureChunkBytes, type CapturedRequests } from './capture.ts';
 import { TraceWriter, type TraceWriterOptions, type TraceWriterState, type TraceWriterStats } from './trace-writer.ts';
 import type { TraceHeaderData } from './trace-header.ts';
 
@@ -161,6 +161,8 @@ export class OffloadingTraceWriter {
   private inner: TraceWriter | undefined;
   private session: Session | undefined;
   private chunk: CaptureChunk | undefined;
+  /** The last request captured per call id (capture.ts SAME_REQUEST), for all chunks of this recording. */
+  private readonly requests: CapturedRequests = capturedRequests();
   private thread: EncoderThread | undefined;
   private added = 0;
   private nextCheck: number;
@@ -276,13 +278,13 @@ export class OffloadingTraceWriter {
     thread.post({ t: 'open', s: id, path, state, opts: resumeOpts(this.opts), ctrl, bytes });
     this.session = { id, ctrl: new Int32Array(ctrl), progress: new Float64Array(bytes), shipped: 0, entries: 0, payload: 0, flushes: state.stats.frames };
     this.inner = undefined;
-    this.chunk = new CaptureChunk();
+    this.chunk = new CaptureChunk(this.requests);
   }
 
   private addToNewChunk(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
     this.ship();
     const need = CaptureChunk.recordBytes(call, request, data);
-    this.chunk = new CaptureChunk(Math.max(captureChunkBytes, need));
+    this.chunk = new CaptureChunk(this.requests, Math.max(captureChunkBytes, need));
     if (!this.chunk.add(kind, callIndex, call, channel, request, data)) throw new LogFormatError('E_ENTRY', `entry of ${need} bytes does not fit a capture chunk`);
   }
 
@@ -294,7 +296,7 @@ export class OffloadingTraceWriter {
     this.thread!.post({ t: 'chunk', s: s.id, buf: c.buf, len: c.pos }, [c.buf]);
     s.shipped++;
     s.flushes++;
-    this.chunk = new CaptureChunk();
+    this.chunk = new CaptureChunk(this.requests);
     if (s.shipped - Atomics.load(s.ctrl, CTRL_CONSUMED) > this.inflightMax) {
       this.waitFor(CTRL_CONSUMED, 'take the next chunk');
     }

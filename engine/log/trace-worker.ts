@@ -6,7 +6,7 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { FileSink, TraceWriter, type TraceWriterOptions, type TraceWriterState } from './trace-writer.ts';
 import { LogFormatError } from './errors.ts';
-import { readCapture } from './capture.ts';
+import { CaptureReader, type CaptureTarget } from './capture.ts';
 import { CTRL_CONSUMED, CTRL_DONE, CTRL_READY, DONE_ERROR, DONE_OK, PROGRESS_BYTES, PROGRESS_ENTRIES, PROGRESS_PAYLOAD, type ToEncoder, type FromEncoder } from './trace-offload.ts';
 
 interface Session {
@@ -17,6 +17,10 @@ interface Session {
   /** Entries and payload bytes received since the hand-over. */
   entries: number;
   payload: number;
+  /** The session's chunks, read in order (a chunk may repeat a request of an earlier one). */
+  readonly reader: CaptureReader;
+  /** Where the reader puts the entries: the writer, counted. */
+  readonly target: CaptureTarget;
 }
 
 /** Publishes what is in the file (received minus what the writer still holds). */
@@ -52,19 +56,24 @@ port.on('message', (m: ToEncoder) => {
       case 'open': {
         const ctrl = new Int32Array(m.ctrl);
         const writer = TraceWriter.resume(FileSink.append(m.path), m.state as TraceWriterState, m.opts as TraceWriterOptions);
-        sessions.set(m.s, { writer, ctrl, progress: new Float64Array(m.bytes), failed: false, entries: 0, payload: 0 });
+        const session: Session = {
+          writer, ctrl, progress: new Float64Array(m.bytes), failed: false, entries: 0, payload: 0, reader: new CaptureReader(),
+          target: {
+            add(kind, callIndex, id, call, channel, req, reqAt, reqLen, data, dataAt, dataLen) {
+              writer.addRange(kind, callIndex, id, call, channel, req, reqAt, reqLen, data, dataAt, dataLen);
+              session.entries++;
+              session.payload += reqLen + dataLen;
+            },
+          },
+        };
+        sessions.set(m.s, session);
         break;
       }
       case 'chunk': {
         if (!s) throw new Error(`chunk for unknown session ${m.s}`);
         try {
           if (!s.failed) {
-            const w = s.writer;
-            readCapture(m.buf, m.len, (e) => {
-              w.add(e.kind, e.callIndex, e.call, e.channel, e.request, e.data);
-              s.entries++;
-              s.payload += e.request.length + e.data.length;
-            });
+            s.reader.read(m.buf, m.len, s.target);
             publish(s);
           }
         } finally {

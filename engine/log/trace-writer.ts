@@ -188,6 +188,15 @@ export class TraceWriter {
     if (p.count >= this.batchEntriesMax || p.payloadBytes >= this.batchBytesMax) this.flush();
   }
 
+  /** add() from a captured entry (BatchEncoder.addRange): the encoder thread's path, no views made. */
+  addRange(kind: EntryKind, callIndex: number, id: number, call: string, channel: number, req: Uint8Array, reqAt: number, reqLen: number, data: Uint8Array, dataAt: number, dataLen: number): void {
+    if (this.closed) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
+    if (this.full) throw new LogFormatError('E_LIMIT', 'trace reached its size cap');
+    const p = this.pending;
+    p.addRange(kind, callIndex, id, call, channel, req, reqAt, reqLen, data, dataAt, dataLen);
+    if (p.count >= this.batchEntriesMax || p.payloadBytes >= this.batchBytesMax) this.flush();
+  }
+
   /** Writes pending entries as one batch frame (no-op when none), then fsyncs under policy 'batch'. */
   flush(): void {
     if (this.closed) throw new LogFormatError('E_CLOSED', 'trace writer is closed');

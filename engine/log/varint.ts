@@ -56,6 +56,15 @@ export class ByteSink {
     else bytes.set(data, at);
     this.length = at + n;
   }
+  /** Appends `n` bytes of `src` from `at`. */
+  appendRange(src: Uint8Array, at: number, n: number): void {
+    this.reserve(n);
+    const bytes = this.bytes;
+    const to = this.length;
+    if (n <= 16) for (let k = 0; k < n; k++) bytes[to + k] = src[at + k]!;
+    else bytes.set(src.subarray(at, at + n), to);
+    this.length = to + n;
+  }
   view(): Uint8Array {
     return this.bytes.subarray(0, this.length);
   }

@@ -51,6 +51,11 @@ export interface OutputCall extends HostCallInfo {
 
 export const EXIT_CHANNEL = -1;
 
+/**
+ * RULE: the call objects a handler is shown belong to the machine and are refilled at the next call: read them
+ * during the handler's call, never keep them (keep their fields). The byte arrays they carry (request, data,
+ * live()'s result) are the handler's to keep, and are never changed once shown.
+ */
 export interface HostCallHandler {
   /**
    * Called first at EVERY host call (pure ones too), before it has any effect. Return PAUSE to stop here,

@@ -156,6 +156,16 @@ export class WasiHost {
   private memCacheOf: WebAssembly.Memory | undefined;
   /** `live` of clock_time_get per clock id (checked <= THREAD_CPUTIME first): no closure per call. */
   private readonly clockLive: ReadonlyArray<() => Uint8Array>;
+  /**
+   * The last request of clock_time_get per clock id (with its precision) and of random_get (with its length):
+   * a guest asks the same again and again, so the same array is handed on until the request changes. A request
+   * array is never written once handed out, so whoever keeps one keeps the right bytes (and may compare by
+   * identity: the same array means the same bytes).
+   */
+  private readonly clockRequests: Array<Uint8Array | undefined> = [undefined, undefined, undefined, undefined];
+  private readonly clockPrecisions: bigint[] = [-1n, -1n, -1n, -1n];
+  private randomRequest: Uint8Array = u32le(0);
+  private randomRequestLen = 0;
 
   /**
    * A host at boot. Without `fs`, the preopens are loaded from the host directories now (the only time the
@@ -327,14 +337,24 @@ export class WasiHost {
       clock_time_get: (id: number, precision: bigint, ptr: number) => {
         if (id > Clock.THREAD_CPUTIME) fail(Errno.INVAL);
         this.mem().check(ptr, 8);
-        const res = this.ctx.input('clock_time_get', clockRequest(id, precision), this.clockLive[id] ?? (() => u64le(this.devices.clockNs(id))));
+        let request = this.clockRequests[id];
+        if (request === undefined || this.clockPrecisions[id] !== precision) {
+          request = clockRequest(id, precision);
+          this.clockRequests[id] = request;
+          this.clockPrecisions[id] = precision;
+        }
+        const res = this.ctx.input('clock_time_get', request, this.clockLive[id]!);
         if (res.length !== 8) malformed('clock_time_get', `expected 8 bytes, got ${res.length}`);
         this.mem().write8(ptr, res);
       },
 
       random_get: (ptr: number, len: number) => {
         this.mem().check(ptr, len);
-        const res = this.ctx.input('random_get', u32le(len), () => this.devices.random(len));
+        if (len !== this.randomRequestLen) {
+          this.randomRequest = u32le(len);
+          this.randomRequestLen = len;
+        }
+        const res = this.ctx.input('random_get', this.randomRequest, () => this.devices.random(len));
         if (res.length !== len) malformed('random_get', `asked ${len} bytes, got ${res.length}`);
         this.mem().write(ptr, res);
       },

@@ -61,8 +61,14 @@ export class WasiMachine implements Machine {
   private scratchSaved: Uint8Array | undefined;
   /** Set when the current call reached ctx.input/ctx.output, so pure calls can be reported as such. */
   private touched = false;
-  /** The current call as shown to beforeCall and pure (undefined when the handler has neither). */
-  private current: HostCallInfo | undefined;
+  /**
+   * The objects handlers are shown, one of each per machine, refilled at every call: a host-call-heavy guest
+   * makes millions of calls, and an object per call was most of what the collector had to do. A handler reads
+   * them during its call only (machine.ts, HostCallHandler); the byte arrays they carry are its to keep.
+   */
+  private readonly info: CallObject = { index: 0, name: '', request: EMPTY_BYTES, live: noLive, channel: 0, data: EMPTY_BYTES };
+  private readonly inputCall: CallObject = { index: 0, name: '', request: EMPTY_BYTES, live: noLive, channel: 0, data: EMPTY_BYTES };
+  private readonly outputCall: CallObject = { index: 0, name: '', request: EMPTY_BYTES, live: noLive, channel: 0, data: EMPTY_BYTES };
 
   private constructor(
     readonly module: LoadedModule,
@@ -273,14 +279,10 @@ export class WasiMachine implements Machine {
     }
     const handler = this.handler!;
     this.touched = false;
-    if (!handler.beforeCall && !handler.pure) {
-      // Nobody looks at the call's info: no object for it.
-      this.current = undefined;
-      return false;
-    }
-    const info: HostCallInfo = { index: this.index, name };
-    this.current = info;
-    return !!handler.beforeCall && handler.beforeCall(info) === PAUSE;
+    const info = this.info;
+    info.index = this.index;
+    info.name = name;
+    return handler.beforeCall !== undefined && handler.beforeCall(info) === PAUSE;
   }
 
   /** The host function returned: the call is done. */
@@ -288,7 +290,7 @@ export class WasiMachine implements Machine {
     this.index++;
     if (!this.touched) {
       const handler = this.handler!;
-      if (handler.pure) handler.pure(this.current!);
+      if (handler.pure) handler.pure(this.info);
     }
     return result;
   }
@@ -303,7 +305,12 @@ export class WasiMachine implements Machine {
   private onInput(name: string, request: Uint8Array, live: () => Uint8Array): Uint8Array {
     this.touched = true;
     // The call's index: `index` only advances once the host function has returned.
-    const result = this.handler!.input({ index: this.index, name, request, live });
+    const call = this.inputCall;
+    call.index = this.index;
+    call.name = name;
+    call.request = request;
+    call.live = live;
+    const result = this.handler!.input(call);
     if (result === PAUSE) throw new PauseSignal();
     // File timestamps follow the last realtime clock value the guest saw: deterministic under replay.
     if (name === 'clock_time_get' && request.length >= 4 && request[0] === 0 && request[1] === 0 && request[2] === 0 && request[3] === 0 && result.length === 8) {
@@ -314,7 +321,12 @@ export class WasiMachine implements Machine {
 
   private onOutput(name: string, channel: number, data: Uint8Array): void {
     this.touched = true;
-    if (this.handler!.output({ index: this.index, name, channel, data }) === PAUSE) throw new PauseSignal();
+    const call = this.outputCall;
+    call.index = this.index;
+    call.name = name;
+    call.channel = channel;
+    call.data = data;
+    if (this.handler!.output(call) === PAUSE) throw new PauseSignal();
   }
 
   private pause(name: string, unwindable: boolean): number {
@@ -395,6 +407,19 @@ export class WasiMachine implements Machine {
     this.phase = state.status === 'ready' ? Phase.Ready : state.status === 'exited' ? Phase.Exited : Phase.Paused;
   }
 }
+
+/** The shape of the machine's reused call objects: every field of HostCallInfo, InputCall and OutputCall, writable. */
+interface CallObject {
+  index: number;
+  name: string;
+  request: Uint8Array;
+  live: () => Uint8Array;
+  channel: number;
+  data: Uint8Array;
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+const noLive = (): Uint8Array => EMPTY_BYTES;
 
 const scratch = new Uint8Array(8);
 const scratchView = new DataView(scratch.buffer);
