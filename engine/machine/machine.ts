@@ -53,8 +53,10 @@ export const EXIT_CHANNEL = -1;
 
 /**
  * RULE: the call objects a handler is shown belong to the machine and are refilled at the next call: read them
- * during the handler's call, never keep them (keep their fields). The byte arrays they carry (request, data,
- * live()'s result) are the handler's to keep, and are never changed once shown.
+ * during the handler's call, never keep them (keep their fields). The request and data arrays they carry are
+ * the handler's to keep and are never changed once shown (the same array again means the same bytes).
+ * live()'s result is valid until the next host call only (the machine copies it into the guest at once): a
+ * handler that keeps it copies it.
  */
 export interface HostCallHandler {
   /**

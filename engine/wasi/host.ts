@@ -61,12 +61,6 @@ function u32le(v: number): Uint8Array {
   return b;
 }
 
-function u64le(v: bigint): Uint8Array {
-  // setBigUint64 wraps modulo 2^64 itself (ToBigUint64), as BigInt.asUintN(64, v) would.
-  scratchView.setBigUint64(0, v, true);
-  return scratchCopy(8);
-}
-
 /** clock_time_get's request: clock id (u32) and precision (u64), little-endian. */
 function clockRequest(id: number, precision: bigint): Uint8Array {
   scratchView.setUint32(0, id, true);
@@ -190,7 +184,14 @@ export class WasiHost {
     this.fds = fds ?? bootTable(this.fs);
     this.args = config.args.map((a) => encoder.encode(a + '\0'));
     this.env = config.env.map((e) => encoder.encode(e + '\0'));
-    this.clockLive = [0, 1, 2, 3].map((id) => () => u64le(this.devices.clockNs(id)));
+    // The live clock result goes into one reused array (see HostCallHandler: live()'s result lasts until the
+    // next host call): the most frequent host call of many guests then allocates nothing.
+    const result = new Uint8Array(8);
+    const view = new DataView(result.buffer);
+    this.clockLive = [0, 1, 2, 3].map((id) => () => {
+      view.setBigUint64(0, this.devices.clockNs(id), true);
+      return result;
+    });
   }
 
   /** A host that continues exactly where the exporting host stood. */

@@ -27,7 +27,7 @@ export function recorder(tape: Tape, pauseAt = -1): HostCallHandler & { paused: 
     },
     input: (call: { index: number; live(): Uint8Array }) => {
       const r = call.live();
-      tape.inputs.set(call.index, r);
+      tape.inputs.set(call.index, r.slice());
       return r;
     },
     output: (call: { index: number; channel: number; data: Uint8Array }) => {
