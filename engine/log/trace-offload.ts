@@ -237,6 +237,13 @@ export class OffloadingTraceWriter {
     throw this.failed(r);
   }
 
+  /** Frames written or shipped so far: what the record sink watches on every entry (cheaper than stats). */
+  get frames(): number {
+    if (this.finalStats) return this.finalStats.frames;
+    if (this.inner !== undefined) return this.inner.stats.frames;
+    return this.session?.flushes ?? 0;
+  }
+
   get stats(): TraceWriterStats {
     if (this.finalStats) return this.finalStats;
     if (this.inner !== undefined) return this.inner.stats;

@@ -153,6 +153,11 @@ export class TraceWriter {
     return { resumeAt: this.chain.nextSeq, checksum: this.chain.checksum, stats: structuredClone(this.stats) };
   }
 
+  /** Frames written so far (stats.frames). */
+  get frames(): number {
+    return this.stats.frames;
+  }
+
   /** seq the next appended entry must have. */
   get nextSeq(): number {
     return this.chain.nextSeq + this.pending.count;

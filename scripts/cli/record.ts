@@ -121,16 +121,16 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
  */
 export function traceEntrySink(writer: TraceWriter | OffloadingTraceWriter, nowMs: () => number = coarseNowMs): EntrySink {
   let lastFlushMs = nowMs();
-  let framesSeen = writer.stats.frames;
+  let framesSeen = writer.frames;
   return {
     add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
       writer.add(kind, callIndex, call, channel, request, data);
-      if (writer.stats.frames !== framesSeen) {
-        framesSeen = writer.stats.frames;
+      if (writer.frames !== framesSeen) {
+        framesSeen = writer.frames;
         lastFlushMs = nowMs();
       } else if (nowMs() - lastFlushMs >= FLUSH_EVERY_MS) {
         writer.flush();
-        framesSeen = writer.stats.frames;
+        framesSeen = writer.frames;
         lastFlushMs = nowMs();
       }
     },
