@@ -24,6 +24,7 @@ import { LeaseIo } from './lease-io.ts';
 import { pollSleepNs, type SleepGate } from './guest-sleep.ts';
 import { takeCheckpoint } from './state-transfer.ts';
 import { listenChannel, sendAllOnChannel } from './channel.ts';
+import { SliceTimer } from './slice-timer.ts';
 
 export interface PrimaryDriverOptions {
   readonly machine: WasiMachine;
@@ -93,7 +94,7 @@ export class PrimaryDriver {
   private sleptAt = -1;
   private running = false;
   private scheduled = false;
-  private sliceStart = 0;
+  private readonly slice: SliceTimer;
   private started = false;
   private exited: number | undefined;
   private exitStepped = false;
@@ -110,6 +111,7 @@ export class PrimaryDriver {
 
   constructor(private readonly o: PrimaryDriverOptions) {
     this.now = o.nowMs ?? (() => Date.now());
+    this.slice = new SliceTimer(o.sliceMs ?? 1);
     this.core = new PrimaryCore({ ...PRIMARY_DRIVER_DEFAULTS, ...o.core, vmId: o.vmId }, o.start);
     this.done = new Promise<number>((resolve) => (this.finish = resolve));
     this.handler = {
@@ -268,7 +270,7 @@ export class PrimaryDriver {
     }
     this.started = true;
     this.running = true;
-    this.sliceStart = performance.now();
+    this.slice.start();
     let result;
     try {
       result = this.o.machine.run(this.handler);
@@ -290,7 +292,7 @@ export class PrimaryDriver {
     }
     // End of a slice: flush the batched entries now (the core otherwise sends them at its next tick). A slice
     // longer than a heartbeat kept this process from its I/O: the core must not count that as the peer's silence.
-    this.core.tick(this.now(), performance.now() - this.sliceStart >= this.core.config.heartbeatMs);
+    this.core.tick(this.now(), this.slice.elapsedMs() >= this.core.config.heartbeatMs);
     this.act();
   }
 
@@ -325,7 +327,7 @@ export class PrimaryDriver {
 
   private beforeCall(c: HostCallInfo): typeof PAUSE | void {
     if (this.corePause || this.checkpointReq || this.stopped) return PAUSE;
-    if (performance.now() - this.sliceStart >= (this.o.sliceMs ?? 1)) return PAUSE;
+    if (this.slice.expired()) return PAUSE;
     const every = this.o.digestEveryCalls ?? 0;
     if (every > 0 && c.index - this.lastDigestIndex >= every && c.index > 0 && c.index !== this.lastDigestIndex) {
       this.stepDigest(c.index);
@@ -345,7 +347,8 @@ export class PrimaryDriver {
       }
     }
     if (this.sleptAt === call.index) this.o.sleep.waited();
-    const data = call.live();
+    // live()'s bytes last until the next host call; the log keeps its own copy.
+    const data = call.live().slice();
     this.core.step({ type: 'input', callIndex: call.index, call: call.name, request: this.ownRequest(call), data });
     // Entries are batched by the core and flushed at the end of the slice (tick); act only when the core has
     // something to say, so a host-call-heavy guest does not pay for a full ready() per call.

@@ -24,6 +24,7 @@ import type { SleepGate } from './guest-sleep.ts';
 import { applyTransfer, stateHashes } from './state-transfer.ts';
 import { listenChannel, sendAllOnChannel } from './channel.ts';
 import { PrimaryDriver, QUIET_ERRORS } from './primary-driver.ts';
+import { SliceTimer } from './slice-timer.ts';
 
 export interface SecondaryDriverOptions {
   readonly vmId: string;
@@ -133,6 +134,7 @@ export class SecondaryDriver {
   private machine: WasiMachine | undefined;
   private module: LoadedModule | undefined;
   private replayer: Replayer | undefined;
+  private slice: SliceTimer | undefined;
   private readonly queue = new EntryQueue();
   private pendingRestore: RestoreRequest | null = null;
   private pendingGoLive: GoLive | null = null;
@@ -310,13 +312,14 @@ export class SecondaryDriver {
     this.running = true;
     let result;
     const replayer = this.replayer;
-    const sliceStart = performance.now();
+    const slice = (this.slice ??= new SliceTimer(this.o.sliceMs ?? 1));
+    slice.start();
     let yielded = false;
     try {
       // Replay in slices too: acks, heartbeats and new entries arrive on the event loop between slices.
       result = machine.run({
         beforeCall: (c) => {
-          if (performance.now() - sliceStart >= (this.o.sliceMs ?? 1)) {
+          if (slice.expired()) {
             yielded = true;
             return PAUSE;
           }
@@ -329,7 +332,7 @@ export class SecondaryDriver {
       this.running = false;
     }
     // A slice longer than a heartbeat kept this process from its I/O: the next tick says so (see SecondaryCore.tick).
-    if (performance.now() - sliceStart >= this.core.config.heartbeatMs) this.deaf = true;
+    if (slice.elapsedMs() >= this.core.config.heartbeatMs) this.deaf = true;
     if (yielded) this.kick();
     if (result.status !== 'paused') {
       this.ended = result;
