@@ -11,6 +11,8 @@
  */
 import { PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type Machine, type OutputCall, type RunResult } from '../engine/machine/machine.ts';
 import { EntryKind, type LogEntry } from '../engine/log/entry.ts';
+import type { FlatBatch } from '../engine/log/flat-batch.ts';
+import { callId, callIdCustom } from '../engine/log/call-table.ts';
 import { DigestTrack, decodeDigestPayload } from '../engine/log/digest-payload.ts';
 import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, isEndChannel } from '../engine/log/end-marker.ts';
 import type { Divergence, DivergenceKind, EntryView } from './divergence.ts';
@@ -22,6 +24,20 @@ export interface EntrySource {
   peek(): LogEntry | typeof WAIT | typeof END;
   /** Consumes the entry peek() returned. */
   take(): void;
+}
+
+/**
+ * An EntrySource whose entries sit in decoded columns (flat-batch.ts, a trace file): the replayer reads the
+ * head entry there and makes a LogEntry only when it needs one (anything but a matching input call).
+ */
+export interface FlatEntrySource extends EntrySource {
+  /** The batch that holds the head entry (at headPos); undefined when peek() would say WAIT or END. */
+  flatHead(): FlatBatch | undefined;
+  readonly headPos: number;
+}
+
+function isFlat(s: EntrySource): s is FlatEntrySource {
+  return typeof (s as Partial<FlatEntrySource>).flatHead === 'function';
 }
 
 export const WAIT: unique symbol = Symbol('twinstep.replay.wait');
@@ -51,9 +67,19 @@ export type ReplayOutcome =
 
 export class Replayer implements HostCallHandler {
   readonly divergences: Divergence[] = [];
-  /** The last entries consumed, as a ring (context for divergence reports). */
+  /**
+   * The last entries consumed, as a ring (context for divergence reports): each slot holds the entry, or (fast
+   * path) the batch and position it is made from when a report needs it.
+   */
   private readonly recent: (LogEntry | undefined)[];
+  private readonly recentBatch: (FlatBatch | undefined)[];
+  private readonly recentPos: number[];
   private recentAt = 0;
+  /** The source in columns, when it has them and no fault hook needs every entry as an object. */
+  private readonly flat: FlatEntrySource | undefined;
+  /** Call-table id of the last call name looked up (fast path). */
+  private lastName = '';
+  private lastId = callIdCustom;
   private readonly track = new DigestTrack();
   private consumed = 0;
   private stopped = false;
@@ -63,7 +89,11 @@ export class Replayer implements HostCallHandler {
   private capReached = false;
 
   constructor(private readonly o: ReplayerOptions) {
-    this.recent = new Array((o.contextEntries ?? 5) + 1).fill(undefined);
+    const ring = (o.contextEntries ?? 5) + 1;
+    this.recent = new Array(ring).fill(undefined);
+    this.recentBatch = new Array(ring).fill(undefined);
+    this.recentPos = new Array(ring).fill(0);
+    this.flat = isFlat(o.source) && !o.fault ? o.source : undefined;
   }
 
   get entries(): number {
@@ -75,6 +105,16 @@ export class Replayer implements HostCallHandler {
   beforeCall(call: HostCallInfo): typeof PAUSE | void {
     if (this.stopped) return PAUSE;
     this.waiting = false;
+    const f = this.flat;
+    if (f !== undefined) {
+      // Fast path: the head entry is at a later call, or is this call's input: nothing to do before the call.
+      const b = f.flatHead();
+      if (b !== undefined) {
+        const i = f.headPos;
+        const at = b.callIndex(i);
+        if (at > call.index || (at === call.index && b.kinds[i] === EntryKind.Input)) return;
+      }
+    }
     this.o.fault?.beforeCall?.(call.index, this.o.machine);
     for (;;) {
       const e = this.o.source.peek();
@@ -109,6 +149,31 @@ export class Replayer implements HostCallHandler {
   }
 
   input(call: InputCall): Uint8Array | typeof PAUSE {
+    const f = this.flat;
+    if (f !== undefined && !this.stopped) {
+      // Fast path: the head entry is this very input (same index, call and request): feed its data from the
+      // columns. Anything else takes the general path below, which makes the entry and says what differs.
+      const b = f.flatHead();
+      if (b !== undefined) {
+        const i = f.headPos;
+        if (b.kinds[i] === EntryKind.Input && b.callIndex(i) === call.index && b.ids[i] === this.idOf(call.name)) {
+          const at = b.payAt[i]!;
+          const reqLen = b.requestLength(i);
+          const req = call.request;
+          if (reqLen === req.length && sameAt(req, b.blob, at)) {
+            f.take();
+            this.consumed++;
+            const k = this.recentAt;
+            this.recent[k] = undefined;
+            this.recentBatch[k] = b;
+            this.recentPos[k] = i;
+            this.recentAt = k + 1 === this.recent.length ? 0 : k + 1;
+            if (this.o.onMatched) this.o.onMatched(b.entry(i));
+            return this.result(b.blob, at + reqLen, b.dataLength(i));
+          }
+        }
+      }
+    }
     const e = this.expect(call, EntryKind.Input);
     if (e === PAUSE) return PAUSE;
     if (!bytesEqual(e.request, call.request)) {
@@ -226,7 +291,41 @@ export class Replayer implements HostCallHandler {
     this.consumed++;
     const ring = this.recent;
     ring[this.recentAt] = e;
+    this.recentBatch[this.recentAt] = undefined;
     this.recentAt = this.recentAt + 1 === ring.length ? 0 : this.recentAt + 1;
+  }
+
+  /** One result array per small length, refilled per call (the machine copies a result at once). */
+  private readonly results: Uint8Array[] = [];
+
+  /** blob[at .. at + n) as an input result: a refilled array for small results, a view for large ones. */
+  private result(blob: Uint8Array, at: number, n: number): Uint8Array {
+    if (n > 64) return blob.subarray(at, at + n);
+    let r = this.results[n];
+    if (r === undefined) this.results[n] = r = new Uint8Array(n);
+    for (let k = 0; k < n; k++) r[k] = blob[at + k]!;
+    return r;
+  }
+
+  /** Table id of a call name (callIdCustom for names outside the table: those take the general path). */
+  private idOf(name: string): number {
+    if (name !== this.lastName) {
+      this.lastName = name;
+      this.lastId = callId(name);
+    }
+    return this.lastId === callIdCustom ? -1 : this.lastId;
+  }
+
+  /** The consumed entries of the ring, oldest first. */
+  private recentEntries(): LogEntry[] {
+    const out: LogEntry[] = [];
+    const n = this.recent.length;
+    for (let j = 0; j < n; j++) {
+      const k = (this.recentAt + j) % n;
+      const e = this.recent[k] ?? this.recentBatch[k]?.entry(this.recentPos[k]!);
+      if (e !== undefined) out.push(e);
+    }
+    return out;
   }
 
   private checkDigest(e: LogEntry, index: number): void {
@@ -263,8 +362,7 @@ export class Replayer implements HostCallHandler {
   }
 
   private diverge(kind: DivergenceKind, e: LogEntry | undefined, callIndex: number, message: string, actual?: { channel?: number; data?: Uint8Array; request?: Uint8Array }, state?: Divergence['state']): void {
-    const ordered = [...this.recent.slice(this.recentAt), ...this.recent.slice(0, this.recentAt)].filter((r): r is LogEntry => r !== undefined);
-    const context = ordered.filter((r) => r !== e).slice(-(this.o.contextEntries ?? 5)).map(view);
+    const context = this.recentEntries().filter((r) => r !== e).slice(-(this.o.contextEntries ?? 5)).map(view);
     this.divergences.push({ kind, seq: e?.seq ?? -1, callIndex, message, expected: e ? view(e) : undefined, actual, context, state });
     if (!this.o.keepGoing || this.divergences.length >= (this.o.divergencesMax ?? 1000)) this.stopped = true;
   }
@@ -285,6 +383,12 @@ function describe(e: LogEntry): string {
 
 function readI32(b: Uint8Array): number {
   return b.length >= 4 ? new DataView(b.buffer, b.byteOffset, 4).getInt32(0, true) : NaN;
+}
+
+/** Whether `a` equals blob[at .. at + a.length) (the caller checked the length fits). */
+function sameAt(a: Uint8Array, blob: Uint8Array, at: number): boolean {
+  for (let k = 0; k < a.length; k++) if (a[k] !== blob[at + k]) return false;
+  return true;
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -5,26 +5,28 @@
  */
 import type { LogEntry } from '../engine/log/entry.ts';
 import type { TraceReader } from '../engine/log/trace-reader.ts';
-import { END, WAIT, type EntrySource } from './replayer.ts';
+import type { FlatBatch } from '../engine/log/flat-batch.ts';
+import { END, WAIT, type FlatEntrySource } from './replayer.ts';
 
-export class TraceSource implements EntrySource {
-  private head: LogEntry | undefined;
-  private done = false;
-
+export class TraceSource implements FlatEntrySource {
   constructor(readonly reader: TraceReader) {}
 
   peek(): LogEntry | typeof WAIT | typeof END {
-    if (this.head) return this.head;
-    if (!this.done) {
-      this.head = this.reader.next();
-      if (this.head) return this.head;
-      this.done = true;
-    }
+    const b = this.reader.head();
+    if (b !== undefined) return b.entry(this.reader.headPos);
     return this.reader.tail.state === 'clean' ? END : WAIT;
   }
 
   take(): void {
-    this.head = undefined;
+    this.reader.skip();
+  }
+
+  flatHead(): FlatBatch | undefined {
+    return this.reader.head();
+  }
+
+  get headPos(): number {
+    return this.reader.headPos;
   }
 
   /** Whether the trace ended early (torn, corrupt, or never closed) and why. */

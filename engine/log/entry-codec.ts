@@ -10,14 +10,14 @@ import { Builder, type ByteBuffer } from 'flatbuffers';
 import { EntryBatch } from '../../schema/generated/twinstep/entry-batch.js';
 import { EntryKind, type LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
-import { callId, callIdCustom, callIdNone, callName } from './call-table.ts';
-import { hex, type ChainedEntries } from './hash-chain.ts';
+import { callId, callIdCustom, callIdNone } from './call-table.ts';
+import type { ChainedEntries } from './hash-chain.ts';
 import { BatchChain, callNameBytes, descBytes, tableNames } from './chain-hash.ts';
-import { ByteSink, VarintReader } from './varint.ts';
-import { checkLength, readFlat, safeNumber } from './checked-buffer.ts';
+import { ByteSink } from './varint.ts';
+import { batchEntriesMax, readFlatBatch, type FlatBatch } from './flat-batch.ts';
+import { readFlat } from './checked-buffer.ts';
 
-/** Entries per batch a decoder accepts (bounds memory per batch; writers use far smaller batches). */
-export const batchEntriesMax = 1 << 20;
+export { batchEntriesMax };
 
 
 function entryError(entry: LogEntry, index: number, what: string): LogFormatError {
@@ -298,9 +298,6 @@ export function encodeEntryBatch(
   return { bytes: builder.asUint8Array(), lastChecksum };
 }
 
-function malformed(what: string): LogFormatError {
-  return new LogFormatError('E_MALFORMED', `entry batch: ${what}`);
-}
 
 /** A decoded batch with the per-kind byte counts (trace-stats.ts) its columns gave. */
 export interface DecodedBatch extends ChainedEntries {
@@ -310,129 +307,18 @@ export interface DecodedBatch extends ChainedEntries {
 }
 
 /**
- * Reads and fully validates an EntryBatch table (bb must be a CheckedByteBuffer, see readFlat).
- * Verifies the batch-internal chain; whether the batch continues a stream is HashChain.accept's job.
+ * Reads and fully validates an EntryBatch table (bb must be a CheckedByteBuffer, see readFlat), with every
+ * entry made (readFlatBatch decodes; see flat-batch.ts). Whether the batch continues a stream is
+ * HashChain.accept's job.
  */
 export function readEntryBatch(t: EntryBatch, bb: ByteBuffer): DecodedBatch {
-  const n = t.count();
-  checkLength(bb, n, 1, 'entry batch count');
-  if (n > batchEntriesMax) throw malformed(`count ${n} exceeds ${batchEntriesMax}`);
-  const firstSeq = safeNumber(t.firstSeq(), 'first seq');
-  if (firstSeq + n > Number.MAX_SAFE_INTEGER) throw malformed('seq range exceeds safe integers');
-  const firstCallIndex = safeNumber(t.firstCallIndex(), 'first call index');
-  const empty = new Uint8Array(0);
-  const kinds = t.kindsArray() ?? empty;
-  const calls = t.callsArray() ?? empty;
-  const chain = t.chainArray() ?? new Uint32Array(0);
-  const blob = t.blobArray() ?? empty;
-  if (kinds.length !== n || calls.length !== n || chain.length !== n) {
-    throw malformed(`column lengths (kinds ${kinds.length}, calls ${calls.length}, chain ${chain.length}) differ from count ${n}`);
-  }
-  const channelCount = checkLength(bb, t.channelsLength(), 4, 'channels');
-  const customCount = checkLength(bb, t.customCallsLength(), 4, 'custom calls');
-  const deltas = new VarintReader(t.callIndexDeltasArray() ?? empty, 'call_index_deltas');
-  const reqLens = new VarintReader(t.requestLengthsArray() ?? empty, 'request_lengths');
-  const dataLens = new VarintReader(t.dataLengthsArray() ?? empty, 'data_lengths');
-  const prevChecksum = t.prevChecksum();
-  const lastChecksum = t.lastChecksum();
-  const entries: LogEntry[] = new Array(n);
-  const desc = decodeDesc(n);
-  const descF64 = new Float64Array(desc.buffer, 0, n * 3);
-  const descI32 = new Int32Array(desc.buffer, 0, n * 6);
-  const customNames: string[] = [];
-  const kindEntries = [0, 0, 0];
-  const kindBytes = [0, 0, 0];
-  // Most requests repeat (a clock id and precision, a random length): entries share one view of equal bytes.
-  const lastRequest: Uint8Array[] = [];
-  let recordMax = 0;
-  let callIndex = firstCallIndex;
-  let blobPos = 0;
-  let channelIdx = 0;
-  let customIdx = 0;
-  for (let i = 0; i < n; i++) {
-    const kind = kinds[i]!;
-    if (kind > EntryKind.Digest) throw malformed(`entry #${i}: unknown kind ${kind}`);
-    const id = calls[i]!;
-    let call: string | undefined;
-    if (id === callIdCustom) {
-      if (customIdx >= customCount) throw malformed(`entry #${i}: custom call name missing`);
-      call = t.customCalls(customIdx++);
-      if (call === '' || call === null) throw malformed(`entry #${i}: empty custom call name`);
-    } else {
-      call = callName(id);
-      if (call === undefined) throw malformed(`entry #${i}: unknown call id ${id}`);
-    }
-    if ((kind === EntryKind.Digest) !== (id === callIdNone)) {
-      throw malformed(`entry #${i}: call id ${id} does not fit kind ${kind}`);
-    }
-    let channel = 0;
-    if (kind === EntryKind.Output) {
-      if (channelIdx >= channelCount) throw malformed(`entry #${i}: channel missing`);
-      channel = t.channels(channelIdx++)!;
-    }
-    const varintsAt = deltas.consumed + reqLens.consumed + dataLens.consumed;
-    callIndex += deltas.next();
-    if (callIndex > Number.MAX_SAFE_INTEGER) throw malformed(`entry #${i}: call index overflows`);
-    const reqLen = reqLens.next();
-    const dataLen = dataLens.next();
-    let own = 1 + 1 + 4 + reqLen + dataLen + deltas.consumed + reqLens.consumed + dataLens.consumed - varintsAt;
-    if (kind === EntryKind.Output) own += 4;
-    if (id === callIdCustom) own += 8 + call.length;
-    kindEntries[kind]++;
-    kindBytes[kind] += own;
-    if (reqLen > blob.length - blobPos || dataLen > blob.length - blobPos - reqLen) {
-      throw malformed(`entry #${i}: payload lengths run past the blob`);
-    }
-    let request = lastRequest[id];
-    if (request === undefined || request.length !== reqLen || !sameBytes(request, blob, blobPos)) {
-      request = reqLen === 0 ? emptyBytes : blob.subarray(blobPos, blobPos + reqLen);
-      lastRequest[id] = request;
-    }
-    blobPos += reqLen;
-    const data = dataLen === 0 ? emptyBytes : blob.subarray(blobPos, blobPos + dataLen);
-    blobPos += dataLen;
-    entries[i] = { seq: firstSeq + i, callIndex, kind: kind as EntryKind, call, channel, request, data };
-    descF64[i * 3] = callIndex;
-    descI32[i * 6 + 2] = channel;
-    descI32[i * 6 + 3] = reqLen;
-    descI32[i * 6 + 4] = dataLen;
-    desc[i * descBytes + 20] = kind;
-    desc[i * descBytes + 21] = id;
-    if (id === callIdCustom) customNames.push(call);
-    const size = reqLen + dataLen + (id === callIdCustom ? callNameBytes(id, call).length : 0xff);
-    if (size > recordMax) recordMax = size;
-  }
-  if (blobPos !== blob.length) throw malformed(`blob holds ${blob.length - blobPos} unreferenced bytes`);
-  // The chain of the whole batch in one pass, then the first entry whose stored link differs.
-  const { links, last: running } = decodeChain.run(n, prevChecksum, firstSeq, desc, blob, customNames, recordMax);
-  for (let i = 0; i < n; i++) {
-    if (chain[i] !== links[i]) {
-      throw new LogFormatError('E_CHAIN', `hash chain broken at seq ${firstSeq + i}: entry links to ${chain[i]!.toString(16)}, previous entry hashes to ${links[i]!.toString(16)}`);
-    }
-  }
-  if (!deltas.done() || !reqLens.done() || !dataLens.done()) throw malformed('varint columns hold more values than count');
-  if (channelIdx !== channelCount) throw malformed(`${channelCount} channels for ${channelIdx} output entries`);
-  if (customIdx !== customCount) throw malformed(`${customCount} custom call names for ${customIdx} custom ids`);
-  if (running !== lastChecksum) {
-    throw new LogFormatError('E_CHAIN', `batch end checksum ${hex(lastChecksum)} does not match its entries (${hex(running)})`);
-  }
-  return { entries, prevChecksum, lastChecksum, kindEntries, kindBytes };
+  const f = readFlatBatch(t, bb);
+  return { entries: f.entries(), prevChecksum: f.prevChecksum, lastChecksum: f.lastChecksum, kindEntries: f.kindEntries, kindBytes: f.kindBytes };
 }
 
-/** Shared by decoded entries with no request or data (never written to). */
-const emptyBytes = new Uint8Array(0);
-
-function sameBytes(a: Uint8Array, blob: Uint8Array, at: number): boolean {
-  for (let k = 0; k < a.length; k++) if (a[k] !== blob[at + k]) return false;
-  return true;
-}
-
-/** The decoder's chain and its reused descriptor buffer (decoding never yields mid-batch). */
-const decodeChain = new BatchChain();
-let decodeDescBuf = new Uint8Array(1024 * descBytes);
-function decodeDesc(n: number): Uint8Array {
-  if (decodeDescBuf.length < n * descBytes) decodeDescBuf = new Uint8Array(Math.max(n, decodeDescBuf.length / descBytes * 2) * descBytes);
-  return decodeDescBuf.subarray(0, n * descBytes);
+/** Decodes a standalone EntryBatch buffer into columns (entries made on demand). */
+export function decodeFlatBatch(bytes: Uint8Array): FlatBatch {
+  return readFlat(bytes, 'entry batch', (bb) => readFlatBatch(EntryBatch.getRootAsEntryBatch(bb), bb));
 }
 
 /** Decodes a standalone EntryBatch buffer (as made by encodeEntryBatch). */

@@ -80,24 +80,28 @@ export class HashChain {
    * chain exactly: same seq, same 64-bit chain value. Throws E_CHAIN otherwise; state is unchanged then.
    */
   accept(batch: ChainedEntries): void {
-    if (batch.entries.length === 0) {
-      if (batch.prevChecksum !== this.checksum) {
+    this.acceptBatch(batch.entries[0]?.seq ?? this.nextSeq, batch.entries.length, batch.prevChecksum, batch.lastChecksum);
+  }
+
+  /** accept() for a batch given by its first seq, entry count and chain values at both ends. */
+  acceptBatch(first: number, count: number, prevChecksum: bigint, lastChecksum: bigint): void {
+    if (count === 0) {
+      if (prevChecksum !== this.checksum) {
         throw new LogFormatError('E_CHAIN', `empty batch does not continue the chain`);
       }
       return;
     }
-    const first = batch.entries[0]!.seq;
     if (first !== this.nextSeq) {
       throw new LogFormatError('E_CHAIN', `batch starts at seq ${first}, expected ${this.nextSeq} (entries lost or repeated)`);
     }
-    if (batch.prevChecksum !== this.checksum) {
+    if (prevChecksum !== this.checksum) {
       throw new LogFormatError(
         'E_CHAIN',
-        `hash chain broken before seq ${first}: batch continues ${hex(batch.prevChecksum)}, chain is at ${hex(this.checksum)}`,
+        `hash chain broken before seq ${first}: batch continues ${hex(prevChecksum)}, chain is at ${hex(this.checksum)}`,
       );
     }
-    this.checksum = batch.lastChecksum;
-    this.nextSeq = first + batch.entries.length;
+    this.checksum = lastChecksum;
+    this.nextSeq = first + count;
   }
 }
 

@@ -16,7 +16,8 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import type { LogEntry } from './entry.ts';
 import { LogFormatError, type LogFormatCode } from './errors.ts';
-import { decodeEntryBatch } from './entry-codec.ts';
+import { decodeFlatBatch } from './entry-codec.ts';
+import type { FlatBatch } from './flat-batch.ts';
 import { FrameReader, FrameType, type Frame } from './frame.ts';
 import { HashChain, hex } from './hash-chain.ts';
 import {
@@ -93,7 +94,8 @@ export class TraceReader implements Iterable<LogEntry> {
   private readonly frames: FrameReader;
   private position = 0;
   private eof = false;
-  private batch: readonly LogEntry[] = [];
+  /** The batch being served and the position of the next entry in it. */
+  private batch: FlatBatch | undefined;
   private batchPos = 0;
   private readonly chain: HashChain;
   private closed = false;
@@ -157,18 +159,39 @@ export class TraceReader implements Iterable<LogEntry> {
 
   /** seq of the next entry next() would return (entries returned so far = nextSeq - header.start.seq). */
   get nextSeq(): number {
-    return this.chain.nextSeq - (this.batch.length - this.batchPos);
+    return this.chain.nextSeq - (this.batch ? this.batch.count - this.batchPos : 0);
   }
 
   /** The next entry, or undefined at the end of the valid prefix (then see `tail`). */
   next(): LogEntry | undefined {
+    const b = this.head();
+    return b === undefined ? undefined : b.entry(this.batchPos++);
+  }
+
+  /**
+   * The batch that holds the next entry, at position headPos, reading the next batch when this one is
+   * served; undefined at the end of the valid prefix (then see `tail`). With skip(), a replay walks the
+   * entries in their columns without making them (flat-batch.ts).
+   */
+  head(): FlatBatch | undefined {
     for (;;) {
-      if (this.batchPos < this.batch.length) return this.batch[this.batchPos++];
+      const b = this.batch;
+      if (b !== undefined && this.batchPos < b.count) return b;
       if (this.tailState.state !== 'reading') return undefined;
-      this.batch = [];
+      this.batch = undefined;
       this.batchPos = 0;
       this.advance();
     }
+  }
+
+  /** Position of the next entry in head(). */
+  get headPos(): number {
+    return this.batchPos;
+  }
+
+  /** Consumes the next entry (head() must have returned its batch). */
+  skip(): void {
+    this.batchPos++;
   }
 
   /** Throws the tail condition as a LogFormatError unless the trace ended cleanly. */
@@ -215,10 +238,10 @@ export class TraceReader implements Iterable<LogEntry> {
     }
     try {
       if (frame.type === FrameType.Batch) {
-        const decoded = decodeEntryBatch(frame.payload);
-        this.chain.accept(decoded);
-        this.batch = decoded.entries;
-        this.stats.batchEntriesPeak = Math.max(this.stats.batchEntriesPeak, decoded.entries.length);
+        const decoded = decodeFlatBatch(frame.payload);
+        this.chain.acceptBatch(decoded.firstSeq, decoded.count, decoded.prevChecksum, decoded.lastChecksum);
+        this.batch = decoded;
+        this.stats.batchEntriesPeak = Math.max(this.stats.batchEntriesPeak, decoded.count);
         attributeColumns(decoded.kindEntries, decoded.kindBytes, frame.bytes, this.stats);
       } else if (frame.type === FrameType.End) {
         const end = decodeTraceEnd(frame.payload);

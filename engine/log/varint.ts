@@ -80,7 +80,21 @@ export class VarintReader {
     private readonly bytes: Uint8Array,
     private readonly column: string,
   ) {}
+  /** The next value (one-byte values inline; the rest, and every error, in nextLong). */
   next(): number {
+    const p = this.pos;
+    const bytes = this.bytes;
+    if (p < bytes.length) {
+      const b = bytes[p]!;
+      if (b < 0x80) {
+        this.pos = p + 1;
+        return b;
+      }
+    }
+    return this.nextLong();
+  }
+
+  private nextLong(): number {
     let value = 0;
     let scale = 1;
     for (let i = 0; i < varintBytesMax; i++) {

@@ -56,7 +56,8 @@ export const EXIT_CHANNEL = -1;
  * during the handler's call, never keep them (keep their fields). The request and data arrays they carry are
  * the handler's to keep and are never changed once shown (the same array again means the same bytes).
  * live()'s result is valid until the next host call only (the machine copies it into the guest at once): a
- * handler that keeps it copies it.
+ * handler that keeps it copies it. Likewise the machine copies what input() returns at once, so a handler may
+ * refill the same array for its next result.
  */
 export interface HostCallHandler {
   /**

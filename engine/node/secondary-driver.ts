@@ -6,7 +6,6 @@
  * The replay never runs ahead of the log: the replayer pauses the guest at a call whose entry has not arrived,
  * and new entries resume it.
  */
-import { performance } from 'node:perf_hooks';
 import { EXIT_CHANNEL, PAUSE, type RunResult } from '../machine/machine.ts';
 import { SecondaryCore, type SecondaryStart } from '../core/secondary-core.ts';
 import type { SecondaryConfig, PrimaryConfig } from '../core/config.ts';

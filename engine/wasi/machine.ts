@@ -7,11 +7,7 @@
  * region's guest content is saved before and put back after, so the guest never sees it: the captured
  * stack is kept outside memory (in `stack`) and written back only for the duration of a rewind.
  */
-import { xxh64 } from '@node-rs/xxhash';
-import {
-  EXIT_CHANNEL, GuestTrap, PAGE_BYTES, PAUSE,
-  type HostCallHandler, type HostCallInfo, type Machine, type RunResult, type StateDigest,
-} from '../machine/machine.ts';
+import { GuestTrap, PAUSE, type HostCallHandler, type Machine, type RunResult, type StateDigest } from '../machine/machine.ts';
 import { MachineError } from '../machine/errors.ts';
 import { ExitSignal, PauseSignal, type Devices, type WasiConfig, type WasiContext } from './context.ts';
 import { GLOBAL_EXPORT_PREFIX, WASI_MODULE, type LoadedModule } from './loader.ts';
