@@ -108,6 +108,11 @@ export class FlatBatch {
     return e;
   }
 
+  /** The per-entry custom call names (undefined when the batch has none). */
+  customCalls(): Array<string | undefined> | undefined {
+    return this.customNames;
+  }
+
   /** Every entry, in order. */
   entries(): LogEntry[] {
     const out = new Array<LogEntry>(this.count);

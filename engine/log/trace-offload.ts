@@ -22,18 +22,17 @@
  * One encoder thread per process, started on first need and kept (unref'd) for later recordings, so a
  * process that records repeatedly (a benchmark, a test run) pays its start-up once.
  */
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { EntryKind } from './entry.ts';
 import { LogFormatError, type LogFormatCode } from './errors.ts';
 import { CaptureChunk, capturedRequests, captureChunkBytes, type CapturedRequests } from './capture.ts';
+import { SessionThread } from './session-thread.ts';
 import { TraceWriter, type TraceWriterOptions, type TraceWriterState, type TraceWriterStats } from './trace-writer.ts';
 import type { TraceHeaderData } from './trace-header.ts';
 
 /** Cells of a session's control array (Int32Array over a SharedArrayBuffer). */
 export const CTRL_CONSUMED = 0;
 export const CTRL_DONE = 1;
-/** Cell of the thread's ready array. */
-export const CTRL_READY = 0;
+export { CTRL_READY } from './session-thread.ts';
 export const DONE_OK = 1;
 export const DONE_ERROR = 2;
 /** Cells of a session's progress array (Float64Array): what the encoder thread has written. */
@@ -51,75 +50,10 @@ export type FromEncoder =
   | { t: 'closed'; s: number; stats: TraceWriterStats }
   | { t: 'error'; s: number; code: string; message: string };
 
-/** The process's encoder thread. */
-class EncoderThread {
-  private static instance: EncoderThread | undefined;
-  readonly port: MessagePort;
-  private readonly readyCell: Int32Array;
-  private readonly mailbox = new Map<number, FromEncoder>();
-  private nextSession = 1;
-  private dead = false;
-
-  static get(): EncoderThread {
-    return (EncoderThread.instance ??= new EncoderThread());
-  }
-
-  /** True when this process's encoder thread is already up (does not start one). */
-  static readyNow(): boolean {
-    return EncoderThread.instance?.ready ?? false;
-  }
-
-  private constructor() {
-    const { port1, port2 } = new MessageChannel();
-    this.port = port1;
-    const ready = new SharedArrayBuffer(4);
-    this.readyCell = new Int32Array(ready);
-    try {
-      const worker = new Worker(new URL('./trace-worker-boot.mjs', import.meta.url), {
-        workerData: { port: port2, ready },
-        transferList: [port2],
-        // The boot file registers the TypeScript loader itself; inheriting the parent's flags would do it twice.
-        execArgv: [],
-      });
-      worker.unref();
-      worker.on('error', () => {
-        this.dead = true;
-      });
-      worker.on('exit', () => {
-        this.dead = true;
-      });
-    } catch {
-      this.dead = true;
-    }
-  }
-
-  get ready(): boolean {
-    return !this.dead && Atomics.load(this.readyCell, CTRL_READY) === 1;
-  }
-
-  session(): number {
-    return this.nextSession++;
-  }
-
-  post(m: ToEncoder, transfer?: ArrayBuffer[]): void {
-    this.port.postMessage(m, transfer);
-  }
-
-  /** The reply for session `s`, if it has arrived (replies for other sessions are kept for them). */
-  reply(s: number): FromEncoder | undefined {
-    for (;;) {
-      const got = this.mailbox.get(s);
-      if (got) {
-        this.mailbox.delete(s);
-        return got;
-      }
-      const m = receiveMessageOnPort(this.port);
-      if (m === undefined) return undefined;
-      const r = m.message as FromEncoder;
-      this.mailbox.set(r.s, r);
-    }
-  }
-}
+/** The process's encoder thread (trace-worker.ts). */
+const ENCODER_BOOT = new URL('./trace-worker-boot.mjs', import.meta.url);
+type EncoderThread = SessionThread<ToEncoder, FromEncoder>;
+const encoderThread = (): EncoderThread => SessionThread.get<ToEncoder, FromEncoder>(ENCODER_BOOT);
 
 export interface OffloadOptions {
   /**
@@ -182,7 +116,7 @@ export class OffloadingTraceWriter {
     this.inner = writer;
     // With the thread already up (an earlier recording of this process), hand over at the first entry.
     const after = opts.offloadAfterEntries ?? 16_384;
-    this.nextCheck = writer.path === undefined || after === Infinity ? Infinity : EncoderThread.readyNow() ? 1 : after;
+    this.nextCheck = writer.path === undefined || after === Infinity ? Infinity : SessionThread.readyNow(ENCODER_BOOT) ? 1 : after;
     this.inflightMax = Math.max(1, opts.inflightChunksMax ?? 32);
     this.stallMs = opts.stallMs ?? 60_000;
   }
@@ -274,7 +208,7 @@ export class OffloadingTraceWriter {
 
   private tryHandOver(): void {
     this.nextCheck = this.added + 1024;
-    const thread = (this.thread ??= EncoderThread.get());
+    const thread = (this.thread ??= encoderThread());
     if (!thread.ready) return;
     const w = this.inner!;
     const path = w.path!;

@@ -29,6 +29,7 @@ import {
   type TraceHeaderData,
 } from './trace-header.ts';
 import { attributeColumns, emptyKindBytes, type KindBytes } from './trace-stats.ts';
+import { decoderFeed } from './trace-read-offload.ts';
 
 export type TraceTail =
   | { readonly state: 'reading' }
@@ -40,6 +41,11 @@ export type TraceTail =
 export interface TraceReaderOptions {
   /** Bytes per read (default 1 MiB). */
   readonly chunkBytes?: number;
+  /**
+   * Decode and verify batches on the decoder thread (trace-read-offload.ts must be loaded), which reads the
+   * file itself from the first batch on; same batches, same tail, same errors as decoding here.
+   */
+  readonly decodeThread?: boolean;
   /** Largest frame accepted (default 256 MiB, room for snapshot frames); bounds memory. */
   readonly maxFrameBytes?: number;
 }
@@ -63,7 +69,7 @@ export interface ByteSource {
   close(): void;
 }
 
-class FileSource implements ByteSource {
+export class FileSource implements ByteSource {
   constructor(private readonly fd: number) {}
   read(into: Uint8Array, position: number): number {
     return readSync(this.fd, into, 0, into.length, position);
@@ -83,190 +89,89 @@ class MemorySource implements ByteSource {
   close(): void {}
 }
 
-export class TraceReader implements Iterable<LogEntry> {
-  readonly header: TraceHeaderData;
-  readonly formatVersion: number;
-  /** Encoded snapshot the trace starts from (decode with engine/checkpoint/snapshot-codec.ts). */
-  readonly snapshot: Uint8Array | undefined;
-  private tailState: TraceTail = { state: 'reading' };
-  readonly stats: TraceReaderStats;
+/**
+ * The frames after a trace's header (or from any frame boundary, given the chain state there), read in
+ * chunks: the batches in order, then the tail. The reader runs one in its own thread, and the decoder
+ * thread (trace-read-offload.ts) runs one for a reader that handed decoding over.
+ */
+export class BatchStream {
+  tail: TraceTail = { state: 'reading' };
+  readonly chain: HashChain;
   private readonly chunk: Uint8Array;
-  private readonly frames: FrameReader;
-  private position = 0;
+  readonly frames: FrameReader;
+  private position: number;
   private eof = false;
-  /** The batch being served and the position of the next entry in it. */
-  private batch: FlatBatch | undefined;
-  private batchPos = 0;
-  private readonly chain: HashChain;
-  private closed = false;
-
-  static open(path: string, opts: TraceReaderOptions = {}): TraceReader {
-    const fd = openSync(path, 'r');
-    try {
-      return new TraceReader(new FileSource(fd), opts);
-    } catch (err) {
-      closeSync(fd);
-      throw err;
-    }
-  }
-
-  static fromBytes(bytes: Uint8Array, opts: TraceReaderOptions = {}): TraceReader {
-    return new TraceReader(new MemorySource(bytes), opts);
-  }
 
   constructor(
     private readonly source: ByteSource,
+    /** Stream offset to read from (a frame boundary). */
+    offset: number,
+    chain: { checksum: bigint; nextSeq: number },
+    readonly stats: TraceReaderStats,
     opts: TraceReaderOptions = {},
   ) {
     this.chunk = new Uint8Array(Math.max(64, opts.chunkBytes ?? 1024 * 1024));
-    this.stats = { ...emptyKindBytes(), bytesRead: 0, reads: 0, frames: 0, bufferBytesPeak: 0, batchEntriesPeak: 0 };
+    this.position = offset;
+    this.frames = new FrameReader({ maxFrameBytes: opts.maxFrameBytes ?? 256 * 1024 * 1024, startOffset: offset });
+    this.chain = new HashChain(chain.checksum, chain.nextSeq);
+  }
 
-    const prelude = new Uint8Array(tracePreludeBytes);
-    let got = 0;
-    while (got < tracePreludeBytes) {
-      const n = source.read(prelude.subarray(got), got);
-      if (n === 0) break;
-      got += n;
-    }
-    this.stats.bytesRead = got;
-    this.position = got;
-    this.formatVersion = checkPrelude(prelude.subarray(0, got));
-    this.frames = new FrameReader({ maxFrameBytes: opts.maxFrameBytes ?? 256 * 1024 * 1024, startOffset: tracePreludeBytes });
-
-    const headerFrame = this.requireFrame('header');
-    if (headerFrame.type !== FrameType.Header) {
-      throw new LogFormatError('E_MALFORMED', `first frame has type ${headerFrame.type}, expected a header`, headerFrame.offset);
-    }
-    const { header, formatVersion } = decodeTraceHeader(headerFrame.payload);
-    if (formatVersion !== this.formatVersion) {
-      throw new LogFormatError('E_MALFORMED', `header says version ${formatVersion}, file prelude ${this.formatVersion}`, headerFrame.offset);
-    }
-    this.header = header;
-    if (header.start.snapshot) {
-      const snap = this.requireFrame('snapshot');
-      if (snap.type !== FrameType.Snapshot) {
-        throw new LogFormatError('E_MALFORMED', `header announces a snapshot, found frame type ${snap.type}`, snap.offset);
+  /** The next batch, or undefined once the tail is known (then see `tail`). Never throws for a bad frame. */
+  nextBatch(): { batch: FlatBatch; frameOffset: number; frameBytes: number } | undefined {
+    while (this.tail.state === 'reading') {
+      let frame: Frame | undefined;
+      try {
+        frame = this.pullFrame();
+      } catch (err) {
+        this.corrupt(err);
+        return undefined;
       }
-      this.snapshot = snap.payload;
-    }
-    this.chain = new HashChain(header.start.checksum, header.start.seq);
-  }
-
-  /** Why the trace ended ('reading' until next() has returned undefined). */
-  get tail(): TraceTail {
-    return this.tailState;
-  }
-
-  /** seq of the next entry next() would return (entries returned so far = nextSeq - header.start.seq). */
-  get nextSeq(): number {
-    return this.chain.nextSeq - (this.batch ? this.batch.count - this.batchPos : 0);
-  }
-
-  /** The next entry, or undefined at the end of the valid prefix (then see `tail`). */
-  next(): LogEntry | undefined {
-    const b = this.head();
-    return b === undefined ? undefined : b.entry(this.batchPos++);
-  }
-
-  /**
-   * The batch that holds the next entry, at position headPos, reading the next batch when this one is
-   * served; undefined at the end of the valid prefix (then see `tail`). With skip(), a replay walks the
-   * entries in their columns without making them (flat-batch.ts).
-   */
-  head(): FlatBatch | undefined {
-    for (;;) {
-      const b = this.batch;
-      if (b !== undefined && this.batchPos < b.count) return b;
-      if (this.tailState.state !== 'reading') return undefined;
-      this.batch = undefined;
-      this.batchPos = 0;
-      this.advance();
-    }
-  }
-
-  /** Position of the next entry in head(). */
-  get headPos(): number {
-    return this.batchPos;
-  }
-
-  /** Consumes the next entry (head() must have returned its batch). */
-  skip(): void {
-    this.batchPos++;
-  }
-
-  /** Throws the tail condition as a LogFormatError unless the trace ended cleanly. */
-  assertComplete(): void {
-    const t = this.tailState;
-    if (t.state === 'clean') return;
-    if (t.state === 'reading') throw new LogFormatError('E_TRUNCATED', 'trace not fully read yet');
-    if (t.state === 'open') throw new LogFormatError('E_TRUNCATED', 'trace has no end marker (recorder did not close it)', t.offset);
-    if (t.state === 'torn') throw new LogFormatError('E_TRUNCATED', `torn tail: ${t.reason}`, t.offset);
-    throw new LogFormatError(t.code, t.reason, t.offset);
-  }
-
-  [Symbol.iterator](): Iterator<LogEntry> {
-    return { next: () => {
-      const value = this.next();
-      return value === undefined ? { done: true, value: undefined } : { done: false, value };
-    } };
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<LogEntry> {
-    for (let e = this.next(); e !== undefined; e = this.next()) yield e;
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.source.close();
-  }
-
-  /** Reads one frame and updates state: a batch to serve, or a final tail. */
-  private advance(): void {
-    let frame: Frame | undefined;
-    try {
-      frame = this.pullFrame();
-    } catch (err) {
-      return this.corrupt(err);
-    }
-    if (frame === undefined) {
-      const reason = this.frames.describePending();
-      this.tailState = reason === undefined
-        ? { state: 'open', offset: this.frames.offset }
-        : { state: 'torn', offset: this.frames.offset, reason };
-      return;
-    }
-    try {
-      if (frame.type === FrameType.Batch) {
-        const decoded = decodeFlatBatch(frame.payload);
-        this.chain.acceptBatch(decoded.firstSeq, decoded.count, decoded.prevChecksum, decoded.lastChecksum);
-        this.batch = decoded;
-        this.stats.batchEntriesPeak = Math.max(this.stats.batchEntriesPeak, decoded.count);
-        attributeColumns(decoded.kindEntries, decoded.kindBytes, frame.bytes, this.stats);
-      } else if (frame.type === FrameType.End) {
-        const end = decodeTraceEnd(frame.payload);
-        if (end.endSeq !== this.chain.nextSeq || end.lastChecksum !== this.chain.checksum) {
-          throw new LogFormatError('E_CHAIN', `end marker (seq ${end.endSeq}, ${hex(end.lastChecksum)}) does not match the entries (seq ${this.chain.nextSeq}, ${hex(this.chain.checksum)})`);
+      if (frame === undefined) {
+        const reason = this.frames.describePending();
+        this.tail = reason === undefined
+          ? { state: 'open', offset: this.frames.offset }
+          : { state: 'torn', offset: this.frames.offset, reason };
+        return undefined;
+      }
+      try {
+        if (frame.type === FrameType.Batch) {
+          const batch = decodeFlatBatch(frame.payload);
+          this.chain.acceptBatch(batch.firstSeq, batch.count, batch.prevChecksum, batch.lastChecksum);
+          this.stats.batchEntriesPeak = Math.max(this.stats.batchEntriesPeak, batch.count);
+          attributeColumns(batch.kindEntries, batch.kindBytes, frame.bytes, this.stats);
+          return { batch, frameOffset: frame.offset, frameBytes: frame.bytes };
         }
-        const after = this.frames.offset;
-        if (this.pullFrame() !== undefined || this.frames.pending > 0) {
-          throw new LogFormatError('E_MALFORMED', 'data after the end marker', after);
+        if (frame.type === FrameType.End) {
+          const end = decodeTraceEnd(frame.payload);
+          if (end.endSeq !== this.chain.nextSeq || end.lastChecksum !== this.chain.checksum) {
+            throw new LogFormatError('E_CHAIN', `end marker (seq ${end.endSeq}, ${hex(end.lastChecksum)}) does not match the entries (seq ${this.chain.nextSeq}, ${hex(this.chain.checksum)})`);
+          }
+          const after = this.frames.offset;
+          if (this.pullFrame() !== undefined || this.frames.pending > 0) {
+            throw new LogFormatError('E_MALFORMED', 'data after the end marker', after);
+          }
+          this.tail = { state: 'clean', end };
+          return undefined;
         }
-        this.tailState = { state: 'clean', end };
-      } else {
         throw new LogFormatError('E_MALFORMED', `unexpected frame type ${frame.type} among entry batches`);
+      } catch (err) {
+        this.corrupt(err, frame.offset);
       }
-    } catch (err) {
-      this.corrupt(err, frame.offset);
     }
+    return undefined;
+  }
+
+  /** Stream offset of the next frame not yet returned (a frame boundary between batches). */
+  get offset(): number {
+    return this.frames.offset;
   }
 
   private corrupt(err: unknown, frameOffset?: number): void {
     if (!(err instanceof LogFormatError)) throw err;
-    this.tailState = { state: 'corrupt', offset: err.offset ?? frameOffset ?? this.frames.offset, code: err.code, reason: err.message };
+    this.tail = { state: 'corrupt', offset: err.offset ?? frameOffset ?? this.frames.offset, code: err.code, reason: err.message };
   }
 
-  private requireFrame(what: string): Frame {
+  requireFrame(what: string): Frame {
     const f = this.pullFrame();
     if (f === undefined) {
       throw new LogFormatError('E_TRUNCATED', `trace ends inside its ${what} (${this.frames.describePending() ?? 'no frame'})`, this.frames.offset);
@@ -294,5 +199,166 @@ export class TraceReader implements Iterable<LogEntry> {
       this.frames.push(this.chunk.subarray(0, n));
       this.stats.bufferBytesPeak = this.frames.bufferBytesPeak;
     }
+  }
+
+  close(): void {
+    this.source.close();
+  }
+}
+
+export function emptyReaderStats(): TraceReaderStats {
+  return { ...emptyKindBytes(), bytesRead: 0, reads: 0, frames: 0, bufferBytesPeak: 0, batchEntriesPeak: 0 };
+}
+
+/** Where a reader's batches come from after the header: its own BatchStream, or the decoder thread. */
+export interface BatchFeed {
+  nextBatch(): FlatBatch | undefined;
+  readonly offloaded: boolean;
+  readonly tail: TraceTail;
+  close(): void;
+}
+
+export class TraceReader implements Iterable<LogEntry> {
+  readonly header: TraceHeaderData;
+  readonly formatVersion: number;
+  /** Encoded snapshot the trace starts from (decode with engine/checkpoint/snapshot-codec.ts). */
+  readonly snapshot: Uint8Array | undefined;
+  readonly stats: TraceReaderStats;
+  private readonly stream: BatchStream;
+  private feed: BatchFeed | undefined;
+  /** The batch being served and the position of the next entry in it. */
+  private batch: FlatBatch | undefined;
+  private batchPos = 0;
+  /** seq after the last batch served. */
+  private servedSeq: number;
+  private closed = false;
+
+  static open(path: string, opts: TraceReaderOptions = {}): TraceReader {
+    const fd = openSync(path, 'r');
+    try {
+      const r = new TraceReader(new FileSource(fd), opts);
+      if (opts.decodeThread) r.feed = decoderFeed(path, r.stream, r.stats, opts);
+      return r;
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  static fromBytes(bytes: Uint8Array, opts: TraceReaderOptions = {}): TraceReader {
+    return new TraceReader(new MemorySource(bytes), opts);
+  }
+
+  constructor(source: ByteSource, opts: TraceReaderOptions = {}) {
+    this.stats = emptyReaderStats();
+    const prelude = new Uint8Array(tracePreludeBytes);
+    let got = 0;
+    while (got < tracePreludeBytes) {
+      const n = source.read(prelude.subarray(got), got);
+      if (n === 0) break;
+      got += n;
+    }
+    this.stats.bytesRead = got;
+    this.formatVersion = checkPrelude(prelude.subarray(0, got));
+    const stream = new BatchStream(source, tracePreludeBytes, { checksum: 0n, nextSeq: 0 }, this.stats, opts);
+    const headerFrame = stream.requireFrame('header');
+    if (headerFrame.type !== FrameType.Header) {
+      throw new LogFormatError('E_MALFORMED', `first frame has type ${headerFrame.type}, expected a header`, headerFrame.offset);
+    }
+    const { header, formatVersion } = decodeTraceHeader(headerFrame.payload);
+    if (formatVersion !== this.formatVersion) {
+      throw new LogFormatError('E_MALFORMED', `header says version ${formatVersion}, file prelude ${this.formatVersion}`, headerFrame.offset);
+    }
+    this.header = header;
+    if (header.start.snapshot) {
+      const snap = stream.requireFrame('snapshot');
+      if (snap.type !== FrameType.Snapshot) {
+        throw new LogFormatError('E_MALFORMED', `header announces a snapshot, found frame type ${snap.type}`, snap.offset);
+      }
+      this.snapshot = snap.payload;
+    }
+    stream.chain.checksum = header.start.checksum;
+    stream.chain.nextSeq = header.start.seq;
+    this.servedSeq = header.start.seq;
+    this.stream = stream;
+  }
+
+  /** True once the decoder thread decodes this reader's batches (TraceReaderOptions.decodeThread). */
+  get offloaded(): boolean {
+    return this.feed?.offloaded ?? false;
+  }
+
+  /** Why the trace ended ('reading' until next() has returned undefined). */
+  get tail(): TraceTail {
+    return (this.feed ?? this.stream).tail;
+  }
+
+  /** seq of the next entry next() would return (entries returned so far = nextSeq - header.start.seq). */
+  get nextSeq(): number {
+    return this.servedSeq - (this.batch ? this.batch.count - this.batchPos : 0);
+  }
+
+  /** The next entry, or undefined at the end of the valid prefix (then see `tail`). */
+  next(): LogEntry | undefined {
+    const b = this.head();
+    return b === undefined ? undefined : b.entry(this.batchPos++);
+  }
+
+  /**
+   * The batch that holds the next entry, at position headPos, reading the next batch when this one is
+   * served; undefined at the end of the valid prefix (then see `tail`). With skip(), a replay walks the
+   * entries in their columns without making them (flat-batch.ts).
+   */
+  head(): FlatBatch | undefined {
+    for (;;) {
+      const b = this.batch;
+      if (b !== undefined && this.batchPos < b.count) return b;
+      if (this.tail.state !== 'reading') return undefined;
+      this.batch = undefined;
+      this.batchPos = 0;
+      const next = this.feed ? this.feed.nextBatch() : this.stream.nextBatch()?.batch;
+      if (next !== undefined) {
+        this.batch = next;
+        this.servedSeq = next.firstSeq + next.count;
+      }
+    }
+  }
+
+  /** Position of the next entry in head(). */
+  get headPos(): number {
+    return this.batchPos;
+  }
+
+  /** Consumes the next entry (head() must have returned its batch). */
+  skip(): void {
+    this.batchPos++;
+  }
+
+  /** Throws the tail condition as a LogFormatError unless the trace ended cleanly. */
+  assertComplete(): void {
+    const t = this.tail;
+    if (t.state === 'clean') return;
+    if (t.state === 'reading') throw new LogFormatError('E_TRUNCATED', 'trace not fully read yet');
+    if (t.state === 'open') throw new LogFormatError('E_TRUNCATED', 'trace has no end marker (recorder did not close it)', t.offset);
+    if (t.state === 'torn') throw new LogFormatError('E_TRUNCATED', `torn tail: ${t.reason}`, t.offset);
+    throw new LogFormatError(t.code, t.reason, t.offset);
+  }
+
+  [Symbol.iterator](): Iterator<LogEntry> {
+    return { next: () => {
+      const value = this.next();
+      return value === undefined ? { done: true, value: undefined } : { done: false, value };
+    } };
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<LogEntry> {
+    for (let e = this.next(); e !== undefined; e = this.next()) yield e;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.feed?.close();
+    this.stream.close();
   }
 }

@@ -103,7 +103,7 @@ export function recordOnce(module: LoadedModule, args: readonly string[], to: st
 }
 
 export function replayOnce(module: LoadedModule, args: readonly string[], path: string): number {
-  const reader = TraceReader.open(path);
+  const reader = TraceReader.open(path, { decodeThread: true });
   try {
     const h = reader.header;
     const machine = WasiMachine.create(module, {

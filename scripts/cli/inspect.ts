@@ -40,7 +40,7 @@ export async function inspectCommand(argv: readonly string[]): Promise<number> {
   if (!existsSync(path)) throw new CliError(`cannot read trace '${path}': no such file`, REPLAY_EXIT.unusable);
   let reader: TraceReader;
   try {
-    reader = TraceReader.open(path);
+    reader = TraceReader.open(path, { decodeThread: true });
   } catch (e) {
     throw new CliError(`cannot read trace '${path}': ${(e as Error).message}`, REPLAY_EXIT.unusable);
   }

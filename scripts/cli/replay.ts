@@ -62,7 +62,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
 
   let reader: TraceReader;
   try {
-    reader = TraceReader.open(tracePath);
+    reader = TraceReader.open(tracePath, { decodeThread: true });
   } catch (e) {
     throw new CliError(`cannot read trace '${tracePath}': ${(e as Error).message}`, REPLAY_EXIT.unusable);
   }

@@ -25,12 +25,24 @@ const header: TraceHeaderData = {
 
 type Fields = [EntryKind, number, string, number, Uint8Array, Uint8Array];
 
-/** A seeded mix: clock and random inputs, outputs (some larger than a capture chunk), digests, custom calls. */
+/**
+ * The requests the WASI host hands out again and again (the same array while the request is unchanged,
+ * machine.ts HostCallHandler): the capture copies such a request once and marks its repeats (SAME_REQUEST).
+ */
+const sharedRequests = [Uint8Array.of(1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0), Uint8Array.of(0, 0, 0, 0, 232, 3, 0, 0, 0, 0, 0, 0)];
+const sharedRandomRequest = Uint8Array.of(16, 0, 0, 0);
+
+/**
+ * A seeded mix: clock and random inputs (fresh request arrays, or the host's shared ones), outputs (some
+ * larger than a capture chunk), digests, custom calls.
+ */
 function entryAt(rand: () => number, i: number): Fields {
   const r = rand();
   const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
-  if (r < 0.6) return [EntryKind.Input, i, 'clock_time_get', 0, bytes(12), bytes(8)];
-  if (r < 0.8) return [EntryKind.Input, i, 'random_get', 0, bytes(4), bytes(1 + Math.floor(rand() * 40))];
+  if (r < 0.3) return [EntryKind.Input, i, 'clock_time_get', 0, bytes(12), bytes(8)];
+  if (r < 0.6) return [EntryKind.Input, i, 'clock_time_get', 0, sharedRequests[rand() < 0.9 ? 0 : 1]!, bytes(8)];
+  if (r < 0.7) return [EntryKind.Input, i, 'random_get', 0, bytes(4), bytes(1 + Math.floor(rand() * 40))];
+  if (r < 0.8) return [EntryKind.Input, i, 'random_get', 0, sharedRandomRequest, bytes(16)];
   if (r < 0.9) return [EntryKind.Output, i, 'fd_write', 1 + Math.floor(rand() * 2), new Uint8Array(0), bytes(rand() < 0.01 ? 300_000 : 1 + Math.floor(rand() * 100))];
   if (r < 0.95) return [EntryKind.Digest, i, '', 0, new Uint8Array(0), bytes(8)];
   return [EntryKind.Input, i, `machine_call_${Math.floor(rand() * 3)}`, 0, bytes(3), bytes(5)];
