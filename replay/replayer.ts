@@ -77,6 +77,10 @@ export class Replayer implements HostCallHandler {
   private recentAt = 0;
   /** The source in columns, when it has them and no fault hook needs every entry as an object. */
   private readonly flat: FlatEntrySource | undefined;
+  /** The head entry as beforeCall found it for call `headFor` (fast path; -1: none). */
+  private headBatch: FlatBatch | undefined;
+  private headPos = 0;
+  private headFor = -1;
   /** Call-table id of the last call name looked up (fast path). */
   private lastName = '';
   private lastId = callIdCustom;
@@ -107,12 +111,19 @@ export class Replayer implements HostCallHandler {
     this.waiting = false;
     const f = this.flat;
     if (f !== undefined) {
-      // Fast path: the head entry is at a later call, or is this call's input: nothing to do before the call.
+      // Fast path: the head entry is at a later call, or is this call's input: nothing to do before the call
+      // (input() then finds the head where this left it).
       const b = f.flatHead();
       if (b !== undefined) {
         const i = f.headPos;
         const at = b.callIndex(i);
-        if (at > call.index || (at === call.index && b.kinds[i] === EntryKind.Input)) return;
+        if (at > call.index) return;
+        if (at === call.index && b.kinds[i] === EntryKind.Input) {
+          this.headBatch = b;
+          this.headPos = i;
+          this.headFor = call.index;
+          return;
+        }
       }
     }
     this.o.fault?.beforeCall?.(call.index, this.o.machine);
@@ -153,9 +164,17 @@ export class Replayer implements HostCallHandler {
     if (f !== undefined && !this.stopped) {
       // Fast path: the head entry is this very input (same index, call and request): feed its data from the
       // columns. Anything else takes the general path below, which makes the entry and says what differs.
-      const b = f.flatHead();
+      let b: FlatBatch | undefined;
+      let i: number;
+      if (this.headFor === call.index) {
+        b = this.headBatch;
+        i = this.headPos;
+        this.headFor = -1;
+      } else {
+        b = f.flatHead();
+        i = f.headPos;
+      }
       if (b !== undefined) {
-        const i = f.headPos;
         if (b.kinds[i] === EntryKind.Input && b.callIndex(i) === call.index && b.ids[i] === this.idOf(call.name)) {
           const at = b.payAt[i]!;
           const reqLen = b.requestLength(i);
@@ -287,6 +306,7 @@ export class Replayer implements HostCallHandler {
   }
 
   private take(e: LogEntry): void {
+    this.headFor = -1;
     this.o.source.take();
     this.consumed++;
     const ring = this.recent;
