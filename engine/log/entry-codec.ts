@@ -147,8 +147,8 @@ export class BatchEncoder {
     this.descU8[d8] = kind;
     this.descU8[d8 + 1] = id;
     const blob = this.blob;
-    blob.appendRange(req, reqAt, reqLen);
-    blob.appendRange(data, dataAt, dataLen);
+    blob.appendRange(req, reqAt, reqLen, 0);
+    blob.appendRange(data, dataAt, dataLen, 1);
     this.payloadBytes += payload;
     if (payload + nameLen > this.recordMax) this.recordMax = payload + nameLen;
     this.chainEnd = undefined;

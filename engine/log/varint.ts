@@ -23,8 +23,18 @@ export function varintSize(value: number): number {
 export class ByteSink {
   bytes: Uint8Array;
   length = 0;
+  /** The bytes as words (the capacity is a multiple of 8), for appendRange's word copies. */
+  private words: Int32Array;
+  /**
+   * Per source slot (appendRange's `slot`): the last source array, whether it came twice in a row, and its
+   * word view. Sources that come back (a capture chunk, a request or result array the host refills) are
+   * copied a word at a time; a view of a fresh array would cost more than its byte copy.
+   */
+  private readonly srcs: Array<Uint8Array | undefined> = [undefined, undefined];
+  private readonly srcWords: Array<Int32Array | undefined> = [undefined, undefined];
   constructor(capacity = 256) {
-    this.bytes = new Uint8Array(capacity);
+    this.bytes = new Uint8Array((Math.max(8, capacity) + 7) & ~7);
+    this.words = new Int32Array(this.bytes.buffer);
   }
   private reserve(n: number): void {
     if (this.length + n <= this.bytes.length) return;
@@ -33,6 +43,7 @@ export class ByteSink {
     const next = new Uint8Array(cap);
     next.set(this.bytes.subarray(0, this.length));
     this.bytes = next;
+    this.words = new Int32Array(next.buffer);
   }
   varint(value: number): void {
     if (value < 0x80 && this.length < this.bytes.length) {
@@ -56,14 +67,43 @@ export class ByteSink {
     else bytes.set(data, at);
     this.length = at + n;
   }
-  /** Appends `n` bytes of `src` from `at`. */
-  appendRange(src: Uint8Array, at: number, n: number): void {
+  /**
+   * Appends `n` bytes of `src` from `at`. `slot` (0 or 1) names the kind of source, so that two sources used
+   * in turn (a request and a result) each keep their word view.
+   */
+  appendRange(src: Uint8Array, at: number, n: number, slot = 0): void {
     this.reserve(n);
-    const bytes = this.bytes;
     const to = this.length;
+    if (n >= 8 && ((to | at | n) & 3) === 0) {
+      const w = this.wordsOf(src, slot);
+      if (w !== undefined) {
+        const d = this.words;
+        const from = at >> 2;
+        const into = to >> 2;
+        for (let k = 0, m = n >> 2; k < m; k++) d[into + k] = w[from + k]!;
+        this.length = to + n;
+        return;
+      }
+    }
+    const bytes = this.bytes;
     if (n <= 16) for (let k = 0; k < n; k++) bytes[to + k] = src[at + k]!;
     else bytes.set(src.subarray(at, at + n), to);
     this.length = to + n;
+  }
+
+  /** The word view of a source seen twice in a row in this slot (undefined: not yet, or not aligned). */
+  private wordsOf(src: Uint8Array, slot: number): Int32Array | undefined {
+    if (this.srcs[slot] !== src) {
+      this.srcs[slot] = src;
+      this.srcWords[slot] = undefined;
+      return undefined;
+    }
+    let w = this.srcWords[slot];
+    if (w === undefined && (src.byteOffset & 3) === 0) {
+      w = new Int32Array(src.buffer, src.byteOffset, src.length >> 2);
+      this.srcWords[slot] = w;
+    }
+    return w;
   }
   view(): Uint8Array {
     return this.bytes.subarray(0, this.length);
