@@ -21,17 +21,32 @@
       (i64.const 0x85EBCA77C2B2AE63)))
 
 ;; memory[dst ..) = memory[src .. src+len), 8 bytes at a time (memory.copy is a runtime call in V8: slow
-  ;; for the few bytes of an entry). Regions do not overlap.
+  ;; for the few bytes of an entry). Regions do not overlap. The tail is one more 8-byte (or 4-byte) copy that
+  ;; ends exactly at len, overlapping what was copied already, so there is no byte loop for lengths >= 4.
   (func $copy (param $dst i32) (param $src i32) (param $len i32)
     (local $end i32)
+    (if (i32.ge_u (local.get $len) (i32.const 8))
+      (then
+        (local.set $end (i32.sub (i32.add (local.get $src) (local.get $len)) (i32.const 8)))
+        (i64.store align=1
+          (i32.add (local.get $dst) (i32.sub (local.get $len) (i32.const 8)))
+          (i64.load align=1 (local.get $end)))
+        (block $done8
+          (loop $words
+            (br_if $done8 (i32.ge_u (local.get $src) (local.get $end)))
+            (i64.store align=1 (local.get $dst) (i64.load align=1 (local.get $src)))
+            (local.set $src (i32.add (local.get $src) (i32.const 8)))
+            (local.set $dst (i32.add (local.get $dst) (i32.const 8)))
+            (br $words)))
+        (return)))
+    (if (i32.ge_u (local.get $len) (i32.const 4))
+      (then
+        (i32.store align=1 (local.get $dst) (i32.load align=1 (local.get $src)))
+        (i32.store align=1
+          (i32.sub (i32.add (local.get $dst) (local.get $len)) (i32.const 4))
+          (i32.load align=1 (i32.sub (i32.add (local.get $src) (local.get $len)) (i32.const 4))))
+        (return)))
     (local.set $end (i32.add (local.get $src) (local.get $len)))
-    (block $done8
-      (loop $words
-        (br_if $done8 (i32.gt_u (i32.add (local.get $src) (i32.const 8)) (local.get $end)))
-        (i64.store align=1 (local.get $dst) (i64.load align=1 (local.get $src)))
-        (local.set $src (i32.add (local.get $src) (i32.const 8)))
-        (local.set $dst (i32.add (local.get $dst) (i32.const 8)))
-        (br $words)))
     (block $done1
       (loop $bytes
         (br_if $done1 (i32.ge_u (local.get $src) (local.get $end)))

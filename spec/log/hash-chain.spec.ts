@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { decodeEntryBatch, encodeEntryBatch } from '../../engine/log/entry-codec.ts';
 import { HashChain, entryChecksum } from '../../engine/log/hash-chain.ts';
 import { LogFormatError } from '../../engine/log/errors.ts';
-import type { LogEntry } from '../../engine/log/entry.ts';
+import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
 import { mixedEntries } from './entries.ts';
 import { xxh64 } from '@node-rs/xxhash';
 import { BatchChain } from '../../engine/log/chain-hash.ts';
@@ -99,7 +99,15 @@ describe('hash chain: the WebAssembly xxh64', () => {
 
   it('an entry checksum is xxh64(prev || canonical record), as documented', () => {
     const rand = seededRandom(12);
-    for (const e of mixedEntries(200)) {
+    const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
+    // Every short length of name, request and data (the record is assembled in wasm by word copies with an
+    // overlapping tail: lengths below 4, 4 to 7, 8 and more, and their boundaries must all come out right).
+    const sweep: LogEntry[] = [];
+    for (let len = 0; len <= 40; len++) {
+      sweep.push({ seq: len, callIndex: 3 * len, kind: EntryKind.Input, call: 'x'.repeat(1 + (len % 23)), channel: 0, request: bytes(len), data: bytes(40 - len) });
+      sweep.push({ seq: 100 + len, callIndex: 5 * len, kind: EntryKind.Output, call: 'fd_write', channel: 1, request: new Uint8Array(0), data: bytes(len) });
+    }
+    for (const e of [...mixedEntries(200), ...sweep]) {
       const prev = BigInt.asUintN(64, BigInt(Math.floor(rand() * 2 ** 53)) * 2027n);
       const name = new TextEncoder().encode(e.call);
       const rec = Buffer.alloc(8 + 8 + 8 + 1 + 2 + name.length + 4 + 4 + e.request.length + 4 + e.data.length);
