@@ -55,6 +55,8 @@ export class WasiMachine implements Machine {
   private rewinding = false;
   private scratchPtr = 0;
   private scratchSaved: Uint8Array | undefined;
+  /** The buffer scratchSaved lives in between pauses (see borrowScratch). */
+  private scratchKeep: Uint8Array | undefined;
   /** Set when the current call reached ctx.input/ctx.output, so pure calls can be reported as such. */
   private touched = false;
   /**
@@ -362,12 +364,18 @@ export class WasiMachine implements Machine {
     this.rewinding = true;
   }
 
-  /** Saves the guest bytes of the scratch region (top of memory) so Asyncify can use it. */
+  /**
+   * Saves the guest bytes of the scratch region (top of memory) so Asyncify can use it. The copy goes into
+   * one buffer kept for the machine's life: a guest that pauses often (every sleep, every slice of a protected
+   * run, every wait for the log) would otherwise hand the collector the region's size at every pause.
+   */
   private borrowScratch(): void {
     const total = this.memory.buffer.byteLength;
     const size = Math.min(this.options.asyncifyStackBytes ?? ASYNCIFY_STACK_BYTES_DEFAULT, total) & ~7;
     this.scratchPtr = total - size;
-    this.scratchSaved = new Uint8Array(this.memory.buffer, this.scratchPtr, size).slice();
+    if (this.scratchKeep === undefined || this.scratchKeep.length !== size) this.scratchKeep = new Uint8Array(size);
+    this.scratchKeep.set(new Uint8Array(this.memory.buffer, this.scratchPtr, size));
+    this.scratchSaved = this.scratchKeep;
   }
 
   private restoreScratch(): void {
