@@ -11,5 +11,13 @@ import { register } from 'tsx/esm/api';
 // bench ticker: 30-50 ms instead of 5 ms), and a long-running pair tiers its hot functions up anyway.
 const batchCommands = new Set(['run', 'record', 'replay']);
 if (batchCommands.has(process.argv[2] ?? '')) setFlagsFromString('--no-liftoff');
+// The secondary compiles the guest it is sent, all of it and optimised, when it joins: before the pair is
+// protected, so no output waits for it (compiled lazily, each function would compile at its first call, in
+// the middle of a replay). With the baseline compiler it would replay a long compute stretch several times
+// slower than the primary ran it, and the ack of an entry that arrives meanwhile waits behind that replay.
+if (process.argv[2] === 'secondary') {
+  setFlagsFromString('--no-liftoff');
+  setFlagsFromString('--no-wasm-lazy-compilation');
+}
 register();
 await import('./cli/main.ts');
