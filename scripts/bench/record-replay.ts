@@ -4,7 +4,8 @@
  *   - run    : the guest live, outputs discarded (what `twinstep run` does, minus the terminal);
  *   - record : the same, with the Recorder writing a real trace file through the CLI's TraceWriter sink
  *              (default digest interval, default fsync policy), as `twinstep record` does;
- *   - replay : that trace read back (TraceReader) and replayed by the Replayer on a machine with no devices.
+ *   - replay : that trace read back (TraceReader, decoding on the decoder thread as `twinstep replay` does) and
+ *              replayed by the Replayer on a machine with no devices.
  * Figures: record/run ratio (target <= 1.15), replay/record ratio (target <= 0.67, i.e. replay >= 1.5x faster),
  * trace bytes per host call by entry kind (writer stats), and log entries encoded+decoded per second over the
  * recorded entries themselves (the real mix of this guest), next to benchLog's synthetic workloads.
