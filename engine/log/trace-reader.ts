@@ -42,8 +42,9 @@ export interface TraceReaderOptions {
   /** Bytes per read (default 1 MiB). */
   readonly chunkBytes?: number;
   /**
-   * Decode and verify batches on the decoder thread (trace-read-offload.ts must be loaded), which reads the
-   * file itself from the first batch on; same batches, same tail, same errors as decoding here.
+   * TraceReader.open only: decode and verify the batches on the process's decoder thread
+   * (trace-read-offload.ts), which reads the file itself from the reader's next frame on; same batches, same
+   * tail, same statistics as decoding here.
    */
   readonly decodeThread?: boolean;
   /** Largest frame accepted (default 256 MiB, room for snapshot frames); bounds memory. */
@@ -98,7 +99,7 @@ export class BatchStream {
   tail: TraceTail = { state: 'reading' };
   readonly chain: HashChain;
   private readonly chunk: Uint8Array;
-  readonly frames: FrameReader;
+  private readonly frames: FrameReader;
   private position: number;
   private eof = false;
 

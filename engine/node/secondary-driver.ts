@@ -6,7 +6,7 @@
  * The replay never runs ahead of the log: the replayer pauses the guest at a call whose entry has not arrived,
  * and new entries resume it.
  */
-import { EXIT_CHANNEL, PAUSE, type RunResult } from '../machine/machine.ts';
+import { PAUSE, type RunResult } from '../machine/machine.ts';
 import { SecondaryCore, type SecondaryStart } from '../core/secondary-core.ts';
 import type { SecondaryConfig, PrimaryConfig } from '../core/config.ts';
 import type { GoLive, RestoreRequest, SecondaryStatus } from '../core/secondary-types.ts';
