@@ -85,7 +85,7 @@ describe('trace decoding on the decoder thread', function () {
     const first = read(big, true);
     expectSame(first, inThread, 'first reader');
     let offloaded = first.offloaded;
-    for (let i = 0; i < 100 && !offloaded; i++) {
+    for (let i = 0; i < 500 && !offloaded; i++) {
       await sleep(20);
       offloaded = read(big, true).offloaded;
     }
