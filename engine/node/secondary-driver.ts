@@ -332,6 +332,8 @@ export class SecondaryDriver {
     }
     // A slice longer than a heartbeat kept this process from its I/O: the next tick says so (see SecondaryCore.tick).
     if (slice.elapsedMs() >= this.core.config.heartbeatMs) this.deaf = true;
+    const long = slice.longSliceWarning(this.core.config.peerTimeoutMs);
+    if (long) this.o.log(`secondary: ${long}`);
     if (yielded) this.kick();
     if (result.status !== 'paused') {
       this.ended = result;

@@ -7,10 +7,13 @@
 import { performance } from 'node:perf_hooks';
 
 export const CHECK_EVERY_CALLS = 16;
+/** A long slice is reported at most once in this many ms (a compute-heavy guest would repeat it every slice). */
+const LONG_SLICE_REPORT_EVERY_MS = 10_000;
 
 export class SliceTimer {
   private startMs = 0;
   private countdown = CHECK_EVERY_CALLS;
+  private reportedAt = -Infinity;
 
   constructor(private readonly sliceMs: number) {}
 
@@ -23,6 +26,20 @@ export class SliceTimer {
   /** Milliseconds since the slice started (reads the clock). */
   elapsedMs(): number {
     return performance.now() - this.startMs;
+  }
+
+  /**
+   * A warning when the slice that just ended ran for half the peer timeout or more: the guest computed that
+   * long without a host call, so this side sent no heartbeat and renewed no lease meanwhile, and its peer may
+   * take it for dead (docs/PROTOCOL.md, "Failure detection"). At most one every LONG_SLICE_REPORT_EVERY_MS.
+   */
+  longSliceWarning(peerTimeoutMs: number): string | undefined {
+    const ran = this.elapsedMs();
+    if (ran < peerTimeoutMs / 2) return undefined;
+    const now = performance.now();
+    if (now - this.reportedAt < LONG_SLICE_REPORT_EVERY_MS) return undefined;
+    this.reportedAt = now;
+    return `WARNING: the guest ran ${Math.round(ran)} ms without a host call (peer timeout ${peerTimeoutMs} ms): no heartbeat or lease renewal could leave meanwhile, so the peer may take this side for dead; raise --peer-timeout-ms and --lease-ttl-ms on both sides for such a guest`;
   }
 
   /** True once the slice has run for sliceMs (the clock is read at every CHECK_EVERY_CALLS-th ask). */
