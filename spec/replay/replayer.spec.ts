@@ -32,8 +32,11 @@ const outputs = (es: readonly LogEntry[]) => es.filter((e) => e.kind === EntryKi
 const inputs = (es: readonly LogEntry[]) => es.filter((e) => e.kind === EntryKind.Input);
 const digests = (es: readonly LogEntry[]) => es.filter((e) => e.kind === EntryKind.Digest);
 
-describe('Replayer (in-process)', function () {
+for (const via of ['array', 'trace'] as const)
+describe(`Replayer (in-process, entries from ${via === 'array' ? 'an array' : 'a trace read back'})`, function () {
   this.timeout(120_000);
+  // The same scenarios on both paths: from a trace, matching inputs are fed from the decoded columns.
+  const replay = (guestPath: string, rec: Parameters<typeof replayEntries>[1], opts: Parameters<typeof replayEntries>[2] = {}) => replayEntries(guestPath, rec, { via, ...opts });
   const dirs: string[] = [];
   const dirFor = (g: GuestCase) => {
     if (!g.needsDir) return undefined;
@@ -56,7 +59,7 @@ describe('Replayer (in-process)', function () {
           expect(rec.result.status, msg).to.not.equal('paused');
           expect(rec.entries.map((e) => e.seq), msg).to.deep.equal(rec.entries.map((_, k) => k));
           if (digestEveryCalls && rec.callIndex > 3) expect(digests(rec.entries).length, msg).to.be.greaterThan(1);
-          const r = await replayEntries(g.path, rec);
+          const r = await replay(g.path, rec);
           expect(r.outcome, msg).to.deep.include({ status: 'identical', entries: rec.entries.length, callIndex: rec.callIndex });
           expect(r.replayer.divergences, msg).to.deep.equal([]);
           expect(r.source.peek(), msg).to.be.a('symbol');
@@ -71,7 +74,7 @@ describe('Replayer (in-process)', function () {
       const rec = await recordGuest(guest('c/clockrand'), { seed, digestEveryCalls: 2 });
       const half = rec.entries.length >> 1;
       const source = new ArraySource(rec.entries, half);
-      const first = await replayEntries(guest('c/clockrand').path, rec, { source });
+      const first = await replay(guest('c/clockrand').path, rec, { source });
       expect(first.outcome.status, `seed ${seed}`).to.equal('waiting');
       expect(first.outcome.entries, `seed ${seed}`).to.equal(half);
       source.available = rec.entries.length;
@@ -87,7 +90,7 @@ describe('Replayer (in-process)', function () {
       const last = rec.entries[rec.entries.length - 1];
       expect(rec.result.status, `seed ${seed}`).to.equal('paused');
       expect(last.channel, `seed ${seed}`).to.equal(END_CAP);
-      const r = await replayEntries(g.path, rec);
+      const r = await replay(g.path, rec);
       expect(r.outcome, `seed ${seed}`).to.deep.include({ status: 'identical', capped: true, entries: rec.entries.length });
     });
   });
@@ -99,7 +102,7 @@ describe('Replayer (in-process)', function () {
       const read = inputs(rec.entries).find((e) => e.call === 'fd_read' && e.data.length > 0);
       expect(read, `seed ${seed}: echo read nothing`).to.not.equal(undefined);
       const fault = singleFault('input', read!.seq);
-      const r = await replayEntries(ECHO.path, rec, { fault });
+      const r = await replay(ECHO.path, rec, { fault });
       expect(fault.fired).to.equal(true);
       expect(r.outcome.status, `seed ${seed}`).to.equal('diverged');
       const d = r.replayer.divergences[0];
@@ -117,7 +120,7 @@ describe('Replayer (in-process)', function () {
       const rec = await recordGuest(LINES, { seed, digestEveryCalls: 2 });
       const target = outputs(rec.entries)[4];
       const fault = singleFault('output', target.seq);
-      const r = await replayEntries(LINES.path, rec, { fault });
+      const r = await replay(LINES.path, rec, { fault });
       expect(fault.fired).to.equal(true);
       expect(r.replayer.divergences, `seed ${seed}`).to.have.length(1);
       const d = r.replayer.divergences[0];
@@ -137,10 +140,10 @@ describe('Replayer (in-process)', function () {
       const target = ds[Math.floor(ds.length / 2)];
       // Flip at a call strictly between two digests: the next digest must catch it.
       const flipAt = target.callIndex - 2;
-      const r0 = await replayEntries(g.path, rec);
+      const r0 = await replay(g.path, rec);
       const address = (r0.machine.memoryBytes >> 1) + 123;
       const fault = singleFault('memory', flipAt, address);
-      const r = await replayEntries(g.path, rec, { fault });
+      const r = await replay(g.path, rec, { fault });
       expect(fault.fired, `seed ${seed}`).to.equal(true);
       expect(r.outcome.status, `seed ${seed}`).to.equal('diverged');
       const d = r.replayer.divergences[0];
@@ -157,7 +160,7 @@ describe('Replayer (in-process)', function () {
       const ds = digests(rec.entries);
       expect(ds, `seed ${seed}`).to.have.length(1);
       const fault = singleFault('memory', 3);
-      const r = await replayEntries(LINES.path, rec, { fault });
+      const r = await replay(LINES.path, rec, { fault });
       const d = r.replayer.divergences[0];
       expect(d, `seed ${seed}`).to.deep.include({ kind: 'digest-mismatch', seq: ds[0].seq });
       // Every output before it matched.
@@ -180,15 +183,15 @@ describe('Replayer (in-process)', function () {
       const outs = outputs(rec.entries);
       const seqs = [outs[1].seq, outs[4].seq, outs[8].seq];
       const t = tamper(seqs, changeText);
-      const all = await replayEntries(LINES.path, t, { keepGoing: true });
+      const all = await replay(LINES.path, t, { keepGoing: true });
       expect(all.outcome.status).to.equal('diverged');
       expect(all.replayer.divergences.map((d) => [d.kind, d.seq])).to.deep.equal(seqs.map((s) => ['output-mismatch', s]));
       // It ran to the end: every entry consumed, the exit compared.
       expect(all.outcome.entries).to.equal(rec.entries.length);
       expect(all.machine.state).to.equal('exited');
-      const first = await replayEntries(LINES.path, t);
+      const first = await replay(LINES.path, t);
       expect(first.replayer.divergences.map((d) => d.seq)).to.deep.equal([seqs[0]]);
-      const bounded = await replayEntries(LINES.path, t, { keepGoing: true, divergencesMax: 2 });
+      const bounded = await replay(LINES.path, t, { keepGoing: true, divergencesMax: 2 });
       expect(bounded.replayer.divergences.map((d) => d.seq)).to.deep.equal(seqs.slice(0, 2));
     });
 
@@ -196,7 +199,7 @@ describe('Replayer (in-process)', function () {
       const outs = outputs(rec.entries);
       const renamed = outs[2].seq;
       const t = tamper([renamed, outs[6].seq], (e) => (e.seq === renamed ? { call: 'fd_pwrite' } : changeText(e)));
-      const r = await replayEntries(LINES.path, t, { keepGoing: true });
+      const r = await replay(LINES.path, t, { keepGoing: true });
       expect(r.replayer.divergences).to.have.length(1);
       expect(r.replayer.divergences[0]).to.deep.include({ kind: 'call-mismatch', seq: renamed, callIndex: outs[2].callIndex });
       expect(r.replayer.divergences[0].message).to.match(/fd_write/).and.match(/fd_pwrite/);
@@ -207,7 +210,7 @@ describe('Replayer (in-process)', function () {
       const outs = outputs(rec.entries);
       const moved = outs[3];
       const t = tamper([moved.seq], (e) => ({ callIndex: e.callIndex + 1 }));
-      const r = await replayEntries(LINES.path, t, { keepGoing: true });
+      const r = await replay(LINES.path, t, { keepGoing: true });
       expect(r.replayer.divergences).to.have.length(1);
       expect(r.replayer.divergences[0]).to.deep.include({ kind: 'extra-call', seq: moved.seq, callIndex: moved.callIndex });
     });
@@ -219,7 +222,7 @@ describe('Replayer (in-process)', function () {
       const clock = inputs(cr.entries).find((e) => e.call === 'clock_time_get')!;
       const request = clock.request.slice();
       request[0] ^= 1;
-      const r = await replayEntries(g.path, { ...cr, entries: cr.entries.map((e) => (e === clock ? withEntry(e, { request }) : e)) }, { keepGoing: true });
+      const r = await replay(g.path, { ...cr, entries: cr.entries.map((e) => (e === clock ? withEntry(e, { request }) : e)) }, { keepGoing: true });
       expect(r.replayer.divergences, `seed ${seed}`).to.have.length(1);
       expect(r.replayer.divergences[0], `seed ${seed}`).to.deep.include({ kind: 'request-mismatch', seq: clock.seq, callIndex: clock.callIndex });
       expect(r.replayer.divergences[0].actual?.request).to.deep.equal(clock.request);
@@ -228,18 +231,18 @@ describe('Replayer (in-process)', function () {
     it('a different exit code is an exit-mismatch; a log that ends early is an extra call', async () => {
       const end = rec.entries[rec.entries.length - 1];
       expect(end.channel).to.equal(END_EXIT);
-      const exit = await replayEntries(LINES.path, { ...rec, entries: rec.entries.map((e) => (e === end ? withEntry(e, { data: exitCodeBytes(3) }) : e)) });
+      const exit = await replay(LINES.path, { ...rec, entries: rec.entries.map((e) => (e === end ? withEntry(e, { data: exitCodeBytes(3) }) : e)) });
       expect(exit.replayer.divergences.map((d) => [d.kind, d.seq])).to.deep.equal([['exit-mismatch', end.seq]]);
       expect(exit.replayer.divergences[0].message).to.match(/exited with 0, recorded exit 3/);
       const cut = outputs(rec.entries)[5].seq;
-      const short = await replayEntries(LINES.path, { ...rec, entries: rec.entries.slice(0, cut) });
+      const short = await replay(LINES.path, { ...rec, entries: rec.entries.slice(0, cut) });
       expect(short.replayer.divergences.map((d) => [d.kind, d.seq])).to.deep.equal([['extra-call', -1]]);
     });
 
     it('a log that goes on after the run ended is a missing call', async () => {
       const end = rec.entries[rec.entries.length - 1];
       const extra = withEntry(outputs(rec.entries)[0], { seq: end.seq + 1, callIndex: end.callIndex + 1 });
-      const r = await replayEntries(LINES.path, { ...rec, entries: [...rec.entries, extra] });
+      const r = await replay(LINES.path, { ...rec, entries: [...rec.entries, extra] });
       expect(r.replayer.divergences.map((d) => [d.kind, d.seq])).to.deep.equal([['missing-call', extra.seq]]);
     });
   });
@@ -247,7 +250,7 @@ describe('Replayer (in-process)', function () {
   describe('differential replay (v2 builds)', () => {
     it('lines-v2 diverges at entry #6 (the 7th line), host call 7', async () => {
       const rec = await recordGuest(LINES, { seed: BASE_SEED + 400 });
-      const r = await replayEntries(LINES_V2, rec);
+      const r = await replay(LINES_V2, rec);
       const d = r.replayer.divergences[0];
       expect(d).to.deep.include({ kind: 'output-mismatch', seq: 6, callIndex: 7 });
       expect(Buffer.from(d.expected!.data).toString()).to.equal('line 7: 49\n');
@@ -257,7 +260,7 @@ describe('Replayer (in-process)', function () {
     it('state-v2 is caught by a digest before any output differs', async () => {
       const seed = BASE_SEED + 401;
       const rec = await recordGuest(STATE, { seed, digestEveryCalls: 1 });
-      const r = await replayEntries(STATE_V2, rec, { keepGoing: true });
+      const r = await replay(STATE_V2, rec, { keepGoing: true });
       expect(r.outcome.status, `seed ${seed}`).to.equal('diverged');
       const ds = r.replayer.divergences;
       expect(ds[0].kind, `seed ${seed}`).to.equal('digest-mismatch');
@@ -269,3 +272,35 @@ describe('Replayer (in-process)', function () {
     });
   });
 });
+
+describe('Replayer: an array of entries and a trace of the same entries replay alike', function () {
+  this.timeout(120_000);
+  it('gives the same outcome, divergences and report context on both paths', async () => {
+    const seed = BASE_SEED + 500;
+    const lines = await recordGuest(LINES, { seed });
+    const clockrand = await recordGuest(guest('c/clockrand'), { seed, digestEveryCalls: 3 });
+    const clock = inputs(clockrand.entries).filter((e) => e.call === 'clock_time_get')[2]!;
+    const request = clock.request.slice();
+    request[4] ^= 1;
+    const outs = outputs(lines.entries);
+    const cases: Array<[string, string, Pick<Recording, 'entries' | 'config'>, { keepGoing?: boolean }]> = [
+      ['lines-v2 against lines', LINES_V2, lines, {}],
+      ['lines-v2 against lines, keep going', LINES_V2, lines, { keepGoing: true }],
+      ['a changed clock request', guest('c/clockrand').path, { ...clockrand, entries: clockrand.entries.map((e) => (e === clock ? withEntry(e, { request }) : e)) }, { keepGoing: true }],
+      ['three changed lines, keep going', LINES.path, { ...lines, entries: lines.entries.map((e) => (e === outs[2] || e === outs[5] || e === outs[9] ? withEntry(e, { data: Buffer.from('other\n') }) : e)) }, { keepGoing: true }],
+    ];
+    for (const [what, path, rec, opts] of cases) {
+      const a = await replayEntries(path, rec, { ...opts, via: 'array' });
+      const t = await replayEntries(path, rec, { ...opts, via: 'trace' });
+      expect(a.outcome.status, `${what} (seed ${seed})`).to.equal('diverged');
+      expect(JSON.parse(JSON.stringify(t.outcome, plain)), `${what} (seed ${seed})`).to.deep.equal(JSON.parse(JSON.stringify(a.outcome, plain)));
+    }
+  });
+});
+
+/** JSON of an outcome with byte arrays as plain lists (a Buffer reaches a replacer as its toJSON form). */
+function plain(_key: string, v: unknown): unknown {
+  if (v instanceof Uint8Array) return Array.from(v);
+  const b = v as { type?: unknown; data?: unknown } | null;
+  return b !== null && typeof b === 'object' && b.type === 'Buffer' && Array.isArray(b.data) ? b.data : v;
+}

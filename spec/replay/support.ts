@@ -11,6 +11,10 @@ import type { RunResult } from '../../engine/machine/machine.ts';
 import type { EntryKind, LogEntry } from '../../engine/log/entry.ts';
 import { Recorder, type EntrySink } from '../../engine/node/recorder.ts';
 import { END, Replayer, WAIT, type EntrySource, type ReplayOutcome, type ReplayerOptions } from '../../replay/replayer.ts';
+import { TraceSource } from '../../replay/trace-source.ts';
+import { TraceWriter } from '../../engine/log/trace-writer.ts';
+import { TraceReader } from '../../engine/log/trace-reader.ts';
+import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
 import type { ReplayReport } from '../../replay/report/model.ts';
 import { fakeDevices } from '../support/fake-devices.ts';
 import { preopensFor, type GuestCase } from '../support/guests.ts';
@@ -93,19 +97,41 @@ export interface Replay {
   readonly outcome: ReplayOutcome;
   readonly replayer: Replayer;
   readonly machine: WasiMachine;
-  readonly source: ArraySource;
+  readonly source: EntrySource;
   readonly stdout: string;
+}
+
+/**
+ * Where replayEntries takes its entries from: an array of LogEntry objects (the live channel's path), or a
+ * trace made of the same entries and read back (a trace file's path, where matching inputs are fed from the
+ * decoded columns, replay/replayer.ts). A replay must come out the same either way.
+ */
+export type EntriesVia = 'array' | 'trace';
+
+const traceHeader: TraceHeaderData = {
+  vmId: 'spec', moduleHash: 0n, moduleSizeBytes: 0, args: [], env: [], preopens: [], diskDigest: 0n,
+  machine: { clockResolutionNs: 1000n, bootTimeNs: BOOT_NS, unwind: 'all', digestIntervalCalls: 0, digestIntervalMs: 0 },
+  start: { callIndex: 0, seq: 0, checksum: 0n, snapshot: false },
+};
+
+/** `entries` written as a trace (in memory) and read back through a TraceSource. */
+export function traceSourceOf(entries: readonly LogEntry[]): TraceSource {
+  const parts: Uint8Array[] = [];
+  const w = new TraceWriter({ write: (b) => void parts.push(b.slice()) }, { ...traceHeader, start: { ...traceHeader.start, seq: entries[0]?.seq ?? 0 } }, { fsync: 'none', batchEntriesMax: 7 });
+  for (const e of entries) w.append(e);
+  w.close();
+  return new TraceSource(TraceReader.fromBytes(Buffer.concat(parts)));
 }
 
 /** Replays `entries` on a fresh machine of `guestPath` (default: the recorded guest) with the recorded config. */
 export async function replayEntries(
   guestPath: string,
   rec: Pick<Recording, 'entries' | 'config'>,
-  opts: Partial<Omit<ReplayerOptions, 'machine' | 'source'>> & { source?: ArraySource } = {},
+  opts: Partial<Omit<ReplayerOptions, 'machine' | 'source'>> & { source?: EntrySource; via?: EntriesVia } = {},
 ): Promise<Replay> {
   const module = await loadModule(readFileSync(guestPath), 'all');
   const machine = WasiMachine.create(module, { config: rec.config, devices: refusingDevices });
-  const source = opts.source ?? new ArraySource(rec.entries);
+  const source = opts.source ?? (opts.via === 'trace' ? traceSourceOf(rec.entries) : new ArraySource(rec.entries));
   let stdout = '';
   const replayer = new Replayer({
     ...opts,
