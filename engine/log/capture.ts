@@ -14,6 +14,7 @@
  */
 import { callId, callIdCustom, callName } from './call-table.ts';
 import type { EntryKind } from './entry.ts';
+import { RepeatWords } from './varint.ts';
 
 export const captureHeaderBytes = 24;
 /** Chunk size: entries of a chunk travel together (one message per chunk). */
@@ -48,10 +49,8 @@ export class CaptureChunk {
   entries = 0;
   private lastCall = '';
   private lastId = 0;
-  /** A result array seen again and again, and its words (see noteData). */
-  private lastData: Uint8Array | undefined;
-  private lastWords: Int32Array | undefined;
-  private seenData: Uint8Array | undefined;
+  /** A result array that comes back (the host refills one for clock reads), copied a word at a time. */
+  private readonly dataWords = new RepeatWords();
 
   constructor(
     private readonly requests: CapturedRequests,
@@ -99,35 +98,18 @@ export class CaptureChunk {
       q += reqLen;
       requests[id] = request;
     }
-    if (data === this.lastData && (q & 3) === 0) {
-      // The same result array as last time (the host refills one for clock reads): copy it a word at a time.
-      const words = this.lastWords!;
+    const words = (q | dataLen) & 3 ? undefined : this.dataWords.of(data);
+    if (words !== undefined && dataLen > 0) {
       const at = q >> 2;
-      for (let k = 0; k < words.length; k++) i32[at + k] = words[k]!;
+      for (let k = 0, m = dataLen >> 2; k < m; k++) i32[at + k] = words[k]!;
+    } else if (dataLen <= 16) {
+      for (let k = 0; k < dataLen; k++) u8[q + k] = data[k]!;
     } else {
-      if (dataLen <= 16) for (let k = 0; k < dataLen; k++) u8[q + k] = data[k]!;
-      else u8.set(data, q);
-      this.noteData(data);
+      u8.set(data, q);
     }
     this.pos = end;
     this.entries++;
     return true;
-  }
-
-  /**
-   * Remembers a result array that comes back (seen twice in a row) with a word view of it, when its bytes are
-   * whole aligned words: most of a call-heavy guest's entries are clock reads, whose result array the host
-   * refills in place.
-   */
-  private noteData(data: Uint8Array): void {
-    if (data === this.seenData) {
-      if ((data.byteOffset & 3) === 0 && (data.length & 3) === 0 && data.length > 0) {
-        this.lastData = data;
-        this.lastWords = new Int32Array(data.buffer, data.byteOffset, data.length >> 2);
-      }
-    } else {
-      this.seenData = data;
-    }
   }
 
   /** An entry whose call is not in the call table: its name travels with it, its request is always copied. */

@@ -153,10 +153,9 @@ export class BatchEncoder {
     if (payload + nameLen > this.recordMax) this.recordMax = payload + nameLen;
     this.chainEnd = undefined;
 
-    // The three varints, one byte each nearly always (written in place; ByteSink.varint for the rest).
     const delta = callIndex - this.prevCallIndex;
     this.prevCallIndex = callIndex;
-    let own = 1 + 1 + 4 + payload + varint1(this.deltas, delta) + varint1(this.reqLens, reqLen) + varint1(this.dataLens, dataLen);
+    let own = 1 + 1 + 4 + payload + this.deltas.varint(delta) + this.reqLens.varint(reqLen) + this.dataLens.varint(dataLen);
     if (id === callIdCustom) own += 8 + call.length;
     if (kind === EntryKind.Output) {
       this.channels.push(channel);
@@ -227,18 +226,6 @@ export class BatchEncoder {
   private error(i: number, what: string): LogFormatError {
     return new LogFormatError('E_ENTRY', `entry #${i} (seq ${this.firstSeq + i}): ${what}`);
   }
-}
-
-/** Appends a varint to `sink`; returns its byte count. The one-byte case stays inline in the caller. */
-function varint1(sink: ByteSink, value: number): number {
-  const at = sink.length;
-  if (value < 0x80 && at < sink.bytes.length) {
-    sink.bytes[at] = value;
-    sink.length = at + 1;
-    return 1;
-  }
-  sink.varint(value);
-  return sink.length - at;
 }
 
 /** A [uint] vector from a Uint32Array in one copy (the generated helper adds elements one by one). */

@@ -20,18 +20,35 @@ export function varintSize(value: number): number {
 }
 
 /** Growable byte sink for varint columns (encoders reuse one per column). */
+/**
+ * The word view of a byte array that comes back: `of(src)` answers one when `src` is the array it was asked
+ * about last time too (a capture chunk, or a request or result array the host refills) and starts on a word
+ * boundary. Such sources are copied a word at a time; a view of a fresh array would cost more than its byte
+ * copy, so none is made for an array seen once.
+ */
+export class RepeatWords {
+  private last: Uint8Array | undefined;
+  private words: Int32Array | undefined;
+
+  of(src: Uint8Array): Int32Array | undefined {
+    if (this.last !== src) {
+      this.last = src;
+      this.words = undefined;
+      return undefined;
+    }
+    if (this.words === undefined && (src.byteOffset & 3) === 0) this.words = new Int32Array(src.buffer, src.byteOffset, src.length >> 2);
+    return this.words;
+  }
+}
+
+/** Growable byte sink for varint columns and payload blobs (encoders reuse one per column). */
 export class ByteSink {
   bytes: Uint8Array;
   length = 0;
   /** The bytes as words (the capacity is a multiple of 8), for appendRange's word copies. */
   private words: Int32Array;
-  /**
-   * Per source slot (appendRange's `slot`): the last source array, whether it came twice in a row, and its
-   * word view. Sources that come back (a capture chunk, a request or result array the host refills) are
-   * copied a word at a time; a view of a fresh array would cost more than its byte copy.
-   */
-  private readonly srcs: Array<Uint8Array | undefined> = [undefined, undefined];
-  private readonly srcWords: Array<Int32Array | undefined> = [undefined, undefined];
+  /** Per source slot of appendRange (a request and a result, used in turn): its returning source. */
+  private readonly sources = [new RepeatWords(), new RepeatWords()];
   constructor(capacity = 256) {
     this.bytes = new Uint8Array((Math.max(8, capacity) + 7) & ~7);
     this.words = new Int32Array(this.bytes.buffer);
@@ -45,10 +62,13 @@ export class ByteSink {
     this.bytes = next;
     this.words = new Int32Array(next.buffer);
   }
-  varint(value: number): void {
-    if (value < 0x80 && this.length < this.bytes.length) {
-      this.bytes[this.length++] = value;
-      return;
+  /** Appends `value` as a varint; returns the bytes it took. */
+  varint(value: number): number {
+    const at = this.length;
+    if (value < 0x80 && at < this.bytes.length) {
+      this.bytes[at] = value;
+      this.length = at + 1;
+      return 1;
     }
     this.reserve(varintBytesMax);
     while (value >= 0x80) {
@@ -56,16 +76,7 @@ export class ByteSink {
       value = Math.floor(value / 128);
     }
     this.bytes[this.length++] = value;
-  }
-  append(data: Uint8Array): void {
-    const n = data.length;
-    this.reserve(n);
-    const bytes = this.bytes;
-    const at = this.length;
-    // Element copies beat set() for the few bytes of most entries (set() has a fixed cost of its own).
-    if (n <= 16) for (let k = 0; k < n; k++) bytes[at + k] = data[k]!;
-    else bytes.set(data, at);
-    this.length = at + n;
+    return this.length - at;
   }
   /**
    * Appends `n` bytes of `src` from `at`. `slot` (0 or 1) names the kind of source, so that two sources used
@@ -75,7 +86,7 @@ export class ByteSink {
     this.reserve(n);
     const to = this.length;
     if (n >= 8 && ((to | at | n) & 3) === 0) {
-      const w = this.wordsOf(src, slot);
+      const w = this.sources[slot]!.of(src);
       if (w !== undefined) {
         const d = this.words;
         const from = at >> 2;
@@ -89,21 +100,6 @@ export class ByteSink {
     if (n <= 16) for (let k = 0; k < n; k++) bytes[to + k] = src[at + k]!;
     else bytes.set(src.subarray(at, at + n), to);
     this.length = to + n;
-  }
-
-  /** The word view of a source seen twice in a row in this slot (undefined: not yet, or not aligned). */
-  private wordsOf(src: Uint8Array, slot: number): Int32Array | undefined {
-    if (this.srcs[slot] !== src) {
-      this.srcs[slot] = src;
-      this.srcWords[slot] = undefined;
-      return undefined;
-    }
-    let w = this.srcWords[slot];
-    if (w === undefined && (src.byteOffset & 3) === 0) {
-      w = new Int32Array(src.buffer, src.byteOffset, src.length >> 2);
-      this.srcWords[slot] = w;
-    }
-    return w;
   }
   view(): Uint8Array {
     return this.bytes.subarray(0, this.length);

@@ -292,8 +292,9 @@ export class PrimaryDriver {
     }
     // End of a slice: flush the batched entries now (the core otherwise sends them at its next tick). A slice
     // longer than a heartbeat kept this process from its I/O: the core must not count that as the peer's silence.
-    this.core.tick(this.now(), this.slice.elapsedMs() >= this.core.config.heartbeatMs);
-    const long = this.slice.longSliceWarning(this.core.config.peerTimeoutMs);
+    const ran = this.slice.elapsedMs();
+    this.core.tick(this.now(), ran >= this.core.config.heartbeatMs);
+    const long = this.slice.longSliceWarning(ran, this.core.config.peerTimeoutMs);
     if (long) this.o.log(`primary: ${long}`);
     this.act();
   }

@@ -331,8 +331,9 @@ export class SecondaryDriver {
       this.running = false;
     }
     // A slice longer than a heartbeat kept this process from its I/O: the next tick says so (see SecondaryCore.tick).
-    if (slice.elapsedMs() >= this.core.config.heartbeatMs) this.deaf = true;
-    const long = slice.longSliceWarning(this.core.config.peerTimeoutMs);
+    const ran = slice.elapsedMs();
+    if (ran >= this.core.config.heartbeatMs) this.deaf = true;
+    const long = slice.longSliceWarning(ran, this.core.config.peerTimeoutMs);
     if (long) this.o.log(`secondary: ${long}`);
     if (yielded) this.kick();
     if (result.status !== 'paused') {

@@ -29,12 +29,11 @@ export class SliceTimer {
   }
 
   /**
-   * A warning when the slice that just ended ran for half the peer timeout or more: the guest computed that
+   * A warning when the slice that just ended (it ran `ran` ms, elapsedMs()) ran for half the peer timeout or more: the guest computed that
    * long without a host call, so this side sent no heartbeat and renewed no lease meanwhile, and its peer may
    * take it for dead (docs/PROTOCOL.md, "Failure detection"). At most one every LONG_SLICE_REPORT_EVERY_MS.
    */
-  longSliceWarning(peerTimeoutMs: number): string | undefined {
-    const ran = this.elapsedMs();
+  longSliceWarning(ran: number, peerTimeoutMs: number): string | undefined {
     if (ran < peerTimeoutMs / 2) return undefined;
     const now = performance.now();
     if (now - this.reportedAt < LONG_SLICE_REPORT_EVERY_MS) return undefined;
