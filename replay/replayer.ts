@@ -58,6 +58,14 @@ export interface ReplayerOptions {
   readonly contextEntries?: number;
   /** Stop comparing once this many divergences were found (keep-going bound). */
   readonly divergencesMax?: number;
+  /**
+   * The log takes state digests only before input and output calls, never before a pure one (the live
+   * channel's rule, docs/PROTOCOL.md "State digests"). Then a call whose entries have not arrived yet need not
+   * wait at its start: if it is pure, no entry can be due there, so the replay runs on through pure calls and
+   * waits at the next input or output (which presents the call again, digest check included, once entries
+   * came). A trace recorder may digest before any call, so trace replay leaves this off.
+   */
+  readonly digestsBeforeLoggedCallsOnly?: boolean;
 }
 
 export type ReplayOutcome =
@@ -130,6 +138,7 @@ export class Replayer implements HostCallHandler {
     for (;;) {
       const e = this.o.source.peek();
       if (e === WAIT) {
+        if (this.o.digestsBeforeLoggedCallsOnly) return;
         this.waiting = true;
         return PAUSE;
       }

@@ -13,8 +13,11 @@ export const traceFormatVersionMin = 1;
 export const snapshotFormatVersion = 1;
 export const snapshotFormatVersionMin = 1;
 
-/** Live-channel protocol version (Hello.format_version); peers must match exactly. */
-export const channelFormatVersion = 1;
+/**
+ * Live-channel protocol version (Hello.format_version); peers must match exactly. 2: periodic Digest entries
+ * are taken only before input and output calls (a secondary replays through pure calls without waiting).
+ */
+export const channelFormatVersion = 2;
 
 /** Default "created by" string for traces and Hello messages. */
 export const createdByDefault = 'twinstep 0.1.0';

@@ -331,12 +331,17 @@ export class PrimaryDriver {
   private beforeCall(c: HostCallInfo): typeof PAUSE | void {
     if (this.corePause || this.checkpointReq || this.stopped) return PAUSE;
     if (this.slice.expired()) return PAUSE;
+  }
+
+  /**
+   * A periodic Digest entry, when one is due, for the state before the call being logged. Taken inside the
+   * input or output handler, never before a pure call (docs/PROTOCOL.md "State digests"): the secondary then
+   * replays through pure calls without waiting for the log. The host functions only read guest state before
+   * they call the handler, so the state here is the state at the start of the call.
+   */
+  private periodicDigest(index: number): void {
     const every = this.o.digestEveryCalls ?? 0;
-    if (every > 0 && c.index - this.lastDigestIndex >= every && c.index > 0 && c.index !== this.lastDigestIndex) {
-      this.stepDigest(c.index);
-      this.act();
-      if (this.corePause || this.checkpointReq) return PAUSE;
-    }
+    if (every > 0 && index - this.lastDigestIndex >= every && index > 0) this.stepDigest(index);
   }
 
   private input(call: InputCall): Uint8Array | typeof PAUSE {
@@ -350,6 +355,7 @@ export class PrimaryDriver {
       }
     }
     if (this.sleptAt === call.index) this.o.sleep.waited();
+    this.periodicDigest(call.index);
     // live()'s bytes last until the next host call; the log keeps its own copy.
     const data = call.live().slice();
     this.core.step({ type: 'input', callIndex: call.index, call: call.name, request: this.ownRequest(call), data });
@@ -392,6 +398,8 @@ export class PrimaryDriver {
     if (call.channel === EXIT_CHANNEL) {
       this.exitStepped = true;
       this.stepDigest(call.index);
+    } else {
+      this.periodicDigest(call.index);
     }
     if (this.o.onHeld) this.heldSince.set(this.core.upcomingSeq, performance.now());
     this.core.step({ type: 'output', callIndex: call.index, call: call.name, channel: call.channel, data: call.data.slice() });

@@ -231,6 +231,7 @@ export class SecondaryDriver {
     if (r.discardReplay) {
       this.queue.clear();
       this.replayer = undefined;
+      this.awaitingEntry = false;
       this.matchedThrough = -1;
     }
     if (r.restore) this.pendingRestore = r.restore;
@@ -272,6 +273,7 @@ export class SecondaryDriver {
         this.machine = r.machine;
         this.module = r.module;
         this.replayer = undefined;
+        this.awaitingEntry = false;
         this.ended = undefined;
         this.reported = 0;
         const root = r.machine.digest().root;
@@ -288,8 +290,8 @@ export class SecondaryDriver {
     if (this.pendingGoLive) return this.goLive(this.pendingGoLive);
     const machine = this.machine;
     if (!machine) return;
-    if (this.queue.peek() === WAIT) return;
     if (machine.state === 'exited' || machine.state === 'trapped') {
+      if (this.queue.peek() === WAIT) return;
       // The replayed guest finished before the end of the log arrived: check the end now that more came.
       if (this.replayer && this.ended) {
         this.replayer.finish(this.ended);
@@ -298,10 +300,18 @@ export class SecondaryDriver {
       return;
     }
     if (this.replayer && this.replayer.divergences.length > 0) return; // waiting for the resync
+    // The replay runs ahead of the log through pure calls (the primary digests only before logged calls) and
+    // waits at the first input or output whose entry has not arrived. A guest that computes after a few pure
+    // calls (at start, or after a restore) thus replays that stretch while the primary runs it; waiting for a
+    // first entry instead started the stretch only once the primary had finished it, and the ack of that
+    // entry waited behind the whole replayed stretch. Once a slice stopped for want of an entry, the next
+    // slice waits for one.
+    if (this.awaitingEntry && this.queue.peek() === WAIT) return;
     this.replayer ??= new Replayer({
       machine,
       source: this.queue,
       fault: this.o.fault,
+      digestsBeforeLoggedCallsOnly: true,
       onMatched: (e) => {
         // Reported cumulatively at the end of the slice; an output at once (its match may release it).
         this.matchedThrough = e.seq;
@@ -336,12 +346,16 @@ export class SecondaryDriver {
     const long = slice.longSliceWarning(ran, this.core.config.peerTimeoutMs);
     if (long) this.o.log(`secondary: ${long}`);
     if (yielded) this.kick();
+    this.awaitingEntry = result.status === 'paused' && !yielded;
     if (result.status !== 'paused') {
       this.ended = result;
       this.replayer.finish(result);
     }
     this.report(machine);
   }
+
+  /** The last replay slice stopped at a call whose entry has not arrived (the next one waits for entries). */
+  private awaitingEntry = false;
 
   /** The run's end (exited or trapped), kept to re-check the log's end marker when it arrives. */
   private ended: RunResult | undefined;

@@ -14,6 +14,7 @@ import { seededRandom } from '../support/seeded-random.ts';
 
 const TICKER = join(ROOT, 'guests/build/c/ticker.wasm');
 const CLOCKRAND = join(ROOT, 'guests/build/c/clockrand.wasm');
+const FILES = join(ROOT, 'guests/build/c/files.wasm');
 const cache = mkdtempSync(join(tmpdir(), 'twinstep-cache-'));
 const env = { TWINSTEP_CACHE: cache };
 const TRIALS = Number(process.env.PAIR_TRIALS ?? 20);
@@ -28,7 +29,7 @@ describe('protected pair (real processes on loopback)', function () {
   before(async () => {
     // Instrument the guests once into the shared cache, so each process starts fast.
     process.env.TWINSTEP_CACHE = cache;
-    for (const g of [TICKER, CLOCKRAND]) await loadModule(readFileSync(g), 'all');
+    for (const g of [TICKER, CLOCKRAND, FILES]) await loadModule(readFileSync(g), 'all');
     delete process.env.TWINSTEP_CACHE;
   });
 
@@ -164,6 +165,28 @@ describe('protected pair (real processes on loopback)', function () {
       }
     });
   }
+
+  it('digests before every logged call of a guest full of pure calls, and the secondary, replaying ahead through them, matches each', async () => {
+    // files makes hundreds of pure file-system calls between its clock reads and writes. With --digest-every 1
+    // the primary digests before every input and output, inside the handler; the secondary replays through the
+    // pure calls without waiting for the log and checks each digest at the start of its call. A digest taken
+    // at another point, or one before a pure call, would show as a DIVERGENCE and a resync.
+    const dir = pairDir();
+    const work = mkdtempSync(join(tmpdir(), 'twinstep-pair-files-'));
+    const flags = ['--digest-every', '1', '--release', 'compare'];
+    const sec = await startSecondary(dir, flags, env);
+    const pri = startPrimary(dir, sec.url, ['--dir', work, FILES, work], flags, env);
+    try {
+      expect(await pri.exited, pri.stderr).to.equal(0);
+      expect(pri.stdout).to.match(/files: \d+ passed, 0 failed/);
+      expect(sec.proc.stderr).to.not.match(/DIVERGENCE/);
+      expect(pri.stderr).to.not.match(/resync/);
+      expect(pri.stderr).to.match(/every output released/);
+    } finally {
+      pri.child.kill('SIGKILL');
+      sec.proc.child.kill('SIGKILL');
+    }
+  });
 
   it('refuses a primary with the wrong secret', async () => {
     const dir = pairDir();

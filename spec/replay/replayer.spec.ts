@@ -83,6 +83,45 @@ describe(`Replayer (in-process, entries from ${via === 'array' ? 'an array' : 'a
       expect(first.stdout, `seed ${seed}`).to.equal(rec.stdout);
     });
 
+    it('with digests only before logged calls, a live replay runs through pure calls to the first logged one', async () => {
+      const seed = BASE_SEED + 102;
+      const g = guest('c/compute');
+      const rec = await recordGuest(g, { seed });
+      // compute makes only pure calls (args) before it computes and prints: its first entry is that print.
+      const first = rec.entries[0];
+      expect(first.callIndex, `seed ${seed}`).to.be.greaterThan(0);
+      const waitAhead = new ArraySource(rec.entries, 0);
+      const ahead = await replay(g.path, rec, { source: waitAhead, digestsBeforeLoggedCallsOnly: true });
+      expect(ahead.outcome, `seed ${seed}`).to.deep.include({ status: 'waiting', entries: 0 });
+      expect(ahead.machine.callIndex, `seed ${seed}: stopped at the first logged call`).to.equal(first.callIndex);
+      waitAhead.available = rec.entries.length;
+      const rest = ahead.replayer.finish(ahead.machine.run(ahead.replayer));
+      expect(rest, `seed ${seed}`).to.deep.include({ status: 'identical', entries: rec.entries.length, callIndex: rec.callIndex });
+      expect(ahead.stdout, `seed ${seed}`).to.equal(rec.stdout);
+      // Without the rule (a trace, which may digest before any call), the replay waits at the very first call.
+      const behind = await replay(g.path, rec, { source: new ArraySource(rec.entries, 0) });
+      expect(behind.outcome.status, `seed ${seed}`).to.equal('waiting');
+      expect(behind.machine.callIndex, `seed ${seed}`).to.equal(0);
+    });
+
+    it('a log that digests before a pure call after all is a divergence, not a silent skip, when replayed ahead', async () => {
+      const seed = BASE_SEED + 103;
+      const g = guest('c/compute');
+      // The trace recorder digests before every call here, pure ones included.
+      const rec = await recordGuest(g, { seed, digestEveryCalls: 1 });
+      const pureDigest = rec.entries.find((e) => e.kind === EntryKind.Digest && e.callIndex > 0 && e.callIndex < rec.entries.find((x) => x.kind !== EntryKind.Digest)!.callIndex);
+      expect(pureDigest, `seed ${seed}: a digest before a pure call`).to.not.equal(undefined);
+      const source = new ArraySource(rec.entries, 0);
+      const r = await replay(g.path, rec, { source, digestsBeforeLoggedCallsOnly: true });
+      expect(r.outcome.status, `seed ${seed}`).to.equal('waiting');
+      source.available = rec.entries.length;
+      const out = r.replayer.finish(r.machine.run(r.replayer));
+      expect(out.status, `seed ${seed}`).to.equal('diverged');
+      const d = r.replayer.divergences[0];
+      expect(d.kind, `seed ${seed}`).to.equal('call-mismatch');
+      expect(d.message, `seed ${seed}`).to.match(/state digest at host call \d+, which this run passed/);
+    });
+
     it('stops cleanly at a cap marker and calls the capped replay identical', async () => {
       const seed = BASE_SEED + 101;
       const g = guest('c/hostcalls');
