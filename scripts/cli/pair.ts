@@ -32,7 +32,7 @@ import { intFlag, oneOf } from './flags.ts';
 import { bootTimeNs, parseRunArgs } from './run-options.ts';
 
 export const PRIMARY_USAGE =
-  'twinstep primary --peer ws://HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--on-peer-loss continue|pause] [--checkpoint-file F [--checkpoint-every-ms MS]] [--vm-id ID] [--no-wait] [run options] MODULE.wasm [ARGS...]';
+  'twinstep primary --peer ws://HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--on-peer-loss continue|pause] [--digest-every CALLS] [--checkpoint-file F [--checkpoint-every-ms MS]] [--vm-id ID] [--no-wait] [run options] MODULE.wasm [ARGS...]';
 export const SECONDARY_USAGE =
   'twinstep secondary --listen HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--from-snapshot F] [--rejoin-peer ws://HOST:PORT] [--checkpoint-file F] [--vm-id ID] [--inject input@SEQ|output@SEQ|memory@CALL]';
 
