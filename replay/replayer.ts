@@ -60,7 +60,7 @@ export interface ReplayerOptions {
   readonly divergencesMax?: number;
   /**
    * The log takes state digests only before input and output calls, never before a pure one (the live
-   * channel's rule, docs/PROTOCOL.md "State digests"). Then a call whose entries have not arrived yet need not
+   * channel's rule, docs/PROTOCOL.md, "Digests"). Then a call whose entries have not arrived yet need not
    * wait at its start: if it is pure, no entry can be due there, so the replay runs on through pure calls and
    * waits at the next input or output (which presents the call again, digest check included, once entries
    * came). A trace recorder may digest before any call, so trace replay leaves this off.

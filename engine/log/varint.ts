@@ -19,7 +19,6 @@ export function varintSize(value: number): number {
   return n;
 }
 
-/** Growable byte sink for varint columns (encoders reuse one per column). */
 /**
  * The word view of a byte array that comes back: `of(src)` answers one when `src` is the array it was asked
  * about last time too (a capture chunk, or a request or result array the host refills) and starts on a word

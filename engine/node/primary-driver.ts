@@ -335,7 +335,7 @@ export class PrimaryDriver {
 
   /**
    * A periodic Digest entry, when one is due, for the state before the call being logged. Taken inside the
-   * input or output handler, never before a pure call (docs/PROTOCOL.md "State digests"): the secondary then
+   * input or output handler, never before a pure call (docs/PROTOCOL.md, "Digests"): the secondary then
    * replays through pure calls without waiting for the log. The host functions only read guest state before
    * they call the handler, so the state here is the state at the start of the call.
    */

@@ -3,8 +3,9 @@
  * primary's first state transfer: module, config, memory and disk all arrive in it), acks and compares through
  * a SecondaryCore, applies resync transfers, and goes live when the primary is lost and the lease is won.
  *
- * The replay never runs ahead of the log: the replayer pauses the guest at a call whose entry has not arrived,
- * and new entries resume it.
+ * The replay never runs ahead of the log's entries: it runs on through pure calls (the primary digests only
+ * before input and output calls) and pauses the guest at the first input or output whose entry has not
+ * arrived; new entries resume it.
  */
 import { PAUSE, type RunResult } from '../machine/machine.ts';
 import { SecondaryCore, type SecondaryStart } from '../core/secondary-core.ts';

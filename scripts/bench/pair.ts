@@ -170,8 +170,8 @@ export async function benchPair(): Promise<Record<string, number>> {
     out[`${c.name}.unprotected_ms`] = base;
   }
   // Hold time on an output-heavy guest (a line every 2 ms), where it is what clients feel. The headline
-  // figures are a fresh pair's first 600 outputs (both processes still warming up their JIT: most slow holds
-  // fall there); the steady figures are outputs 1000 to 1999 of the same run.
+  // figures are a fresh pair's first 600 outputs (both processes still warming up their JIT); the steady
+  // figures are outputs 1000 to 1999 of the same run, after the warm-up.
   for (const release of ['ack', 'compare'] as const) {
     const r = await protectedRun({ name: 'ticker', path: guest('c/ticker.wasm'), args: ['2000', '2'] }, release);
     allHeld[release].push(...r.held.slice(0, 600));
