@@ -168,9 +168,18 @@ function buildFd(b: Builder, f: FdData): number {
     u64(f.rightsInheriting), f.flags, u64(f.offset));
 }
 
-export function encodeSnapshot(s: SnapshotData): Uint8Array {
+/**
+ * Encodes a snapshot. The envelope is written into the builder's free room in front of the payload when there
+ * is some (there always is with the builder sized up front), so a snapshot of a large memory costs one copy of
+ * it, not two. `reserve`: bytes the result must leave free in its buffer before its first byte (a caller can
+ * prefix the snapshot in place, state-transfer.ts); the result may be a view into a larger buffer.
+ */
+export function encodeSnapshot(s: SnapshotData, reserve = 0): Uint8Array {
   validate(s, invalid);
-  const b = new Builder(1024 + s.memory.length + (s.moduleBytes?.length ?? 0) + s.pageDigests.length * 8);
+  // A multiple of 8: the builder aligns from the end of its buffer, so the payload is then 8-aligned from its
+  // start too, and a decoder can read it in place (readFlat, tailView).
+  const size = 1024 + reserve + snapshotEnvelopeBytes + s.memory.length + (s.moduleBytes?.length ?? 0) + s.pageDigests.length * 8;
+  const b = new Builder(Math.ceil(size / 8) * 8);
   const vm = b.createString(s.vmId);
   const moduleBytes = s.moduleBytes !== undefined ? b.createByteVector(s.moduleBytes) : 0;
   const guest = buildGuestConfig(b, s.config.args, s.config.env, s.config.preopens);
@@ -218,13 +227,19 @@ export function encodeSnapshot(s: SnapshotData): Uint8Array {
   }
   b.finish(Snapshot.endSnapshot(b));
   const payload = b.asUint8Array();
-  const out = new Uint8Array(snapshotEnvelopeBytes + payload.length);
+  const at = payload.byteOffset - snapshotEnvelopeBytes;
+  let out: Uint8Array;
+  if (at >= reserve) {
+    out = new Uint8Array(payload.buffer, at, snapshotEnvelopeBytes + payload.length);
+  } else {
+    out = new Uint8Array(new ArrayBuffer(reserve + snapshotEnvelopeBytes + payload.length), reserve);
+    out.set(payload, snapshotEnvelopeBytes);
+  }
   out.set(snapshotMagic, 0);
-  const v = new DataView(out.buffer);
+  const v = new DataView(out.buffer, out.byteOffset, snapshotEnvelopeBytes);
   v.setUint16(4, snapshotFormatVersion, true);
   v.setUint16(6, s.delta ? flagDelta : 0, true);
-  v.setBigUint64(8, xxh64(payload), true);
-  out.set(payload, snapshotEnvelopeBytes);
+  v.setBigUint64(8, xxh64(out.subarray(snapshotEnvelopeBytes)), true);
   return out;
 }
 
@@ -380,7 +395,7 @@ export function decodeSnapshot(bytes: Uint8Array): SnapshotData {
       wasi: { inodes, fds, nextIno: w?.nextIno() ?? 0n, ...(mounts !== undefined ? { mounts } : {}) },
       ...(delta !== undefined ? { delta } : {}),
     };
-  });
+  }, { tailView: true });
   if (((flags & flagDelta) !== 0) !== (s.delta !== undefined)) throw malformed('envelope delta flag disagrees with the table');
   validate(s, malformed);
   return s;

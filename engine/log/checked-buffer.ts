@@ -34,6 +34,12 @@ export class CheckedByteBuffer extends ByteBuffer {
     this.check(offset, 4);
     return super.readInt32(offset);
   }
+  /** A vector's start must lie inside the buffer (a view made from it then cannot start outside it). */
+  override __vector(offset: number): number {
+    const at = super.__vector(offset);
+    this.check(at, 0);
+    return at;
+  }
   override __string(offset: number, optEncoding?: Encoding): string | Uint8Array {
     const start = offset + this.readInt32(offset);
     const length = this.readInt32(start);
@@ -44,12 +50,16 @@ export class CheckedByteBuffer extends ByteBuffer {
 
 /**
  * Parses with bounds checks: `read` gets a CheckedByteBuffer over an exact, aligned copy of `bytes`.
- * `what` names the structure in error messages.
+ * `what` names the structure in error messages. `tailView`: `bytes` may be read in place when it is an
+ * 8-aligned view that runs to the end of its buffer (a snapshot after its envelope): vector starts are
+ * checked and a view past the end throws, so nothing outside `bytes` is reached, and a large snapshot is not
+ * copied once more. The result may then view `bytes`.
  */
-export function readFlat<T>(bytes: Uint8Array, what: string, read: (bb: ByteBuffer) => T): T {
+export function readFlat<T>(bytes: Uint8Array, what: string, read: (bb: ByteBuffer) => T, opts: { readonly tailView?: boolean } = {}): T {
   // An exact-size buffer at byteOffset 0 (8-aligned for ulong vectors): reuse it (frame payloads already
   // are one), otherwise copy so typed-array views cannot reach neighbouring bytes.
-  const exact = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  const end = bytes.byteOffset + bytes.byteLength === bytes.buffer.byteLength;
+  const exact = end && (bytes.byteOffset === 0 || (opts.tailView === true && bytes.byteOffset % 8 === 0));
   // new Uint8Array(x) always copies (Buffer#slice would return a view into Node's shared pool).
   const copy = exact ? bytes : new Uint8Array(bytes);
   try {

@@ -259,7 +259,8 @@ export class PrimaryDriver {
 
   private pump(): void {
     if (this.running || this.stopped) return;
-    if (this.checkpointReq) this.checkpoint(this.checkpointReq);
+    // A checkpoint that took long ends this turn: heartbeats and acks get the event loop before the guest runs on.
+    if (this.checkpointReq && this.checkpoint(this.checkpointReq)) return;
     if (this.exited !== undefined) return;
     if (this.corePause) return; // resumed by the event that lifts the pause
     if (!this.started && this.o.waitForSecondary && this.status?.mode !== 'protected') return;
@@ -315,8 +316,17 @@ export class PrimaryDriver {
     }
   }
 
-  private checkpoint(req: CheckpointRequest): void {
+  /**
+   * Takes and hands over a checkpoint; true when that took a heartbeat or longer (the caller then yields before
+   * running the guest). A large one (a full pre-copy of a big memory) keeps this thread from its socket for a
+   * while, twice: encoding the state, then sending its chunks. Neither is the peer's silence: the core is told
+   * after each (a deaf tick), or the next timer, which runs before the socket is read, would declare the peer lost.
+   */
+  private checkpoint(req: CheckpointRequest): boolean {
     this.checkpointReq = null;
+    const hb = this.core.config.heartbeatMs;
+    // Deafness is judged on the core's clock; the stun figure is measured with the performance clock.
+    const c0 = this.now();
     const t0 = performance.now();
     const r = takeCheckpoint(this.o.machine, this.o.module, this.o.vmId, req, this.precopy.get(req.transferId));
     if (!req.stun) this.precopy.set(req.transferId, r.pageDigests);
@@ -324,8 +334,16 @@ export class PrimaryDriver {
     const stunMs = performance.now() - t0;
     this.o.onCheckpoint?.({ kind: req.kind, stun: req.stun, stunMs, sentBytes: r.sentBytes, fullBytes: r.fullBytes });
     this.o.log(`primary: checkpoint ${req.kind}${req.stun ? ' (stun)' : ''} at host call ${r.callIndex}: ${r.sentBytes} bytes (full state ${r.fullBytes}), ${stunMs.toFixed(1)} ms`);
+    const c1 = this.now();
+    if (c1 - c0 >= hb) this.core.tick(c1, true);
     this.core.step({ type: 'checkpoint', transferId: req.transferId, callIndex: r.callIndex, root: r.root, chunks: r.chunks });
     this.act();
+    const c2 = this.now();
+    if (c2 - c1 >= hb) {
+      this.core.tick(c2, true);
+      this.act();
+    }
+    return c2 - c0 >= hb;
   }
 
   private beforeCall(c: HostCallInfo): typeof PAUSE | void {

@@ -269,8 +269,9 @@ export class SecondaryDriver {
       const req = this.pendingRestore;
       this.pendingRestore = null;
       this.restoring = true;
+      this.stepStartedMs = this.now();
       try {
-        const r = await applyTransfer(req.chunks, this.machine && this.module ? { machine: this.machine, module: this.module } : undefined, this.o.sleep.devices);
+        const r = await applyTransfer(req.chunks, this.machine && this.module ? { machine: this.machine, module: this.module } : undefined, this.o.sleep.devices, this.between);
         this.machine = r.machine;
         this.module = r.module;
         this.replayer = undefined;
@@ -278,6 +279,7 @@ export class SecondaryDriver {
         this.ended = undefined;
         this.reported = 0;
         const root = r.machine.digest().root;
+        if (this.now() - this.stepStartedMs >= this.core.config.heartbeatMs) this.deaf = true;
         this.o.log(`secondary: restored ${req.reason} transfer ${req.transferId} at host call ${req.callIndex}: ${r.pagesWritten} pages written${root === req.root ? '' : ' (DIGEST DIFFERS)'}`);
         this.core.step({ type: 'restored', transferId: req.transferId, root });
       } catch (e) {
@@ -354,6 +356,23 @@ export class SecondaryDriver {
     }
     this.report(machine);
   }
+
+  /** When the current step of a transfer's apply started (see between). */
+  private stepStartedMs = 0;
+
+  /**
+   * Between the long steps of applying a transfer: the event loop runs (heartbeats go out, messages come in).
+   * A step that took a heartbeat or longer is this side's deafness, not the primary's silence: the core is
+   * told (a deaf tick) before any timer could judge the primary by it.
+   */
+  private readonly between = async (): Promise<void> => {
+    if (this.now() - this.stepStartedMs >= this.core.config.heartbeatMs) {
+      this.deaf = true;
+      this.tick();
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.stepStartedMs = this.now();
+  };
 
   /** The last replay slice stopped at a call whose entry has not arrived (the next one waits for entries). */
   private awaitingEntry = false;

@@ -53,17 +53,20 @@ export interface TransferResult {
 /**
  * Takes the checkpoint a request asks for. The machine must stand at a host-call boundary (paused or not yet
  * started). `precopy` holds the page digests of this transfer's pre-copy for a 'delta' request.
+ *
+ * The memory is encoded straight from the live machine (the guest does not run before this returns), and the
+ * piece is framed in place: a full checkpoint of a large memory copies it once, into the encoded snapshot.
  */
 export function takeCheckpoint(machine: WasiMachine, module: LoadedModule, vmId: string, req: CheckpointRequest, precopy?: BigUint64Array): TransferResult {
-  const snap = machine.snapshot();
+  const snap = machine.snapshot({ shareMemory: true });
   const full = snap.toData({ vmId, module });
   const root = snap.digest().root;
   let piece: Uint8Array;
   if (req.kind === 'full') {
-    piece = encodeSnapshot(full);
+    piece = encodeSnapshot(full, PIECE_HEADER_BYTES);
   } else {
     const against = req.kind === 'diff' ? req.against.pages : precopy ? Array.from(precopy) : [];
-    piece = encodeSnapshot(diffPiece(full, against));
+    piece = encodeSnapshot(diffPiece(full, against), PIECE_HEADER_BYTES);
   }
   const fullBytes = req.kind === 'full' ? piece.length : full.memory.length;
   return { chunks: cut(frame(piece)), callIndex: snap.callIndex, root, pageDigests: snap.pageDigests, fullBytes, sentBytes: piece.length };
@@ -78,10 +81,14 @@ function diffPiece(full: SnapshotData, against: readonly bigint[]): SnapshotData
   return { ...full, moduleBytes: undefined, memory, delta: { baseCallIndex: 0, baseChecksum: 0n, pages, removedInodes: [] } };
 }
 
+/** A piece's u32 length prefix. */
+const PIECE_HEADER_BYTES = 4;
+
+/** The piece with its length prefix, written in front of it when its buffer has room there (encodeSnapshot's reserve). */
 function frame(piece: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + piece.length);
-  new DataView(out.buffer).setUint32(0, piece.length, true);
-  out.set(piece, 4);
+  const out = piece.byteOffset >= PIECE_HEADER_BYTES ? new Uint8Array(piece.buffer, piece.byteOffset - PIECE_HEADER_BYTES, PIECE_HEADER_BYTES + piece.length) : new Uint8Array(PIECE_HEADER_BYTES + piece.length);
+  if (out.buffer !== piece.buffer) out.set(piece, PIECE_HEADER_BYTES);
+  new DataView(out.buffer, out.byteOffset, PIECE_HEADER_BYTES).setUint32(0, piece.length, true);
   return out;
 }
 
@@ -91,22 +98,45 @@ function cut(bytes: Uint8Array): Uint8Array[] {
   return chunks;
 }
 
-/** The pieces of a transfer, from its chunks in order. */
+/**
+ * The pieces of a transfer, from its chunks in order. Each piece is copied once, into a buffer of its own
+ * (decodeSnapshot then reads it in place); chunks are never concatenated as a whole.
+ */
 export function pieces(chunks: readonly Uint8Array[]): Uint8Array[] {
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  const all = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    all.set(c, o);
-    o += c.length;
-  }
   const out: Uint8Array[] = [];
-  for (let p = 0; p < all.length; ) {
-    if (p + 4 > all.length) throw new MachineError('E_SNAPSHOT', 'state transfer truncated inside a piece header');
-    const len = new DataView(all.buffer, p, 4).getUint32(0, true);
-    if (p + 4 + len > all.length) throw new MachineError('E_SNAPSHOT', 'state transfer truncated inside a piece');
-    out.push(all.subarray(p + 4, p + 4 + len));
-    p += 4 + len;
+  let ci = 0;
+  let co = 0;
+  const header = new Uint8Array(PIECE_HEADER_BYTES);
+  /** Copies the next `dst.length` bytes of the chunks into dst; false when the chunks end first. */
+  const take = (dst: Uint8Array): boolean => {
+    let o = 0;
+    while (o < dst.length) {
+      if (ci >= chunks.length) return false;
+      const c = chunks[ci]!;
+      const n = Math.min(c.length - co, dst.length - o);
+      dst.set(c.subarray(co, co + n), o);
+      o += n;
+      co += n;
+      if (co >= c.length) {
+        ci++;
+        co = 0;
+      }
+    }
+    return true;
+  };
+  const more = (): boolean => {
+    while (ci < chunks.length && co >= chunks[ci]!.length) {
+      ci++;
+      co = 0;
+    }
+    return ci < chunks.length;
+  };
+  while (more()) {
+    if (!take(header)) throw new MachineError('E_SNAPSHOT', 'state transfer truncated inside a piece header');
+    const len = new DataView(header.buffer).getUint32(0, true);
+    const piece = new Uint8Array(len);
+    if (!take(piece)) throw new MachineError('E_SNAPSHOT', 'state transfer truncated inside a piece');
+    out.push(piece);
   }
   return out;
 }
@@ -121,26 +151,46 @@ export interface Restored {
 /**
  * Applies a transfer: a full piece (re)builds the machine, a diff piece patches the current one. All pieces are
  * decoded and validated before anything is replaced, so a bad transfer leaves the old machine as it was.
+ *
+ * `between` is awaited between the long steps (gathering the pieces, decoding each, building the machine): a
+ * driver lets its event loop run there, so heartbeats keep flowing while a large state is applied.
  */
-export async function applyTransfer(chunks: readonly Uint8Array[], current: { machine: WasiMachine; module: LoadedModule } | undefined, devices: Devices): Promise<Restored> {
+export async function applyTransfer(
+  chunks: readonly Uint8Array[],
+  current: { machine: WasiMachine; module: LoadedModule } | undefined,
+  devices: Devices,
+  between: () => Promise<void> = async () => undefined,
+): Promise<Restored> {
   let data: SnapshotData | undefined;
   let module = current?.module;
   let pagesWritten = 0;
   // The current machine is only read here, and replaced once every piece applied: no copy of its memory needed.
   let memory: Uint8Array | undefined = current?.machine.memoryView();
-  for (const piece of pieces(chunks)) {
+  // Whether `memory` is this transfer's own (a decoded full piece or a merge), which a later diff piece may
+  // patch in place; the current machine's memory is never written (a failed transfer leaves it as it was).
+  let own = false;
+  const all = pieces(chunks);
+  await between();
+  for (const piece of all) {
     const d = decodeSnapshot(piece);
     if (!d.delta) {
       if (d.moduleBytes && (!module || module.hash !== d.moduleHash)) module = await loadModule(d.moduleBytes, (d.config.unwind || 'all') as 'all');
       if (!module || module.hash !== d.moduleHash) throw new MachineError('E_SNAPSHOT', 'a full state transfer without the guest module');
       memory = d.memory;
+      own = true;
       pagesWritten += d.memory.length / PAGE_BYTES;
       data = d;
       continue;
     }
     if (!memory) throw new MachineError('E_SNAPSHOT', 'a diff transfer arrived, but this node holds no state to apply it to');
-    const merged = new Uint8Array(d.memoryPages * 65536);
-    merged.set(memory.subarray(0, Math.min(memory.length, merged.length)));
+    let merged: Uint8Array;
+    if (own && memory.length === d.memoryPages * 65536) {
+      merged = memory;
+    } else {
+      merged = new Uint8Array(d.memoryPages * 65536);
+      merged.set(memory.subarray(0, Math.min(memory.length, merged.length)));
+      own = true;
+    }
     d.delta.pages.forEach((p, i) => merged.set(d.memory.subarray(i * PAGE_BYTES, (i + 1) * PAGE_BYTES), p * PAGE_BYTES));
     pagesWritten += d.delta.pages.length;
     memory = merged;
@@ -148,6 +198,7 @@ export async function applyTransfer(chunks: readonly Uint8Array[], current: { ma
     data = { ...rest, memory: merged };
   }
   if (!data || !module) throw new MachineError('E_SNAPSHOT', 'an empty state transfer');
+  await between();
   const machine = WasiMachine.restore(module, stateFromData(data), devices);
   return { machine, module, pagesWritten };
 }

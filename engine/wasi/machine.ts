@@ -174,10 +174,16 @@ export class WasiMachine implements Machine {
     }
   }
 
-  snapshot(): WasiSnapshot {
+  /**
+   * The state at this host-call boundary. `shareMemory`: the snapshot views the live memory instead of copying
+   * it, so it is only valid until the guest runs again (a caller that encodes it at once saves a copy of the
+   * whole memory).
+   */
+  snapshot(opts: { readonly shareMemory?: boolean } = {}): WasiSnapshot {
     if (this.phase === Phase.Running) throw new MachineError('E_STATE', 'snapshot requires the guest to stand at a host-call boundary');
     if (this.phase === Phase.Trapped) throw new MachineError('E_STATE', 'cannot snapshot a trapped guest');
-    const memory = new Uint8Array(this.memory.buffer).slice();
+    const live = new Uint8Array(this.memory.buffer);
+    const memory = opts.shareMemory ? live : live.slice();
     const state: MachineState = {
       moduleHash: this.module.hash,
       config: this.options.config,

@@ -1,0 +1,129 @@
+/**
+ * A side busy with a large state transfer cannot read its socket meanwhile; that is its own deafness, not the
+ * peer's silence. Both drivers run in this process over mem://, the side under test with a clock that jumps
+ * by far more than the peer timeout while it takes (primary) or applies (secondary) a checkpoint, as a large
+ * memory does on a slow host. Taking that time as the peer's silence dropped the peer and started the join
+ * over, again and again.
+ */
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModule } from '../../engine/wasi/loader.ts';
+import { WasiMachine } from '../../engine/wasi/machine.ts';
+import { liveDevices } from '../../engine/wasi/devices.ts';
+import { SleepGate } from '../../engine/node/guest-sleep.ts';
+import { PrimaryDriver } from '../../engine/node/primary-driver.ts';
+import { SecondaryDriver } from '../../engine/node/secondary-driver.ts';
+import { LeaseIo } from '../../engine/node/lease-io.ts';
+import { FileLease } from '../../engine/lease/file-lease.ts';
+import { FileFence } from '../../engine/lease/fence.ts';
+import { connect, listen } from '../../engine/net/endpoint.ts';
+import { ROOT } from '../support/pair-procs.ts';
+
+const MEMHOG = join(ROOT, 'guests/build/c/memhog.wasm');
+const secret = Buffer.from('deaf-time test secret');
+const JUMP_MS = 2000; // the peer timeout is 500 ms
+
+let pairs = 0;
+
+async function runPair(jumpOn: 'primary' | 'secondary'): Promise<{ code: number; primaryLog: string[]; secondaryLog: string[]; fullCheckpoints: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'twinstep-deaf-'));
+  const addr = `mem://deaf-${process.pid}-${pairs++}`;
+  let offset = 0;
+  const jumpy = () => Date.now() + offset;
+  const real = () => Date.now();
+  const module = await loadModule(readFileSync(MEMHOG));
+  const primaryLog: string[] = [];
+  const secondaryLog: string[] = [];
+  const lease = (node: string, clock: () => number) =>
+    new LeaseIo(new FileLease(join(dir, 'lease'), { ttlMs: 5000 }), node, clock, new FileFence(join(dir, 'lease.fence')));
+  const secClock = jumpOn === 'secondary' ? jumpy : real;
+  const secondary = new SecondaryDriver({
+    vmId: 'vm',
+    nodeId: 'sec',
+    core: {},
+    primaryCore: {},
+    sleep: new SleepGate(liveDevices()),
+    lease: lease('sec', secClock),
+    emit: () => {},
+    log: (l) => secondaryLog.push(l),
+    nowMs: secClock,
+  });
+  const listener = await listen(addr, { secret, vmId: 'vm', role: 'secondary', epoch: 0, minPeerEpoch: 0 });
+  listener.onConnection((t) => secondary.attach(t));
+  void secondary.run();
+
+  const sleep = new SleepGate(liveDevices());
+  const machine = WasiMachine.create(module, { config: { args: ['memhog', '8', '300'], env: [], preopens: [] }, devices: sleep.devices });
+  const priClock = jumpOn === 'primary' ? jumpy : real;
+  let fullCheckpoints = 0;
+  let epoch = 0;
+  if (jumpOn === 'primary') {
+    const take = machine.snapshot.bind(machine);
+    machine.snapshot = (o) => {
+      offset += JUMP_MS;
+      return take(o);
+    };
+  }
+  const restore = WasiMachine.restore;
+  if (jumpOn === 'secondary') {
+    WasiMachine.restore = (...a: Parameters<typeof WasiMachine.restore>) => {
+      offset += JUMP_MS;
+      return restore(...a);
+    };
+  }
+  const primary = new PrimaryDriver({
+    machine,
+    module,
+    sleep,
+    vmId: 'vm',
+    nodeId: 'pri',
+    core: {},
+    start: { mode: 'unprotected' },
+    lease: lease('pri', priClock),
+    connect: () => connect(addr, { secret, vmId: 'vm', role: 'primary', epoch: () => epoch, minPeerEpoch: 0 }),
+    emit: () => {},
+    log: (l) => primaryLog.push(l),
+    nowMs: priClock,
+    waitForSecondary: true,
+    onStatus: (s) => (epoch = s.epoch),
+    onCheckpoint: (f) => {
+      if (f.kind === 'full' && ++fullCheckpoints > 3) gaveUp(-1); // the join keeps starting over
+    },
+  });
+  let gaveUp!: (code: number) => void;
+  const given = new Promise<number>((resolve) => (gaveUp = resolve));
+  try {
+    const code = await Promise.race([primary.run(), given]);
+    return { code, primaryLog, secondaryLog, fullCheckpoints };
+  } finally {
+    WasiMachine.restore = restore;
+    primary.stop();
+    secondary.stop();
+    await listener.close();
+  }
+}
+
+describe('time a side spends on a large transfer is not its peer\'s silence', function () {
+  this.timeout(60_000);
+
+  it('a primary whose checkpoint takes longer than the peer timeout keeps its secondary', async () => {
+    const r = await runPair('primary');
+    expect(r.code).to.equal(0);
+    expect(r.primaryLog.filter((l) => /secondary lost/.test(l)), r.primaryLog.join('\n')).to.deep.equal([]);
+    expect(r.fullCheckpoints, 'the join took one full transfer').to.equal(1);
+    expect(r.primaryLog.some((l) => /protected: transfer 1/.test(l))).to.equal(true);
+  });
+
+  it('a secondary whose restore takes longer than the peer timeout keeps its primary', async () => {
+    const r = await runPair('secondary');
+    expect(r.code).to.equal(0);
+    // Until the primary, done, closes the channel.
+    const end = r.secondaryLog.findIndex((l) => /logging channel closed/.test(l));
+    const during = end < 0 ? r.secondaryLog : r.secondaryLog.slice(0, end);
+    expect(during.filter((l) => /primary lost|primary silent/.test(l)), r.secondaryLog.join('\n')).to.deep.equal([]);
+    expect(during.some((l) => /protected: restored transfer 1/.test(l))).to.equal(true);
+    expect(r.fullCheckpoints).to.equal(1);
+  });
+});
