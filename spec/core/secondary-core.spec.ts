@@ -92,6 +92,19 @@ describe('SecondaryCore', () => {
       s.take();
       s.receive(entries(1, [outputEntry(4, 'b')], 4));
       expect(acks(s)).to.have.length(0);
+      // Ticks between an output's receipt and its match do not hurry the match under 'ack' either.
+      s.receive(entries(1, [outputEntry(5, 'c')], 4));
+      expect(acks(s).map((a) => a.receivedSeq)).to.deep.equal([5]);
+      s.take();
+      s.core.step({ type: 'replayed', seq: 4 });
+      s.tick(2);
+      expect(acks(s).map((a) => [a.receivedSeq, a.matchedSeq])).to.deep.equal([[5, 4]]);
+      s.take();
+      s.tick(3);
+      expect(acks(s)).to.have.length(0);
+      s.core.step({ type: 'replayed', seq: 5 });
+      s.read();
+      expect(acks(s).map((a) => a.matchedSeq)).to.deep.equal(releaseRule === 'compare' ? [5] : []);
     }
   });
 
