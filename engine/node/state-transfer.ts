@@ -152,8 +152,9 @@ export interface Restored {
  * Applies a transfer: a full piece (re)builds the machine, a diff piece patches the current one. All pieces are
  * decoded and validated before anything is replaced, so a bad transfer leaves the old machine as it was.
  *
- * `between` is awaited between the long steps (gathering the pieces, decoding each, building the machine): a
- * driver lets its event loop run there, so heartbeats keep flowing while a large state is applied.
+ * `between` is awaited between the long steps (after gathering the pieces, and after decoding and merging them,
+ * before building the machine): a driver lets its event loop run there, so heartbeats keep flowing while a
+ * large state is applied.
  */
 export async function applyTransfer(
   chunks: readonly Uint8Array[],

@@ -191,8 +191,9 @@ export async function benchPair(): Promise<Record<string, number>> {
     out[`output_hold.${release}.steady_p99_ms`] = percentile(steady, 99);
     out[`output_hold.${release}.steady_samples`] = steady.length;
   }
-  // Re-protect of a guest holding 64 MiB: join (pre-copy while running) and the final stun.
-  const big = await protectedRun({ name: 'memhog', path: guest('c/memhog.wasm'), args: ['64', '3000'] }, 'ack', [], 2000, 1500);
+  // Re-protect of a guest holding 64 MiB: join (pre-copy while running) and the final stun. The guest holds its
+  // memory for 6 s: the secondary joins 1.5 s in, and the join must end before the guest does.
+  const big = await protectedRun({ name: 'memhog', path: guest('c/memhog.wasm'), args: ['64', '6000'] }, 'ack', [], 2000, 1500);
   const stunDelta = big.stun.find((s) => s.kind === 'delta');
   out['reprotect.memory_mib'] = big.memoryMiB;
   out['reprotect.join_ms'] = big.joinMs;
