@@ -49,6 +49,12 @@ export interface PrimaryConfig extends PairConfig {
   readonly batchBytesMax: number;
   /** Without a secondary: keep running unprotected, or pause the guest until one is protecting again. */
   readonly onPeerLoss: 'continue' | 'pause';
+  /**
+   * While a state transfer is on its way or being applied, the secondary may be silent for longer than
+   * peerTimeoutMs: applying a large state keeps its thread busy. Silence counts as loss only after
+   * peerTimeoutMs plus the transfer's bytes at this rate (bytes per ms; 50_000: 1.3 s more for 64 MiB).
+   */
+  readonly transferApplyBytesPerMs: number;
 }
 
 export interface SecondaryConfig extends PairConfig {
@@ -87,6 +93,7 @@ export const primaryDefaults = {
   batchEntriesMax: 64,
   batchBytesMax: 4 << 20,
   onPeerLoss: 'continue',
+  transferApplyBytesPerMs: 50_000,
 } as const satisfies Omit<PrimaryConfig, 'vmId'>;
 
 export const secondaryDefaults = {
@@ -113,7 +120,7 @@ function checkPair(c: PairConfig): void {
 export function primaryConfig(c: Partial<PrimaryConfig> & { vmId: string }): PrimaryConfig {
   const full: PrimaryConfig = { ...primaryDefaults, ...c };
   checkPair(full);
-  for (const k of ['heldOutputsMax', 'heldBytesMax', 'inflightEntriesMax', 'lagEntriesMax', 'batchEntriesMax', 'batchBytesMax'] as const) positive(k, full[k]);
+  for (const k of ['heldOutputsMax', 'heldBytesMax', 'inflightEntriesMax', 'lagEntriesMax', 'batchEntriesMax', 'batchBytesMax', 'transferApplyBytesPerMs'] as const) positive(k, full[k]);
   return full;
 }
 

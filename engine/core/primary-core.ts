@@ -194,7 +194,7 @@ export class PrimaryCore {
       this.fail('E_LEASE_LOST', 'lease ran out before it was renewed');
       this.notice('lease-lost', 'lease ran out');
     }
-    if (this.mode !== 'unprotected' && nowMs - this.lastHeardMs >= this.config.peerTimeoutMs)
+    if (this.mode !== 'unprotected' && nowMs - this.lastHeardMs >= this.config.peerTimeoutMs + this.transferAllowanceMs())
       this.losePeer(`silent for ${nowMs - this.lastHeardMs} ms`);
     if (nowMs - this.lastHeartbeatMs >= this.config.heartbeatMs) {
       this.lastHeartbeatMs = nowMs;
@@ -314,6 +314,19 @@ export class PrimaryCore {
   }
 
   /** Entries go to the secondary: protected, or a transfer whose state-end is out (the secondary buffers them). */
+  /**
+   * Extra silence allowed while a transfer's chunks are on their way or being applied (transferApplyBytesPerMs):
+   * a secondary applying a large state cannot answer meanwhile, and taking that for its loss started the
+   * transfer over, again and again.
+   */
+  private transferAllowanceMs(): number {
+    const t = this.transfer;
+    if (!t || t.phase === 'precopy') return 0;
+    let bytes = 0;
+    for (const c of t.chunks) bytes += c.payload.length;
+    return Math.ceil(bytes / this.config.transferApplyBytesPerMs);
+  }
+
   private streaming(): boolean {
     return this.mode === 'protected' || this.transfer?.phase === 'sent';
   }

@@ -197,6 +197,7 @@ export async function benchPair(): Promise<Record<string, number>> {
   const stunDelta = big.stun.find((s) => s.kind === 'delta');
   out['reprotect.memory_mib'] = big.memoryMiB;
   out['reprotect.join_ms'] = big.joinMs;
+  out['reprotect.join_ms_per_mib'] = big.joinMs / Math.max(1, big.memoryMiB);
   out['reprotect.to_final_stun_ms'] = big.precopyMs;
   // 1 when the join went through at the first attempt (a dropped secondary starts it over).
   out['reprotect.full_transfers'] = big.stun.filter((s) => s.kind === 'full').length;

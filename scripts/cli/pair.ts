@@ -24,7 +24,8 @@ import { SleepGate } from '../../engine/node/guest-sleep.ts';
 import { PrimaryDriver } from '../../engine/node/primary-driver.ts';
 import { SecondaryDriver } from '../../engine/node/secondary-driver.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
-import type { PairConfig } from '../../engine/core/config.ts';
+import { primaryConfig, secondaryConfig, type PrimaryConfig } from '../../engine/core/config.ts';
+import { ProtocolError } from '../../engine/core/errors.ts';
 import { parseFault } from '../../replay/fault.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
@@ -32,9 +33,9 @@ import { intFlag, oneOf } from './flags.ts';
 import { bootTimeNs, parseRunArgs } from './run-options.ts';
 
 export const PRIMARY_USAGE =
-  'twinstep primary --peer ws://HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--on-peer-loss continue|pause] [--digest-every CALLS] [--checkpoint-file F [--checkpoint-every-ms MS]] [--vm-id ID] [--no-wait] [run options] MODULE.wasm [ARGS...]';
+  'twinstep primary --peer ws://HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--on-peer-loss continue|pause] [--digest-every CALLS] [--heartbeat-ms MS] [--peer-timeout-ms MS] [--transfer-apply-mbps MB_PER_S] [--lease-ttl-ms MS] [--checkpoint-file F [--checkpoint-every-ms MS]] [--vm-id ID] [--no-wait] [run options] MODULE.wasm [ARGS...]';
 export const SECONDARY_USAGE =
-  'twinstep secondary --listen HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--from-snapshot F] [--rejoin-peer ws://HOST:PORT] [--checkpoint-file F] [--vm-id ID] [--inject input@SEQ|output@SEQ|memory@CALL]';
+  'twinstep secondary --listen HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--heartbeat-ms MS] [--peer-timeout-ms MS] [--transfer-apply-mbps MB_PER_S] [--lease-ttl-ms MS] [--from-snapshot F] [--rejoin-peer ws://HOST:PORT] [--checkpoint-file F] [--vm-id ID] [--inject input@SEQ|output@SEQ|memory@CALL]';
 
 const COMMON = {
   '--secret-file': { takesValue: true },
@@ -44,6 +45,7 @@ const COMMON = {
   '--vm-id': { takesValue: true },
   '--heartbeat-ms': { takesValue: true },
   '--peer-timeout-ms': { takesValue: true },
+  '--transfer-apply-mbps': { takesValue: true },
   '--lease-ttl-ms': { takesValue: true },
   '--digest-every': { takesValue: true },
   '--quiet': { takesValue: false },
@@ -66,7 +68,8 @@ interface Common {
   secret: Uint8Array;
   vmId: string;
   lease: LeaseIo;
-  pair: Partial<PairConfig>;
+  /** Pair settings, and the primary's (this node's, or the one a secondary becomes at go-live). */
+  pair: Partial<PrimaryConfig>;
   digestEveryCalls: number;
   quiet: boolean;
 }
@@ -94,14 +97,17 @@ async function common(flags: Map<string, string[]>, role: string): Promise<Commo
   const holder = `${role}-${process.pid}-${randomBytes(4).toString('hex')}`;
   const releaseRule = oneOf(flags, '--release', ['ack', 'compare'] as const, 'ack');
   const dispatchSide = oneOf(flags, '--dispatch', ['primary', 'secondary'] as const, 'primary');
-  const pair: Partial<PairConfig> = {
+  const pair: Partial<PrimaryConfig> = {
     releaseRule,
     dispatchSide,
     ...(flags.has('--heartbeat-ms') ? { heartbeatMs: intFlag(flags, '--heartbeat-ms', 50) } : {}),
     ...(flags.has('--peer-timeout-ms') ? { peerTimeoutMs: intFlag(flags, '--peer-timeout-ms', 500) } : {}),
+    // How fast the secondary is assumed to apply a state transfer (MB/s): the silence allowed meanwhile.
+    ...(flags.has('--transfer-apply-mbps') ? { transferApplyBytesPerMs: 1000 * intFlag(flags, '--transfer-apply-mbps', 50) } : {}),
     // Renew well inside the TTL, so one slow renewal does not drop the lease.
     leaseRenewMs: Math.max(10, Math.floor(ttlMs / 3)),
   };
+  checkPairSettings(pair, vmId);
   return {
     secret,
     vmId,
@@ -110,6 +116,26 @@ async function common(flags: Map<string, string[]>, role: string): Promise<Commo
     digestEveryCalls: intFlag(flags, '--digest-every', DIGEST_EVERY_DEFAULT),
     quiet: flags.has('--quiet'),
   };
+}
+
+/** The flag each setting comes from, for a usage error that names what to change. */
+const SETTING_FLAGS: Record<string, string> = {
+  heartbeatMs: '--heartbeat-ms',
+  peerTimeoutMs: '--peer-timeout-ms',
+  transferApplyBytesPerMs: '--transfer-apply-mbps',
+  leaseRenewMs: '--lease-ttl-ms',
+};
+
+/** Settings the cores would refuse are a usage error here, before anything starts. */
+function checkPairSettings(pair: Partial<PrimaryConfig>, vmId: string): void {
+  try {
+    primaryConfig({ ...pair, vmId });
+    secondaryConfig({ ...pair, vmId, nodeId: 'check' });
+  } catch (e) {
+    if (!(e instanceof ProtocolError) || e.code !== 'E_CONFIG') throw e;
+    const flags = Object.entries(SETTING_FLAGS).filter(([k]) => e.message.includes(k)).map(([, f]) => f);
+    throw new CliError(`bad pair settings${flags.length ? ` (${flags.join(', ')})` : ''}: ${e.message.replace(/^E_CONFIG: /, '')}`, EXIT.usage);
+  }
 }
 
 function emit(channel: number, data: Uint8Array): void {

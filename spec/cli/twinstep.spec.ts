@@ -36,6 +36,8 @@ function expectUnusable(r: CliResult, message: RegExp, what: string): void {
 }
 
 const json = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
+const SECRET = at('secret');
+writeFileSync(SECRET, 'a shared secret of at least 16 bytes');
 
 describe('twinstep CLI (spawned)', function () {
   this.timeout(180_000);
@@ -384,6 +386,10 @@ describe('twinstep CLI (spawned)', function () {
       { args: ['replay', '--fault', 'cosmic@3', 'x.twt'], code: 2, message: /--fault expects input@SEQ, output@SEQ or memory@CALL\[:ADDRESS\]/ },
       { args: ['inspect', '/nonexistent/trace.twt'], code: 2, message: /^twinstep inspect: cannot read trace/ },
       { args: ['frobnicate'], code: 64, message: /^twinstep: unknown command 'frobnicate'/ },
+      // Settings the protocol cores refuse: a usage error naming the flag, not an internal error.
+      { args: ['primary', '--peer', 'ws://127.0.0.1:9', '--secret-file', SECRET, '--heartbeat-ms', '0', LINES], code: 64, message: /^twinstep primary: bad pair settings \(--heartbeat-ms\): heartbeatMs must be > 0/ },
+      { args: ['primary', '--peer', 'ws://127.0.0.1:9', '--secret-file', SECRET, '--heartbeat-ms', '500', '--peer-timeout-ms', '400', LINES], code: 64, message: /^twinstep primary: bad pair settings \(--heartbeat-ms, --peer-timeout-ms\): peerTimeoutMs must exceed heartbeatMs/ },
+      { args: ['secondary', '--listen', '127.0.0.1:0', '--secret-file', SECRET, '--transfer-apply-mbps', '0'], code: 64, message: /^twinstep secondary: bad pair settings \(--transfer-apply-mbps\)/ },
     ];
     it('each gives one clear line on stderr and its exit code (64 record, 2 replay)', async () => {
       const results = await pool(cases, 4, (c) => cli.run(c.args));

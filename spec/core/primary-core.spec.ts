@@ -190,6 +190,29 @@ describe('PrimaryCore', () => {
     expect(codes(p)).to.include('E_PEER_LOST');
   });
 
+  it('while a transfer is applied, silence is loss only after peerTimeoutMs plus its bytes at transferApplyBytesPerMs', () => {
+    const chunk = new Uint8Array(10_000);
+    for (const [what, chunks, allowanceMs] of [
+      ['no transfer', 0, 0],
+      ['a 20 kB transfer at 100 B/ms', 2, 200],
+    ] as const) {
+      const p = new PrimaryHarness({ transferApplyBytesPerMs: 100 }, { mode: 'unprotected', leaseUntilMs: 1_000_000 });
+      p.receive({ type: 'join', vmId, epoch: 0, joinId: 'B#1', pageHashes: null, blockHashes: null });
+      const pre = p.last.checkpoint!;
+      p.core.step({ type: 'checkpoint', transferId: pre.transferId, callIndex: 0, root: 1n, chunks: chunks ? [chunk] : [] });
+      p.read();
+      p.tick(20); // drained: the stunned delta
+      p.core.step({ type: 'checkpoint', transferId: pre.transferId, callIndex: 0, root: 1n, chunks: chunks ? [chunk] : [] });
+      p.read();
+      expect(p.sent.some((m) => m.type === 'state-end'), what).to.equal(true);
+      // Last heard at 0 (the join); peerTimeoutMs is 100.
+      p.tick(99 + allowanceMs);
+      expect(codes(p), what).to.not.include('E_PEER_LOST');
+      p.tick(100 + allowanceMs);
+      expect(codes(p), what).to.include('E_PEER_LOST');
+    }
+  });
+
   it('stops releasing when the lease runs out, and resumes when it is renewed', () => {
     const p = new PrimaryHarness({ leaseGuardMs: 5 }, { mode: 'protected', leaseUntilMs: 50 });
     p.output('a');

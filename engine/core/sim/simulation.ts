@@ -6,7 +6,7 @@
  * the end (the outputs equal an unprotected reference run of the true history).
  */
 import type { DispatchSide, ReleaseRule } from '../config.ts';
-import { pairDefaults } from '../config.ts';
+import { pairDefaults, primaryDefaults } from '../config.ts';
 import { FakeLease } from './fake-lease.ts';
 import { FakeNetwork, type HostId, type NetworkFaults } from './fake-network.ts';
 import { referenceOutputs } from './guest-model.ts';
@@ -145,6 +145,7 @@ export function simulate(o: SimOptions): SimReport {
       // Every seventh seed cuts batches by bytes too (derived from the seed: other settings stay as drawn).
       batchBytesMax: o.seed % 7 === 2 ? 24 : 4 << 20,
       onPeerLoss: o.onPeerLoss,
+      transferApplyBytesPerMs: primaryDefaults.transferApplyBytesPerMs,
     },
     secondaryConfig: {
       ...timing,
