@@ -20,7 +20,11 @@ export type PrimaryEvent =
   /** Root state digest before call callIndex. */
   | { readonly type: 'digest'; readonly callIndex: number; readonly root: bigint; readonly payload?: Uint8Array }
   | { readonly type: 'message'; readonly message: Message }
-  /** Answer to a CheckpointRequest: the state pieces, and where the guest stands when they were taken. */
+  /**
+   * Answer to a CheckpointRequest: the state pieces, and where the guest stands when they were taken. `root`
+   * is the state's digest for a stunned checkpoint; a pre-copy (stun: false) may be taken in steps while the
+   * guest runs, so its pages are of different moments and its root is not used (the stunned delta's is).
+   */
   | {
       readonly type: 'checkpoint';
       readonly transferId: number;

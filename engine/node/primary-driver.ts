@@ -15,6 +15,7 @@ import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type HostCallInfo, type Inpu
 import { PrimaryCore, type PrimaryStart } from '../core/primary-core.ts';
 import type { PrimaryConfig } from '../core/config.ts';
 import type { CheckpointRequest, PrimaryStatus } from '../core/primary-types.ts';
+import type { Message } from '../core/messages.ts';
 import { DigestTrack, encodeDigestPayload } from '../log/digest-payload.ts';
 import { exitCodeBytes } from '../log/end-marker.ts';
 import type { LoadedModule } from '../wasi/loader.ts';
@@ -22,7 +23,7 @@ import type { WasiMachine } from '../wasi/machine.ts';
 import type { Transport } from '../net/transport.ts';
 import { LeaseIo } from './lease-io.ts';
 import { pollSleepNs, type SleepGate } from './guest-sleep.ts';
-import { takeCheckpoint } from './state-transfer.ts';
+import { Precopy, takeCheckpoint } from './state-transfer.ts';
 import { listenChannel, sendAllOnChannel } from './channel.ts';
 import { SliceTimer } from './slice-timer.ts';
 
@@ -80,6 +81,12 @@ export const PRIMARY_DRIVER_DEFAULTS = {
 
 /** Operating errors that are routine around (re)connects: logged only with TWINSTEP_DEBUG. */
 export const QUIET_ERRORS: ReadonlySet<string> = new Set(['E_STALE_EPOCH', 'E_EPOCH_AHEAD']);
+
+/** State-chunk bytes sent per event-loop turn (PrimaryDriver.send). */
+const SEND_TURN_BYTES = 8 << 20;
+
+/** Bytes of memory a pre-copy step takes (between two guest slices; see Precopy). */
+const PRECOPY_STEP_BYTES = 4 << 20;
 
 /** Poll sleeps shorter than this are slept in place: a timer would cost more than it saves. */
 const SLEEP_IN_PLACE_NS = 200_000n;
@@ -158,6 +165,7 @@ export class PrimaryDriver {
 
   private attach(t: Transport): void {
     this.transport = t;
+    this.outQueue = []; // meant for the last connection: the core sends again what the new one needs
     listenChannel(
       t,
       (m) => {
@@ -168,7 +176,10 @@ export class PrimaryDriver {
         this.act();
       },
       (err) => {
-        if (this.transport === t) this.transport = undefined;
+        if (this.transport === t) {
+          this.transport = undefined;
+          this.outQueue = [];
+        }
         if (this.stopped) return;
         this.o.log(`primary: logging channel closed${err ? ` (${err.code}: ${err.message})` : ''}`);
         this.core.step({ type: 'peer-lost' });
@@ -181,6 +192,40 @@ export class PrimaryDriver {
   }
 
   private readonly logSendError = (l: string): void => this.o.log(`primary: ${l}`);
+
+  /** Messages waiting behind a state transfer's chunks (in order; see send). */
+  private outQueue: Message[] = [];
+  private drainScheduled = false;
+
+  /**
+   * Sends in order. A transfer's chunks go at most SEND_TURN_BYTES per event-loop turn, and everything after
+   * them waits its turn behind them: encoding and writing a large state at once kept the guest, acks and
+   * heartbeats waiting (seconds for 256 MiB on a slow host).
+   */
+  private send(messages: readonly Message[]): void {
+    if (this.outQueue.length === 0 && !messages.some((m) => m.type === 'state-chunk')) {
+      sendAllOnChannel(this.transport, messages, this.logSendError, this.countSent);
+      return;
+    }
+    this.outQueue.push(...messages);
+    this.drainOut();
+  }
+
+  private drainOut(): void {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.outQueue.length && bytes < SEND_TURN_BYTES) {
+      const m = this.outQueue[n++]!;
+      if (m.type === 'state-chunk') bytes += m.payload.length;
+    }
+    sendAllOnChannel(this.transport, this.outQueue.splice(0, n), this.logSendError, this.countSent);
+    if (this.outQueue.length === 0 || this.drainScheduled) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      if (!this.stopped) this.drainOut();
+    });
+  }
   private readonly countSent = (n: number): void => this.o.onSent?.(n);
 
   // ---- core ------------------------------------------------------------------------------------------
@@ -194,7 +239,7 @@ export class PrimaryDriver {
   /** Acts on everything the core asked for, in the documented order. */
   private act(): void {
     const r = this.core.ready();
-    sendAllOnChannel(this.transport, r.messages, this.logSendError, this.countSent);
+    this.send(r.messages);
     for (const out of r.outputs) {
       if (this.o.onHeld) {
         const t = this.heldSince.get(out.seq);
@@ -259,8 +304,15 @@ export class PrimaryDriver {
 
   private pump(): void {
     if (this.running || this.stopped) return;
-    // A checkpoint that took long ends this turn: heartbeats and acks get the event loop before the guest runs on.
-    if (this.checkpointReq && this.checkpoint(this.checkpointReq)) return;
+    if (this.checkpointReq) {
+      const req = this.checkpointReq;
+      // One transfer at a time: a new request replaces a pre-copy still under way (its transfer is gone).
+      this.precopyJob = null;
+      // A checkpoint (or a pre-copy's first piece) that took long ends this turn: heartbeats and acks get the
+      // event loop before the guest runs on.
+      if (req.kind === 'full' && !req.stun ? this.startPrecopy(req) : this.checkpoint(req)) return;
+    }
+    if (this.precopyJob && this.precopyStep()) return;
     if (this.exited !== undefined) return;
     if (this.corePause) return; // resumed by the event that lifts the pause
     if (!this.started && this.o.waitForSecondary && this.status?.mode !== 'protected') return;
@@ -318,13 +370,12 @@ export class PrimaryDriver {
 
   /**
    * Takes and hands over a checkpoint; true when that took a heartbeat or longer (the caller then yields before
-   * running the guest). A large one (a full pre-copy of a big memory) keeps this thread from its socket for a
-   * while, twice: encoding the state, then sending its chunks. Neither is the peer's silence: the core is told
-   * after each (a deaf tick), or the next timer, which runs before the socket is read, would declare the peer lost.
+   * running the guest). A large one keeps this thread from its socket for a while: encoding the state, then
+   * handing its chunks over. Neither is the peer's silence: the core is told after each (a deaf tick), or the
+   * next timer, which runs before the socket is read, would declare the peer lost.
    */
   private checkpoint(req: CheckpointRequest): boolean {
     this.checkpointReq = null;
-    const hb = this.core.config.heartbeatMs;
     // Deafness is judged on the core's clock; the stun figure is measured with the performance clock.
     const c0 = this.now();
     const t0 = performance.now();
@@ -335,15 +386,77 @@ export class PrimaryDriver {
     this.o.onCheckpoint?.({ kind: req.kind, stun: req.stun, stunMs, sentBytes: r.sentBytes, fullBytes: r.fullBytes });
     this.o.log(`primary: checkpoint ${req.kind}${req.stun ? ' (stun)' : ''} at host call ${r.callIndex}: ${r.sentBytes} bytes (full state ${r.fullBytes}), ${stunMs.toFixed(1)} ms`);
     const c1 = this.now();
-    if (c1 - c0 >= hb) this.core.tick(c1, true);
+    const long = this.deafAfter(c0);
     this.core.step({ type: 'checkpoint', transferId: req.transferId, callIndex: r.callIndex, root: r.root, chunks: r.chunks });
     this.act();
-    const c2 = this.now();
-    if (c2 - c1 >= hb) {
-      this.core.tick(c2, true);
-      this.act();
+    return this.deafAfter(c1) || long;
+  }
+
+  /** A full pre-copy under way, taken in steps between guest slices (see Precopy). */
+  private precopyJob: {
+    readonly job: Precopy;
+    readonly req: CheckpointRequest;
+    steps: number;
+    longestMs: number;
+    totalMs: number;
+    /** The next step waits until the guest has run at least as long as the last step took. */
+    nextStepAt: number;
+  } | null = null;
+
+  /** Starts a pre-copy (its first piece); true when that took a heartbeat or longer (see checkpoint). */
+  private startPrecopy(req: CheckpointRequest): boolean {
+    this.checkpointReq = null;
+    const c0 = this.now();
+    const t0 = performance.now();
+    const job = new Precopy(this.o.machine, this.o.module, this.o.vmId);
+    const ms = performance.now() - t0;
+    this.precopyJob = { job, req, steps: 0, longestMs: ms, totalMs: ms, nextStepAt: performance.now() + ms };
+    return this.deafAfter(c0);
+  }
+
+  /** After a long stretch of this side's own work since c0 (core clock): a deaf tick; true when there was one. */
+  private deafAfter(c0: number): boolean {
+    const now = this.now();
+    if (now - c0 < this.core.config.heartbeatMs) return false;
+    this.core.tick(now, true);
+    this.act();
+    return true;
+  }
+
+  /**
+   * One step of the pre-copy (PRECOPY_STEP_BYTES of pages), when the guest has had its turn since the last;
+   * once every page is taken, its chunks go to the core as the transfer's checkpoint. True when the step took
+   * a heartbeat or longer (the caller yields, as after a checkpoint).
+   */
+  private precopyStep(): boolean {
+    const p = this.precopyJob!;
+    if (!p.job.done && performance.now() < p.nextStepAt) return false;
+    const c0 = this.now();
+    if (!p.job.done) {
+      const t0 = performance.now();
+      p.job.step(PRECOPY_STEP_BYTES);
+      const ms = performance.now() - t0;
+      p.steps++;
+      p.totalMs += ms;
+      p.longestMs = Math.max(p.longestMs, ms);
+      p.nextStepAt = performance.now() + ms;
+      if (!p.job.done) return this.deafAfter(c0);
     }
-    return c2 - c0 >= hb;
+    this.precopyJob = null;
+    // The transfer may be gone meanwhile (the joiner was lost): then nobody wants these chunks.
+    if (this.status?.mode !== 'protecting') return false;
+    const { job, req } = p;
+    this.precopy.set(req.transferId, job.pageDigests);
+    this.o.onCheckpoint?.({ kind: req.kind, stun: false, stunMs: p.longestMs, sentBytes: job.sentBytes, fullBytes: job.sentBytes });
+    this.o.log(
+      `primary: checkpoint full (pre-copy) at host call ${this.o.machine.callIndex}: ${job.sentBytes} bytes in ${p.steps} steps while the guest ran, longest pause ${p.longestMs.toFixed(1)} ms (${p.totalMs.toFixed(1)} ms in all)`,
+    );
+    // The root is not checked for a pre-copy (its pages are of different moments): the stunned delta's is.
+    const c1 = this.now();
+    const long = this.deafAfter(c0);
+    this.core.step({ type: 'checkpoint', transferId: req.transferId, callIndex: this.o.machine.callIndex, root: 0n, chunks: job.chunks() });
+    this.act();
+    return this.deafAfter(c1) || long;
   }
 
   private beforeCall(c: HostCallInfo): typeof PAUSE | void {

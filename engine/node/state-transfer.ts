@@ -72,6 +72,73 @@ export function takeCheckpoint(machine: WasiMachine, module: LoadedModule, vmId:
   return { chunks: cut(frame(piece)), callIndex: snap.callIndex, root, pageDigests: snap.pageDigests, fullBytes, sentBytes: piece.length };
 }
 
+/** Device state left out of a pre-copy's intermediate pieces: the final delta carries the real one. */
+const NO_DEVICE_STATE = { inodes: [], fds: [], nextIno: 0n } as const;
+
+/**
+ * A full pre-copy taken in steps while the guest keeps running (re-protect of a large memory). The first piece
+ * is a full snapshot with no memory (module, config, state); each step adds a diff piece with the next run of
+ * pages as they are at that step, and records the digest of each page as copied. The pages are then of
+ * different moments, which is what a pre-copy may be: the transfer's stunned delta sends every page whose
+ * digest differs from the one recorded here (and every page the guest grew since), plus the complete state,
+ * so the receiver ends at exactly the state of the stun. Intermediate pieces carry no device state (the delta's
+ * replaces it as a whole), so a guest's virtual disk travels once, with the delta.
+ *
+ * Each step reads the live memory: the guest must stand at a host-call boundary during step() and start().
+ */
+export class Precopy {
+  private readonly pieces: Uint8Array[] = [];
+  /** Digest of each page as copied; pages past the memory size at the start stay out (the delta sends them). */
+  readonly pageDigests: BigUint64Array;
+  private nextPage = 0;
+  sentBytes = 0;
+
+  constructor(
+    private readonly machine: WasiMachine,
+    private readonly module: LoadedModule,
+    private readonly vmId: string,
+  ) {
+    this.pageDigests = new BigUint64Array(machine.memoryBytes / PAGE_BYTES);
+    const data = machine.snapshot({ shareMemory: true, pageDigests: false }).toData({ vmId, module });
+    this.add(encodeSnapshot({ ...data, memoryPages: 0, memory: new Uint8Array(0), pageDigests: new BigUint64Array(0) }, PIECE_HEADER_BYTES));
+  }
+
+  get done(): boolean {
+    return this.nextPage >= this.pageDigests.length;
+  }
+
+  /** Copies (encodes) the next run of at most `maxBytes` of pages; returns the bytes taken. */
+  step(maxBytes: number): number {
+    const first = this.nextPage;
+    const end = Math.min(this.pageDigests.length, first + Math.max(1, Math.floor(maxBytes / PAGE_BYTES)));
+    if (end <= first) return 0;
+    const data = this.machine.snapshot({ shareMemory: true, pageDigests: false }).toData({ vmId: this.vmId });
+    const memory = data.memory.subarray(first * PAGE_BYTES, end * PAGE_BYTES);
+    const pages: number[] = [];
+    for (let p = first; p < end; p++) pages.push(p);
+    const digests = pageDigests(memory);
+    this.pageDigests.set(digests, first);
+    this.add(
+      encodeSnapshot(
+        { ...data, moduleBytes: undefined, memory, pageDigests: new BigUint64Array(0), wasi: NO_DEVICE_STATE, delta: { baseCallIndex: 0, baseChecksum: 0n, pages, removedInodes: [] } },
+        PIECE_HEADER_BYTES,
+      ),
+    );
+    this.nextPage = end;
+    return memory.length;
+  }
+
+  /** The transfer's chunks (every piece, in order) once done. */
+  chunks(): Uint8Array[] {
+    return this.pieces.flatMap((p) => cut(frame(p)));
+  }
+
+  private add(piece: Uint8Array): void {
+    this.pieces.push(piece);
+    this.sentBytes += piece.length;
+  }
+}
+
 function diffPiece(full: SnapshotData, against: readonly bigint[]): SnapshotData {
   const pages: number[] = [];
   for (let i = 0; i < full.pageDigests.length; i++) if (i >= against.length || against[i] !== full.pageDigests[i]) pages.push(i);

@@ -177,9 +177,10 @@ export class WasiMachine implements Machine {
   /**
    * The state at this host-call boundary. `shareMemory`: the snapshot views the live memory instead of copying
    * it, so it is only valid until the guest runs again (a caller that encodes it at once saves a copy of the
-   * whole memory).
+   * whole memory). `pageDigests: false` leaves the page digests out (empty): for a caller that digests only
+   * the pages it takes (an incremental pre-copy), hashing the whole memory each time would cost more.
    */
-  snapshot(opts: { readonly shareMemory?: boolean } = {}): WasiSnapshot {
+  snapshot(opts: { readonly shareMemory?: boolean; readonly pageDigests?: boolean } = {}): WasiSnapshot {
     if (this.phase === Phase.Running) throw new MachineError('E_STATE', 'snapshot requires the guest to stand at a host-call boundary');
     if (this.phase === Phase.Trapped) throw new MachineError('E_STATE', 'cannot snapshot a trapped guest');
     const live = new Uint8Array(this.memory.buffer);
@@ -196,7 +197,7 @@ export class WasiMachine implements Machine {
       fsTimeNs: this.fsTime,
       wasi: this.host.exportState(),
     };
-    return new WasiSnapshot(state, pageDigests(memory), this.module.globalTypes, typeof this.module.unwind === 'string' ? this.module.unwind : this.module.unwind.join(','));
+    return new WasiSnapshot(state, opts.pageDigests === false ? new BigUint64Array(0) : pageDigests(memory), this.module.globalTypes, typeof this.module.unwind === 'string' ? this.module.unwind : this.module.unwind.join(','));
   }
 
   /**

@@ -202,6 +202,8 @@ export async function benchPair(): Promise<Record<string, number>> {
   // 1 when the join went through at the first attempt (a dropped secondary starts it over).
   out['reprotect.full_transfers'] = big.stun.filter((s) => s.kind === 'full').length;
   out['reprotect.full_transfer_bytes'] = big.stun.find((s) => s.kind === 'full')?.sentBytes ?? NaN;
+  // The longest the guest stood still for the pre-copy (taken in steps while it runs), next to the final stun.
+  out['reprotect.precopy_longest_pause_ms'] = big.stun.find((s) => s.kind === 'full')?.stunMs ?? NaN;
   out['reprotect.stun_ms'] = stunDelta?.stunMs ?? NaN;
   out['reprotect.stun_ms_per_mib'] = (stunDelta?.stunMs ?? NaN) / Math.max(1, big.memoryMiB);
   // Resync: an injected memory divergence, then a diff against the secondary's page hashes.

@@ -27,7 +27,7 @@ const JUMP_MS = 2000; // the peer timeout is 500 ms
 
 let pairs = 0;
 
-async function runPair(jumpOn: 'primary' | 'secondary'): Promise<{ code: number; primaryLog: string[]; secondaryLog: string[]; fullCheckpoints: number }> {
+async function runPair(jumpOn: 'primary' | 'secondary'): Promise<{ code: number; primaryLog: string[]; secondaryLog: string[]; fullCheckpoints: number; precopySteps: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'twinstep-deaf-'));
   const addr = `mem://deaf-${process.pid}-${pairs++}`;
   let offset = 0;
@@ -50,12 +50,20 @@ async function runPair(jumpOn: 'primary' | 'secondary'): Promise<{ code: number;
     log: (l) => secondaryLog.push(l),
     nowMs: secClock,
   });
-  const listener = await listen(addr, { secret, vmId: 'vm', role: 'secondary', epoch: 0, minPeerEpoch: 0 });
-  listener.onConnection((t) => secondary.attach(t));
-  void secondary.run();
+  // With the jump on the primary the secondary joins late, once the guest holds its memory: the pre-copy then
+  // takes several steps, each of them a jump.
+  const late = jumpOn === 'primary';
+  const startListening = async () => {
+    const l = await listen(addr, { secret, vmId: 'vm', role: 'secondary', epoch: 0, minPeerEpoch: 0 });
+    l.onConnection((t) => secondary.attach(t));
+    void secondary.run();
+    return l;
+  };
+  const listening = late ? new Promise<Awaited<ReturnType<typeof listen>>>((resolve) => setTimeout(() => resolve(startListening()), 400)) : startListening();
+  await (late ? undefined : listening);
 
   const sleep = new SleepGate(liveDevices());
-  const machine = WasiMachine.create(module, { config: { args: ['memhog', '8', '300'], env: [], preopens: [] }, devices: sleep.devices });
+  const machine = WasiMachine.create(module, { config: { args: ['memhog', '12', late ? '2500' : '300'], env: [], preopens: [] }, devices: sleep.devices });
   const priClock = jumpOn === 'primary' ? jumpy : real;
   let fullCheckpoints = 0;
   let epoch = 0;
@@ -86,7 +94,7 @@ async function runPair(jumpOn: 'primary' | 'secondary'): Promise<{ code: number;
     emit: () => {},
     log: (l) => primaryLog.push(l),
     nowMs: priClock,
-    waitForSecondary: true,
+    waitForSecondary: !late,
     onStatus: (s) => (epoch = s.epoch),
     onCheckpoint: (f) => {
       if (f.kind === 'full' && ++fullCheckpoints > 3) gaveUp(-1); // the join keeps starting over
@@ -96,12 +104,13 @@ async function runPair(jumpOn: 'primary' | 'secondary'): Promise<{ code: number;
   const given = new Promise<number>((resolve) => (gaveUp = resolve));
   try {
     const code = await Promise.race([primary.run(), given]);
-    return { code, primaryLog, secondaryLog, fullCheckpoints };
+    const precopySteps = Number(/in (\d+) steps/.exec(primaryLog.join('\n'))?.[1] ?? 0);
+    return { code, primaryLog, secondaryLog, fullCheckpoints, precopySteps };
   } finally {
     WasiMachine.restore = restore;
     primary.stop();
     secondary.stop();
-    await listener.close();
+    await (await listening).close();
   }
 }
 
@@ -113,6 +122,7 @@ describe('time a side spends on a large transfer is not its peer\'s silence', fu
     expect(r.code).to.equal(0);
     expect(r.primaryLog.filter((l) => /secondary lost/.test(l)), r.primaryLog.join('\n')).to.deep.equal([]);
     expect(r.fullCheckpoints, 'the join took one full transfer').to.equal(1);
+    expect(r.precopySteps, 'a pre-copy of several steps, each a jump').to.be.at.least(3);
     expect(r.primaryLog.some((l) => /protected: transfer 1/.test(l))).to.equal(true);
   });
 

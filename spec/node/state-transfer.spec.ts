@@ -12,7 +12,7 @@ import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import { MachineError } from '../../engine/machine/errors.ts';
-import { applyTransfer, pieces, stateHashes, takeCheckpoint } from '../../engine/node/state-transfer.ts';
+import { Precopy, applyTransfer, pieces, stateHashes, takeCheckpoint } from '../../engine/node/state-transfer.ts';
 import { decodeSnapshot, encodeSnapshot } from '../../engine/checkpoint/snapshot-codec.ts';
 import { ROOT } from '../support/pair-procs.ts';
 
@@ -78,6 +78,39 @@ describe('state transfer (pieces, checkpoint, apply)', () => {
       const back = await applyTransfer(chunks, undefined, liveDevices());
       expect(back.machine.digest().root, `cut at ${at.join(',')}`).to.equal(m.digest().root);
     }
+  });
+
+  it('a pre-copy taken in steps while the guest runs, then the stunned delta, ends at exactly the stun state', async () => {
+    const m = machineAt(module, 40);
+    const pre = new Precopy(m, module, 'vm');
+    let steps = 0;
+    while (!pre.done) {
+      expect(pre.step(256 * 1024)).to.be.greaterThan(0);
+      steps++;
+      runOn(m, 3); // the guest dirties pages between the steps (some already copied)
+    }
+    expect(steps).to.equal(Math.ceil(m.memoryBytes / (256 * 1024)));
+    const delta = takeCheckpoint(m, module, 'vm', { transferId: 1, kind: 'delta', stun: true }, pre.pageDigests);
+    expect(delta.sentBytes, 'the delta sends only what changed after its copy').to.be.lessThan(pre.sentBytes / 4);
+    const back = await applyTransfer([...pre.chunks(), ...delta.chunks], undefined, liveDevices());
+    expect(back.machine.digest().root).to.equal(m.digest().root);
+    // Without the delta the receiver would hold pages of different moments: not the state of any call.
+    const stale = await applyTransfer(pre.chunks(), undefined, liveDevices());
+    expect(stale.machine.digest().root).to.not.equal(m.digest().root);
+  });
+
+  it('a pre-copy whose guest grows its memory meanwhile: the delta brings the new pages', async () => {
+    const small = WasiMachine.create(module, { config: { args: ['memhog', '6', '100000'], env: [], preopens: [] }, devices: liveDevices() });
+    runOn(small, 0); // before memhog's first host call: it allocates after this
+    const pre = new Precopy(small, module, 'vm');
+    const before = small.memoryBytes;
+    while (!pre.done) pre.step(1 << 20);
+    runOn(small, 30);
+    expect(small.memoryBytes).to.be.greaterThan(before);
+    const delta = takeCheckpoint(small, module, 'vm', { transferId: 1, kind: 'delta', stun: true }, pre.pageDigests);
+    const back = await applyTransfer([...pre.chunks(), ...delta.chunks], undefined, liveDevices());
+    expect(back.machine.memoryBytes).to.equal(small.memoryBytes);
+    expect(back.machine.digest().root).to.equal(small.digest().root);
   });
 
   it('a diff against a held machine leaves that machine untouched', async () => {
