@@ -21,7 +21,7 @@ import type { Divergence } from '../../replay/divergence.ts';
 import type { FaultHook } from '../../replay/fault.ts';
 import { LeaseIo } from './lease-io.ts';
 import type { SleepGate } from './guest-sleep.ts';
-import { applyTransfer, stateHashes } from './state-transfer.ts';
+import { applyTransfer, chunkHashXxh64, stateHashes } from './state-transfer.ts';
 import { listenChannel, sendAllOnChannel } from './channel.ts';
 import { PrimaryDriver, QUIET_ERRORS } from './primary-driver.ts';
 import { SliceTimer } from './slice-timer.ts';
@@ -65,6 +65,7 @@ export interface SecondaryDriverOptions {
 export const SECONDARY_DRIVER_DEFAULTS = {
   ackEntriesEvery: 1024,
   ackOutputsAtOnce: true,
+  chunkHash: chunkHashXxh64,
 } as const;
 
 const NO_ENTRIES: readonly LogEntry[] = [];
