@@ -314,8 +314,14 @@ export class PrimaryDriver {
       if (req.kind === 'full' && !req.stun ? this.startPrecopy(req) : this.checkpoint(req)) return;
     }
     if (this.precopyJob && this.precopyStep()) return;
-    if (this.exited !== undefined) return;
     if (this.corePause) return; // resumed by the event that lifts the pause
+    if (this.exitOwed !== undefined) {
+      this.stepOwedExit();
+      this.core.tick(this.now());
+      this.act();
+      return;
+    }
+    if (this.exited !== undefined) return;
     if (!this.started && this.o.waitForSecondary && this.status?.mode !== 'protected') return;
     const wait = this.sleepUntilMs - this.now();
     if (wait > 0) {
@@ -337,10 +343,11 @@ export class PrimaryDriver {
       if (result.status === 'trapped') this.o.log(`primary: ${result.error.message}`);
       if (!this.exitStepped) {
         // The guest returned from _start (or trapped): its end still goes through the log and the gate,
-        // after a digest of the final state.
+        // after a digest of the final state, once the core lets a guest event in (its last output may have
+        // filled the gate: the core then says pause, and an ack lifts it).
         this.exitStepped = true;
-        this.stepDigest(this.o.machine.callIndex);
-        this.core.step({ type: 'output', callIndex: this.o.machine.callIndex, call: 'proc_exit', channel: EXIT_CHANNEL, data: exitCodeBytes(code) });
+        this.exitOwed = code;
+        if (!this.corePause) this.stepOwedExit();
       }
       this.exited = code;
     }
@@ -351,6 +358,16 @@ export class PrimaryDriver {
     const long = this.slice.longSliceWarning(ran, this.core.config.peerTimeoutMs);
     if (long) this.o.log(`primary: ${long}`);
     this.act();
+  }
+
+  /** The exit code of a guest that returned from _start, until its exit output is stepped (see pump). */
+  private exitOwed: number | undefined;
+
+  private stepOwedExit(): void {
+    const code = this.exitOwed!;
+    this.exitOwed = undefined;
+    this.stepDigest(this.o.machine.callIndex);
+    this.core.step({ type: 'output', callIndex: this.o.machine.callIndex, call: 'proc_exit', channel: EXIT_CHANNEL, data: exitCodeBytes(code) });
   }
 
   private lastDurableMs = 0;
