@@ -365,8 +365,9 @@ export class PrimaryDriver {
 
   private stepOwedExit(): void {
     const code = this.exitOwed!;
-    this.exitOwed = undefined;
     this.stepDigest(this.o.machine.callIndex);
+    if (this.boundReached()) return; // owed still; the digest is taken
+    this.exitOwed = undefined;
     this.core.step({ type: 'output', callIndex: this.o.machine.callIndex, call: 'proc_exit', channel: EXIT_CHANNEL, data: exitCodeBytes(code) });
   }
 
@@ -492,9 +493,21 @@ export class PrimaryDriver {
    * replays through pure calls without waiting for the log. The host functions only read guest state before
    * they call the handler, so the state here is the state at the start of the call.
    */
-  private periodicDigest(index: number): void {
+  private periodicDigest(index: number): boolean {
     const every = this.o.digestEveryCalls ?? 0;
-    if (every > 0 && index - this.lastDigestIndex >= every && index > 0) this.stepDigest(index);
+    if (!(every > 0 && index - this.lastDigestIndex >= every && index > 0)) return false;
+    this.stepDigest(index);
+    return true;
+  }
+
+  /**
+   * Whether the entry just stepped (a digest) brought the core to a bound (in-flight entries, replay lag): then
+   * the call's own entry must wait, and the handler answers PAUSE; the call comes again once the pause lifts,
+   * its digest already taken (stepDigest takes one per index).
+   */
+  private boundReached(): boolean {
+    if (this.core.hasReady) this.act();
+    return this.corePause;
   }
 
   private input(call: InputCall): Uint8Array | typeof PAUSE {
@@ -508,7 +521,7 @@ export class PrimaryDriver {
       }
     }
     if (this.sleptAt === call.index) this.o.sleep.waited();
-    this.periodicDigest(call.index);
+    if (this.periodicDigest(call.index) && this.boundReached()) return PAUSE;
     // live()'s bytes last until the next host call; the log keeps its own copy.
     const data = call.live().slice();
     this.core.step({ type: 'input', callIndex: call.index, call: call.name, request: this.ownRequest(call), data });
@@ -548,12 +561,14 @@ export class PrimaryDriver {
   private readonly heldSince = new Map<number, number>();
 
   private output(call: OutputCall): typeof PAUSE | void {
+    let digested = true;
     if (call.channel === EXIT_CHANNEL) {
       this.exitStepped = true;
       this.stepDigest(call.index);
     } else {
-      this.periodicDigest(call.index);
+      digested = this.periodicDigest(call.index);
     }
+    if (digested && this.boundReached()) return PAUSE;
     if (this.o.onHeld) this.heldSince.set(this.core.upcomingSeq, performance.now());
     this.core.step({ type: 'output', callIndex: call.index, call: call.name, channel: call.channel, data: call.data.slice() });
     // An output waits for the secondary: flush its entry now rather than at the end of the slice.
