@@ -9,6 +9,8 @@
  */
 import { readFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadModule } from '../../engine/wasi/loader.ts';
@@ -25,6 +27,7 @@ import { lines, pairDir, startPrimary, startSecondary, waitFor } from '../../spe
 import { median, percentile } from './timing.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
+const WARM = fileURLToPath(new URL('../../spec/cli/warm-cache.ts', import.meta.url));
 const guest = (p: string) => join(root, 'guests/build', p);
 
 interface Case {
@@ -154,6 +157,14 @@ async function failoverMs(trials: number): Promise<number[]> {
 export async function benchPair(): Promise<Record<string, number>> {
   const cache = mkdtempSync(join(tmpdir(), 'twinstep-bench-cache-'));
   process.env.TWINSTEP_CACHE = cache;
+  // The secondaries read the instrumented guests from this cache. Fill it from a child process: this process
+  // may hold a guest already (an earlier section loaded it), and then would not write it there. A cold cache
+  // costs a joining secondary 12-16 s of instrumentation on this host before it can apply the state.
+  const warm = spawnSync(process.execPath, ['--import', 'tsx', WARM, ...['c/compute.wasm', 'c/hostcalls.wasm', 'c/ticker.wasm', 'c/memhog.wasm'].map(guest)], {
+    env: { ...process.env, TWINSTEP_CACHE: cache },
+    stdio: 'inherit',
+  });
+  if (warm.status !== 0) throw new Error(`bench pair: warming the module cache failed (exit ${warm.status})`);
   const cases: Case[] = [
     // The guests' default sizes (~0.5 s of work): long enough that a fresh process's JIT warm-up and the
     // fixed cost of ending a run do not dominate.
