@@ -6,67 +6,36 @@
  * over, again and again.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModule } from '../../engine/wasi/loader.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import { SleepGate } from '../../engine/node/guest-sleep.ts';
-import { PrimaryDriver } from '../../engine/node/primary-driver.ts';
-import { SecondaryDriver } from '../../engine/node/secondary-driver.ts';
-import { LeaseIo } from '../../engine/node/lease-io.ts';
-import { FileLease } from '../../engine/lease/file-lease.ts';
-import { FileFence } from '../../engine/lease/fence.ts';
-import { connect, listen } from '../../engine/net/endpoint.ts';
 import { ROOT } from '../support/pair-procs.ts';
+import { memSecondary } from '../support/mem-pair.ts';
 
 const MEMHOG = join(ROOT, 'guests/build/c/memhog.wasm');
-const secret = Buffer.from('deaf-time test secret');
 const JUMP_MS = 2000; // the peer timeout is 500 ms
 
-let pairs = 0;
-
 async function runPair(jumpOn: 'primary' | 'secondary'): Promise<{ code: number; primaryLog: string[]; secondaryLog: string[]; fullCheckpoints: number; precopySteps: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'twinstep-deaf-'));
-  const addr = `mem://deaf-${process.pid}-${pairs++}`;
   let offset = 0;
   const jumpy = () => Date.now() + offset;
   const real = () => Date.now();
   const module = await loadModule(readFileSync(MEMHOG));
   const primaryLog: string[] = [];
   const secondaryLog: string[] = [];
-  const lease = (node: string, clock: () => number) =>
-    new LeaseIo(new FileLease(join(dir, 'lease'), { ttlMs: 5000 }), node, clock, new FileFence(join(dir, 'lease.fence')));
-  const secClock = jumpOn === 'secondary' ? jumpy : real;
-  const secondary = new SecondaryDriver({
-    vmId: 'vm',
-    nodeId: 'sec',
-    core: {},
-    primaryCore: {},
-    sleep: new SleepGate(liveDevices()),
-    lease: lease('sec', secClock),
-    emit: () => {},
-    log: (l) => secondaryLog.push(l),
-    nowMs: secClock,
-  });
+  const sec = memSecondary({ log: (l) => secondaryLog.push(l), nowMs: jumpOn === 'secondary' ? jumpy : real });
   // With the jump on the primary the secondary joins late, once the guest holds its memory: the pre-copy then
   // takes several steps, each of them a jump.
   const late = jumpOn === 'primary';
-  const startListening = async () => {
-    const l = await listen(addr, { secret, vmId: 'vm', role: 'secondary', epoch: 0, minPeerEpoch: 0 });
-    l.onConnection((t) => secondary.attach(t));
-    void secondary.run();
-    return l;
-  };
-  const listening = late ? new Promise<Awaited<ReturnType<typeof listen>>>((resolve) => setTimeout(() => resolve(startListening()), 400)) : startListening();
-  await (late ? undefined : listening);
+  if (late) setTimeout(() => void sec.listen(), 400);
+  else await sec.listen();
 
   const sleep = new SleepGate(liveDevices());
   const machine = WasiMachine.create(module, { config: { args: ['memhog', '12', late ? '2500' : '300'], env: [], preopens: [] }, devices: sleep.devices });
   const priClock = jumpOn === 'primary' ? jumpy : real;
   let fullCheckpoints = 0;
-  let epoch = 0;
   if (jumpOn === 'primary') {
     const take = machine.snapshot.bind(machine);
     machine.snapshot = (o) => {
@@ -81,21 +50,10 @@ async function runPair(jumpOn: 'primary' | 'secondary'): Promise<{ code: number;
       return restore(...a);
     };
   }
-  const primary = new PrimaryDriver({
-    machine,
-    module,
-    sleep,
-    vmId: 'vm',
-    nodeId: 'pri',
-    core: {},
-    start: { mode: 'unprotected' },
-    lease: lease('pri', priClock),
-    connect: () => connect(addr, { secret, vmId: 'vm', role: 'primary', epoch: () => epoch, minPeerEpoch: 0 }),
-    emit: () => {},
+  const primary = sec.primary(machine, module, sleep, {
     log: (l) => primaryLog.push(l),
     nowMs: priClock,
     waitForSecondary: !late,
-    onStatus: (s) => (epoch = s.epoch),
     onCheckpoint: (f) => {
       if (f.kind === 'full' && ++fullCheckpoints > 3) gaveUp(-1); // the join keeps starting over
     },
@@ -109,8 +67,7 @@ async function runPair(jumpOn: 'primary' | 'secondary'): Promise<{ code: number;
   } finally {
     WasiMachine.restore = restore;
     primary.stop();
-    secondary.stop();
-    await (await listening).close();
+    await sec.stop();
   }
 }
 

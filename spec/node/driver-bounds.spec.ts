@@ -5,75 +5,40 @@
  * before the call's own entry. Both drivers in this process over mem://, with tiny bounds.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModule } from '../../engine/wasi/loader.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import { SleepGate } from '../../engine/node/guest-sleep.ts';
-import { PrimaryDriver } from '../../engine/node/primary-driver.ts';
-import { SecondaryDriver } from '../../engine/node/secondary-driver.ts';
-import { LeaseIo } from '../../engine/node/lease-io.ts';
-import { FileLease } from '../../engine/lease/file-lease.ts';
-import { FileFence } from '../../engine/lease/fence.ts';
-import { connect, listen } from '../../engine/net/endpoint.ts';
 import { ROOT } from '../support/pair-procs.ts';
+import { memSecondary } from '../support/mem-pair.ts';
 
 const LINES = join(ROOT, 'guests/build/c/lines.wasm');
 const HOSTCALLS = join(ROOT, 'guests/build/c/hostcalls.wasm');
-const secret = Buffer.from('driver-bounds test secret');
-let pairs = 0;
-
 async function runPair(path: string, args: string[], core: Record<string, number>, digestEveryCalls = 0): Promise<{ code: number; out: string[]; exitReleased: boolean }> {
-  const dir = mkdtempSync(join(tmpdir(), 'twinstep-bounds-'));
-  const addr = `mem://driver-bounds-${process.pid}-${pairs++}`;
-  const lease = (node: string) => new LeaseIo(new FileLease(join(dir, 'lease'), { ttlMs: 5000 }), node, () => Date.now(), new FileFence(join(dir, 'lease.fence')));
-  const secondary = new SecondaryDriver({
-    vmId: 'vm',
-    nodeId: 'sec',
-    core: {},
-    primaryCore: {},
-    sleep: new SleepGate(liveDevices()),
-    lease: lease('sec'),
-    emit: () => {},
-    log: () => {},
-  });
-  const listener = await listen(addr, { secret, vmId: 'vm', role: 'secondary', epoch: 0, minPeerEpoch: 0 });
-  listener.onConnection((t) => secondary.attach(t));
-  void secondary.run();
+  const sec = memSecondary();
+  await sec.listen();
   const module = await loadModule(readFileSync(path));
   const sleep = new SleepGate(liveDevices());
   const machine = WasiMachine.create(module, { config: { args, env: [], preopens: [] }, devices: sleep.devices });
   const out: string[] = [];
-  let epoch = 0;
   let exitReleased = false;
-  const primary = new PrimaryDriver({
-    machine,
-    module,
-    sleep,
-    vmId: 'vm',
-    nodeId: 'pri',
+  const primary = sec.primary(machine, module, sleep, {
     core,
     digestEveryCalls,
-    start: { mode: 'unprotected' },
-    lease: lease('pri'),
-    connect: () => connect(addr, { secret, vmId: 'vm', role: 'primary', epoch: () => epoch, minPeerEpoch: 0 }),
     emit: (_channel, data) => {
       expect(exitReleased, 'no output after the exit').to.equal(false);
       out.push(Buffer.from(data).toString());
     },
-    log: () => {},
     waitForSecondary: true,
-    onStatus: (s) => (epoch = s.epoch),
     onExitReleased: () => (exitReleased = true),
   });
   try {
     return { code: await primary.run(), out, exitReleased };
   } finally {
     primary.stop();
-    secondary.stop();
-    await listener.close();
+    await sec.stop();
   }
 }
 

@@ -1,0 +1,93 @@
+/**
+ * An in-process secondary for driver specs: a SecondaryDriver listening on a fresh mem:// address, with a file
+ * lease in a temporary directory that the spec's primary shares (leaseFor). Both sides run in the spec's
+ * process, so a spec can give either side its own clock or bounds.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { liveDevices } from '../../engine/wasi/devices.ts';
+import { SleepGate } from '../../engine/node/guest-sleep.ts';
+import { SecondaryDriver } from '../../engine/node/secondary-driver.ts';
+import { PrimaryDriver, type PrimaryDriverOptions } from '../../engine/node/primary-driver.ts';
+import type { WasiMachine } from '../../engine/wasi/machine.ts';
+import type { LoadedModule } from '../../engine/wasi/loader.ts';
+import { LeaseIo } from '../../engine/node/lease-io.ts';
+import { FileLease } from '../../engine/lease/file-lease.ts';
+import { FileFence } from '../../engine/lease/fence.ts';
+import { connect, listen } from '../../engine/net/endpoint.ts';
+import type { Listener, Transport } from '../../engine/net/transport.ts';
+
+const secret = Buffer.from('in-process pair test secret');
+let pairs = 0;
+
+export interface MemSecondary {
+  readonly driver: SecondaryDriver;
+  /** A lease on the pair's shared file, for the primary (or this side) under `node`, judged on `clock`. */
+  leaseFor(node: string, clock?: () => number): LeaseIo;
+  /** The primary's connect option (authenticated, with the primary's current epoch). */
+  connect(epoch: () => number): Promise<Transport>;
+  /**
+   * A primary of this pair for `machine`: its lease on the pair's file (judged on opts.nowMs), its connect,
+   * and the epoch it announces kept from its status; `opts` adds or overrides the rest.
+   */
+  primary(machine: WasiMachine, module: LoadedModule, sleep: SleepGate, opts: Partial<PrimaryDriverOptions>): PrimaryDriver;
+  /** Starts listening (at once, or later for a late join); resolves with the listener. */
+  listen(): Promise<Listener>;
+  stop(): Promise<void>;
+}
+
+export function memSecondary(opts: { readonly log?: (l: string) => void; readonly nowMs?: () => number } = {}): MemSecondary {
+  const dir = mkdtempSync(join(tmpdir(), 'twinstep-mem-pair-'));
+  const addr = `mem://pair-${process.pid}-${pairs++}`;
+  const leaseFor = (node: string, clock: () => number = () => Date.now()) =>
+    new LeaseIo(new FileLease(join(dir, 'lease'), { ttlMs: 5000 }), node, clock, new FileFence(join(dir, 'lease.fence')));
+  const driver = new SecondaryDriver({
+    vmId: 'vm',
+    nodeId: 'sec',
+    core: {},
+    primaryCore: {},
+    sleep: new SleepGate(liveDevices()),
+    lease: leaseFor('sec', opts.nowMs),
+    emit: () => {},
+    log: opts.log ?? (() => {}),
+    nowMs: opts.nowMs,
+  });
+  let listener: Promise<Listener> | undefined;
+  return {
+    driver,
+    leaseFor,
+    connect: (epoch) => connect(addr, { secret, vmId: 'vm', role: 'primary', epoch, minPeerEpoch: 0 }),
+    primary(machine, module, sleep, o) {
+      let epoch = 0;
+      return new PrimaryDriver({
+        machine,
+        module,
+        sleep,
+        vmId: 'vm',
+        nodeId: 'pri',
+        core: {},
+        start: { mode: 'unprotected' },
+        lease: leaseFor('pri', o.nowMs),
+        connect: () => this.connect(() => epoch),
+        emit: () => {},
+        log: () => {},
+        ...o,
+        onStatus: (s) => {
+          epoch = s.epoch;
+          o.onStatus?.(s);
+        },
+      });
+    },
+    listen: () =>
+      (listener ??= listen(addr, { secret, vmId: 'vm', role: 'secondary', epoch: 0, minPeerEpoch: 0 }).then((l) => {
+        l.onConnection((t) => driver.attach(t));
+        void driver.run();
+        return l;
+      })),
+    stop: async () => {
+      driver.stop();
+      await (await listener)?.close();
+    },
+  };
+}
