@@ -430,6 +430,7 @@ export class PrimaryDriver {
     const job = new Precopy(this.o.machine, this.o.module, this.o.vmId);
     const ms = performance.now() - t0;
     this.precopyJob = { job, req, steps: 0, longestMs: ms, totalMs: ms, nextStepAt: performance.now() + ms };
+    setTimeout(() => this.kick(), Math.ceil(ms));
     return this.deafAfter(c0);
   }
 
@@ -459,6 +460,8 @@ export class PrimaryDriver {
       p.totalMs += ms;
       p.longestMs = Math.max(p.longestMs, ms);
       p.nextStepAt = performance.now() + ms;
+      // The next step comes back by itself: a sleeping or paused guest brings no slices meanwhile.
+      if (!p.job.done) setTimeout(() => this.kick(), Math.ceil(ms));
       if (!p.job.done) return this.deafAfter(c0);
     }
     this.precopyJob = null;
