@@ -98,15 +98,23 @@ export class Precopy {
   readonly pageDigests: BigUint64Array;
   private nextPage = 0;
   sentBytes = 0;
+  /**
+   * What the diff pieces carry besides their pages: the state at the start, without module or device state.
+   * Only the stunned delta's state counts, so the steps need not export the machine's state again (that copies
+   * every file of the virtual disk).
+   */
+  private readonly base: SnapshotData;
 
   constructor(
     private readonly machine: WasiMachine,
-    private readonly module: LoadedModule,
-    private readonly vmId: string,
+    module: LoadedModule,
+    vmId: string,
   ) {
     this.pageDigests = new BigUint64Array(machine.memoryBytes / PAGE_BYTES);
     const data = machine.snapshot({ shareMemory: true, pageDigests: false }).toData({ vmId, module });
-    this.add(encodeSnapshot({ ...data, memoryPages: 0, memory: new Uint8Array(0), pageDigests: new BigUint64Array(0) }, PIECE_HEADER_BYTES));
+    const empty = { memoryPages: 0, memory: new Uint8Array(0), pageDigests: new BigUint64Array(0) };
+    this.add(encodeSnapshot({ ...data, ...empty }, PIECE_HEADER_BYTES));
+    this.base = { ...data, ...empty, moduleBytes: undefined, wasi: NO_DEVICE_STATE };
   }
 
   get done(): boolean {
@@ -118,18 +126,13 @@ export class Precopy {
     const first = this.nextPage;
     const end = Math.min(this.pageDigests.length, first + Math.max(1, Math.floor(maxBytes / PAGE_BYTES)));
     if (end <= first) return 0;
-    const data = this.machine.snapshot({ shareMemory: true, pageDigests: false }).toData({ vmId: this.vmId });
-    const memory = data.memory.subarray(first * PAGE_BYTES, end * PAGE_BYTES);
+    const live = this.machine.memoryView(); // the guest may have grown its memory since the start
+    const memory = live.subarray(first * PAGE_BYTES, end * PAGE_BYTES);
     const pages: number[] = [];
     for (let p = first; p < end; p++) pages.push(p);
-    const digests = pageDigests(memory);
-    this.pageDigests.set(digests, first);
-    this.add(
-      encodeSnapshot(
-        { ...data, moduleBytes: undefined, memory, pageDigests: new BigUint64Array(0), wasi: NO_DEVICE_STATE, delta: { baseCallIndex: 0, baseChecksum: 0n, pages, removedInodes: [] } },
-        PIECE_HEADER_BYTES,
-      ),
-    );
+    this.pageDigests.set(pageDigests(memory), first);
+    const delta = { baseCallIndex: 0, baseChecksum: 0n, pages, removedInodes: [] };
+    this.add(encodeSnapshot({ ...this.base, memoryPages: live.length / 65536, memory, delta }, PIECE_HEADER_BYTES));
     this.nextPage = end;
     return memory.length;
   }

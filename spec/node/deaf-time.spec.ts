@@ -37,10 +37,16 @@ async function runPair(jumpOn: 'primary' | 'secondary'): Promise<{ code: number;
   const priClock = jumpOn === 'primary' ? jumpy : real;
   let fullCheckpoints = 0;
   if (jumpOn === 'primary') {
+    // Every checkpoint reads the state (snapshot), every pre-copy step the live memory (memoryView).
     const take = machine.snapshot.bind(machine);
     machine.snapshot = (o) => {
       offset += JUMP_MS;
       return take(o);
+    };
+    const view = machine.memoryView.bind(machine);
+    machine.memoryView = () => {
+      offset += JUMP_MS;
+      return view();
     };
   }
   const restore = WasiMachine.restore;
