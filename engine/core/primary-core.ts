@@ -313,7 +313,6 @@ export class PrimaryCore {
     if (kind === EntryKind.Output) this.gate.hold({ seq: entry.seq, callIndex, channel, data });
   }
 
-  /** Entries go to the secondary: protected, or a transfer whose state-end is out (the secondary buffers them). */
   /**
    * Extra silence allowed while a transfer's chunks are on their way or being applied (transferApplyBytesPerMs):
    * a secondary applying a large state cannot answer meanwhile, and taking that for its loss started the
@@ -327,6 +326,7 @@ export class PrimaryCore {
     return Math.ceil(bytes / this.config.transferApplyBytesPerMs);
   }
 
+  /** Entries go to the secondary: protected, or a transfer whose state-end is out (the secondary buffers them). */
   private streaming(): boolean {
     return this.mode === 'protected' || this.transfer?.phase === 'sent';
   }

@@ -193,6 +193,7 @@ export class PrimaryDriver {
   }
 
   private readonly logSendError = (l: string): void => this.o.log(`primary: ${l}`);
+  private readonly countSent = (n: number): void => this.o.onSent?.(n);
 
   /** Messages waiting behind a state transfer's chunks (in order; see send). */
   private outQueue: Message[] = [];
@@ -227,7 +228,6 @@ export class PrimaryDriver {
       if (!this.stopped) this.drainOut();
     });
   }
-  private readonly countSent = (n: number): void => this.o.onSent?.(n);
 
   // ---- core ------------------------------------------------------------------------------------------
 
@@ -404,9 +404,18 @@ export class PrimaryDriver {
     const stunMs = performance.now() - t0;
     this.o.onCheckpoint?.({ kind: req.kind, stun: req.stun, stunMs, sentBytes: r.sentBytes, fullBytes: r.fullBytes });
     this.o.log(`primary: checkpoint ${req.kind}${req.stun ? ' (stun)' : ''} at host call ${r.callIndex}: ${r.sentBytes} bytes (full state ${r.fullBytes}), ${stunMs.toFixed(1)} ms`);
+    return this.handOver(req.transferId, r.callIndex, r.root, r.chunks, c0);
+  }
+
+  /**
+   * Steps a checkpoint's chunks into the core and acts (the core hashes them; the first ones leave), with a
+   * deaf tick after the work since `since` and after the hand-over when either took a heartbeat or longer;
+   * true when one did.
+   */
+  private handOver(transferId: number, callIndex: number, root: bigint, chunks: readonly Uint8Array[], since: number): boolean {
     const c1 = this.now();
-    const long = this.deafAfter(c0);
-    this.core.step({ type: 'checkpoint', transferId: req.transferId, callIndex: r.callIndex, root: r.root, chunks: r.chunks });
+    const long = this.deafAfter(since);
+    this.core.step({ type: 'checkpoint', transferId, callIndex, root, chunks });
     this.act();
     return this.deafAfter(c1) || long;
   }
@@ -460,29 +469,28 @@ export class PrimaryDriver {
       p.totalMs += ms;
       p.longestMs = Math.max(p.longestMs, ms);
       p.nextStepAt = performance.now() + ms;
-      // The next step comes back by itself: a sleeping or paused guest brings no slices meanwhile.
-      if (!p.job.done) setTimeout(() => this.kick(), Math.ceil(ms));
-      if (!p.job.done) return this.deafAfter(c0);
+      if (!p.job.done) {
+        // The next step comes back by itself: a sleeping or paused guest brings no slices meanwhile.
+        setTimeout(() => this.kick(), Math.ceil(ms));
+        return this.deafAfter(c0);
+      }
     }
     this.precopyJob = null;
     // The transfer may be gone meanwhile (the joiner was lost): then nobody wants these chunks.
     if (this.status?.mode !== 'protecting') return false;
     const { job, req } = p;
     this.precopy.set(req.transferId, job.pageDigests);
-    const c1 = this.now();
-    const long = this.deafAfter(c0);
-    // Handing the chunks over (the core hashes them; the first ones leave) is a pause of its own.
+    // Handing the chunks over is a pause of its own. The root is not checked for a pre-copy (its pages are of
+    // different moments): the stunned delta's is.
     const t0 = performance.now();
-    // The root is not checked for a pre-copy (its pages are of different moments): the stunned delta's is.
-    this.core.step({ type: 'checkpoint', transferId: req.transferId, callIndex: this.o.machine.callIndex, root: 0n, chunks: job.chunks() });
-    this.act();
+    const long = this.handOver(req.transferId, this.o.machine.callIndex, 0n, job.chunks(), c0);
     const handoverMs = performance.now() - t0;
     const longestMs = Math.max(p.longestMs, handoverMs);
     this.o.onCheckpoint?.({ kind: req.kind, stun: false, stunMs: longestMs, sentBytes: job.sentBytes, fullBytes: job.sentBytes });
     this.o.log(
       `primary: checkpoint full (pre-copy) at host call ${this.o.machine.callIndex}: ${job.sentBytes} bytes in ${p.steps} steps while the guest ran, longest pause ${longestMs.toFixed(1)} ms (${(p.totalMs + handoverMs).toFixed(1)} ms in all, hand-over ${handoverMs.toFixed(1)} ms)`,
     );
-    return this.deafAfter(c1) || long;
+    return long;
   }
 
   private beforeCall(c: HostCallInfo): typeof PAUSE | void {

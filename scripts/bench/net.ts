@@ -58,32 +58,26 @@ export async function benchNet(opts: NetBenchOptions = {}): Promise<Record<strin
       p?.(m);
     });
 
-    // Round trips, one at a time, after a warm-up so JIT and socket buffers are settled.
+    // Round trips, one at a time, after a warm-up so JIT and socket buffers are settled; sorted, in µs.
     const ping = new Uint8Array(rttBytes);
     ping[0] = 1;
-    const rtts: number[] = [];
-    for (let i = 0; i < rttSamples + 500; i++) {
-      const got = nextMessage();
-      const t0 = process.hrtime.bigint();
-      t.send(ping);
-      await got;
-      if (i >= 500) rtts.push(Number(process.hrtime.bigint() - t0) / 1000);
-    }
-    rtts.sort((a, b) => a - b);
-
+    const roundTrips = async (samples: number, warmUp: number, paceMs: number): Promise<number[]> => {
+      const out: number[] = [];
+      for (let i = 0; i < samples + warmUp; i++) {
+        if (paceMs > 0) await new Promise((r) => setTimeout(r, paceMs));
+        const got = nextMessage();
+        const t0 = process.hrtime.bigint();
+        t.send(ping);
+        await got;
+        if (i >= warmUp) out.push(Number(process.hrtime.bigint() - t0) / 1000);
+      }
+      return out.sort((a, b) => a - b);
+    };
+    const rtts = await roundTrips(rttSamples, 500, 0);
     // Paced round trips: one every 2 ms, both event loops idle in between, as for the ticker guest whose
     // output hold time the pair bench reports. This is the floor under that figure on this host (an ack
     // release needs one such round trip, plus the work at both ends).
-    const paced: number[] = [];
-    for (let i = 0; i < pacedSamples + 100; i++) {
-      await new Promise((r) => setTimeout(r, 2));
-      const got = nextMessage();
-      const t0 = process.hrtime.bigint();
-      t.send(ping);
-      await got;
-      if (i >= 100) paced.push(Number(process.hrtime.bigint() - t0) / 1000);
-    }
-    paced.sort((a, b) => a - b);
+    const paced = await roundTrips(pacedSamples, 100, 2);
 
     // Throughput: keep the socket busy but bounded (bufferedBytes is the backpressure signal drivers use).
     const msg = new Uint8Array(chunk);

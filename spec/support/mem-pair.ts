@@ -1,7 +1,7 @@
 /**
- * An in-process secondary for driver specs: a SecondaryDriver listening on a fresh mem:// address, with a file
- * lease in a temporary directory that the spec's primary shares (leaseFor). Both sides run in the spec's
- * process, so a spec can give either side its own clock or bounds.
+ * An in-process pair for driver specs: a SecondaryDriver listening on a fresh mem:// address, and primaries
+ * wired to it, both with a file lease in one temporary directory. Both sides run in the spec's process, so a
+ * spec can give either side its own clock or bounds.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,17 +16,12 @@ import { LeaseIo } from '../../engine/node/lease-io.ts';
 import { FileLease } from '../../engine/lease/file-lease.ts';
 import { FileFence } from '../../engine/lease/fence.ts';
 import { connect, listen } from '../../engine/net/endpoint.ts';
-import type { Listener, Transport } from '../../engine/net/transport.ts';
+import type { Listener } from '../../engine/net/transport.ts';
 
 const secret = Buffer.from('in-process pair test secret');
 let pairs = 0;
 
 export interface MemSecondary {
-  readonly driver: SecondaryDriver;
-  /** A lease on the pair's shared file, for the primary (or this side) under `node`, judged on `clock`. */
-  leaseFor(node: string, clock?: () => number): LeaseIo;
-  /** The primary's connect option (authenticated, with the primary's current epoch). */
-  connect(epoch: () => number): Promise<Transport>;
   /**
    * A primary of this pair for `machine`: its lease on the pair's file (judged on opts.nowMs), its connect,
    * and the epoch it announces kept from its status; `opts` adds or overrides the rest.
@@ -55,9 +50,6 @@ export function memSecondary(opts: { readonly log?: (l: string) => void; readonl
   });
   let listener: Promise<Listener> | undefined;
   return {
-    driver,
-    leaseFor,
-    connect: (epoch) => connect(addr, { secret, vmId: 'vm', role: 'primary', epoch, minPeerEpoch: 0 }),
     primary(machine, module, sleep, o) {
       let epoch = 0;
       return new PrimaryDriver({
@@ -69,7 +61,7 @@ export function memSecondary(opts: { readonly log?: (l: string) => void; readonl
         core: {},
         start: { mode: 'unprotected' },
         lease: leaseFor('pri', o.nowMs),
-        connect: () => this.connect(() => epoch),
+        connect: () => connect(addr, { secret, vmId: 'vm', role: 'primary', epoch: () => epoch, minPeerEpoch: 0 }),
         emit: () => {},
         log: () => {},
         ...o,
