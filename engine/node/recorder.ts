@@ -35,11 +35,24 @@ export interface RecorderOptions {
   readonly capMs?: number;
   /** Host clock for the ms-based options; injected so tests control it. */
   readonly nowMs?: () => number;
+  /**
+   * The share of the recording's time that digests may take (0.02: 2%; 0 or absent: no limit, the intervals
+   * are exact). A digest hashes the whole memory, so on a guest that makes a host call every 100 ns a digest
+   * every 10000 calls costs as much as the guest itself once its memory is a few MiB; with a budget, a digest
+   * that falls due while the digests so far took more than the budget waits until the recording has run long
+   * enough. Measured with `fineNowMs`.
+   */
+  readonly digestBudget?: number;
+  /** Sub-millisecond clock for the digest budget (default performance.now); injected so tests control it. */
+  readonly fineNowMs?: () => number;
   /** First sequence number (a trace that starts from a snapshot continues a numbering, or starts at 0). */
   readonly firstSeq?: number;
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** With a budget, a digest it postponed is considered again after this share of the call interval. */
+const POSTPONE_SHARE = 8;
 
 export class Recorder implements HostCallHandler {
   private seq: number;
@@ -49,16 +62,34 @@ export class Recorder implements HostCallHandler {
   private readonly track = new DigestTrack();
   /** Why recording stopped early, once a cap was hit. */
   capped: string | undefined;
-  // The options the per-call check reads, resolved once (this runs before every host call).
+  // The options the per-call checks read, resolved once (they run at every logged call).
+  private readonly sink: EntrySink;
   private readonly everyCalls: number;
   private readonly everyMs: number;
   private readonly capBytes: number;
   private readonly capMs: number;
   private readonly clock: (() => number) | undefined;
-  /** Whether beforeCall has anything to check at all. */
-  private readonly checks: boolean;
+  private readonly budget: number;
+  private readonly fine: () => number;
+  private readonly fineStart: number;
+  /** Time the digests took so far (fine clock, ms). */
+  private digestSpentMs = 0;
+  /** Digests the budget postponed (see digestBudget). */
+  postponedDigests = 0;
+  /** The call index from which the call interval makes a digest due (Infinity: never by count). */
+  private nextDigestIndex: number;
+  /** The coarse time from which the ms interval makes a digest due (Infinity: never by time). */
+  private nextDigestMs: number;
+  /**
+   * Called first at every host call only when a cap is set (the size or duration cap stops the guest at a
+   * boundary); absent otherwise, so the machine skips the call. Digests are taken at logged calls only
+   * (input, output), before the call's own entry: a pure call changes nothing a digest there would see that
+   * the next logged call's digest does not, and the machine then calls nothing extra per pure call.
+   */
+  beforeCall?: (call: HostCallInfo) => typeof PAUSE | void;
 
   constructor(private readonly o: RecorderOptions) {
+    this.sink = o.sink;
     this.seq = o.firstSeq ?? 0;
     this.startMs = o.nowMs?.() ?? 0;
     this.lastDigestMs = this.startMs;
@@ -67,35 +98,44 @@ export class Recorder implements HostCallHandler {
     this.everyMs = this.clock ? (o.digestEveryMs ?? 0) : 0;
     this.capBytes = o.capBytes ?? 0;
     this.capMs = this.clock ? (o.capMs ?? 0) : 0;
-    this.checks = this.everyCalls > 0 || this.everyMs > 0 || this.capBytes > 0 || this.capMs > 0;
+    const budget = o.digestBudget ?? 0;
+    if (!(budget >= 0)) throw new RangeError(`digest budget ${budget} is not a share >= 0`);
+    this.budget = budget > 0 && budget < 1 ? budget : 0;
+    this.fine = o.fineNowMs ?? (() => performance.now());
+    this.fineStart = this.budget > 0 ? this.fine() : 0;
+    this.nextDigestIndex = this.everyCalls > 0 ? Math.max(1, this.everyCalls - 1) : Infinity;
+    this.nextDigestMs = this.everyMs > 0 ? this.startMs + this.everyMs : Infinity;
+    if (this.capBytes > 0 || this.capMs > 0) this.beforeCall = (call) => this.checkCaps(call);
   }
 
   get entries(): number {
     return this.seq;
   }
 
-  beforeCall(call: HostCallInfo): typeof PAUSE | void {
-    if (!this.checks) return;
+  private checkCaps(_call: HostCallInfo): typeof PAUSE | void {
     const cap = this.capReason();
     if (cap) {
       this.capped = cap;
       return PAUSE;
     }
-    if (this.digestDue(call.index)) this.appendDigest(call.index);
   }
 
   input(call: InputCall): Uint8Array {
+    const index = call.index;
+    if (index >= this.nextDigestIndex || (this.everyMs > 0 && this.clock!() >= this.nextDigestMs)) this.periodicDigest(index);
     const data = call.live();
-    this.o.sink.add(EntryKind.Input, call.index, call.name, 0, call.request, data);
+    this.sink.add(EntryKind.Input, index, call.name, 0, call.request, data);
     this.seq++;
     return data;
   }
 
   output(call: OutputCall): void {
+    const index = call.index;
     // The state just before the guest exits is worth a digest: a build that differs only in internal state
     // is caught even when it never prints the difference.
-    if (call.channel === EXIT_CHANNEL) this.appendDigest(call.index);
-    this.append(EntryKind.Output, call.index, call.name, call.channel, EMPTY, call.data);
+    if (call.channel === EXIT_CHANNEL) this.appendDigest(index);
+    else if (index >= this.nextDigestIndex || (this.everyMs > 0 && this.clock!() >= this.nextDigestMs)) this.periodicDigest(index);
+    this.append(EntryKind.Output, index, call.name, call.channel, EMPTY, call.data);
     if (call.channel !== EXIT_CHANNEL) this.o.emit(call.channel, call.data);
   }
 
@@ -122,28 +162,44 @@ export class Recorder implements HostCallHandler {
 
   private append(kind: EntryKind, callIndex: number, name: string, channel: number, request: Uint8Array, data: Uint8Array): void {
     if (kind === EntryKind.Output && channel === END_EXIT) this.endWritten = true;
-    this.o.sink.add(kind, callIndex, name, channel, request, data);
+    this.sink.add(kind, callIndex, name, channel, request, data);
     this.seq++;
   }
 
-  private digestDue(index: number): boolean {
-    const calls = this.everyCalls;
-    if (calls > 0 && index - this.lastDigestIndex >= calls && index > 0) return true;
-    const ms = this.everyMs;
-    return ms > 0 && index !== this.lastDigestIndex && this.clock!() - this.lastDigestMs >= ms;
+  /**
+   * A logged call reached the call or ms interval: a Digest entry for the state before it, unless the budget
+   * says the digests so far took their share (then the digest waits; see digestBudget).
+   */
+  private periodicDigest(index: number): void {
+    if (index === 0 || index === this.lastDigestIndex) return;
+    if (this.budget > 0) {
+      const elapsed = this.fine() - this.fineStart;
+      if (this.digestSpentMs > this.budget * elapsed) {
+        this.postponedDigests++;
+        // Looked at again after a share of the interval (or when the coarse clock moved on).
+        this.nextDigestIndex = this.everyCalls > 0 ? index + Math.max(1, Math.floor(this.everyCalls / POSTPONE_SHARE)) : Infinity;
+        if (this.everyMs > 0) this.nextDigestMs = this.clock!() + Math.max(1, Math.floor(this.everyMs / POSTPONE_SHARE));
+        return;
+      }
+    }
+    this.appendDigest(index);
   }
 
   private appendDigest(index: number): void {
     if (index === this.lastDigestIndex) return;
+    const t0 = this.budget > 0 ? this.fine() : 0;
     this.lastDigestIndex = index;
     this.lastDigestMs = this.o.nowMs?.() ?? 0;
+    this.nextDigestIndex = this.everyCalls > 0 ? index + this.everyCalls : Infinity;
+    this.nextDigestMs = this.everyMs > 0 ? this.lastDigestMs + this.everyMs : Infinity;
     const payload = this.track.delta(this.o.machine.digest());
     this.append(EntryKind.Digest, index, '', 0, EMPTY, encodeDigestPayload(payload));
+    if (this.budget > 0) this.digestSpentMs += this.fine() - t0;
   }
 
   private capReason(): string | undefined {
     const capBytes = this.capBytes;
-    if (capBytes > 0 && this.o.sink.bytes >= capBytes) return `size cap of ${capBytes} bytes reached`;
+    if (capBytes > 0 && this.sink.bytes >= capBytes) return `size cap of ${capBytes} bytes reached`;
     const capMs = this.capMs;
     if (capMs > 0 && this.clock!() - this.startMs >= capMs) return `duration cap of ${capMs} ms reached`;
     return undefined;

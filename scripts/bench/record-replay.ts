@@ -3,7 +3,7 @@
  * interleaved rounds so the three variants see the same machine load:
  *   - run    : the guest live, outputs discarded (what `twinstep run` does, minus the terminal);
  *   - record : the same, with the Recorder writing a real trace file through the CLI's TraceWriter sink
- *              (default digest interval, default fsync policy), as `twinstep record` does;
+ *              (default digest intervals and budget, default fsync policy), as `twinstep record` does;
  *   - replay : that trace read back (TraceReader, decoding on the decoder thread as `twinstep replay` does) and
  *              replayed by the Replayer on a machine with no devices.
  * Figures: record/run ratio (target <= 1.15), replay/record ratio (target <= 0.67, i.e. replay >= 1.5x faster),
@@ -31,7 +31,7 @@ import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
 import { Recorder } from '../../engine/node/recorder.ts';
 import { Replayer } from '../../replay/replayer.ts';
 import { TraceSource } from '../../replay/trace-source.ts';
-import { DIGEST_EVERY_CALLS_DEFAULT, DIGEST_EVERY_MS_DEFAULT, traceEntrySink } from '../cli/record.ts';
+import { DIGEST_BUDGET_DEFAULT, DIGEST_EVERY_CALLS_DEFAULT, DIGEST_EVERY_MS_DEFAULT, traceEntrySink } from '../cli/record.ts';
 import { interleaved, median, nowMs } from './timing.ts';
 import { replayDevices } from '../../replay/devices.ts';
 import { coarseNowMs } from '../../engine/node/coarse-clock.ts';
@@ -93,6 +93,7 @@ export function recordOnce(module: LoadedModule, args: readonly string[], to: st
     emit: () => {},
     digestEveryCalls: DIGEST_EVERY_CALLS_DEFAULT,
     digestEveryMs: DIGEST_EVERY_MS_DEFAULT,
+    digestBudget: DIGEST_BUDGET_DEFAULT,
     nowMs: coarseNowMs,
   });
   const r = machine.run(recorder);

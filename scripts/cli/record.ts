@@ -19,11 +19,18 @@ import { bootTimeNs, parseRunArgs } from './run-options.ts';
 import { intFlag } from './flags.ts';
 
 export const RECORD_USAGE =
-  'twinstep record -o TRACE [--digest-every CALLS] [--digest-ms MS] [--max-bytes BYTES] [--max-duration MS] [--from SNAPSHOT] [--vm-id ID] [run options] MODULE.wasm [ARGS...]';
+  'twinstep record -o TRACE [--digest-every CALLS] [--digest-ms MS] [--digest-budget PCT] [--max-bytes BYTES] [--max-duration MS] [--from SNAPSHOT] [--vm-id ID] [run options] MODULE.wasm [ARGS...]';
 
 /** Digest defaults: cheap for small guests (a 1 MiB memory hashes in ~50 µs), frequent enough to localise. */
 export const DIGEST_EVERY_CALLS_DEFAULT = 10_000;
 export const DIGEST_EVERY_MS_DEFAULT = 1_000;
+/**
+ * With the default intervals, digests take at most this share of the recording's time: a digest hashes the
+ * whole memory, and every 10000 calls of a guest that calls every 100 ns, that is as much work as the guest
+ * once its memory is a few MiB. An interval given on the command line is exact (no budget) unless
+ * --digest-budget is given too.
+ */
+export const DIGEST_BUDGET_DEFAULT = 0.02;
 
 /** Rough encoded size of an entry beyond its request and data bytes (seq, index, kind, call, checksum). */
 const ENTRY_OVERHEAD_BYTES = 12;
@@ -36,6 +43,7 @@ const FLAGS = {
   '--output': { takesValue: true },
   '--digest-every': { takesValue: true },
   '--digest-ms': { takesValue: true },
+  '--digest-budget': { takesValue: true },
   '--max-bytes': { takesValue: true },
   '--max-duration': { takesValue: true },
   '--from': { takesValue: true },
@@ -48,6 +56,7 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   if (!out) throw new CliError('missing -o TRACE (where to write the trace)', EXIT.usage);
   const digestEveryCalls = intFlag(flags, '--digest-every', DIGEST_EVERY_CALLS_DEFAULT);
   const digestEveryMs = intFlag(flags, '--digest-ms', DIGEST_EVERY_MS_DEFAULT);
+  const digestBudget = digestBudgetFlag(flags);
   const capBytes = intFlag(flags, '--max-bytes', 0);
   const capMs = intFlag(flags, '--max-duration', 0);
   const from = flags.get('--from')?.at(-1);
@@ -97,6 +106,7 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
     emit: (channel, data) => writeAllSync(channel, data),
     digestEveryCalls,
     digestEveryMs,
+    digestBudget,
     capBytes,
     capMs,
     nowMs: coarseNowMs,
@@ -105,9 +115,22 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   recorder.finish(result, machine);
   writer.close();
   const s = writer.stats;
-  process.stderr.write(`twinstep record: ${recorder.entries} entries, ${machine.callIndex} host calls, ${s.bytesTotal} bytes -> ${out}${recorder.capped ? ` (stopped: ${recorder.capped})` : ''}\n`);
+  const postponed = recorder.postponedDigests > 0 ? `; ${recorder.postponedDigests} digest checks postponed by the ${digestBudget * 100}% digest budget` : '';
+  process.stderr.write(`twinstep record: ${recorder.entries} entries, ${machine.callIndex} host calls, ${s.bytesTotal} bytes -> ${out}${recorder.capped ? ` (stopped: ${recorder.capped})` : ''}${postponed}\n`);
   if (result.status === 'paused') return 0;
   return exitForResult(result);
+}
+
+/**
+ * --digest-budget PCT (a share of the recording's time, 0 < PCT <= 100; 100: no budget). Default: the
+ * DIGEST_BUDGET_DEFAULT share with the default intervals, none when --digest-every or --digest-ms is given.
+ */
+function digestBudgetFlag(flags: Map<string, string[]>): number {
+  const v = flags.get('--digest-budget')?.at(-1);
+  if (v === undefined) return flags.has('--digest-every') || flags.has('--digest-ms') ? 0 : DIGEST_BUDGET_DEFAULT;
+  const pct = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+  if (!(pct > 0 && pct <= 100)) throw new CliError(`--digest-budget expects a percentage above 0 and at most 100, got '${v}'`, EXIT.usage);
+  return pct >= 100 ? 0 : pct / 100;
 }
 
 /**

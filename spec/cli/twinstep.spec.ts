@@ -378,6 +378,8 @@ describe('twinstep CLI (spawned)', function () {
       { args: ['record', '-o', 'x.twt', '--bogus', LINES], code: 64, message: /^twinstep record: unknown option '--bogus'/ },
       { args: ['record', '-o'], code: 64, message: /^twinstep record: -o needs a value/ },
       { args: ['record', '-o', 'x.twt', '--digest-every', 'often', LINES], code: 64, message: /--digest-every expects a non-negative integer, got 'often'/ },
+      { args: ['record', '-o', 'x.twt', '--digest-budget', '0', LINES], code: 64, message: /--digest-budget expects a percentage above 0 and at most 100, got '0'/ },
+      { args: ['record', '-o', 'x.twt', '--digest-budget', '2%', LINES], code: 64, message: /--digest-budget expects a percentage above 0 and at most 100, got '2%'/ },
       { args: ['replay', '/nonexistent/trace.twt'], code: 2, message: /^twinstep replay: cannot read trace '\/nonexistent\/trace\.twt': no such file/ },
       { args: ['replay'], code: 2, message: /^twinstep replay: missing TRACE$/ },
       { args: ['replay', '--bogus', 'x.twt'], code: 2, message: /^twinstep replay: unknown option '--bogus'/ },

@@ -1,0 +1,114 @@
+/**
+ * The Recorder's digest placement and budget: digests land at logged calls only (before the call's own
+ * entry), at the call interval when there is no budget; with a budget, the time digests take stays within
+ * their share of the recording's time, measured on a clock the test drives (every host call "takes" 1 µs,
+ * every digest DIGEST_MS), and the trace still replays identically. Seeds are printed with every failure.
+ */
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { loadModule } from '../../engine/wasi/loader.ts';
+import { WasiMachine } from '../../engine/wasi/machine.ts';
+import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
+import { Recorder } from '../../engine/node/recorder.ts';
+import { fakeDevices } from '../support/fake-devices.ts';
+import { EXAMPLE_GUESTS, type GuestCase } from '../support/guests.ts';
+import { ArraySink, configFor, replayEntries } from '../replay/support.ts';
+
+const SEED = Number(process.env.RECORDER_SEED ?? 20261202);
+const HOSTCALLS: GuestCase = { ...EXAMPLE_GUESTS.find((g) => g.name === 'c/hostcalls')!, args: ['3000'] };
+const FILES = EXAMPLE_GUESTS.find((g) => g.name === 'c/files');
+const DIGEST_MS = 1;
+const CALL_MS = 0.001;
+
+async function record(g: GuestCase, opts: { every: number; budget?: number; capBytes?: number }) {
+  const module = await loadModule(readFileSync(g.path), 'all');
+  const config = configFor(g);
+  const machine = WasiMachine.create(module, { config, devices: fakeDevices(SEED, Buffer.alloc(0)) });
+  // The test's clock: host calls and digests advance it, nothing else.
+  let digestsMs = 0;
+  const digest = machine.digest.bind(machine);
+  machine.digest = () => {
+    digestsMs += DIGEST_MS;
+    return digest();
+  };
+  const sink = new ArraySink();
+  const recorder = new Recorder({
+    machine,
+    sink,
+    emit: () => {},
+    digestEveryCalls: opts.every,
+    digestBudget: opts.budget,
+    capBytes: opts.capBytes,
+    fineNowMs: () => machine.callIndex * CALL_MS + digestsMs,
+  });
+  const result = machine.run(recorder);
+  recorder.finish(result, machine);
+  return { entries: sink.entries, config, recorder, calls: machine.callIndex, digestsMs, result };
+}
+
+const digestsOf = (es: readonly LogEntry[]) => es.filter((e) => e.kind === EntryKind.Digest);
+
+describe('Recorder: where digests go and what they may cost', function () {
+  this.timeout(60_000);
+
+  it('digests only at logged calls, right before the call entry, every N calls without a budget', async () => {
+    const guests = [HOSTCALLS, ...(FILES ? [FILES] : [])];
+    for (const g of guests) {
+      const r = await record(g, { every: 1 });
+      const ds = digestsOf(r.entries);
+      expect(ds.length, `${g.name} seed ${SEED}`).to.be.greaterThan(2);
+      r.entries.forEach((e, i) => {
+        if (e.kind !== EntryKind.Digest) return;
+        const next = r.entries[i + 1];
+        expect(next, `${g.name} seed ${SEED}: digest #${e.seq} is followed by its call`).to.not.equal(undefined);
+        expect(next.kind, `${g.name} seed ${SEED}: digest #${e.seq}`).to.not.equal(EntryKind.Digest);
+        expect(next.callIndex, `${g.name} seed ${SEED}: digest #${e.seq} at the index of the logged call after it`).to.equal(e.callIndex);
+      });
+      // Every logged call but the first (index 0 is never digested) has its digest.
+      const logged = new Set(r.entries.filter((e) => e.kind !== EntryKind.Digest && e.callIndex > 0).map((e) => e.callIndex));
+      expect(new Set(ds.map((d) => d.callIndex)), `${g.name} seed ${SEED}`).to.deep.equal(logged);
+      const replayed = await replayEntries(g.path, r);
+      expect(replayed.outcome.status, `${g.name} seed ${SEED}`).to.equal('identical');
+    }
+  });
+
+  it('with no budget, the call interval is exact', async () => {
+    const r = await record(HOSTCALLS, { every: 100 });
+    const periodic = digestsOf(r.entries).slice(0, -1);
+    expect(periodic.length, `seed ${SEED}`).to.be.greaterThan(10);
+    for (let i = 1; i < periodic.length; i++) {
+      // The next logged call at or after 100 calls on (hostcalls logs every call).
+      expect(periodic[i].callIndex - periodic[i - 1].callIndex, `seed ${SEED}: digest ${i}`).to.equal(100);
+    }
+    expect(r.recorder.postponedDigests, `seed ${SEED}`).to.equal(0);
+  });
+
+  it('with a budget, digests take no more than their share of the time, and the trace replays identically', async () => {
+    const exact = await record(HOSTCALLS, { every: 100 });
+    for (const budget of [0.05, 0.2]) {
+      const r = await record(HOSTCALLS, { every: 100, budget });
+      const n = digestsOf(r.entries).length;
+      const elapsed = r.calls * CALL_MS + r.digestsMs;
+      // The final digest (before exit) is outside the budget; one digest may overshoot it.
+      const periodicMs = r.digestsMs - DIGEST_MS;
+      expect(periodicMs, `seed ${SEED} budget ${budget}: ${n} digests in ${elapsed} ms`).to.be.at.most(budget * elapsed + DIGEST_MS);
+      expect(n, `seed ${SEED} budget ${budget}`).to.be.lessThan(digestsOf(exact.entries).length);
+      expect(n, `seed ${SEED} budget ${budget}: the budget is used, not just obeyed`).to.be.greaterThan(Math.floor((budget * elapsed) / DIGEST_MS) - 2);
+      expect(r.recorder.postponedDigests, `seed ${SEED} budget ${budget}`).to.be.greaterThan(0);
+      const replayed = await replayEntries(HOSTCALLS.path, r);
+      expect(replayed.outcome.status, `seed ${SEED} budget ${budget}`).to.equal('identical');
+    }
+  });
+
+  it('refuses a negative budget', () => {
+    expect(() => new Recorder({ machine: {} as never, sink: new ArraySink(), emit: () => {}, digestBudget: -0.1 })).to.throw(/digest budget -0.1/);
+  });
+
+  it('a size cap still stops at a call boundary (the cap check runs before every call)', async () => {
+    const r = await record(HOSTCALLS, { every: 0, capBytes: 500 });
+    expect(r.result.status, `seed ${SEED}`).to.equal('paused');
+    expect(r.recorder.capped, `seed ${SEED}`).to.match(/size cap of 500 bytes/);
+    const replayed = await replayEntries(HOSTCALLS.path, r);
+    expect(replayed.outcome.status, `seed ${SEED}`).to.equal('identical');
+  });
+});
