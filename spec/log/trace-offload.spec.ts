@@ -31,15 +31,21 @@ type Fields = [EntryKind, number, string, number, Uint8Array, Uint8Array];
  */
 const sharedRequests = [Uint8Array.of(1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0), Uint8Array.of(0, 0, 0, 0, 232, 3, 0, 0, 0, 0, 0, 0)];
 const sharedRandomRequest = Uint8Array.of(16, 0, 0, 0);
+/** The host's clock result array, refilled for every read (the capture's repeat case copies it as words). */
+const hostClockResult = new Uint8Array(8);
 
 /**
- * A seeded mix: clock and random inputs (fresh request arrays, or the host's shared ones), outputs (some
+ * A seeded mix: clock and random inputs (fresh request and result arrays, or the host's shared ones), outputs (some
  * larger than a capture chunk), digests, custom calls.
  */
 function entryAt(rand: () => number, i: number): Fields {
   const r = rand();
   const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
-  if (r < 0.3) return [EntryKind.Input, i, 'clock_time_get', 0, bytes(12), bytes(8)];
+  if (r < 0.15) return [EntryKind.Input, i, 'clock_time_get', 0, bytes(12), bytes(8)];
+  if (r < 0.3) {
+    hostClockResult.set(bytes(8));
+    return [EntryKind.Input, i, 'clock_time_get', 0, sharedRequests[0]!, hostClockResult];
+  }
   if (r < 0.6) return [EntryKind.Input, i, 'clock_time_get', 0, sharedRequests[rand() < 0.9 ? 0 : 1]!, bytes(8)];
   if (r < 0.7) return [EntryKind.Input, i, 'random_get', 0, bytes(4), bytes(1 + Math.floor(rand() * 40))];
   if (r < 0.8) return [EntryKind.Input, i, 'random_get', 0, sharedRandomRequest, bytes(16)];
