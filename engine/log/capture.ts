@@ -47,16 +47,20 @@ export class CaptureChunk {
   pos = 0;
   /** Entries in this chunk. */
   entries = 0;
+  /** Their request and data bytes (a repeated request counted in full, as the reader hands it on). */
+  payload = 0;
   private lastCall = '';
   private lastId = 0;
   /** A result array that comes back (the host refills one for clock reads), copied a word at a time. */
   private readonly dataWords = new RepeatWords();
 
+  /** `reuse`: a chunk's buffer handed back by the reader (its old records are overwritten, never read). */
   constructor(
     private readonly requests: CapturedRequests,
     size = captureChunkBytes,
+    reuse?: ArrayBuffer,
   ) {
-    this.buf = new ArrayBuffer(align8(size));
+    this.buf = reuse !== undefined && reuse.byteLength === align8(size) ? reuse : new ArrayBuffer(align8(size));
     this.u8 = new Uint8Array(this.buf);
     this.i32 = new Int32Array(this.buf);
     this.f64 = new Float64Array(this.buf);
@@ -95,6 +99,7 @@ export class CaptureChunk {
         for (let k = 0; k < words.length; k++) i32[w + 6 + k] = words[k]!;
         this.pos = end;
         this.entries++;
+        this.payload += request.length + (words.length << 2);
         return true;
       }
     }
@@ -153,6 +158,7 @@ export class CaptureChunk {
     }
     this.pos = end;
     this.entries++;
+    this.payload += request.length + dataLen;
     return true;
   }
 
@@ -176,13 +182,14 @@ export class CaptureChunk {
     this.u8.set(data, q);
     this.pos = end;
     this.entries++;
+    this.payload += request.length + data.length;
     return true;
   }
 }
 
 /** Receives the entries of a chunk from readCapture: payload bytes as ranges of `src`, no views made. */
 export interface CaptureTarget {
-  add(kind: EntryKind, callIndex: number, id: number, call: string, channel: number, req: Uint8Array, reqAt: number, reqLen: number, data: Uint8Array, dataAt: number, dataLen: number): void;
+  addRange(kind: EntryKind, callIndex: number, id: number, call: string, channel: number, req: Uint8Array, reqAt: number, reqLen: number, data: Uint8Array, dataAt: number, dataLen: number): void;
 }
 
 /**
@@ -192,7 +199,7 @@ export interface CaptureTarget {
 export class CaptureReader {
   private readonly requests: CapturedRequests = capturedRequests();
 
-  /** Calls target.add for every entry of a chunk's first `len` bytes; returns the count. */
+  /** Calls target.addRange for every entry of a chunk's first `len` bytes; returns the count. */
   read(buf: ArrayBuffer, len: number, target: CaptureTarget): number {
     if (len % 8 !== 0 || len > buf.byteLength) throw new Error(`capture chunk: length ${len} is not a whole number of records`);
     const u8 = new Uint8Array(buf, 0, len);
@@ -236,7 +243,7 @@ export class CaptureReader {
         if (id !== callIdCustom && reqLen > 0) requests[id] = u8.slice(q, q + reqLen);
         q += reqLen;
       }
-      target.add(kind, callIndex, id, call, channel, req, reqAt, reqLen, u8, q, dataLen);
+      target.addRange(kind, callIndex, id, call, channel, req, reqAt, reqLen, u8, q, dataLen);
       p = align8(q + dataLen);
       n++;
     }

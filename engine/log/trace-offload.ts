@@ -47,6 +47,7 @@ export type ToEncoder =
   | { t: 'close'; s: number };
 
 export type FromEncoder =
+  | { t: 'free'; s: number; buf: ArrayBuffer }
   | { t: 'closed'; s: number; stats: TraceWriterStats }
   | { t: 'error'; s: number; code: string; message: string };
 
@@ -73,7 +74,7 @@ interface Session {
   readonly ctrl: Int32Array;
   readonly progress: Float64Array;
   shipped: number;
-  /** Entries and payload bytes captured since the hand-over. */
+  /** Entries and payload bytes of the chunks shipped since the hand-over (the current chunk counts its own). */
   entries: number;
   payload: number;
   /** Chunks shipped and flushes asked for: stands in for the frame count while offloaded. */
@@ -127,17 +128,16 @@ export class OffloadingTraceWriter {
   }
 
   add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
-    const w = this.inner;
-    if (w !== undefined) {
-      w.add(kind, callIndex, call, channel, request, data);
-      if (++this.added >= this.nextCheck) this.tryHandOver();
+    // Offloaded (the hot case): into the current chunk, which counts its entries and payload itself.
+    const c = this.chunk;
+    if (c !== undefined) {
+      if (!c.add(kind, callIndex, call, channel, request, data)) this.addToNewChunk(kind, callIndex, call, channel, request, data);
       return;
     }
-    const s = this.session;
-    if (s === undefined) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
-    if (!this.chunk!.add(kind, callIndex, call, channel, request, data)) this.addToNewChunk(kind, callIndex, call, channel, request, data);
-    s.entries++;
-    s.payload += request.length + data.length;
+    const w = this.inner;
+    if (w === undefined) throw this.failure ?? new LogFormatError('E_CLOSED', 'trace writer is closed');
+    w.add(kind, callIndex, call, channel, request, data);
+    if (++this.added >= this.nextCheck) this.tryHandOver();
   }
 
   /** Writes what is pending (in-thread), or ships it and asks the encoder thread to write it. */
@@ -160,10 +160,13 @@ export class OffloadingTraceWriter {
     }
     const s = this.live();
     this.ship();
+    this.chunk = undefined;
     this.thread!.post({ t: 'close', s: s.id });
     this.waitFor(CTRL_DONE, 'close the trace');
-    const r = this.thread!.reply(s.id);
+    const r = this.reply(s.id);
     this.session = undefined;
+    this.thread!.forget(s.id);
+    this.freeChunks.length = 0;
     if (r?.t === 'closed') {
       this.finalStats = r.stats;
       return r.stats;
@@ -173,9 +176,12 @@ export class OffloadingTraceWriter {
 
   /** Frames written or shipped so far: what the record sink watches on every entry (cheaper than stats). */
   get frames(): number {
+    // While offloaded (the hot case) there is a session, and neither an in-thread writer nor final stats.
+    const s = this.session;
+    if (s !== undefined) return s.flushes;
     if (this.finalStats) return this.finalStats.frames;
     if (this.inner !== undefined) return this.inner.stats.frames;
-    return this.session?.flushes ?? 0;
+    return 0;
   }
 
   get stats(): TraceWriterStats {
@@ -196,14 +202,14 @@ export class OffloadingTraceWriter {
   get pendingEntries(): number {
     if (this.inner !== undefined) return this.inner.pendingEntries;
     const s = this.session;
-    return s ? s.entries - s.progress[PROGRESS_ENTRIES]! : 0;
+    return s ? s.entries + (this.chunk?.entries ?? 0) - s.progress[PROGRESS_ENTRIES]! : 0;
   }
 
   /** Payload bytes of the entries not yet written. */
   get pendingBytes(): number {
     if (this.inner !== undefined) return this.inner.pendingBytes;
     const s = this.session;
-    return s ? s.payload - s.progress[PROGRESS_PAYLOAD]! : 0;
+    return s ? s.payload + (this.chunk?.payload ?? 0) - s.progress[PROGRESS_PAYLOAD]! : 0;
   }
 
   private tryHandOver(): void {
@@ -237,11 +243,44 @@ export class OffloadingTraceWriter {
     this.thread!.post({ t: 'chunk', s: s.id, buf: c.buf, len: c.pos }, [c.buf]);
     s.shipped++;
     s.flushes++;
-    this.chunk = new CaptureChunk(this.requests);
+    s.entries += c.entries;
+    s.payload += c.payload;
+    this.chunk = new CaptureChunk(this.requests, captureChunkBytes, this.freeChunk(s));
     if (s.shipped - Atomics.load(s.ctrl, CTRL_CONSUMED) > this.inflightMax) {
       this.waitFor(CTRL_CONSUMED, 'take the next chunk');
     }
     this.live();
+  }
+
+  /**
+   * Chunk buffers the encoder thread has read and handed back: reused, so the recording thread neither
+   * allocates (and faults in) a fresh 256 KiB per chunk nor leaves the encoder thread to free them, which
+   * costs both threads page faults and TLB shootdowns while the guest runs.
+   */
+  private readonly freeChunks: ArrayBuffer[] = [];
+  /** A reply that came while looking for a free chunk, kept for reply(). */
+  private heldReply: FromEncoder | undefined;
+
+  private freeChunk(s: Session): ArrayBuffer | undefined {
+    if (this.freeChunks.length === 0 && this.heldReply === undefined) {
+      const r = this.thread!.reply(s.id);
+      if (r?.t === 'free') this.freeChunks.push(r.buf);
+      else this.heldReply = r;
+    }
+    return this.freeChunks.pop();
+  }
+
+  /** The session's next reply that is not a handed-back chunk. */
+  private reply(id: number): FromEncoder | undefined {
+    const held = this.heldReply;
+    if (held !== undefined) {
+      this.heldReply = undefined;
+      return held;
+    }
+    for (;;) {
+      const r = this.thread!.reply(id);
+      if (r?.t !== 'free') return r;
+    }
   }
 
   /** The session, or the encoder thread's failure raised here. */
@@ -249,12 +288,15 @@ export class OffloadingTraceWriter {
     if (this.failure) throw this.failure;
     const s = this.session;
     if (s === undefined) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
-    if (Atomics.load(s.ctrl, CTRL_DONE) === DONE_ERROR) throw this.failed(this.thread!.reply(s.id));
+    if (Atomics.load(s.ctrl, CTRL_DONE) === DONE_ERROR) throw this.failed(this.reply(s.id));
     return s;
   }
 
   private failed(r: FromEncoder | undefined, what = ''): LogFormatError {
+    if (this.session !== undefined) this.thread?.forget(this.session.id);
     this.session = undefined;
+    this.chunk = undefined;
+    this.freeChunks.length = 0;
     this.failure = r?.t === 'error'
       ? new LogFormatError(r.code as LogFormatCode, `trace encoder thread: ${r.message}`)
       : new LogFormatError('E_IO', `trace encoder thread stopped without a reply${what ? ` (while waiting to ${what})` : ''}`);
@@ -272,7 +314,7 @@ export class OffloadingTraceWriter {
     let seen = Atomics.load(s.ctrl, CTRL_CONSUMED);
     let idleMs = 0;
     while (!done()) {
-      if (Atomics.load(s.ctrl, CTRL_DONE) === DONE_ERROR) throw this.failed(this.thread!.reply(s.id));
+      if (Atomics.load(s.ctrl, CTRL_DONE) === DONE_ERROR) throw this.failed(this.reply(s.id));
       Atomics.wait(s.ctrl, cell, Atomics.load(s.ctrl, cell), 50);
       const now = Atomics.load(s.ctrl, CTRL_CONSUMED);
       if (now !== seen) {

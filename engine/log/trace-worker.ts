@@ -6,7 +6,7 @@
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { FileSink, TraceWriter, type TraceWriterOptions, type TraceWriterState } from './trace-writer.ts';
 import { LogFormatError } from './errors.ts';
-import { CaptureReader, type CaptureTarget } from './capture.ts';
+import { CaptureReader, captureChunkBytes } from './capture.ts';
 import { CTRL_CONSUMED, CTRL_DONE, CTRL_READY, DONE_ERROR, DONE_OK, PROGRESS_BYTES, PROGRESS_ENTRIES, PROGRESS_PAYLOAD, type ToEncoder, type FromEncoder } from './trace-offload.ts';
 
 interface Session {
@@ -14,13 +14,10 @@ interface Session {
   readonly ctrl: Int32Array;
   readonly progress: Float64Array;
   failed: boolean;
-  /** Entries and payload bytes received since the hand-over. */
+  /** Entries received since the hand-over. */
   entries: number;
-  payload: number;
   /** The session's chunks, read in order (a chunk may repeat a request of an earlier one). */
   readonly reader: CaptureReader;
-  /** Where the reader puts the entries: the writer, counted. */
-  readonly target: CaptureTarget;
 }
 
 /** Publishes what is in the file (received minus what the writer still holds). */
@@ -28,7 +25,7 @@ function publish(s: Session): void {
   const w = s.writer;
   s.progress[PROGRESS_BYTES] = w.stats.bytesTotal;
   s.progress[PROGRESS_ENTRIES] = s.entries - w.pendingEntries;
-  s.progress[PROGRESS_PAYLOAD] = s.payload - w.pendingBytes;
+  s.progress[PROGRESS_PAYLOAD] = w.rangePayloadBytes - w.pendingBytes;
 }
 
 const { port, ready } = workerData as { port: MessagePort; ready: SharedArrayBuffer };
@@ -56,16 +53,7 @@ port.on('message', (m: ToEncoder) => {
       case 'open': {
         const ctrl = new Int32Array(m.ctrl);
         const writer = TraceWriter.resume(FileSink.append(m.path), m.state as TraceWriterState, m.opts as TraceWriterOptions);
-        const session: Session = {
-          writer, ctrl, progress: new Float64Array(m.bytes), failed: false, entries: 0, payload: 0, reader: new CaptureReader(),
-          target: {
-            add(kind, callIndex, id, call, channel, req, reqAt, reqLen, data, dataAt, dataLen) {
-              writer.addRange(kind, callIndex, id, call, channel, req, reqAt, reqLen, data, dataAt, dataLen);
-              session.entries++;
-              session.payload += reqLen + dataLen;
-            },
-          },
-        };
+        const session: Session = { writer, ctrl, progress: new Float64Array(m.bytes), failed: false, entries: 0, reader: new CaptureReader() };
         sessions.set(m.s, session);
         break;
       }
@@ -73,8 +61,11 @@ port.on('message', (m: ToEncoder) => {
         if (!s) throw new Error(`chunk for unknown session ${m.s}`);
         try {
           if (!s.failed) {
-            s.reader.read(m.buf, m.len, s.target);
+            s.entries += s.reader.read(m.buf, m.len, s.writer);
             publish(s);
+            // The buffer goes back for the recording thread's next chunk (nothing read from it is kept: the
+            // reader copies what it keeps, the writer copies the payloads).
+            if (m.buf.byteLength === captureChunkBytes) port.postMessage({ t: 'free', s: m.s, buf: m.buf } satisfies FromEncoder, [m.buf]);
           }
         } finally {
           // Counted even after a failure, so the recording thread never waits for a chunk that will not come.

@@ -193,12 +193,20 @@ export class TraceWriter {
     if (p.count >= this.batchEntriesMax || p.payloadBytes >= this.batchBytesMax) this.flush();
   }
 
-  /** add() from a captured entry (BatchEncoder.addRange): the encoder thread's path, no views made. */
+  /** Payload bytes (request + data) of the entries added with addRange, written or not. */
+  rangePayloadBytes = 0;
+
+  /**
+   * add() from a captured entry (BatchEncoder.addRange): the encoder thread's path, no views made. The writer
+   * is the CaptureReader's target itself (capture.ts), so an entry goes from the chunk into the batch's
+   * columns through no other layer.
+   */
   addRange(kind: EntryKind, callIndex: number, id: number, call: string, channel: number, req: Uint8Array, reqAt: number, reqLen: number, data: Uint8Array, dataAt: number, dataLen: number): void {
     if (this.closed) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
     if (this.full) throw new LogFormatError('E_LIMIT', 'trace reached its size cap');
     const p = this.pending;
     p.addRange(kind, callIndex, id, call, channel, req, reqAt, reqLen, data, dataAt, dataLen);
+    this.rangePayloadBytes += reqLen + dataLen;
     if (p.count >= this.batchEntriesMax || p.payloadBytes >= this.batchBytesMax) this.flush();
   }
 

@@ -126,7 +126,10 @@ describe('trace encoding on the encoder thread', function () {
     const warm = OffloadingTraceWriter.create(join(dir, 'warm.twt'), header, { offloadAfterEntries: 1, fsync: 'none' });
     await feed(warm, 4, 20_000);
     expect(warm.offloaded, 'the encoder thread came up').to.equal(true);
+    expect(warm.pendingEntries, 'entries of the current chunk count as pending').to.be.greaterThan(0);
     warm.close();
+    expect(warm.pendingEntries).to.equal(0);
+    expect(() => warm.add(EntryKind.Digest, 1e9, '', 0, new Uint8Array(0), new Uint8Array(8)), 'a closed writer refuses entries').to.throw(LogFormatError, /closed/);
     const path = join(dir, 'capped.twt');
     const w = OffloadingTraceWriter.create(path, header, { offloadAfterEntries: 1000, traceBytesMax: 400_000, fsync: 'none' });
     let error: unknown;
@@ -139,7 +142,7 @@ describe('trace encoding on the encoder thread', function () {
     expect(error).to.be.instanceOf(LogFormatError);
     expect((error as LogFormatError).code).to.equal('E_LIMIT');
     expect((error as Error).message).to.match(/^trace encoder thread: /);
-    expect(() => w.add(EntryKind.Digest, 1e9, '', 0, new Uint8Array(0), new Uint8Array(8)), 'later entries are refused').to.throw(LogFormatError);
+    expect(() => w.add(EntryKind.Digest, 1e9, '', 0, new Uint8Array(0), new Uint8Array(8)), 'later entries are refused with the failure').to.throw(LogFormatError, /trace encoder thread: /);
     const reader = TraceReader.open(path);
     const got = [...reader];
     reader.close();
