@@ -14,7 +14,6 @@
  */
 import { callId, callIdCustom, callName } from './call-table.ts';
 import type { EntryKind } from './entry.ts';
-import { RepeatWords } from './varint.ts';
 
 export const captureHeaderBytes = 24;
 /** Chunk size: entries of a chunk travel together (one message per chunk). */
@@ -51,8 +50,6 @@ export class CaptureChunk {
   payload = 0;
   private lastCall = '';
   private lastId = 0;
-  /** A result array that comes back (the host refills one for clock reads), copied a word at a time. */
-  private readonly dataWords = new RepeatWords();
 
   /** `reuse`: a chunk's buffer handed back by the reader (its old records are overwritten, never read). */
   constructor(
@@ -78,28 +75,28 @@ export class CaptureChunk {
    */
   private fastData: Uint8Array | undefined;
   private fastWords: Int32Array | undefined;
-  /** Padded record bytes of the repeat case (header + result). */
-  private fastBytes = 0;
 
   /** Appends an entry; false (nothing written) when it does not fit in the room left. */
   add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): boolean {
     // The repeat case: same call, same request (so SAME_REQUEST), same result array, and room.
     if (data === this.fastData && call === this.lastCall && request === this.requests[this.lastId]) {
+      const words = this.fastWords!;
+      // The view's length is the array's (both are 0 if its buffer was detached meanwhile).
+      const dataLen = words.length << 2;
       const p = this.pos;
-      const end = p + this.fastBytes;
-      if (end <= this.u8.length && data.length === this.fastWords!.length << 2) {
+      const end = align8(p + captureHeaderBytes + dataLen);
+      if (end <= this.u8.length) {
         const w = p >> 2;
         const i32 = this.i32;
-        const words = this.fastWords!;
         i32[w] = kind | (this.lastId << 8);
         i32[w + 1] = channel;
         this.f64[(p >> 3) + 1] = callIndex;
         i32[w + 4] = SAME_REQUEST;
-        i32[w + 5] = words.length << 2;
+        i32[w + 5] = dataLen;
         for (let k = 0; k < words.length; k++) i32[w + 6 + k] = words[k]!;
         this.pos = end;
         this.entries++;
-        this.payload += request.length + (words.length << 2);
+        this.payload += request.length + dataLen;
         return true;
       }
     }
@@ -136,22 +133,19 @@ export class CaptureChunk {
       q += reqLen;
       requests[id] = request;
     }
-    // Next time, the same call with the same request and result array takes the repeat case.
-    const fast = dataLen > 0 && dataLen <= 16 && (dataLen & 3) === 0 && (data.byteOffset & 3) === 0 && request.length > 0 && requests[id] === request;
+    // Next time, the same call with the same request and result array takes the repeat case (requests[id] is
+    // this request now, so the repeat is a SAME_REQUEST one).
+    const fast = dataLen > 0 && dataLen <= 16 && (dataLen & 3) === 0 && (data.byteOffset & 3) === 0 && request.length > 0;
     if (fast) {
       if (this.fastData !== data) {
         this.fastData = data;
         this.fastWords = new Int32Array(data.buffer, data.byteOffset, dataLen >> 2);
       }
-      this.fastBytes = align8(captureHeaderBytes + dataLen);
     } else {
       this.fastData = undefined;
     }
-    const words = (q | dataLen) & 3 ? undefined : this.dataWords.of(data);
-    if (words !== undefined && dataLen > 0) {
-      const at = q >> 2;
-      for (let k = 0, m = dataLen >> 2; k < m; k++) i32[at + k] = words[k]!;
-    } else if (dataLen <= 16) {
+    // A result array that comes back takes the repeat case from its next entry on; here its bytes are copied.
+    if (dataLen <= 16) {
       for (let k = 0; k < dataLen; k++) u8[q + k] = data[k]!;
     } else {
       u8.set(data, q);

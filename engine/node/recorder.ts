@@ -77,9 +77,9 @@ export class Recorder implements HostCallHandler {
   /** Digests the budget postponed (see digestBudget). */
   postponedDigests = 0;
   /** The call index from which the call interval makes a digest due (Infinity: never by count). */
-  private nextDigestIndex: number;
+  private nextDigestIndex = Infinity;
   /** The coarse time from which the ms interval makes a digest due (Infinity: never by time). */
-  private nextDigestMs: number;
+  private nextDigestMs = Infinity;
   /**
    * Called first at every host call only when a cap is set (the size or duration cap stops the guest at a
    * boundary); absent otherwise, so the machine skips the call. Digests are taken at logged calls only
@@ -103,8 +103,7 @@ export class Recorder implements HostCallHandler {
     this.budget = budget > 0 && budget < 1 ? budget : 0;
     this.fine = o.fineNowMs ?? (() => performance.now());
     this.fineStart = this.budget > 0 ? this.fine() : 0;
-    this.nextDigestIndex = this.everyCalls > 0 ? Math.max(1, this.everyCalls - 1) : Infinity;
-    this.nextDigestMs = this.everyMs > 0 ? this.startMs + this.everyMs : Infinity;
+    this.scheduleDigest(this.lastDigestIndex, this.lastDigestMs);
     if (this.capBytes > 0 || this.capMs > 0) this.beforeCall = (call) => this.checkCaps(call);
   }
 
@@ -122,7 +121,7 @@ export class Recorder implements HostCallHandler {
 
   input(call: InputCall): Uint8Array {
     const index = call.index;
-    if (index >= this.nextDigestIndex || (this.everyMs > 0 && this.clock!() >= this.nextDigestMs)) this.periodicDigest(index);
+    if (this.digestDue(index)) this.periodicDigest(index);
     const data = call.live();
     this.sink.add(EntryKind.Input, index, call.name, 0, call.request, data);
     this.seq++;
@@ -134,7 +133,7 @@ export class Recorder implements HostCallHandler {
     // The state just before the guest exits is worth a digest: a build that differs only in internal state
     // is caught even when it never prints the difference.
     if (call.channel === EXIT_CHANNEL) this.appendDigest(index);
-    else if (index >= this.nextDigestIndex || (this.everyMs > 0 && this.clock!() >= this.nextDigestMs)) this.periodicDigest(index);
+    else if (this.digestDue(index)) this.periodicDigest(index);
     this.append(EntryKind.Output, index, call.name, call.channel, EMPTY, call.data);
     if (call.channel !== EXIT_CHANNEL) this.o.emit(call.channel, call.data);
   }
@@ -166,6 +165,17 @@ export class Recorder implements HostCallHandler {
     this.seq++;
   }
 
+  /** Whether the logged call at `index` reached the call or ms interval (the per-call check). */
+  private digestDue(index: number): boolean {
+    return index >= this.nextDigestIndex || (this.everyMs > 0 && this.clock!() >= this.nextDigestMs);
+  }
+
+  /** The next digest falls due `everyCalls` calls after `index` and `everyMs` ms after `ms` (Infinity: never). */
+  private scheduleDigest(index: number, ms: number): void {
+    this.nextDigestIndex = this.everyCalls > 0 ? index + this.everyCalls : Infinity;
+    this.nextDigestMs = this.everyMs > 0 ? ms + this.everyMs : Infinity;
+  }
+
   /**
    * A logged call reached the call or ms interval: a Digest entry for the state before it, unless the budget
    * says the digests so far took their share (then the digest waits; see digestBudget).
@@ -190,8 +200,7 @@ export class Recorder implements HostCallHandler {
     const t0 = this.budget > 0 ? this.fine() : 0;
     this.lastDigestIndex = index;
     this.lastDigestMs = this.o.nowMs?.() ?? 0;
-    this.nextDigestIndex = this.everyCalls > 0 ? index + this.everyCalls : Infinity;
-    this.nextDigestMs = this.everyMs > 0 ? this.lastDigestMs + this.everyMs : Infinity;
+    this.scheduleDigest(index, this.lastDigestMs);
     const payload = this.track.delta(this.o.machine.digest());
     this.append(EntryKind.Digest, index, '', 0, EMPTY, encodeDigestPayload(payload));
     if (this.budget > 0) this.digestSpentMs += this.fine() - t0;
