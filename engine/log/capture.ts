@@ -181,10 +181,20 @@ export class CaptureChunk {
   }
 }
 
-/** Receives the entries of a chunk from readCapture: payload bytes as ranges of `src`, no views made. */
+/** Receives the entries of a chunk from CaptureReader.read: payload bytes as ranges of `src`, no views made. */
 export interface CaptureTarget {
   addRange(kind: EntryKind, callIndex: number, id: number, call: string, channel: number, req: Uint8Array, reqAt: number, reqLen: number, data: Uint8Array, dataAt: number, dataLen: number): void;
+  /**
+   * A run of `count` entries that differ only in call index and data: the same kind, call (a table id), channel
+   * and request (all of `req`), and `dataLen` data bytes each. Entry k's call index is `indexes[(at >> 3) + 1 +
+   * k * (stride >> 3)]` and its data starts at byte `at + captureHeaderBytes + k * stride` of `src` (a capture
+   * chunk: the records of a run are consecutive and of one size). The same as `count` addRange calls.
+   */
+  addRepeats(kind: EntryKind, id: number, call: string, channel: number, req: Uint8Array, src: Uint8Array, indexes: Float64Array, at: number, stride: number, dataLen: number, count: number): void;
 }
+
+/** Runs shorter than this go entry by entry (addRange): a run's set-up costs about as much as a few entries. */
+const repeatsMin = 4;
 
 /**
  * The reading side: keeps the last request per call id across the chunks of one recording (read them in
@@ -230,6 +240,18 @@ export class CaptureReader {
       if (reqLen === SAME_REQUEST) {
         const last = requests[id];
         if (last === undefined || id === callIdCustom) throw new Error(`capture chunk: entry at ${p} repeats a request of call id ${id} never captured`);
+        // A run: the records that follow with the same head, channel, repeated request and data length (so the
+        // same size) go to the target at once.
+        const stride = align8(captureHeaderBytes + dataLen);
+        let end = p + stride;
+        while (end + stride <= len && i32[end >> 2] === head && i32[(end >> 2) + 1] === channel && i32[(end >> 2) + 4] === SAME_REQUEST && i32[(end >> 2) + 5] === dataLen) end += stride;
+        const count = (end - p) / stride;
+        if (count >= repeatsMin) {
+          target.addRepeats(kind, id, call, channel, last, u8, f64, p, stride, dataLen, count);
+          p = end;
+          n += count;
+          continue;
+        }
         req = last;
         reqAt = 0;
         reqLen = last.length;

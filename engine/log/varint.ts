@@ -100,6 +100,27 @@ export class ByteSink {
     else bytes.set(src.subarray(at, at + n), to);
     this.length = to + n;
   }
+  /** Makes room for `n` more bytes (then written straight into `bytes` from `length` on). */
+  reserveFor(n: number): void {
+    this.reserve(n);
+  }
+
+  /** Appends the last `width` bytes (the last value written, `width` its varint() result) `times` more times. */
+  repeatLast(width: number, times: number): void {
+    if (times <= 0) return;
+    this.reserve(width * times);
+    const bytes = this.bytes;
+    const from = this.length - width;
+    let to = this.length;
+    if (width === 1) {
+      bytes.fill(bytes[from]!, to, to + times);
+      to += times;
+    } else {
+      for (let t = 0; t < times; t++, to += width) bytes.copyWithin(to, from, from + width);
+    }
+    this.length = to;
+  }
+
   view(): Uint8Array {
     return this.bytes.subarray(0, this.length);
   }

@@ -3,7 +3,8 @@
  * interleaved rounds so the three variants see the same machine load:
  *   - run    : the guest live, outputs discarded (what `twinstep run` does, minus the terminal);
  *   - record : the same, with the Recorder writing a real trace file through the CLI's TraceWriter sink
- *              (default digest intervals and budget, default fsync policy), as `twinstep record` does;
+ *              (default digest intervals and budget, default fsync policy), as `twinstep record` does, into a
+ *              new file each round;
  *   - replay : that trace read back (TraceReader, decoding on the decoder thread as `twinstep replay` does) and
  *              replayed by the Replayer on a machine with no devices.
  * Figures: record/run ratio (target <= 1.15), replay/record ratio (target <= 0.67, i.e. replay >= 1.5x faster),
@@ -154,11 +155,12 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
     const replayEntries: number[] = [];
     const t = await interleaved(rounds, {
       run: () => runOnce(module, args),
+      // Each round records into a new file, as a CI job does (overwriting a 6 MB trace would add its truncation).
       record: () => {
-        rec = recordOnce(module, args, join(dir, `round-${k++ % 2}.twt`));
+        rec = recordOnce(module, args, join(dir, `round-${k++}.twt`));
       },
       replay: () => void replayEntries.push(replayOnce(module, args, trace)),
-      recordInThread: () => void recordOnce(module, args, join(dir, `in-thread-${k++ % 2}.twt`), true),
+      recordInThread: () => void recordOnce(module, args, join(dir, `in-thread-${k++}.twt`), true),
       recordEntriesOnly: () => recordOnce(module, args, 'entries'),
       recordEncodeOnly: () => recordOnce(module, args, 'encode'),
     });
