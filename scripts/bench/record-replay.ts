@@ -12,7 +12,9 @@
  * recorded entries themselves (the real mix of this guest), next to benchLog's synthetic workloads.
  *
  * Guest: guests/build/c/hostcalls.wasm, the host-call-heavy one (a clock read per iteration, a random_get
- * every 64th, a write every 1000th). BENCH_RR_CALLS and BENCH_ROUNDS change its size and the rounds.
+ * every 64th, a write every 1000th: a host call every ~100 ns of run). BENCH_RR_CALLS and BENCH_ROUNDS change
+ * its size and the rounds. A sweep then runs it with arithmetic between the calls (its WORK argument) and
+ * reports record/run at each call density (sweep.work_W.*), since the overhead is a cost per host call.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -138,9 +140,19 @@ function codecRate(entries: readonly LogEntry[], budgetMs = 400): number {
   return n / ((nowMs() - t0) / 1000);
 }
 
+/** The work sweep: [iterations, WORK steps between calls], each point about 20-40 ms of run. */
+const SWEEP: ReadonlyArray<readonly [number, number]> = [
+  [100_000, 100],
+  [50_000, 300],
+  [20_000, 1000],
+];
+
 export async function benchRecordReplay(): Promise<Record<string, number>> {
   const calls = Number(process.env.BENCH_RR_CALLS ?? 200_000);
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
+  // 11 rounds after 3 uncounted ones: on the 2-vCPU bench host one round of a variant varies by up to 1.5x
+  // (the first replays run at twice the steady time while the JIT tiers the replay path up).
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 11);
+  const warmup = 3;
   const args = [String(calls)];
   const module = await loadModule(readFileSync(GUEST), 'all');
   const dir = mkdtempSync(join(tmpdir(), 'twinstep-bench-rr-'));
@@ -163,13 +175,26 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       recordInThread: () => void recordOnce(module, args, join(dir, `in-thread-${k++}.twt`), true),
       recordEntriesOnly: () => recordOnce(module, args, 'entries'),
       recordEncodeOnly: () => recordOnce(module, args, 'encode'),
-    });
+    }, warmup);
     if (replayEntries.some((n) => n !== replayEntries[0])) throw new Error('replays consumed different entry counts');
 
     // Entries of the recorded trace, for the codec rate over the real mix.
     const reader = TraceReader.open(trace);
     const entries = [...reader];
     reader.close();
+
+    // The same guest with WORK arithmetic steps between two host calls: what the recording costs against a
+    // guest that computes between its calls (the overhead per call is about constant; its weight is not).
+    const sweep: Record<string, number> = {};
+    for (const [n, work] of SWEEP) {
+      const a = [String(n), String(work)];
+      let r = 0;
+      const s = await interleaved(rounds, { run: () => runOnce(module, a), record: () => void recordOnce(module, a, join(dir, `sweep-${work}-${r++}.twt`)) }, 1);
+      // Host calls: the clock reads, a random_get every 64th and a write every 1000th.
+      const calls = n + Math.ceil(n / 64) + Math.ceil(n / 1000);
+      sweep[`sweep.work_${work}.guest_ns_per_host_call`] = (s.run * 1e6) / calls;
+      sweep[`sweep.work_${work}.record_vs_run_ratio`] = s.record / s.run;
+    }
 
     const s = rec.stats;
     const perCall = (kind: EntryKind) => s.bytes[kind] / rec.calls;
@@ -204,6 +229,7 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       'trace.entries_digest': s.entries[EntryKind.Digest],
       'codec.hostcalls_mix.entries_encoded_decoded_per_s': Math.round(median([codecRate(entries), codecRate(entries), codecRate(entries)])),
       'replay.entries_per_s': entries.length / (t.replay / 1000),
+      ...sweep,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

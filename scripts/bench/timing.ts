@@ -15,14 +15,17 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 }
 
-/** Runs each variant `rounds` times, interleaved (A B C A B C ...), and returns the median ms of each. */
-export async function interleaved(rounds: number, variants: Record<string, () => unknown | Promise<unknown>>): Promise<Record<string, number>> {
+/**
+ * Runs each variant `rounds` times, interleaved (A B C A B C ...), and returns the median ms of each. The first
+ * `warmup` rounds are run the same way and not counted (the JIT tiers a path up over its first runs).
+ */
+export async function interleaved(rounds: number, variants: Record<string, () => unknown | Promise<unknown>>, warmup = 0): Promise<Record<string, number>> {
   const times: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
-  for (let r = 0; r < rounds; r++) {
+  for (let r = -warmup; r < rounds; r++) {
     for (const [name, fn] of Object.entries(variants)) {
       const t0 = nowMs();
       await fn();
-      times[name].push(nowMs() - t0);
+      if (r >= 0) times[name].push(nowMs() - t0);
     }
   }
   return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
