@@ -95,6 +95,9 @@ class MemorySource implements ByteSource {
  * chunks: the batches in order, then the tail. The reader runs one in its own thread, and the decoder
  * thread (trace-read-offload.ts) runs one for a reader that handed decoding over.
  */
+/** Size of a stream's first read (see pullFrame). */
+const FIRST_READ_BYTES = 64 * 1024;
+
 export class BatchStream {
   tail: TraceTail = { state: 'reading' };
   readonly chain: HashChain;
@@ -102,6 +105,8 @@ export class BatchStream {
   private readonly frames: FrameReader;
   private position: number;
   private eof = false;
+  /** stats.reads when this stream started (its own reads size up from FIRST_READ_BYTES). */
+  private readonly readsAtStart: number;
 
   constructor(
     private readonly source: ByteSource,
@@ -112,6 +117,7 @@ export class BatchStream {
     opts: TraceReaderOptions = {},
   ) {
     this.chunk = new Uint8Array(Math.max(64, opts.chunkBytes ?? 1024 * 1024));
+    this.readsAtStart = stats.reads;
     this.position = offset;
     this.frames = new FrameReader({ maxFrameBytes: opts.maxFrameBytes ?? 256 * 1024 * 1024, startOffset: offset });
     this.chain = new HashChain(chain.checksum, chain.nextSeq);
@@ -189,7 +195,10 @@ export class BatchStream {
         return f;
       }
       if (this.eof) return undefined;
-      const n = this.source.read(this.chunk, this.position);
+      // The first reads are small and then double up to the chunk size: the first batch is ready after a 64 KiB
+      // read instead of a 1 MiB one (a replay waits for it before the guest runs).
+      const want = Math.min(this.chunk.length, FIRST_READ_BYTES * 2 ** Math.min(this.stats.reads - this.readsAtStart, 16));
+      const n = this.source.read(want === this.chunk.length ? this.chunk : this.chunk.subarray(0, want), this.position);
       this.stats.reads++;
       if (n === 0) {
         this.eof = true;
