@@ -188,7 +188,7 @@ export class Replayer implements HostCallHandler {
           const at = b.payAt[i]!;
           const reqLen = b.requestLength(i);
           const req = call.request;
-          if (reqLen === req.length && sameAt(req, b.blob, at)) {
+          if (reqLen === req.length && this.sameRequest(req, b, at)) {
             f.take();
             this.consumed++;
             const k = this.recentAt;
@@ -197,7 +197,7 @@ export class Replayer implements HostCallHandler {
             this.recentPos[k] = i;
             this.recentAt = k + 1 === this.recent.length ? 0 : k + 1;
             if (this.o.onMatched) this.o.onMatched(b.entry(i));
-            return this.result(b.blob, at + reqLen, b.dataLength(i));
+            return this.result(b, at + reqLen, b.dataLength(i));
           }
         }
       }
@@ -324,16 +324,61 @@ export class Replayer implements HostCallHandler {
     this.recentAt = this.recentAt + 1 === ring.length ? 0 : this.recentAt + 1;
   }
 
-  /** One result array per small length, refilled per call (the machine copies a result at once). */
+  /** One result array per small length, refilled per call (the machine copies a result at once), and its words. */
   private readonly results: Uint8Array[] = [];
+  private readonly resultWords: Int32Array[] = [];
 
-  /** blob[at .. at + n) as an input result: a refilled array for small results, a view for large ones. */
-  private result(blob: Uint8Array, at: number, n: number): Uint8Array {
+  /** The batch's blob[at .. at + n) as an input result: a refilled array for small results, a view for large ones. */
+  private result(b: FlatBatch, at: number, n: number): Uint8Array {
+    const blob = b.blob;
     if (n > 64) return blob.subarray(at, at + n);
     let r = this.results[n];
-    if (r === undefined) this.results[n] = r = new Uint8Array(n);
-    for (let k = 0; k < n; k++) r[k] = blob[at + k]!;
+    if (r === undefined) {
+      this.results[n] = r = new Uint8Array(n);
+      this.resultWords[n] = new Int32Array(r.buffer, 0, n >> 2);
+    }
+    // Word copies when the result is whole words (a clock's 8 bytes): aligned ones from the blob's words,
+    // others through its DataView.
+    if ((n & 3) === 0) {
+      const rw = this.resultWords[n]!;
+      const words = (at & 3) === 0 ? b.blobWords() : undefined;
+      if (words !== undefined) {
+        const w = at >> 2;
+        for (let k = 0; k < rw.length; k++) rw[k] = words[w + k]!;
+      } else {
+        const v = b.blobView();
+        for (let k = 0; k < rw.length; k++) rw[k] = v.getInt32(at + 4 * k, true);
+      }
+    } else {
+      for (let k = 0; k < n; k++) r[k] = blob[at + k]!;
+    }
     return r;
+  }
+
+  /** The request the guest passed last (the host hands the same array again while it is unchanged) and its words. */
+  private lastRequest: Uint8Array | undefined;
+  private lastRequestWords: Int32Array | undefined;
+
+  /** Whether `req` holds the batch's bytes at `at` (the recorded request); by words when both allow it. */
+  private sameRequest(req: Uint8Array, b: FlatBatch, at: number): boolean {
+    const n = req.length;
+    if ((n & 3) === 0 && (req.byteOffset & 3) === 0) {
+      if (req !== this.lastRequest) {
+        this.lastRequest = req;
+        this.lastRequestWords = new Int32Array(req.buffer, req.byteOffset, n >> 2);
+      }
+      const rw = this.lastRequestWords!;
+      const words = (at & 3) === 0 ? b.blobWords() : undefined;
+      if (words !== undefined) {
+        const w = at >> 2;
+        for (let k = 0; k < rw.length; k++) if (rw[k] !== words[w + k]) return false;
+      } else {
+        const v = b.blobView();
+        for (let k = 0; k < rw.length; k++) if (rw[k] !== v.getInt32(at + 4 * k, true)) return false;
+      }
+      return true;
+    }
+    return sameAt(req, b.blob, at);
   }
 
   /** Table id of a call name (callIdCustom for names outside the table: those take the general path). */
