@@ -48,6 +48,20 @@ export function callNameBytes(id: number, name: string): Uint8Array {
 
 /** Bytes per entry descriptor in wasm memory (see schema/wasm/xxh64.wat `chainBatch`). */
 export const descBytes = 24;
+
+/**
+ * Writes entry i's descriptor (call index f64 at [0]; channel, request and data lengths i32 at [2], [3], [4];
+ * kind and call id bytes at 20 and 21) through three views of the same descriptor array.
+ */
+export function setDesc(f64: Float64Array, i32: Int32Array, u8: Uint8Array, i: number, callIndex: number, channel: number, reqLen: number, dataLen: number, kind: number, id: number): void {
+  f64[i * 3] = callIndex;
+  const d = i * 6;
+  i32[d + 2] = channel;
+  i32[d + 3] = reqLen;
+  i32[d + 4] = dataLen;
+  u8[i * descBytes + 20] = kind;
+  u8[i * descBytes + 21] = id;
+}
 /** Record bytes besides name and payload: prev, seq, index, kind, name length, channel, two lengths. */
 const recordFixedBytes = 8 + 8 + 8 + 1 + 2 + 4 + 4 + 4;
 const wasmPageBytes = 65536;

@@ -12,7 +12,7 @@ import type { EntryBatch } from '../../schema/generated/twinstep/entry-batch.js'
 import { EntryKind, type LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
 import { callIdCustom, callIdNone, callName } from './call-table.ts';
-import { BatchChain, callNameBytes, descBytes } from './chain-hash.ts';
+import { BatchChain, callNameBytes, descBytes, setDesc } from './chain-hash.ts';
 import { hex } from './hash-chain.ts';
 import { VarintReader } from './varint.ts';
 import { checkLength, safeNumber } from './checked-buffer.ts';
@@ -224,13 +224,7 @@ export function readFlatBatch(t: EntryBatch, bb: ByteBuffer): FlatBatch {
     }
     payAt[i] = blobPos;
     blobPos += reqLen + dataLen;
-    descF64[i * 3] = callIndex;
-    const d = i * 6;
-    descI32[d + 2] = channel;
-    descI32[d + 3] = reqLen;
-    descI32[d + 4] = dataLen;
-    desc[i * descBytes + 20] = kind;
-    desc[i * descBytes + 21] = id;
+    setDesc(descF64, descI32, desc, i, callIndex, channel, reqLen, dataLen, kind, id);
     const size = reqLen + dataLen + nameBytes;
     if (size > recordMax) recordMax = size;
   }

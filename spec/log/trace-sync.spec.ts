@@ -35,12 +35,18 @@ function fill(w: TraceWriter, n: number): void {
   for (let i = 0; i < n; i++) w.add(EntryKind.Input, i, 'clock_time_get', 0, req, Uint8Array.of(i, i >> 8, 0, 0, 0, 0, 0, 0));
 }
 
+/** 5000 entries through a writer with syncEveryBytes 8192 into a counting sink, closed. */
+function written(background: boolean, fsync?: FsyncPolicy) {
+  const { c, sink } = counting(background);
+  const w = new TraceWriter(sink, header, { syncEveryBytes: 8192, batchEntriesMax: 64, fsync });
+  fill(w, 5000);
+  w.close();
+  return { c, w };
+}
+
 describe('trace writer: fsync as it goes (syncEveryBytes)', () => {
   it('asks for a background fsync every N bytes under policy close, and fsyncs once at close', () => {
-    const { c, sink } = counting(true);
-    const w = new TraceWriter(sink, header, { syncEveryBytes: 8192, batchEntriesMax: 64 });
-    fill(w, 5000);
-    w.close();
+    const { c } = written(true);
     expect(c.background).to.be.greaterThan(5);
     // Every ask came after at least N more bytes than the one before.
     for (let k = 1; k < c.writtenAtBackground.length; k++) expect(c.writtenAtBackground[k]! - c.writtenAtBackground[k - 1]!).to.be.at.least(8192);
@@ -50,19 +56,13 @@ describe('trace writer: fsync as it goes (syncEveryBytes)', () => {
   });
 
   it('falls back to a blocking fsync when the sink has no background one', () => {
-    const { c, sink } = counting(false);
-    const w = new TraceWriter(sink, header, { syncEveryBytes: 8192, batchEntriesMax: 64 });
-    fill(w, 5000);
-    w.close();
+    const { c } = written(false);
     expect(c.syncs).to.be.greaterThan(6);
   });
 
   for (const fsync of ['none', 'batch'] as FsyncPolicy[]) {
     it(`ignores syncEveryBytes under policy ${fsync}`, () => {
-      const { c, sink } = counting(true);
-      const w = new TraceWriter(sink, header, { syncEveryBytes: 8192, batchEntriesMax: 64, fsync });
-      fill(w, 5000);
-      w.close();
+      const { c, w } = written(true, fsync);
       expect(c.background).to.equal(0);
       // Policy batch: one per batch frame (all frames but header and End) and the one of close.
       expect(c.syncs).to.equal(fsync === 'batch' ? w.stats.frames - 2 + 1 : 0);
