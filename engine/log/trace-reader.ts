@@ -101,7 +101,9 @@ const FIRST_READ_BYTES = 64 * 1024;
 export class BatchStream {
   tail: TraceTail = { state: 'reading' };
   readonly chain: HashChain;
-  private readonly chunk: Uint8Array;
+  /** The read buffer; grows to chunkBytes. */
+  private chunk: Uint8Array;
+  private readonly chunkBytes: number;
   private readonly frames: FrameReader;
   private position: number;
   private eof = false;
@@ -116,7 +118,10 @@ export class BatchStream {
     readonly stats: TraceReaderStats,
     opts: TraceReaderOptions = {},
   ) {
-    this.chunk = new Uint8Array(Math.max(64, opts.chunkBytes ?? 1024 * 1024));
+    this.chunkBytes = Math.max(64, opts.chunkBytes ?? 1024 * 1024);
+    // Allocated at the first read's size and grown with the reads (see pullFrame): a stream that reads one
+    // small trace never zero-fills a MiB.
+    this.chunk = new Uint8Array(Math.min(this.chunkBytes, FIRST_READ_BYTES));
     this.readsAtStart = stats.reads;
     this.position = offset;
     this.frames = new FrameReader({ maxFrameBytes: opts.maxFrameBytes ?? 256 * 1024 * 1024, startOffset: offset });
@@ -197,7 +202,8 @@ export class BatchStream {
       if (this.eof) return undefined;
       // The first reads are small and then double up to the chunk size: the first batch is ready after a 64 KiB
       // read instead of a 1 MiB one (a replay waits for it before the guest runs).
-      const want = Math.min(this.chunk.length, FIRST_READ_BYTES * 2 ** Math.min(this.stats.reads - this.readsAtStart, 16));
+      const want = Math.min(this.chunkBytes, FIRST_READ_BYTES * 2 ** Math.min(this.stats.reads - this.readsAtStart, 16));
+      if (want > this.chunk.length) this.chunk = new Uint8Array(want);
       const n = this.source.read(want === this.chunk.length ? this.chunk : this.chunk.subarray(0, want), this.position);
       this.stats.reads++;
       if (n === 0) {
