@@ -111,4 +111,13 @@ describe('Recorder: where digests go and what they may cost', function () {
     const replayed = await replayEntries(HOSTCALLS.path, r);
     expect(replayed.outcome.status, `seed ${SEED}`).to.equal('identical');
   });
+  it('the hostcalls guest with work between its calls (the bench sweep) records and replays identically', async () => {
+    const g: GuestCase = { ...HOSTCALLS, args: ['2000', '50'] };
+    const r = await record(g, { every: 500 });
+    expect(r.result, `seed ${SEED}`).to.deep.include({ status: 'exited', code: 0 });
+    const out = Buffer.concat(r.entries.filter((e) => e.kind === EntryKind.Output && e.channel === 1).map((e) => e.data)).toString();
+    expect(out, `seed ${SEED}`).to.match(/hostcalls n=2000 clock_time_get=2000 random_get=32 writes=2 ok\nwork=50 acc=[0-9a-f]{16}\n$/);
+    const rep = await replayEntries(g.path, { entries: r.entries, config: r.config }, { via: 'trace' });
+    expect(rep.outcome.status, `seed ${SEED}`).to.equal('identical');
+  });
 });
