@@ -337,18 +337,12 @@ export class Replayer implements HostCallHandler {
       this.results[n] = r = new Uint8Array(n);
       this.resultWords[n] = new Int32Array(r.buffer, 0, n >> 2);
     }
-    // Word copies when the result is whole words (a clock's 8 bytes): aligned ones from the blob's words,
-    // others through its DataView.
+    // Word copies when the result is whole words (a clock's 8 bytes), through the blob's DataView (entries after
+    // an odd-sized one sit off word boundaries).
     if ((n & 3) === 0) {
       const rw = this.resultWords[n]!;
-      const words = (at & 3) === 0 ? b.blobWords() : undefined;
-      if (words !== undefined) {
-        const w = at >> 2;
-        for (let k = 0; k < rw.length; k++) rw[k] = words[w + k]!;
-      } else {
-        const v = b.blobView();
-        for (let k = 0; k < rw.length; k++) rw[k] = v.getInt32(at + 4 * k, true);
-      }
+      const v = b.blobView();
+      for (let k = 0; k < rw.length; k++) rw[k] = v.getInt32(at + 4 * k, true);
     } else {
       for (let k = 0; k < n; k++) r[k] = blob[at + k]!;
     }
@@ -368,14 +362,8 @@ export class Replayer implements HostCallHandler {
         this.lastRequestWords = new Int32Array(req.buffer, req.byteOffset, n >> 2);
       }
       const rw = this.lastRequestWords!;
-      const words = (at & 3) === 0 ? b.blobWords() : undefined;
-      if (words !== undefined) {
-        const w = at >> 2;
-        for (let k = 0; k < rw.length; k++) if (rw[k] !== words[w + k]) return false;
-      } else {
-        const v = b.blobView();
-        for (let k = 0; k < rw.length; k++) if (rw[k] !== v.getInt32(at + 4 * k, true)) return false;
-      }
+      const v = b.blobView();
+      for (let k = 0; k < rw.length; k++) if (rw[k] !== v.getInt32(at + 4 * k, true)) return false;
       return true;
     }
     return sameAt(req, b.blob, at);

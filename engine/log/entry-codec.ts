@@ -188,7 +188,7 @@ export class BatchEncoder {
     const reqLen = req.length;
     const payload = reqLen + dataLen;
     const blob = this.blob;
-    blob.reserveFor(rest * payload);
+    blob.reserve(rest * payload);
     const bytes = blob.bytes;
     const kinds = this.kinds;
     const calls = this.calls;
@@ -208,7 +208,7 @@ export class BatchEncoder {
     let fi = (at >> 3) + 1 + strideF;
     let q = at + stride + captureHeaderBytes;
     // Deltas of one byte (the common case: consecutive calls) are stored here; longer ones through varint().
-    deltas.reserveFor(rest);
+    deltas.reserve(rest);
     let dBytes = deltas.bytes;
     let dLen = deltas.length;
     // Word copies when request, data and blob position are all word-aligned (a clock read: 12 + 8 bytes).
@@ -252,9 +252,8 @@ export class BatchEncoder {
     blob.length = pos;
     this.prevCallIndex = prev;
     if (kind === EntryKind.Output) for (let k = 0; k < rest; k++) this.channels.push(channel);
+    // recordMax and the chain's staleness were set by the first entry's addRange (every entry has its size).
     this.payloadBytes += rest * payload;
-    if (payload + tableNames.table[id * 2 + 1]! > this.recordMax) this.recordMax = payload + tableNames.table[id * 2 + 1]!;
-    this.chainEnd = undefined;
     this.kindEntries[kind] += rest;
     this.kindBytes[kind] += own;
     this.count = first + rest;

@@ -66,17 +66,6 @@ export class FlatBatch {
     this.made = new Array<LogEntry | undefined>(count);
   }
 
-  /** The blob as words, when it starts on a word boundary (made once; undefined otherwise). */
-  private words: Int32Array | undefined | null = null;
-
-  blobWords(): Int32Array | undefined {
-    if (this.words === null) {
-      const b = this.blob;
-      this.words = (b.byteOffset & 3) === 0 ? new Int32Array(b.buffer, b.byteOffset, b.length >> 2) : undefined;
-    }
-    return this.words;
-  }
-
   private view: DataView | undefined;
 
   /** The blob as a DataView (made once): word reads at any offset. */

@@ -107,8 +107,6 @@ export class BatchStream {
   private readonly frames: FrameReader;
   private position: number;
   private eof = false;
-  /** stats.reads when this stream started (its own reads size up from FIRST_READ_BYTES). */
-  private readonly readsAtStart: number;
 
   constructor(
     private readonly source: ByteSource,
@@ -122,7 +120,6 @@ export class BatchStream {
     // Allocated at the first read's size and grown with the reads (see pullFrame): a stream that reads one
     // small trace never zero-fills a MiB.
     this.chunk = new Uint8Array(Math.min(this.chunkBytes, FIRST_READ_BYTES));
-    this.readsAtStart = stats.reads;
     this.position = offset;
     this.frames = new FrameReader({ maxFrameBytes: opts.maxFrameBytes ?? 256 * 1024 * 1024, startOffset: offset });
     this.chain = new HashChain(chain.checksum, chain.nextSeq);
@@ -200,11 +197,7 @@ export class BatchStream {
         return f;
       }
       if (this.eof) return undefined;
-      // The first reads are small and then double up to the chunk size: the first batch is ready after a 64 KiB
-      // read instead of a 1 MiB one (a replay waits for it before the guest runs).
-      const want = Math.min(this.chunkBytes, FIRST_READ_BYTES * 2 ** Math.min(this.stats.reads - this.readsAtStart, 16));
-      if (want > this.chunk.length) this.chunk = new Uint8Array(want);
-      const n = this.source.read(want === this.chunk.length ? this.chunk : this.chunk.subarray(0, want), this.position);
+      const n = this.source.read(this.chunk, this.position);
       this.stats.reads++;
       if (n === 0) {
         this.eof = true;
@@ -213,6 +206,10 @@ export class BatchStream {
       this.position += n;
       this.stats.bytesRead += n;
       this.frames.push(this.chunk.subarray(0, n));
+      // The first read is small and the buffer doubles after each read up to the chunk size: the first batch is
+      // ready after a 64 KiB read instead of a 1 MiB one (a replay waits for it before the guest runs). The frame
+      // reader copied what it was given, so the old buffer can go.
+      if (this.chunk.length < this.chunkBytes) this.chunk = new Uint8Array(Math.min(this.chunkBytes, this.chunk.length * 2));
       this.stats.bufferBytesPeak = this.frames.bufferBytesPeak;
     }
   }

@@ -52,7 +52,8 @@ export class ByteSink {
     this.bytes = new Uint8Array((Math.max(8, capacity) + 7) & ~7);
     this.words = new Int32Array(this.bytes.buffer);
   }
-  private reserve(n: number): void {
+  /** Makes room for `n` more bytes (a caller may then write straight into `bytes` from `length` on). */
+  reserve(n: number): void {
     if (this.length + n <= this.bytes.length) return;
     let cap = this.bytes.length * 2;
     while (cap < this.length + n) cap *= 2;
@@ -100,11 +101,6 @@ export class ByteSink {
     else bytes.set(src.subarray(at, at + n), to);
     this.length = to + n;
   }
-  /** Makes room for `n` more bytes (then written straight into `bytes` from `length` on). */
-  reserveFor(n: number): void {
-    this.reserve(n);
-  }
-
   /** Appends the last `width` bytes (the last value written, `width` its varint() result) `times` more times. */
   repeatLast(width: number, times: number): void {
     if (times <= 0) return;

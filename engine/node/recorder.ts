@@ -57,7 +57,6 @@ const POSTPONE_SHARE = 8;
 export class Recorder implements HostCallHandler {
   private seq: number;
   private lastDigestIndex = -1;
-  private lastDigestMs: number;
   private readonly startMs: number;
   private readonly track = new DigestTrack();
   /** Why recording stopped early, once a cap was hit. */
@@ -92,7 +91,6 @@ export class Recorder implements HostCallHandler {
     this.sink = o.sink;
     this.seq = o.firstSeq ?? 0;
     this.startMs = o.nowMs?.() ?? 0;
-    this.lastDigestMs = this.startMs;
     this.everyCalls = o.digestEveryCalls ?? 0;
     this.clock = o.nowMs;
     this.everyMs = this.clock ? (o.digestEveryMs ?? 0) : 0;
@@ -103,7 +101,7 @@ export class Recorder implements HostCallHandler {
     this.budget = budget > 0 && budget < 1 ? budget : 0;
     this.fine = o.fineNowMs ?? (() => performance.now());
     this.fineStart = this.budget > 0 ? this.fine() : 0;
-    this.scheduleDigest(this.lastDigestIndex, this.lastDigestMs);
+    this.scheduleDigest(this.lastDigestIndex, this.startMs);
     if (this.capBytes > 0 || this.capMs > 0) this.beforeCall = (call) => this.checkCaps(call);
   }
 
@@ -199,8 +197,7 @@ export class Recorder implements HostCallHandler {
     if (index === this.lastDigestIndex) return;
     const t0 = this.budget > 0 ? this.fine() : 0;
     this.lastDigestIndex = index;
-    this.lastDigestMs = this.o.nowMs?.() ?? 0;
-    this.scheduleDigest(index, this.lastDigestMs);
+    this.scheduleDigest(index, this.clock?.() ?? 0);
     const payload = this.track.delta(this.o.machine.digest());
     this.append(EntryKind.Digest, index, '', 0, EMPTY, encodeDigestPayload(payload));
     if (this.budget > 0) this.digestSpentMs += this.fine() - t0;
