@@ -27,6 +27,7 @@ import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { primaryConfig, secondaryConfig, type PrimaryConfig } from '../../engine/core/config.ts';
 import { ProtocolError } from '../../engine/core/errors.ts';
 import { parseFault } from '../../replay/fault.ts';
+import { LatencyHistogram, eventLoopDelay, formatLatency } from '../../engine/node/latency-histogram.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 import { intFlag, oneOf } from './flags.ts';
@@ -162,6 +163,10 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
   });
   const say = log('primary', c.quiet);
   let epoch = 0;
+  // Live latency figures for the status line: how long outputs were held (entering the gate to release), and
+  // how late this process's event loop ran (a stall here or on the secondary's host is what a long hold is).
+  const hold = new LatencyHistogram();
+  const loop = eventLoopDelay();
   const driver = new PrimaryDriver({
     machine,
     module,
@@ -177,16 +182,20 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     digestEveryCalls: c.digestEveryCalls,
     waitForSecondary: !flags.has('--no-wait'),
     onStatus: (s) => (epoch = s.epoch),
+    onHeld: (ms) => hold.add(ms),
     checkpointFile: flags.get('--checkpoint-file')?.at(-1),
     checkpointEveryMs: intFlag(flags, '--checkpoint-every-ms', 1000),
   });
   say(`protecting ${basename(run.module)} (vm ${c.vmId}, release rule ${c.pair.releaseRule}); waiting for the secondary at ${peer}`);
   const statusTimer = setInterval(() => {
     const s = driver.status;
-    if (s && !c.quiet) say(`status: ${s.mode}, epoch ${s.epoch}, seq ${s.nextSeq}, acked ${s.receivedSeq}, matched ${s.matchedSeq}, released ${s.releasedSeq}, held ${s.heldOutputs}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
+    const held = formatLatency(hold.take());
+    const late = loop.take();
+    if (s && !c.quiet) say(`status: ${s.mode}, epoch ${s.epoch}, seq ${s.nextSeq}, acked ${s.receivedSeq}, matched ${s.matchedSeq}, released ${s.releasedSeq}, held ${s.heldOutputs}${held ? `; hold ${held}` : ''}${late}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
   }, 1000);
   const code = await driver.run();
   clearInterval(statusTimer);
+  loop.stop();
   await c.lease.close().catch(() => undefined);
   say(`guest exited with ${code}; every output released`);
   return code & 0xff;
@@ -255,12 +264,15 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   listener.onConnection((t) => driver.attach(t));
   listener.onRefused((err) => say(`refused a peer: ${err.code}: ${err.message}`));
   say(`listening on ${listener.url} for the primary of vm ${c.vmId}`);
+  const loop = eventLoopDelay();
   const statusTimer = setInterval(() => {
     const s = driver.status;
-    if (s && !c.quiet && !driver.primary) say(`status: ${s.state}, epoch ${s.epoch}, received ${s.receivedSeq}, replayed ${s.replayedSeq}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
+    const late = loop.take();
+    if (s && !c.quiet && !driver.primary) say(`status: ${s.state}, epoch ${s.epoch}, received ${s.receivedSeq}, replayed ${s.replayedSeq}${late}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
   }, 1000);
   const code = await driver.run();
   clearInterval(statusTimer);
+  loop.stop();
   await listener.close().catch(() => undefined);
   await c.lease.close().catch(() => undefined);
   say(`guest exited with ${code} after go-live`);

@@ -166,6 +166,34 @@ describe('protected pair (real processes on loopback)', function () {
     });
   }
 
+  it('reports output hold time and event-loop lateness in the status lines of both sides', async () => {
+    // 150 lines 10 ms apart: a second and a half of run, so at least one status line (one a second) falls
+    // inside it with outputs released in its interval.
+    const dir = pairDir();
+    const sec = await startSecondary(dir, [], env);
+    const pri = startPrimary(dir, sec.url, [TICKER, '150', '10'], [], env);
+    try {
+      expect(await pri.exited, pri.stderr).to.equal(0);
+      expect(lines(pri.stdout)).to.have.length(150);
+      const re = /status: protected,.*; hold p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms over (\d+) outputs; event loop late by up to ([\d.]+) ms/g;
+      const seen = [...pri.stderr.matchAll(re)];
+      expect(seen.length, pri.stderr).to.be.greaterThan(0);
+      let outputs = 0;
+      for (const m of seen) {
+        const [p50, p99, max] = [Number(m[1]), Number(m[2]), Number(m[3])];
+        expect(p50, m[0]).to.be.at.most(p99);
+        expect(p99, m[0]).to.be.at.most(max);
+        outputs += Number(m[4]);
+      }
+      // Each interval counts only its own releases: together at most every output once.
+      expect(outputs).to.be.greaterThan(0).and.at.most(151);
+      expect(sec.proc.stderr).to.match(/status: replicating, .*; event loop late by up to [\d.]+ ms/);
+    } finally {
+      pri.child.kill('SIGKILL');
+      sec.proc.child.kill('SIGKILL');
+    }
+  });
+
   it('digests before every logged call of a guest full of pure calls, and the secondary, replaying ahead through them, matches each', async () => {
     // files makes hundreds of pure file-system calls between its clock reads and writes. With --digest-every 1
     // the primary digests before every input and output, inside the handler; the secondary replays through the
