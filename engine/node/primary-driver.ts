@@ -107,6 +107,8 @@ export class PrimaryDriver {
   private exited: number | undefined;
   private exitStepped = false;
   private exitReleased = false;
+  /** Seq of the guest's end (its exit output) once stepped; -1 before. */
+  private exitSeq = -1;
   private stopped = false;
   private readonly track = new DigestTrack();
   private lastDigestIndex = -1;
@@ -250,10 +252,13 @@ export class PrimaryDriver {
         }
       }
       if (out.channel >= 0) this.o.emit(out.channel, out.data);
-      else if (out.channel === EXIT_CHANNEL) {
-        this.exitReleased = true;
-        this.o.onExitReleased?.();
-      }
+    }
+    if (this.o.onHeld) this.forgetLeft(r.status.releasedSeq);
+    // The guest's end left the gate: released here, or dropped once the secondary dispatched it (secondary
+    // dispatch never lists it among the outputs, so the seq, not the list, tells).
+    if (this.exitSeq >= 0 && !this.exitReleased && r.status.releasedSeq >= this.exitSeq) {
+      this.exitReleased = true;
+      this.o.onExitReleased?.();
     }
     for (const n of r.notices) this.o.log(`primary: ${n.kind}: ${n.detail}`);
     for (const e of r.errors) if (!QUIET_ERRORS.has(e.code) || process.env.TWINSTEP_DEBUG) this.o.log(`primary: error ${e.message}`);
@@ -368,6 +373,7 @@ export class PrimaryDriver {
     this.stepDigest(this.o.machine.callIndex);
     if (this.boundReached()) return; // owed still; the digest is taken
     this.exitOwed = undefined;
+    this.exitSeq = this.core.upcomingSeq;
     this.core.step({ type: 'output', callIndex: this.o.machine.callIndex, call: 'proc_exit', channel: EXIT_CHANNEL, data: exitCodeBytes(code) });
   }
 
@@ -568,8 +574,25 @@ export class PrimaryDriver {
     return copy;
   }
 
-  /** Output seq → when it entered the gate (only with onHeld). */
+  /** Output seq → when it entered the gate (only with onHeld), while the output is in the gate. */
   private readonly heldSince = new Map<number, number>();
+
+  /**
+   * Forgets the outputs at or below `releasedSeq` that left the gate without being released here (dropped
+   * after the secondary dispatched them): they never come through act's outputs, and would stay forever.
+   * The map is in seq order, so this stops at the first output still held.
+   */
+  private forgetLeft(releasedSeq: number): void {
+    for (const seq of this.heldSince.keys()) {
+      if (seq > releasedSeq) return;
+      this.heldSince.delete(seq);
+    }
+  }
+
+  /** Outputs whose hold is being timed (onHeld): those still in the gate. */
+  get timedOutputs(): number {
+    return this.heldSince.size;
+  }
 
   private output(call: OutputCall): typeof PAUSE | void {
     let digested = true;
@@ -580,6 +603,7 @@ export class PrimaryDriver {
       digested = this.periodicDigest(call.index);
     }
     if (digested && this.boundReached()) return PAUSE;
+    if (call.channel === EXIT_CHANNEL) this.exitSeq = this.core.upcomingSeq;
     if (this.o.onHeld) this.heldSince.set(this.core.upcomingSeq, performance.now());
     this.core.step({ type: 'output', callIndex: call.index, call: call.name, channel: call.channel, data: call.data.slice() });
     // An output waits for the secondary: flush its entry now rather than at the end of the slice.

@@ -17,6 +17,7 @@ import { FileLease } from '../../engine/lease/file-lease.ts';
 import { FileFence } from '../../engine/lease/fence.ts';
 import { connect, listen } from '../../engine/net/endpoint.ts';
 import type { Listener } from '../../engine/net/transport.ts';
+import type { SecondaryConfig } from '../../engine/core/config.ts';
 
 const secret = Buffer.from('in-process pair test secret');
 let pairs = 0;
@@ -32,7 +33,7 @@ export interface MemSecondary {
   stop(): Promise<void>;
 }
 
-export function memSecondary(opts: { readonly log?: (l: string) => void; readonly nowMs?: () => number } = {}): MemSecondary {
+export function memSecondary(opts: { readonly log?: (l: string) => void; readonly nowMs?: () => number; readonly core?: Partial<SecondaryConfig> } = {}): MemSecondary {
   const dir = mkdtempSync(join(tmpdir(), 'twinstep-mem-pair-'));
   const addr = `mem://pair-${process.pid}-${pairs++}`;
   const leaseFor = (node: string, clock: () => number = () => Date.now()) =>
@@ -40,7 +41,7 @@ export function memSecondary(opts: { readonly log?: (l: string) => void; readonl
   const driver = new SecondaryDriver({
     vmId: 'vm',
     nodeId: 'sec',
-    core: {},
+    core: opts.core ?? {},
     primaryCore: {},
     sleep: new SleepGate(liveDevices()),
     lease: leaseFor('sec', opts.nowMs),
