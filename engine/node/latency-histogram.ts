@@ -1,5 +1,5 @@
 /**
- * A bounded latency histogram for live status lines (output hold time, event-loop delay): O(1) per sample, a
+ * A bounded latency histogram for live status lines (the primary's output hold time): O(1) per sample, a
  * fixed number of buckets whatever the rate, so an output-heavy guest (100k outputs a second) costs no sorting
  * on the event loop, where sorting would itself delay the outputs being measured.
  *
@@ -71,11 +71,11 @@ export class LatencyHistogram {
   }
 }
 
-/** "p50 0.41 ms, p99 2.10 ms, max 3.20 ms over 512" for status lines; '' when there were no samples. */
-export function formatLatency(s: LatencySummary, unit = 'outputs'): string {
+/** "p50 0.41 ms, p99 2.10 ms, max 3.20 ms over 512 outputs" for status lines; '' when there were no samples. */
+export function formatLatency(s: LatencySummary): string {
   if (s.count === 0) return '';
   const f = (ms: number) => (ms < 10 ? ms.toFixed(2) : ms.toFixed(0));
-  return `p50 ${f(s.p50)} ms, p99 ${f(s.p99)} ms, max ${f(s.max)} ms over ${s.count} ${unit}`;
+  return `p50 ${f(s.p50)} ms, p99 ${f(s.p99)} ms, max ${f(s.max)} ms over ${s.count} outputs`;
 }
 
 /** Event-loop lateness resolution (ms): the monitor's timer fires this often. */
