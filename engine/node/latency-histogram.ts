@@ -86,18 +86,23 @@ export const LOOP_DELAY_RESOLUTION_MS = 10;
  * time (perf_hooks' monitor). Acks, heartbeats and outputs wait that long, so a long output hold that lines
  * up with it was this host's stall (guest slice, GC, the scheduler), not the network's.
  */
-export function eventLoopDelay(): { take(): string; stop(): void } {
+export function eventLoopDelay(): { takeMs(): number; stop(): void } {
   const h = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   h.enable();
   return {
-    take() {
+    takeMs() {
       // The histogram holds the timer's whole period plus the lateness: subtract the period.
       const lateMs = h.count > 0 ? Math.max(0, h.max / 1e6 - LOOP_DELAY_RESOLUTION_MS) : 0;
       h.reset();
-      return `; event loop late by up to ${lateMs.toFixed(1)} ms`;
+      return lateMs;
     },
     stop() {
       h.disable();
     },
   };
+}
+
+/** "; event loop late by up to 1.3 ms" for status lines. */
+export function formatLoopLate(ms: number): string {
+  return `; event loop late by up to ${ms.toFixed(1)} ms`;
 }

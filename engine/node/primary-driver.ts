@@ -589,6 +589,11 @@ export class PrimaryDriver {
     }
   }
 
+  /** Host calls the guest has made so far (its position; for status pages). */
+  get hostCalls(): number {
+    return this.o.machine.callIndex;
+  }
+
   /** Outputs whose hold is being timed (onHeld): those still in the gate. */
   get timedOutputs(): number {
     return this.heldSince.size;

@@ -23,7 +23,7 @@ import { LeaseIo } from './lease-io.ts';
 import type { SleepGate } from './guest-sleep.ts';
 import { applyTransfer, chunkHashXxh64, stateHashes } from './state-transfer.ts';
 import { listenChannel, sendAllOnChannel } from './channel.ts';
-import { PrimaryDriver, QUIET_ERRORS } from './primary-driver.ts';
+import { PrimaryDriver, QUIET_ERRORS, type PrimaryDriverOptions } from './primary-driver.ts';
 import { SliceTimer } from './slice-timer.ts';
 
 export interface SecondaryDriverOptions {
@@ -54,6 +54,8 @@ export interface SecondaryDriverOptions {
   readonly checkpointEveryMs?: number;
   /** Called when this node went live, with the primary driver now running the guest. */
   readonly onLive?: (p: PrimaryDriver) => void;
+  /** Hooks of the primary this node becomes at go-live (its status figures: hold times, log bytes, checkpoints). */
+  readonly liveHooks?: Pick<PrimaryDriverOptions, 'onHeld' | 'onSent' | 'onCheckpoint'>;
 }
 
 /**
@@ -431,6 +433,7 @@ export class SecondaryDriver {
       connect: this.o.rejoin,
       checkpointFile: this.o.checkpointFile,
       checkpointEveryMs: this.o.checkpointEveryMs,
+      ...this.o.liveHooks,
     });
     this.primary = p;
     this.o.onLive?.(p);

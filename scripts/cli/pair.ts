@@ -27,16 +27,16 @@ import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { primaryConfig, secondaryConfig, type PrimaryConfig } from '../../engine/core/config.ts';
 import { ProtocolError } from '../../engine/core/errors.ts';
 import { parseFault } from '../../replay/fault.ts';
-import { LatencyHistogram, eventLoopDelay, formatLatency } from '../../engine/node/latency-histogram.ts';
+import { NodeFigures, primaryReport, secondaryReport, serveStatus, statusListenFlag } from './pair-status.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 import { intFlag, oneOf } from './flags.ts';
 import { bootTimeNs, parseRunArgs } from './run-options.ts';
 
 export const PRIMARY_USAGE =
-  'twinstep primary --peer ws://HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--on-peer-loss continue|pause] [--digest-every CALLS] [--heartbeat-ms MS] [--peer-timeout-ms MS] [--transfer-apply-mbps MB_PER_S] [--lease-ttl-ms MS] [--checkpoint-file F [--checkpoint-every-ms MS]] [--vm-id ID] [--no-wait] [run options] MODULE.wasm [ARGS...]';
+  'twinstep primary --peer ws://HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--on-peer-loss continue|pause] [--digest-every CALLS] [--heartbeat-ms MS] [--peer-timeout-ms MS] [--transfer-apply-mbps MB_PER_S] [--lease-ttl-ms MS] [--checkpoint-file F [--checkpoint-every-ms MS]] [--vm-id ID] [--status-listen HOST:PORT] [--no-wait] [run options] MODULE.wasm [ARGS...]';
 export const SECONDARY_USAGE =
-  'twinstep secondary --listen HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--heartbeat-ms MS] [--peer-timeout-ms MS] [--transfer-apply-mbps MB_PER_S] [--lease-ttl-ms MS] [--from-snapshot F] [--rejoin-peer ws://HOST:PORT] [--checkpoint-file F] [--vm-id ID] [--inject input@SEQ|output@SEQ|memory@CALL]';
+  'twinstep secondary --listen HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--heartbeat-ms MS] [--peer-timeout-ms MS] [--transfer-apply-mbps MB_PER_S] [--lease-ttl-ms MS] [--from-snapshot F] [--rejoin-peer ws://HOST:PORT] [--checkpoint-file F] [--vm-id ID] [--status-listen HOST:PORT] [--inject input@SEQ|output@SEQ|memory@CALL]';
 
 const COMMON = {
   '--secret-file': { takesValue: true },
@@ -52,6 +52,7 @@ const COMMON = {
   '--quiet': { takesValue: false },
   '--checkpoint-file': { takesValue: true },
   '--checkpoint-every-ms': { takesValue: true },
+  '--status-listen': { takesValue: true },
 };
 
 /** Lease default: a directory in the working directory, which two processes on one host share. */
@@ -153,6 +154,7 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
   const peer = flags.get('--peer')?.at(-1);
   if (!peer) throw new CliError('missing --peer ws://HOST:PORT (where the secondary listens)', EXIT.usage);
   if (!/^ws:\/\/[^/]+:\d+\/?$/.test(peer)) throw new CliError(`--peer expects ws://HOST:PORT, got '${peer}'`, EXIT.usage);
+  const statusAt = statusListenFlag(flags);
   const c = await common(flags, 'primary');
   const onPeerLoss = oneOf(flags, '--on-peer-loss', ['continue', 'pause'] as const, 'continue');
   const module = await loadModule(readModuleFile(run.module), run.unwind);
@@ -163,10 +165,9 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
   });
   const say = log('primary', c.quiet);
   let epoch = 0;
-  // Live latency figures for the status line: how long outputs were held (entering the gate to release), and
-  // how late this process's event loop ran (a stall here or on the secondary's host is what a long hold is).
-  const hold = new LatencyHistogram();
-  const loop = eventLoopDelay();
+  // Live figures for the status line and page: how long outputs were held (entering the gate to release), how
+  // late this process's event loop ran (a stall here or on the secondary's host is what a long hold is), totals.
+  const figures = new NodeFigures();
   const driver = new PrimaryDriver({
     machine,
     module,
@@ -182,20 +183,26 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     digestEveryCalls: c.digestEveryCalls,
     waitForSecondary: !flags.has('--no-wait'),
     onStatus: (s) => (epoch = s.epoch),
-    onHeld: (ms) => hold.add(ms),
+    ...figures.hooks,
     checkpointFile: flags.get('--checkpoint-file')?.at(-1),
     checkpointEveryMs: intFlag(flags, '--checkpoint-every-ms', 1000),
   });
+  const id = { vmId: c.vmId, nodeId: `primary-${process.pid}`, releaseRule: c.pair.releaseRule ?? 'ack', dispatchSide: c.pair.dispatchSide ?? 'primary' };
+  const server = statusAt ? await serveStatus(statusAt, () => primaryReport(id, driver, figures), say).catch(async (e) => {
+    figures.stop();
+    await c.lease.close().catch(() => undefined);
+    throw e;
+  }) : undefined;
   say(`protecting ${basename(run.module)} (vm ${c.vmId}, release rule ${c.pair.releaseRule}); waiting for the secondary at ${peer}`);
   const statusTimer = setInterval(() => {
+    figures.roll();
     const s = driver.status;
-    const held = formatLatency(hold.take());
-    const late = loop.take();
-    if (s && !c.quiet) say(`status: ${s.mode}, epoch ${s.epoch}, seq ${s.nextSeq}, acked ${s.receivedSeq}, matched ${s.matchedSeq}, released ${s.releasedSeq}, held ${s.heldOutputs}${held ? `; hold ${held}` : ''}${late}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
+    if (s && !c.quiet) say(`status: ${s.mode}, epoch ${s.epoch}, seq ${s.nextSeq}, acked ${s.receivedSeq}, matched ${s.matchedSeq}, released ${s.releasedSeq}, held ${s.heldOutputs}${figures.lineSuffix(true)}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
   }, 1000);
   const code = await driver.run();
   clearInterval(statusTimer);
-  loop.stop();
+  figures.stop();
+  await server?.close();
   await c.lease.close().catch(() => undefined);
   say(`guest exited with ${code}; every output released`);
   return code & 0xff;
@@ -214,6 +221,7 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   if (!listenAt) throw new CliError('missing --listen HOST:PORT', EXIT.usage);
   const m = /^(?:ws:\/\/)?([^:/]+|\[[^\]]+\]):(\d+)\/?$/.exec(listenAt);
   if (!m) throw new CliError(`--listen expects HOST:PORT, got '${listenAt}'`, EXIT.usage);
+  const statusAt = statusListenFlag(flags);
   const c = await common(flags, 'secondary');
   const inject = flags.get('--inject')?.at(-1);
   let fault;
@@ -239,6 +247,7 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
     }
   }
   const rejoinPeer = flags.get('--rejoin-peer')?.at(-1);
+  const figures = new NodeFigures();
   const driver = new SecondaryDriver({
     initial,
     rejoin: rejoinPeer ? () => connect(rejoinPeer, { secret: c.secret, vmId: c.vmId, role: 'primary', epoch: 0, minPeerEpoch: 0 }) : undefined,
@@ -254,6 +263,8 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
     log: say,
     fault,
     digestEveryCalls: c.digestEveryCalls,
+    onStatus: (s) => figures.sawSecondary(s),
+    liveHooks: figures.hooks,
   });
   let listener;
   try {
@@ -261,18 +272,25 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   } catch (e) {
     throw new CliError((e as Error).message, e instanceof NetError ? EXIT.unavailable : EXIT.software);
   }
+  const id = { vmId: c.vmId, nodeId: `secondary-${process.pid}`, releaseRule: c.pair.releaseRule ?? 'ack', dispatchSide: c.pair.dispatchSide ?? 'primary' };
+  const server = statusAt ? await serveStatus(statusAt, () => secondaryReport(id, driver, figures), say).catch(async (e) => {
+    figures.stop();
+    await listener.close().catch(() => undefined);
+    await c.lease.close().catch(() => undefined);
+    throw e;
+  }) : undefined;
   listener.onConnection((t) => driver.attach(t));
   listener.onRefused((err) => say(`refused a peer: ${err.code}: ${err.message}`));
   say(`listening on ${listener.url} for the primary of vm ${c.vmId}`);
-  const loop = eventLoopDelay();
   const statusTimer = setInterval(() => {
+    figures.roll();
     const s = driver.status;
-    const late = loop.take();
-    if (s && !c.quiet && !driver.primary) say(`status: ${s.state}, epoch ${s.epoch}, received ${s.receivedSeq}, replayed ${s.replayedSeq}${late}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
+    if (s && !c.quiet && !driver.primary) say(`status: ${s.state}, epoch ${s.epoch}, received ${s.receivedSeq}, replayed ${s.replayedSeq}${figures.lineSuffix(false)}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
   }, 1000);
   const code = await driver.run();
   clearInterval(statusTimer);
-  loop.stop();
+  figures.stop();
+  await server?.close();
   await listener.close().catch(() => undefined);
   await c.lease.close().catch(() => undefined);
   say(`guest exited with ${code} after go-live`);

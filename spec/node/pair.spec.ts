@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModule } from '../../engine/wasi/loader.ts';
-import { ROOT, checkSequence, lines, pairDir, startPrimary, startSecondary, waitFor } from '../support/pair-procs.ts';
+import { ROOT, checkSequence, lines, pairDir, startPrimary, startProc, startSecondary, waitFor } from '../support/pair-procs.ts';
 import { startEtcd } from '../lease/etcd-server.ts';
 import { seededRandom } from '../support/seeded-random.ts';
 
@@ -191,6 +191,92 @@ describe('protected pair (real processes on loopback)', function () {
     } finally {
       pri.child.kill('SIGKILL');
       sec.proc.child.kill('SIGKILL');
+    }
+  });
+
+  it('serves status pages and metrics on both sides, and the survivor reports itself as the primary after a failover', async () => {
+    const dir = pairDir();
+    const sec = await startSecondary(dir, ['--status-listen', '127.0.0.1:0'], env);
+    const secUrl = /status page at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(sec.proc.stderr)?.[1];
+    expect(secUrl, sec.proc.stderr).to.be.a('string');
+    const pri = startPrimary(dir, sec.url, [TICKER, '3000', '5'], ['--status-listen', '127.0.0.1:0'], env);
+    const metric = (text: string, name: string): number | undefined => {
+      const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : undefined;
+    };
+    const get = async (url: string) => {
+      try {
+        const r = await fetch(url);
+        return r.ok ? await r.text() : '';
+      } catch {
+        return '';
+      }
+    };
+    try {
+      let priUrl = '';
+      await waitFor('the primary status page', () => {
+        priUrl = /status page at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(pri.stderr)?.[1] ?? '';
+        return priUrl !== '' || pri.child.exitCode !== null;
+      }, 30_000, pri);
+      expect(priUrl, pri.stderr).to.not.equal('');
+      // Protected, with outputs released: the figures move as the guest runs.
+      let priMetrics = '';
+      await waitFor('the primary to report protected outputs', async () => {
+        priMetrics = await get(priUrl + 'metrics');
+        return metric(priMetrics, 'twinstep_protected') === 1 && (metric(priMetrics, 'twinstep_outputs_released_total') ?? 0) > 20;
+      }, 30_000, pri);
+      expect(priMetrics).to.match(/^twinstep_node_info\{role="primary",vm_id="default",node_id="primary-\d+",release_rule="ack",dispatch="primary"\} 1$/m);
+      expect(metric(priMetrics, 'twinstep_lease_held')).to.equal(1);
+      expect(priMetrics).to.match(/^twinstep_checkpoints_total\{kind="full"\} 1$/m);
+      expect(metric(priMetrics, 'twinstep_output_hold_seconds_count')).to.equal(metric(priMetrics, 'twinstep_outputs_released_total'));
+      const priStatus = JSON.parse(await get(priUrl + 'status'));
+      expect(priStatus).to.include({ role: 'primary', state: 'protected', tookOver: false });
+      expect(priStatus.status.nextSeq).to.be.greaterThan(0);
+      const secStatus = JSON.parse(await get(secUrl + 'status'));
+      expect(secStatus).to.include({ role: 'secondary', state: 'replicating' });
+      expect(secStatus.totals.restores).to.equal(1);
+      const secMetrics = await get(secUrl + 'metrics');
+      expect(secMetrics).to.match(/^twinstep_secondary_state\{state="replicating"\} 1$/m);
+      expect(metric(secMetrics, 'twinstep_log_received_seq')).to.be.greaterThan(0);
+      expect(await get(secUrl!)).to.contain('state: <b>replicating</b>');
+
+      pri.child.kill('SIGKILL');
+      let after = '';
+      await waitFor('the survivor to report that it took over', async () => {
+        after = await get(secUrl + 'metrics');
+        return metric(after, 'twinstep_took_over') === 1 && metric(after, 'twinstep_lease_held') === 1;
+      }, 30_000, sec.proc);
+      expect(after).to.match(/^twinstep_node_info\{role="primary",/m);
+      expect(metric(after, 'twinstep_epoch')).to.be.greaterThan(metric(priMetrics, 'twinstep_epoch')!);
+      const live = JSON.parse(await get(secUrl + 'status'));
+      expect(live).to.include({ role: 'primary', tookOver: true, state: 'unprotected' });
+      expect(live.warnings.join(' ')).to.match(/UNPROTECTED/);
+      expect(await get(secUrl!)).to.contain('took over');
+    } finally {
+      pri.child.kill('SIGKILL');
+      sec.proc.child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses a bad --status-listen and an address in use before running the guest', async () => {
+    const dir = pairDir();
+    const bad = startPrimary(dir, 'ws://127.0.0.1:9', [TICKER, '5', '1'], ['--status-listen', 'localhost'], env);
+    expect(await bad.exited).to.equal(64);
+    expect(bad.stderr).to.match(/--status-listen expects HOST:PORT/);
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const busy = startPrimary(dir, 'ws://127.0.0.1:9', [TICKER, '5', '1'], ['--status-listen', `127.0.0.1:${port}`], env);
+      expect(await busy.exited).to.equal(69);
+      expect(busy.stderr).to.match(new RegExp(`--status-listen: cannot serve the status page on 127\\.0\\.0\\.1:${port}: EADDRINUSE`));
+      expect(busy.stdout, 'the guest never ran').to.equal('');
+      const busySec = startProc(['secondary', '--listen', '127.0.0.1:0', '--secret-file', 'secret', '--status-listen', `127.0.0.1:${port}`], dir, env);
+      expect(await busySec.exited).to.equal(69);
+      expect(busySec.stderr).to.match(/EADDRINUSE/);
+    } finally {
+      taken.close();
     }
   });
 

@@ -31,9 +31,9 @@ export function startProc(args: string[], cwd: string, env: Record<string, strin
   return p;
 }
 
-export async function waitFor(what: string, cond: () => boolean, timeoutMs: number, proc?: Proc): Promise<void> {
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, proc?: Proc): Promise<void> {
   const t0 = Date.now();
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${proc ? `\n--- stderr:\n${proc.stderr}` : ''}`);
     await new Promise((r) => setTimeout(r, 10));
   }
