@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every figure the issues ask for, measured in ONE run on this machine, as ratios where a
  * comparison is meant (FT vs unprotected, replay vs record, twinstep vs node:wasi). Prints a table and writes
- * bench-out/bench.json. Sections can be chosen: `npm run bench -- machine log net record-replay pair`.
+ * bench-out/bench.json. Sections can be chosen: `npm run bench -- host machine log net record-replay pair`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -14,6 +14,8 @@ const guest = (p: string) => join(root, 'guests/build', p);
 type Section = () => Promise<Record<string, number>>;
 
 const sections: Record<string, Section> = {
+  // First: how much this host's second CPU is worth (a busy neighbour's slowdown), to read the rest by.
+  host: async () => (await import('./host.ts')).benchHost(),
   machine: async () => ({
     ...(await benchMachine(
       [
