@@ -79,6 +79,11 @@ export class NodeFigures {
   }
 }
 
+/** The primary's one-line status message (once a second on stderr). */
+export function primaryStatusLine(s: PrimaryStatus, f: NodeFigures): string {
+  return `status: ${s.mode}, epoch ${s.epoch}, seq ${s.nextSeq}, acked ${s.receivedSeq}, matched ${s.matchedSeq}, released ${s.releasedSeq}, held ${s.heldOutputs}${f.lineSuffix(true)}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`;
+}
+
 export interface NodeIdentity {
   readonly vmId: string;
   readonly nodeId: string;

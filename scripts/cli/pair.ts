@@ -27,7 +27,7 @@ import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { primaryConfig, secondaryConfig, type PrimaryConfig } from '../../engine/core/config.ts';
 import { ProtocolError } from '../../engine/core/errors.ts';
 import { parseFault } from '../../replay/fault.ts';
-import { NodeFigures, primaryReport, secondaryReport, serveStatus, statusListenFlag } from './pair-status.ts';
+import { NodeFigures, primaryReport, primaryStatusLine, secondaryReport, serveStatus, statusListenFlag } from './pair-status.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 import { intFlag, oneOf } from './flags.ts';
@@ -168,12 +168,13 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
   // Live figures for the status line and page: how long outputs were held (entering the gate to release), how
   // late this process's event loop ran (a stall here or on the secondary's host is what a long hold is), totals.
   const figures = new NodeFigures();
+  const nodeId = `primary-${process.pid}`;
   const driver = new PrimaryDriver({
     machine,
     module,
     sleep,
     vmId: c.vmId,
-    nodeId: `primary-${process.pid}`,
+    nodeId,
     core: { ...c.pair, onPeerLoss },
     start: { mode: 'unprotected' },
     lease: c.lease,
@@ -187,7 +188,7 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     checkpointFile: flags.get('--checkpoint-file')?.at(-1),
     checkpointEveryMs: intFlag(flags, '--checkpoint-every-ms', 1000),
   });
-  const id = { vmId: c.vmId, nodeId: `primary-${process.pid}`, releaseRule: c.pair.releaseRule ?? 'ack', dispatchSide: c.pair.dispatchSide ?? 'primary' };
+  const id = { vmId: c.vmId, nodeId, releaseRule: c.pair.releaseRule ?? 'ack', dispatchSide: c.pair.dispatchSide ?? 'primary' };
   const server = statusAt ? await serveStatus(statusAt, () => primaryReport(id, driver, figures), say).catch(async (e) => {
     figures.stop();
     await c.lease.close().catch(() => undefined);
@@ -197,7 +198,7 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
   const statusTimer = setInterval(() => {
     figures.roll();
     const s = driver.status;
-    if (s && !c.quiet) say(`status: ${s.mode}, epoch ${s.epoch}, seq ${s.nextSeq}, acked ${s.receivedSeq}, matched ${s.matchedSeq}, released ${s.releasedSeq}, held ${s.heldOutputs}${figures.lineSuffix(true)}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
+    if (s && !c.quiet) say(primaryStatusLine(s, figures));
   }, 1000);
   const code = await driver.run();
   clearInterval(statusTimer);
@@ -248,13 +249,14 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   }
   const rejoinPeer = flags.get('--rejoin-peer')?.at(-1);
   const figures = new NodeFigures();
+  const nodeId = `secondary-${process.pid}`;
   const driver = new SecondaryDriver({
     initial,
     rejoin: rejoinPeer ? () => connect(rejoinPeer, { secret: c.secret, vmId: c.vmId, role: 'primary', epoch: 0, minPeerEpoch: 0 }) : undefined,
     checkpointFile: flags.get('--checkpoint-file')?.at(-1),
     checkpointEveryMs: intFlag(flags, '--checkpoint-every-ms', 1000),
     vmId: c.vmId,
-    nodeId: `secondary-${process.pid}`,
+    nodeId,
     core: c.pair,
     primaryCore: c.pair,
     sleep,
@@ -272,7 +274,7 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   } catch (e) {
     throw new CliError((e as Error).message, e instanceof NetError ? EXIT.unavailable : EXIT.software);
   }
-  const id = { vmId: c.vmId, nodeId: `secondary-${process.pid}`, releaseRule: c.pair.releaseRule ?? 'ack', dispatchSide: c.pair.dispatchSide ?? 'primary' };
+  const id = { vmId: c.vmId, nodeId, releaseRule: c.pair.releaseRule ?? 'ack', dispatchSide: c.pair.dispatchSide ?? 'primary' };
   const server = statusAt ? await serveStatus(statusAt, () => secondaryReport(id, driver, figures), say).catch(async (e) => {
     figures.stop();
     await listener.close().catch(() => undefined);
@@ -284,8 +286,12 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   say(`listening on ${listener.url} for the primary of vm ${c.vmId}`);
   const statusTimer = setInterval(() => {
     figures.roll();
+    if (c.quiet) return;
+    // After go-live this node is the primary: its status line is a primary's.
+    const live = driver.primary?.status;
+    if (live) return say(primaryStatusLine(live, figures));
     const s = driver.status;
-    if (s && !c.quiet && !driver.primary) say(`status: ${s.state}, epoch ${s.epoch}, received ${s.receivedSeq}, replayed ${s.replayedSeq}${figures.lineSuffix(false)}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
+    if (s) say(`status: ${s.state}, epoch ${s.epoch}, received ${s.receivedSeq}, replayed ${s.replayedSeq}${figures.lineSuffix(false)}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
   }, 1000);
   const code = await driver.run();
   clearInterval(statusTimer);

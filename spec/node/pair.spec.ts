@@ -252,6 +252,8 @@ describe('protected pair (real processes on loopback)', function () {
       expect(live).to.include({ role: 'primary', tookOver: true, state: 'unprotected' });
       expect(live.warnings.join(' ')).to.match(/UNPROTECTED/);
       expect(await get(secUrl!)).to.contain('took over');
+      // Its status line, once a second, is now a primary's.
+      await waitFor("the survivor's primary status line", () => /\[twinstep secondary\] status: unprotected, epoch \d+, seq \d+, .*; hold p50 /.test(sec.proc.stderr), 10_000, sec.proc);
     } finally {
       pri.child.kill('SIGKILL');
       sec.proc.child.kill('SIGKILL');
