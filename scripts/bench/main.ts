@@ -1,12 +1,14 @@
 /**
  * `npm run bench`: every figure the issues ask for, measured in ONE run on this machine, as ratios where a
  * comparison is meant (FT vs unprotected, replay vs record, twinstep vs node:wasi). Prints a table and writes
- * bench-out/bench.json. Sections can be chosen: `npm run bench -- host machine log net record-replay pair`.
+ * bench-out/bench.json, with the raw samples and plots behind some figures (bench-out/*.csv and *.svg, see
+ * plot.ts). Sections can be chosen: `npm run bench -- host machine log net record-replay pair`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchMachine, benchPageHash, benchSnapshot } from './machine.ts';
+import { writtenBenchFiles } from './plot.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const guest = (p: string) => join(root, 'guests/build', p);
@@ -57,7 +59,7 @@ for (const name of names) {
 }
 mkdirSync(join(root, 'bench-out'), { recursive: true });
 writeFileSync(join(root, 'bench-out/bench.json'), JSON.stringify({ node: process.version, results }, null, 2) + '\n');
-process.stdout.write('\nwritten: bench-out/bench.json\n');
+process.stdout.write(`\nwritten: ${['bench-out/bench.json', ...writtenBenchFiles].join(', ')}\n`);
 
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);

@@ -25,6 +25,7 @@ import { connect } from '../../engine/net/endpoint.ts';
 import type { HostCallHandler } from '../../engine/machine/machine.ts';
 import { lines, pairDir, startPrimary, startSecondary, waitFor } from '../../spec/support/pair-procs.ts';
 import { median, percentile } from './timing.ts';
+import { cdf, lineChart, toCsv, writeBenchFile, type Series } from './plot.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const WARM = fileURLToPath(new URL('../../spec/cli/warm-cache.ts', import.meta.url));
@@ -191,10 +192,14 @@ export async function benchPair(): Promise<Record<string, number>> {
   // Hold time on an output-heavy guest (a line every 2 ms), where it is what clients feel. The headline
   // figures are a fresh pair's first 600 outputs (both processes still warming up their JIT); the steady
   // figures are outputs 1000 to 1999 of the same run, after the warm-up.
+  const holdRows: Array<[string, string, number, number]> = [];
+  const holdSeries: Series[] = [];
   for (const release of ['ack', 'compare'] as const) {
     const r = await protectedRun({ name: 'ticker', path: guest('c/ticker.wasm'), args: ['2000', '2'] }, release);
     allHeld[release].push(...r.held.slice(0, 600));
     const steady = r.held.slice(1000);
+    r.held.forEach((ms, i) => holdRows.push([release, i < 600 ? 'first_600' : i >= 1000 ? 'steady' : 'between', i, ms]));
+    holdSeries.push({ name: `${release}, first 600`, points: cdf(r.held.slice(0, 600)) }, { name: `${release}, steady`, points: cdf(steady) });
     out[`output_hold.${release}.p50_ms`] = percentile(allHeld[release], 50);
     out[`output_hold.${release}.p99_ms`] = percentile(allHeld[release], 99);
     out[`output_hold.${release}.samples`] = allHeld[release].length;
@@ -202,6 +207,16 @@ export async function benchPair(): Promise<Record<string, number>> {
     out[`output_hold.${release}.steady_p99_ms`] = percentile(steady, 99);
     out[`output_hold.${release}.steady_samples`] = steady.length;
   }
+  // Every hold sample (output index order), and their distributions against the 2 ms target.
+  writeBenchFile('output-hold.csv', toCsv(['release_rule', 'phase', 'output_index', 'hold_ms'], holdRows));
+  writeBenchFile('output-hold-cdf.svg', lineChart(holdSeries, {
+    title: 'Output hold time on loopback (ticker, a line every 2 ms)',
+    xLabel: 'hold time (ms, gate entry to release)',
+    yLabel: 'fraction of outputs',
+    logX: true,
+    vLines: [{ x: 2, label: 'p99 target 2 ms' }],
+    hLines: [{ y: 0.99, label: 'p99' }],
+  }));
   // Re-protect of a guest holding 64 MiB: join (pre-copy while running) and the final stun. The guest holds its
   // memory for 6 s: the secondary joins 1.5 s in, and the join must end before the guest does.
   const big = await protectedRun({ name: 'memhog', path: guest('c/memhog.wasm'), args: ['64', '6000'] }, 'ack', [], 2000, 1500);

@@ -36,6 +36,7 @@ import { Replayer } from '../../replay/replayer.ts';
 import { TraceSource } from '../../replay/trace-source.ts';
 import { DIGEST_BUDGET_DEFAULT, DIGEST_EVERY_CALLS_DEFAULT, DIGEST_EVERY_MS_DEFAULT, traceEntrySink } from '../cli/record.ts';
 import { interleaved, median, nowMs } from './timing.ts';
+import { lineChart, toCsv, writeBenchFile } from './plot.ts';
 import { replayDevices } from '../../replay/devices.ts';
 import { coarseNowMs } from '../../engine/node/coarse-clock.ts';
 
@@ -195,6 +196,18 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       sweep[`sweep.work_${work}.guest_ns_per_host_call`] = (s.run * 1e6) / calls;
       sweep[`sweep.work_${work}.record_vs_run_ratio`] = s.record / s.run;
     }
+
+    // The overhead against call density: the main run (no work between calls) and the sweep's points.
+    const density: Array<[number, number]> = [[(t.run * 1e6) / rec.calls, t.record / t.run]];
+    for (const [, work] of SWEEP) density.push([sweep[`sweep.work_${work}.guest_ns_per_host_call`]!, sweep[`sweep.work_${work}.record_vs_run_ratio`]!]);
+    writeBenchFile('record-overhead.csv', toCsv(['guest_ns_per_host_call', 'record_vs_run_ratio'], density));
+    writeBenchFile('record-overhead.svg', lineChart([{ name: 'record / run', points: density }], {
+      title: 'Recording overhead against host-call density (guests/c/hostcalls)',
+      xLabel: 'guest time per host call when run (ns)',
+      yLabel: 'record time / run time',
+      logX: true,
+      hLines: [{ y: 1.15, label: 'target 1.15' }, { y: 1, label: 'no overhead' }],
+    }));
 
     const s = rec.stats;
     const perCall = (kind: EntryKind) => s.bytes[kind] / rec.calls;
