@@ -291,7 +291,7 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
     const live = driver.primary?.status;
     if (live) return say(primaryStatusLine(live, figures));
     const s = driver.status;
-    if (s) say(`status: ${s.state}, epoch ${s.epoch}, received ${s.receivedSeq}, replayed ${s.replayedSeq}${figures.lineSuffix(false)}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
+    if (s) say(`status: ${s.state}, epoch ${s.epoch}, received ${s.receivedSeq}, replayed ${s.replayedSeq}, lag ${Math.max(0, s.receivedSeq - s.replayedSeq)} entries${figures.lineSuffix(false)}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
   }, 1000);
   const code = await driver.run();
   clearInterval(statusTimer);
