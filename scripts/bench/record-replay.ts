@@ -35,7 +35,7 @@ import { Recorder } from '../../engine/node/recorder.ts';
 import { Replayer } from '../../replay/replayer.ts';
 import { TraceSource } from '../../replay/trace-source.ts';
 import { DIGEST_BUDGET_DEFAULT, DIGEST_EVERY_CALLS_DEFAULT, DIGEST_EVERY_MS_DEFAULT, traceEntrySink } from '../cli/record.ts';
-import { interleaved, median, nowMs } from './timing.ts';
+import { interleaved, interleavedRounds, median, nowMs, pairedRatioQuartiles } from './timing.ts';
 import { lineChart, toCsv, writeBenchFile } from './plot.ts';
 import { replayDevices } from '../../replay/devices.ts';
 import { coarseNowMs } from '../../engine/node/coarse-clock.ts';
@@ -166,7 +166,7 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
     replayOnce(module, args, trace);
     let k = 0;
     const replayEntries: number[] = [];
-    const t = await interleaved(rounds, {
+    const rt = await interleavedRounds(rounds, {
       run: () => runOnce(module, args),
       // Each round records into a new file, as a CI job does (overwriting a 6 MB trace would add its truncation).
       record: () => {
@@ -177,6 +177,10 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       recordEntriesOnly: () => recordOnce(module, args, 'entries'),
       recordEncodeOnly: () => recordOnce(module, args, 'encode'),
     }, warmup);
+    const t = Object.fromEntries(Object.entries(rt).map(([k, v]) => [k, median(v)])) as Record<keyof typeof rt, number>;
+    // How far single rounds spread (each round's pair back to back): the headline ratios are medians of medians.
+    const recordSpread = pairedRatioQuartiles(rt.record!, rt.run!);
+    const replaySpread = pairedRatioQuartiles(rt.replay!, rt.record!);
     if (replayEntries.some((n) => n !== replayEntries[0])) throw new Error('replays consumed different entry counts');
 
     // Entries of the recorded trace, for the codec rate over the real mix.
@@ -218,10 +222,14 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       'hostcalls.record_ms': t.record,
       'hostcalls.replay_ms': t.replay,
       'record_vs_run_ratio': t.record / t.run,
+      'record_vs_run_ratio_rounds_p25': recordSpread.p25,
+      'record_vs_run_ratio_rounds_p75': recordSpread.p75,
       'record.encoded_on_encoder_thread': rec.offloaded ? 1 : 0,
       // The same recording with every entry encoded in the recording thread (no encoder thread).
       'record_in_thread_vs_run_ratio': t.recordInThread / t.run,
       'replay_vs_record_ratio': t.replay / t.record,
+      'replay_vs_record_ratio_rounds_p25': replaySpread.p25,
+      'replay_vs_record_ratio_rounds_p75': replaySpread.p75,
       'replay_speedup_vs_record': t.record / t.replay,
       'record.ns_per_host_call_overhead': ((t.record - t.run) * 1e6) / rec.calls,
       'replay.ns_per_entry_over_run': ((t.replay - t.run) * 1e6) / rec.entries,

@@ -16,10 +16,11 @@ export function percentile(xs: number[], p: number): number {
 }
 
 /**
- * Runs each variant `rounds` times, interleaved (A B C A B C ...), and returns the median ms of each. The first
- * `warmup` rounds are run the same way and not counted (the JIT tiers a path up over its first runs).
+ * Runs each variant `rounds` times, interleaved (A B C A B C ...), and returns every counted round's ms per
+ * variant, in round order. The first `warmup` rounds are run the same way and not counted (the JIT tiers a
+ * path up over its first runs).
  */
-export async function interleaved(rounds: number, variants: Record<string, () => unknown | Promise<unknown>>, warmup = 0): Promise<Record<string, number>> {
+export async function interleavedRounds(rounds: number, variants: Record<string, () => unknown | Promise<unknown>>, warmup = 0): Promise<Record<string, number[]>> {
   const times: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
   for (let r = -warmup; r < rounds; r++) {
     for (const [name, fn] of Object.entries(variants)) {
@@ -28,5 +29,21 @@ export async function interleaved(rounds: number, variants: Record<string, () =>
       if (r >= 0) times[name].push(nowMs() - t0);
     }
   }
+  return times;
+}
+
+/** interleavedRounds, reduced to the median ms of each variant. */
+export async function interleaved(rounds: number, variants: Record<string, () => unknown | Promise<unknown>>, warmup = 0): Promise<Record<string, number>> {
+  const times = await interleavedRounds(rounds, variants, warmup);
   return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+}
+
+/**
+ * The spread of a ratio between two variants over the rounds: the 25th and 75th percentiles of a[i] / b[i],
+ * each round's pair measured back to back (so slow drifts of the host cancel out in each pair).
+ */
+export function pairedRatioQuartiles(a: readonly number[], b: readonly number[]): { p25: number; p75: number } {
+  if (a.length !== b.length || a.length === 0) throw new RangeError(`paired ratios need rounds of equal, non-zero counts (${a.length}, ${b.length})`);
+  const r = a.map((x, i) => x / b[i]!);
+  return { p25: percentile(r, 25), p75: percentile(r, 75) };
 }
