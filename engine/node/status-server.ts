@@ -13,6 +13,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { escapeMarkup } from './markup.ts';
 import { renderPrometheus, type Metric } from './metrics.ts';
 
 export interface NodeReport {
@@ -37,24 +38,20 @@ export interface StatusServer {
 
 const PAGE_REFRESH_S = 1;
 
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
-}
-
 /** The status page of a report. */
 export function renderStatusPage(r: NodeReport): string {
-  const rows = r.rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('\n');
+  const rows = r.rows.map(([k, v]) => `<tr><th>${escapeMarkup(k)}</th><td>${escapeMarkup(v)}</td></tr>`).join('\n');
   const warnings = r.warnings.length
-    ? `<ul class="warn">${r.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul>`
+    ? `<ul class="warn">${r.warnings.map((w) => `<li>${escapeMarkup(w)}</li>`).join('')}</ul>`
     : '<p class="ok">no warnings</p>';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="${PAGE_REFRESH_S}">
-<title>${escapeHtml(`${r.title}: ${r.state}`)}</title>
+<title>${escapeMarkup(`${r.title}: ${r.state}`)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em}th{text-align:left;padding-right:2em;font-weight:normal;color:#555}
 td{font-family:ui-monospace,monospace}.warn{color:#b00;font-weight:bold}.ok{color:#070}.state{font-size:1.4em}</style>
 </head><body>
-<h1>${escapeHtml(r.title)}</h1>
-<p class="state">state: <b>${escapeHtml(r.state)}</b></p>
+<h1>${escapeMarkup(r.title)}</h1>
+<p class="state">state: <b>${escapeMarkup(r.state)}</b></p>
 ${warnings}
 <table>
 ${rows}

@@ -2,13 +2,9 @@
  * The report for CI systems: JUnit XML. One test case per replayed trace ("replay"), failed with one
  * <failure> per divergence, so CI dashboards show the first divergence as the failure message.
  */
+import { escapeMarkup } from '../../engine/node/markup.ts';
 import { textReport } from './text.ts';
 import type { ReplayReport } from './model.ts';
-
-function xml(s: string): string {
-  // XML 1.0 forbids most control characters even when escaped: drop them.
-  return s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
 
 export function junitReport(r: ReplayReport): string {
   const failures = r.divergences.length;
@@ -18,14 +14,14 @@ export function junitReport(r: ReplayReport): string {
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="twinstep replay" tests="1" failures="${failures ? 1 : 0}" errors="${errors}" time="${seconds}">`,
-    `  <testsuite name="${xml(name)}" tests="1" failures="${failures ? 1 : 0}" errors="${errors}" time="${seconds}">`,
-    `    <testcase classname="twinstep.replay" name="${xml(`replay ${name} with ${r.guest}`)}" time="${seconds}">`,
+    `  <testsuite name="${escapeMarkup(name)}" tests="1" failures="${failures ? 1 : 0}" errors="${errors}" time="${seconds}">`,
+    `    <testcase classname="twinstep.replay" name="${escapeMarkup(`replay ${name} with ${r.guest}`)}" time="${seconds}">`,
   ];
   for (const d of r.divergences) {
-    lines.push(`      <failure type="${d.kind}" message="${xml(`entry #${d.seq}, host call ${d.callIndex}: ${d.message}`)}"/>`);
+    lines.push(`      <failure type="${d.kind}" message="${escapeMarkup(`entry #${d.seq}, host call ${d.callIndex}: ${d.message}`)}"/>`);
   }
-  if (errors) lines.push(`      <error type="incomplete" message="${xml(r.traceTail ?? 'replay did not complete')}"/>`);
-  lines.push(`      <system-out>${xml(textReport(r))}</system-out>`);
+  if (errors) lines.push(`      <error type="incomplete" message="${escapeMarkup(r.traceTail ?? 'replay did not complete')}"/>`);
+  lines.push(`      <system-out>${escapeMarkup(textReport(r))}</system-out>`);
   lines.push('    </testcase>', '  </testsuite>', '</testsuites>');
   return lines.join('\n') + '\n';
 }

@@ -9,6 +9,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { escapeMarkup } from '../../engine/node/markup.ts';
 
 export interface Series {
   readonly name: string;
@@ -30,10 +31,6 @@ const W = 760;
 const H = 440;
 const M = { left: 70, right: 200, top: 40, bottom: 56 };
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
-
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
 
 function fmt(v: number): string {
   if (v === 0) return '0';
@@ -91,31 +88,31 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${esc(o.title)}</text>`);
+  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15">${escapeMarkup(o.title)}</text>`);
   // Axes and ticks.
   parts.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#444"/>`);
   for (const t of o.logX ? logTicks(x0, x1) : linearTicks(x0, x1)) {
     if (t < x0 || t > x1) continue;
     parts.push(`<line x1="${r(sx(t))}" y1="${M.top}" x2="${r(sx(t))}" y2="${M.top + ph}" stroke="#ddd"/>`);
-    parts.push(`<text class="xtick" x="${r(sx(t))}" y="${M.top + ph + 16}" text-anchor="middle">${esc(fmt(t))}</text>`);
+    parts.push(`<text class="xtick" x="${r(sx(t))}" y="${M.top + ph + 16}" text-anchor="middle">${escapeMarkup(fmt(t))}</text>`);
   }
   for (const t of linearTicks(y0, y1)) {
     if (t < y0 || t > y1) continue;
     parts.push(`<line x1="${M.left}" y1="${r(sy(t))}" x2="${M.left + pw}" y2="${r(sy(t))}" stroke="#ddd"/>`);
-    parts.push(`<text class="ytick" x="${M.left - 6}" y="${r(sy(t) + 4)}" text-anchor="end">${esc(fmt(t))}</text>`);
+    parts.push(`<text class="ytick" x="${M.left - 6}" y="${r(sy(t) + 4)}" text-anchor="end">${escapeMarkup(fmt(t))}</text>`);
   }
-  parts.push(`<text x="${M.left + pw / 2}" y="${H - 14}" text-anchor="middle">${esc(o.xLabel)}</text>`);
-  parts.push(`<text x="16" y="${M.top + ph / 2}" text-anchor="middle" transform="rotate(-90 16 ${M.top + ph / 2})">${esc(o.yLabel)}</text>`);
+  parts.push(`<text x="${M.left + pw / 2}" y="${H - 14}" text-anchor="middle">${escapeMarkup(o.xLabel)}</text>`);
+  parts.push(`<text x="16" y="${M.top + ph / 2}" text-anchor="middle" transform="rotate(-90 16 ${M.top + ph / 2})">${escapeMarkup(o.yLabel)}</text>`);
   // Reference lines.
   for (const l of o.hLines ?? []) {
     if (!Number.isFinite(l.y)) continue;
     parts.push(`<line class="ref" x1="${M.left}" y1="${r(sy(l.y))}" x2="${M.left + pw}" y2="${r(sy(l.y))}" stroke="#888" stroke-dasharray="6 4"/>`);
-    parts.push(`<text x="${M.left + pw - 4}" y="${r(sy(l.y) - 5)}" text-anchor="end" fill="#555">${esc(l.label)}</text>`);
+    parts.push(`<text x="${M.left + pw - 4}" y="${r(sy(l.y) - 5)}" text-anchor="end" fill="#555">${escapeMarkup(l.label)}</text>`);
   }
   for (const l of o.vLines ?? []) {
     if (!drawable(l.x, 0)) continue;
     parts.push(`<line class="ref" x1="${r(sx(l.x))}" y1="${M.top}" x2="${r(sx(l.x))}" y2="${M.top + ph}" stroke="#888" stroke-dasharray="6 4"/>`);
-    parts.push(`<text x="${r(sx(l.x) + 4)}" y="${M.top + 14}" fill="#555">${esc(l.label)}</text>`);
+    parts.push(`<text x="${r(sx(l.x) + 4)}" y="${M.top + 14}" fill="#555">${escapeMarkup(l.label)}</text>`);
   }
   // Series and legend.
   kept.forEach((s, i) => {
@@ -127,7 +124,7 @@ export function lineChart(series: readonly Series[], o: ChartOptions): string {
     }
     const ly = M.top + 10 + i * 18;
     parts.push(`<line x1="${M.left + pw + 12}" y1="${ly}" x2="${M.left + pw + 32}" y2="${ly}" stroke="${color}" stroke-width="3"/>`);
-    parts.push(`<text class="legend" x="${M.left + pw + 38}" y="${ly + 4}">${esc(s.points.length ? s.name : `${s.name} (no data)`)}</text>`);
+    parts.push(`<text class="legend" x="${M.left + pw + 38}" y="${ly + 4}">${escapeMarkup(s.points.length ? s.name : `${s.name} (no data)`)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n') + '\n';
