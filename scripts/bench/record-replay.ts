@@ -35,7 +35,7 @@ import { Recorder } from '../../engine/node/recorder.ts';
 import { Replayer } from '../../replay/replayer.ts';
 import { TraceSource } from '../../replay/trace-source.ts';
 import { DIGEST_BUDGET_DEFAULT, DIGEST_EVERY_CALLS_DEFAULT, DIGEST_EVERY_MS_DEFAULT, traceEntrySink } from '../cli/record.ts';
-import { interleaved, interleavedRounds, median, nowMs, pairedRatioQuartiles } from './timing.ts';
+import { interleaved, interleavedRounds, median, medians, nowMs, pairedRatioQuartiles } from './timing.ts';
 import { lineChart, toCsv, writeBenchFile } from './plot.ts';
 import { replayDevices } from '../../replay/devices.ts';
 import { coarseNowMs } from '../../engine/node/coarse-clock.ts';
@@ -177,7 +177,7 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       recordEntriesOnly: () => recordOnce(module, args, 'entries'),
       recordEncodeOnly: () => recordOnce(module, args, 'encode'),
     }, warmup);
-    const t = Object.fromEntries(Object.entries(rt).map(([k, v]) => [k, median(v)])) as Record<keyof typeof rt, number>;
+    const t = medians(rt);
     // How far single rounds spread (each round's pair back to back): the headline ratios are medians of medians.
     const recordSpread = pairedRatioQuartiles(rt.record!, rt.run!);
     const replaySpread = pairedRatioQuartiles(rt.replay!, rt.record!);

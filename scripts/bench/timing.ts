@@ -32,10 +32,14 @@ export async function interleavedRounds(rounds: number, variants: Record<string,
   return times;
 }
 
+/** The median of each variant's rounds. */
+export function medians<K extends string>(times: Record<K, number[]>): Record<K, number> {
+  return Object.fromEntries(Object.entries<number[]>(times).map(([k, v]) => [k, median(v)])) as Record<K, number>;
+}
+
 /** interleavedRounds, reduced to the median ms of each variant. */
 export async function interleaved(rounds: number, variants: Record<string, () => unknown | Promise<unknown>>, warmup = 0): Promise<Record<string, number>> {
-  const times = await interleavedRounds(rounds, variants, warmup);
-  return Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+  return medians(await interleavedRounds(rounds, variants, warmup));
 }
 
 /**
