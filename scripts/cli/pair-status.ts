@@ -84,6 +84,16 @@ export function primaryStatusLine(s: PrimaryStatus, f: NodeFigures): string {
   return `status: ${s.mode}, epoch ${s.epoch}, seq ${s.nextSeq}, acked ${s.receivedSeq}, matched ${s.matchedSeq}, released ${s.releasedSeq}, held ${s.heldOutputs}${f.lineSuffix(true)}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`;
 }
 
+/** Entries a secondary received and has not replayed yet: what a go-live replays first. */
+function replayLag(s: SecondaryStatus): number {
+  return Math.max(0, s.receivedSeq - s.replayedSeq);
+}
+
+/** The secondary's one-line status message (once a second on stderr). */
+export function secondaryStatusLine(s: SecondaryStatus, f: NodeFigures): string {
+  return `status: ${s.state}, epoch ${s.epoch}, received ${s.receivedSeq}, replayed ${s.replayedSeq}, lag ${replayLag(s)} entries${f.lineSuffix(false)}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`;
+}
+
 export interface NodeIdentity {
   readonly vmId: string;
   readonly nodeId: string;
@@ -216,7 +226,7 @@ export function secondaryReport(id: NodeIdentity, driver: SecondaryDriver, f: No
   const s = driver.status;
   const warnings = s?.warnings ?? [];
   const state = s?.state ?? 'starting';
-  const lag = s ? Math.max(0, s.receivedSeq - s.replayedSeq) : 0;
+  const lag = s ? replayLag(s) : 0;
   return {
     title: `twinstep secondary, vm ${id.vmId}`,
     state,

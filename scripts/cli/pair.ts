@@ -27,7 +27,7 @@ import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { primaryConfig, secondaryConfig, type PrimaryConfig } from '../../engine/core/config.ts';
 import { ProtocolError } from '../../engine/core/errors.ts';
 import { parseFault } from '../../replay/fault.ts';
-import { NodeFigures, primaryReport, primaryStatusLine, secondaryReport, serveStatus, statusListenFlag } from './pair-status.ts';
+import { NodeFigures, primaryReport, primaryStatusLine, secondaryReport, secondaryStatusLine, serveStatus, statusListenFlag } from './pair-status.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 import { intFlag, oneOf } from './flags.ts';
@@ -291,7 +291,7 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
     const live = driver.primary?.status;
     if (live) return say(primaryStatusLine(live, figures));
     const s = driver.status;
-    if (s) say(`status: ${s.state}, epoch ${s.epoch}, received ${s.receivedSeq}, replayed ${s.replayedSeq}, lag ${Math.max(0, s.receivedSeq - s.replayedSeq)} entries${figures.lineSuffix(false)}${s.warnings.length ? `; ${s.warnings.join('; ')}` : ''}`);
+    if (s) say(secondaryStatusLine(s, figures));
   }, 1000);
   const code = await driver.run();
   clearInterval(statusTimer);
