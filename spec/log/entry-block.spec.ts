@@ -1,0 +1,217 @@
+/**
+ * Entry blocks (engine/log/entry-block.ts): the channel's form of log entries. Every entry written comes back
+ * field for field (from the writer's blocks, from their bytes decoded as a receiver would, and from slices),
+ * requests are repeated only within a block (so any block or slice stands alone), and the decoder refuses
+ * every malformed record with a LogFormatError instead of handing the replayer something it cannot trust.
+ */
+import { expect } from 'chai';
+import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
+import { EntryBlock, EntryBlockWriter } from '../../engine/log/entry-block.ts';
+import { LogFormatError } from '../../engine/log/errors.ts';
+import { seededRandom, testSeed } from '../support/seeded-random.ts';
+
+/** A log as a host-call-heavy guest makes it: clock reads with the host's shared request array, random, writes, digests, custom calls. */
+function log(seed: number, n: number, firstSeq = 0): LogEntry[] {
+  const rand = seededRandom(seed);
+  const bytes = (k: number) => Uint8Array.from({ length: k }, () => Math.floor(rand() * 256));
+  const clockReq = Uint8Array.of(1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0);
+  const otherClock = Uint8Array.of(0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0);
+  const out: LogEntry[] = [];
+  let index = 3;
+  for (let i = 0; i < n; i++) {
+    const r = rand();
+    const seq = firstSeq + i;
+    index += rand() < 0.9 ? 1 : 1 + Math.floor(rand() * 5000);
+    if (r < 0.55) out.push({ seq, callIndex: index, kind: EntryKind.Input, call: 'clock_time_get', channel: 0, request: rand() < 0.9 ? clockReq : otherClock, data: bytes(8) });
+    else if (r < 0.7) out.push({ seq, callIndex: index, kind: EntryKind.Input, call: 'random_get', channel: 0, request: Uint8Array.of(16, 0, 0, 0), data: bytes(Math.floor(rand() * 40)) });
+    else if (r < 0.8) out.push({ seq, callIndex: index, kind: EntryKind.Output, call: 'fd_write', channel: 1 + Math.floor(rand() * 2), request: new Uint8Array(0), data: bytes(Math.floor(rand() * 300)) });
+    else if (r < 0.9) {
+      // A digest stands at the index of the call after it.
+      out.push({ seq, callIndex: index, kind: EntryKind.Digest, call: '', channel: 0, request: new Uint8Array(0), data: bytes(8 + 8 * Math.floor(rand() * 4)) });
+      index--;
+    } else if (r < 0.95) out.push({ seq, callIndex: index, kind: EntryKind.Input, call: 'research_tick', channel: 0, request: bytes(Math.floor(rand() * 5)), data: bytes(3) });
+    else out.push({ seq, callIndex: index, kind: EntryKind.Output, call: 'proc_exit', channel: -1, request: new Uint8Array(0), data: bytes(4) });
+  }
+  return out;
+}
+
+function plain(e: LogEntry) {
+  return { ...e, request: [...e.request], data: [...e.data] };
+}
+
+function expectSame(got: readonly LogEntry[], want: readonly LogEntry[], seed: number): void {
+  expect(got.length, `seed ${seed}`).to.equal(want.length);
+  for (let i = 0; i < want.length; i++) expect(plain(got[i]!), `seed ${seed}, entry ${i}`).to.deep.equal(plain(want[i]!));
+}
+
+describe('entry blocks', () => {
+  it('give back every entry written, from the writer, from decoded bytes and per column', () => {
+    const seed = testSeed();
+    const entries = log(seed, 3000, 17);
+    // Small arenas: blocks are also cut where an arena fills.
+    const w = new EntryBlockWriter(17, 4096);
+    const blocks: EntryBlock[] = [];
+    const rand = seededRandom(seed + 1);
+    for (const e of entries) {
+      w.add(e.kind, e.callIndex, e.call, e.channel, e.request, e.data);
+      if (rand() < 0.02) w.seal();
+      blocks.push(...w.take());
+    }
+    w.seal();
+    blocks.push(...w.take());
+    expect(blocks.length, `seed ${seed}`).to.be.greaterThan(20);
+    let seq = 17;
+    for (const b of blocks) {
+      expect(b.firstSeq, `seed ${seed}`).to.equal(seq);
+      seq += b.count;
+    }
+    expectSame(blocks.flatMap((b) => b.entries()), entries, seed);
+    // What a receiver decodes from a block's bytes alone (a copy: nothing shared with the writer).
+    const decoded = blocks.map((b) => EntryBlock.decode(b.bytes.slice(), b.firstSeq, b.count));
+    expectSame(decoded.flatMap((b) => b.entries()), entries, seed);
+    for (const b of decoded) {
+      for (let i = 0; i < b.count; i++) {
+        const e = entries[b.firstSeq - 17 + i]!;
+        expect(b.kind(i)).to.equal(e.kind);
+        expect(b.callIndex(i)).to.equal(e.callIndex);
+        expect([...b.bytes.subarray(b.requestAt(i), b.requestAt(i) + b.requestLength(i))]).to.deep.equal([...e.request]);
+        expect([...b.bytes.subarray(b.dataAt(i), b.dataAt(i) + b.dataLength(i))]).to.deep.equal([...e.data]);
+      }
+      const outs = b.entries().filter((e) => e.kind === EntryKind.Output);
+      expect(b.outputs.map((o) => [o.seq, o.channel, [...o.data]])).to.deep.equal(outs.map((o) => [o.seq, o.channel, [...o.data]]));
+      const hosts = b.entries().filter((e) => e.kind !== EntryKind.Digest);
+      expect(b.lastHostCallIndex).to.equal(hosts.length ? hosts[hosts.length - 1]!.callIndex : -1);
+    }
+  });
+
+  it('repeat a request within a block only, so every block and every slice decodes alone', () => {
+    const seed = testSeed();
+    const entries = log(seed, 800);
+    const block = EntryBlock.fromEntries(entries);
+    // Repeated clock requests are written once: the block is smaller than the same entries with every request.
+    const fullRequests = entries.reduce((n, e) => n + e.request.length, 0);
+    expect(block.payloadBytes, `seed ${seed}`).to.equal(fullRequests + entries.reduce((n, e) => n + e.data.length, 0));
+    const rand = seededRandom(seed);
+    for (let k = 0; k < 50; k++) {
+      const from = Math.floor(rand() * entries.length);
+      const to = from + Math.floor(rand() * (entries.length - from));
+      const s = block.slice(from, to);
+      expect(s.firstSeq).to.equal(from);
+      expectSame(EntryBlock.decode(s.bytes.slice(), s.firstSeq, s.count).entries(), entries.slice(from, to + 1), seed);
+    }
+    expect(block.slice(0)).to.equal(block);
+    expect(() => block.slice(5, 2)).to.throw(RangeError);
+    expect(() => block.slice(0, entries.length)).to.throw(RangeError);
+  });
+
+  it('a writer reset drops what was written since the last seal and renumbers', () => {
+    const entries = log(7, 40);
+    const w = new EntryBlockWriter(0);
+    for (const e of entries.slice(0, 10)) w.add(e.kind, e.callIndex, e.call, e.channel, e.request, e.data);
+    w.seal();
+    for (const e of entries.slice(10, 20)) w.add(e.kind, e.callIndex, e.call, e.channel, e.request, e.data);
+    w.reset(500);
+    expect(w.openEntries).to.equal(0);
+    expect(w.take()).to.deep.equal([]);
+    const again = log(8, 5, 500);
+    for (const e of again) w.add(e.kind, e.callIndex, e.call, e.channel, e.request, e.data);
+    w.seal();
+    const [b] = w.take();
+    expect(b!.firstSeq).to.equal(500);
+    expectSame(b!.entries(), again, 8);
+  });
+
+  it('an entry larger than the arena gets an arena of its own', () => {
+    const w = new EntryBlockWriter(0, 1024);
+    const big = new Uint8Array(5000).fill(9);
+    w.add(EntryKind.Output, 1, 'fd_write', 1, new Uint8Array(0), Uint8Array.of(1));
+    w.add(EntryKind.Output, 2, 'fd_write', 1, new Uint8Array(0), big);
+    w.seal();
+    const blocks = w.take();
+    expect(blocks.map((b) => b.count)).to.deep.equal([1, 1]);
+    expect([...blocks[1]!.entry(0).data]).to.deep.equal([...big]);
+  });
+
+  describe('decode refuses', () => {
+    const entries = log(11, 60);
+    const good = EntryBlock.fromEntries(entries);
+    const refuse = (bytes: Uint8Array, code: string, count = good.count, firstSeq = 0) => {
+      let err: unknown;
+      try {
+        EntryBlock.decode(bytes, firstSeq, count);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).to.be.instanceOf(LogFormatError);
+      expect((err as LogFormatError).code).to.equal(code);
+    };
+    const patch = (at: number, f: (v: DataView) => void) => {
+      const b = good.bytes.slice();
+      f(new DataView(b.buffer));
+      return b;
+    };
+
+    it('a count that does not match the records', () => {
+      refuse(good.bytes.slice(), 'E_MALFORMED', good.count + 1);
+      refuse(good.bytes.slice(), 'E_MALFORMED', good.count - 1);
+      refuse(good.bytes.slice(), 'E_MALFORMED', 0);
+    });
+
+    it('a truncated block and a bad seq range', () => {
+      refuse(good.bytes.slice(0, good.bytes.length - 8), 'E_MALFORMED');
+      refuse(good.bytes.slice(0, good.bytes.length - 3), 'E_MALFORMED');
+      refuse(good.bytes.slice(), 'E_MALFORMED', good.count, -1);
+      refuse(good.bytes.slice(), 'E_MALFORMED', good.count, Number.MAX_SAFE_INTEGER);
+    });
+
+    it('an unknown kind, an unknown call id, a named table call, a channel off an output', () => {
+      refuse(patch(0, (v) => v.setUint8(0, 7)), 'E_MALFORMED');
+      refuse(patch(0, (v) => v.setUint8(1, 200)), 'E_MALFORMED');
+      refuse(patch(0, (v) => v.setUint16(2, 3, true)), 'E_MALFORMED');
+      const input = entries.findIndex((e) => e.kind === EntryKind.Input && e.call === 'clock_time_get');
+      const at = good.requestAt(input) - 24;
+      refuse(patch(0, (v) => v.setInt32(at + 4, 2, true)), 'E_MALFORMED');
+    });
+
+    it('lengths that run past the end, a negative length, a request repeated from outside the block', () => {
+      refuse(patch(0, (v) => v.setInt32(20, 1 << 30, true)), 'E_MALFORMED');
+      refuse(patch(0, (v) => v.setInt32(20, -5, true)), 'E_MALFORMED');
+      refuse(patch(0, (v) => v.setInt32(16, -7, true)), 'E_MALFORMED');
+      // The first record repeating a request: nothing earlier in the block to repeat.
+      const first = EntryBlock.fromEntries([{ seq: 0, callIndex: 1, kind: EntryKind.Input, call: 'clock_time_get', channel: 0, request: new Uint8Array(12), data: new Uint8Array(8) }]);
+      const b = first.bytes.slice();
+      new DataView(b.buffer).setInt32(16, -1, true);
+      refuse(b.slice(0, 32), 'E_MALFORMED', 1);
+    });
+
+    it('call indices that go back, or two host calls at one index (E_CHAIN), and a non-integer index', () => {
+      const e2 = [
+        { seq: 0, callIndex: 10, kind: EntryKind.Input, call: 'random_get', channel: 0, request: Uint8Array.of(1, 0, 0, 0), data: Uint8Array.of(1) },
+        { seq: 1, callIndex: 10, kind: EntryKind.Input, call: 'random_get', channel: 0, request: Uint8Array.of(1, 0, 0, 0), data: Uint8Array.of(2) },
+      ];
+      refuse(EntryBlock.fromEntries(e2).bytes.slice(), 'E_CHAIN', 2);
+      const back = EntryBlock.fromEntries([e2[0]!, { ...e2[1]!, callIndex: 11 }]).bytes.slice();
+      new DataView(back.buffer).setFloat64(8, 12, true);
+      refuse(back, 'E_CHAIN', 2);
+      const frac = EntryBlock.fromEntries([e2[0]!]).bytes.slice();
+      new DataView(frac.buffer).setFloat64(8, 1.5, true);
+      refuse(frac, 'E_MALFORMED', 1);
+    });
+
+    it('never anything but a LogFormatError for random damage (or a block that decodes)', () => {
+      const seed = testSeed();
+      const rand = seededRandom(seed);
+      for (let k = 0; k < 2000; k++) {
+        const b = good.bytes.slice();
+        const flips = 1 + Math.floor(rand() * 4);
+        for (let f = 0; f < flips; f++) b[Math.floor(rand() * b.length)] ^= 1 << Math.floor(rand() * 8);
+        try {
+          const d = EntryBlock.decode(b, 0, good.count);
+          d.entries(); // whatever decodes is usable
+        } catch (e) {
+          expect(e, `seed ${seed}, round ${k}`).to.be.instanceOf(LogFormatError);
+        }
+      }
+    });
+  });
+});
