@@ -11,7 +11,7 @@
  */
 import { PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type Machine, type OutputCall, type RunResult } from '../engine/machine/machine.ts';
 import { EntryKind, type LogEntry } from '../engine/log/entry.ts';
-import type { FlatBatch } from '../engine/log/flat-batch.ts';
+import type { EntryColumns } from '../engine/log/entry-block.ts';
 import { callId, callIdCustom } from '../engine/log/call-table.ts';
 import { DigestTrack, decodeDigestPayload } from '../engine/log/digest-payload.ts';
 import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, isEndChannel } from '../engine/log/end-marker.ts';
@@ -27,12 +27,13 @@ export interface EntrySource {
 }
 
 /**
- * An EntrySource whose entries sit in decoded columns (flat-batch.ts, a trace file): the replayer reads the
- * head entry there and makes a LogEntry only when it needs one (anything but a matching input call).
+ * An EntrySource whose entries sit in columns (a trace file's decoded batches, flat-batch.ts; the live
+ * channel's entry blocks, entry-block.ts): the replayer reads the head entry there and makes a LogEntry only
+ * when it needs one (anything but a matching input call).
  */
 export interface FlatEntrySource extends EntrySource {
-  /** The batch that holds the head entry (at headPos); undefined when peek() would say WAIT or END. */
-  flatHead(): FlatBatch | undefined;
+  /** The columns that hold the head entry (at headPos); undefined when peek() would say WAIT or END. */
+  flatHead(): EntryColumns | undefined;
   readonly headPos: number;
 }
 
@@ -52,8 +53,8 @@ export interface ReplayerOptions {
   readonly emit?: (channel: number, data: Uint8Array) => void;
   /** Test/research hook that perturbs one input, output or memory byte. */
   readonly fault?: FaultHook;
-  /** Called after each entry is consumed and matched (the secondary acks from here). */
-  readonly onMatched?: (entry: LogEntry) => void;
+  /** Called after each entry is consumed and matched, with its seq and kind (the secondary acks from here). */
+  readonly onMatched?: (seq: number, kind: EntryKind) => void;
   /** How many consumed entries to keep for a report's context. */
   readonly contextEntries?: number;
   /** Stop comparing once this many divergences were found (keep-going bound). */
@@ -80,13 +81,13 @@ export class Replayer implements HostCallHandler {
    * path) the batch and position it is made from when a report needs it.
    */
   private readonly recent: (LogEntry | undefined)[];
-  private readonly recentBatch: (FlatBatch | undefined)[];
+  private readonly recentBatch: (EntryColumns | undefined)[];
   private readonly recentPos: number[];
   private recentAt = 0;
   /** The source in columns, when it has them and no fault hook needs every entry as an object. */
   private readonly flat: FlatEntrySource | undefined;
   /** The head entry as beforeCall found it for call `headFor` (fast path; -1: none). */
-  private headBatch: FlatBatch | undefined;
+  private headBatch: EntryColumns | undefined;
   private headPos = 0;
   private headFor = -1;
   /** Call-table id of the last call name looked up (fast path). */
@@ -126,7 +127,7 @@ export class Replayer implements HostCallHandler {
         const i = f.headPos;
         const at = b.callIndex(i);
         if (at > call.index) return;
-        if (at === call.index && b.kinds[i] === EntryKind.Input) {
+        if (at === call.index && b.kind(i) === EntryKind.Input) {
           this.headBatch = b;
           this.headPos = i;
           this.headFor = call.index;
@@ -173,7 +174,7 @@ export class Replayer implements HostCallHandler {
     if (f !== undefined && !this.stopped) {
       // Fast path: the head entry is this very input (same index, call and request): feed its data from the
       // columns. Anything else takes the general path below, which makes the entry and says what differs.
-      let b: FlatBatch | undefined;
+      let b: EntryColumns | undefined;
       let i: number;
       if (this.headFor === call.index) {
         b = this.headBatch;
@@ -184,11 +185,9 @@ export class Replayer implements HostCallHandler {
         i = f.headPos;
       }
       if (b !== undefined) {
-        if (b.kinds[i] === EntryKind.Input && b.callIndex(i) === call.index && b.ids[i] === this.idOf(call.name)) {
-          const at = b.payAt[i]!;
-          const reqLen = b.requestLength(i);
+        if (b.kind(i) === EntryKind.Input && b.callIndex(i) === call.index && b.id(i) === this.idOf(call.name)) {
           const req = call.request;
-          if (reqLen === req.length && this.sameRequest(req, b, at)) {
+          if (b.requestLength(i) === req.length && this.sameRequest(req, b, b.requestAt(i))) {
             f.take();
             this.consumed++;
             const k = this.recentAt;
@@ -196,8 +195,8 @@ export class Replayer implements HostCallHandler {
             this.recentBatch[k] = b;
             this.recentPos[k] = i;
             this.recentAt = k + 1 === this.recent.length ? 0 : k + 1;
-            if (this.o.onMatched) this.o.onMatched(b.entry(i));
-            return this.result(b, at + reqLen, b.dataLength(i));
+            if (this.o.onMatched) this.o.onMatched(b.firstSeq + i, EntryKind.Input);
+            return this.result(b, b.dataAt(i), b.dataLength(i));
           }
         }
       }
@@ -212,7 +211,7 @@ export class Replayer implements HostCallHandler {
       return PAUSE;
     }
     this.take(e);
-    this.o.onMatched?.(e);
+    this.o.onMatched?.(e.seq, e.kind);
     const data = this.o.fault?.input?.(e) ?? e.data;
     return data;
   }
@@ -226,7 +225,7 @@ export class Replayer implements HostCallHandler {
       this.diverge(call.channel === END_EXIT ? 'exit-mismatch' : 'output-mismatch', e, call.index, e.channel !== call.channel ? `output went to channel ${call.channel}, recorded on ${e.channel}` : `${call.name} at host call ${call.index} wrote different bytes than recorded`, { channel: call.channel, data });
       if (this.stopped) return PAUSE;
     } else {
-      this.o.onMatched?.(e);
+      this.o.onMatched?.(e.seq, e.kind);
     }
     if (call.channel >= 0) this.o.emit?.(call.channel, data);
   }
@@ -263,7 +262,7 @@ export class Replayer implements HostCallHandler {
         // proc_exit itself is compared as an output; a return from _start has its end marker checked here.
         this.take(e);
         if (!bytesEqual(e.data, exitCodeBytes(result.code))) this.diverge('exit-mismatch', e, callIndex, `the guest exited with ${result.code}, recorded exit ${readI32(e.data)}`, { channel: END_EXIT, data: exitCodeBytes(result.code) });
-        else this.o.onMatched?.(e);
+        else this.o.onMatched?.(e.seq, e.kind);
       } else if (!this.endSeen) {
         this.divergeEnd(e, callIndex, `the guest exited with ${result.code}`, exitCodeBytes(result.code));
       }
@@ -328,9 +327,9 @@ export class Replayer implements HostCallHandler {
   private readonly results: Uint8Array[] = [];
   private readonly resultWords: Int32Array[] = [];
 
-  /** The batch's blob[at .. at + n) as an input result: a refilled array for small results, a view for large ones. */
-  private result(b: FlatBatch, at: number, n: number): Uint8Array {
-    const blob = b.blob;
+  /** The columns' bytes[at .. at + n) as an input result: a refilled array for small results, a view for large ones. */
+  private result(b: EntryColumns, at: number, n: number): Uint8Array {
+    const blob = b.bytes;
     if (n > 64) return blob.subarray(at, at + n);
     let r = this.results[n];
     if (r === undefined) {
@@ -341,7 +340,7 @@ export class Replayer implements HostCallHandler {
     // an odd-sized one sit off word boundaries).
     if ((n & 3) === 0) {
       const rw = this.resultWords[n]!;
-      const v = b.blobView();
+      const v = b.bytesView();
       for (let k = 0; k < rw.length; k++) rw[k] = v.getInt32(at + 4 * k, true);
     } else {
       for (let k = 0; k < n; k++) r[k] = blob[at + k]!;
@@ -353,8 +352,8 @@ export class Replayer implements HostCallHandler {
   private lastRequest: Uint8Array | undefined;
   private lastRequestWords: Int32Array | undefined;
 
-  /** Whether `req` holds the batch's bytes at `at` (the recorded request); by words when both allow it. */
-  private sameRequest(req: Uint8Array, b: FlatBatch, at: number): boolean {
+  /** Whether `req` holds the columns' bytes at `at` (the recorded request); by words when both allow it. */
+  private sameRequest(req: Uint8Array, b: EntryColumns, at: number): boolean {
     const n = req.length;
     if ((n & 3) === 0 && (req.byteOffset & 3) === 0) {
       if (req !== this.lastRequest) {
@@ -362,11 +361,11 @@ export class Replayer implements HostCallHandler {
         this.lastRequestWords = new Int32Array(req.buffer, req.byteOffset, n >> 2);
       }
       const rw = this.lastRequestWords!;
-      const v = b.blobView();
+      const v = b.bytesView();
       for (let k = 0; k < rw.length; k++) if (rw[k] !== v.getInt32(at + 4 * k, true)) return false;
       return true;
     }
-    return sameAt(req, b.blob, at);
+    return sameAt(req, b.bytes, at);
   }
 
   /** Table id of a call name (callIdCustom for names outside the table: those take the general path). */
@@ -401,7 +400,7 @@ export class Replayer implements HostCallHandler {
     if (!payload.rootOnly) this.track.apply(payload);
     const now = this.o.machine.digest();
     if (now.root === payload.root) {
-      this.o.onMatched?.(e);
+      this.o.onMatched?.(e.seq, e.kind);
       return;
     }
     if (payload.rootOnly) {

@@ -6,7 +6,7 @@
  * Seq values are log positions (LogEntry.seq); -1 means "none yet". Every "...Seq" that acknowledges something
  * is CUMULATIVE: it covers every entry at or below it, so a lost or reordered ack is repaired by the next one.
  */
-import type { LogEntry } from '../log/entry.ts';
+import type { EntryBlock } from '../log/entry-block.ts';
 
 /** An output as it travels with the log: the seq of its Output entry, and its bytes. */
 export interface OutputRecord {
@@ -24,10 +24,14 @@ export interface Envelope {
 
 // ---- primary → secondary -------------------------------------------------------------------------------
 
-/** A batch of consecutive log entries (also used for retransmission). */
+/**
+ * A batch of consecutive log entries (also used for retransmission): one entry block (engine/log/entry-block.ts),
+ * entries block.firstSeq .. block.lastSeq. Blocks are immutable, so a message may share one with the sender's
+ * retransmission log.
+ */
 export interface EntriesMessage extends Envelope {
   readonly type: 'entries';
-  readonly entries: readonly LogEntry[];
+  readonly block: EntryBlock;
   /** Highest seq such that every output at or below it has left the primary's gate (released, or dropped after the secondary dispatched it). */
   readonly releasedSeq: number;
   /** Highest seq the primary has assigned: lets the secondary see a gap at the tail. */

@@ -6,7 +6,8 @@
  * Modes:  unprotected ──join──▶ protecting ──transfer-done──▶ protected ──divergence──▶ resyncing ──done──▶ protected
  *            ▲ peer lost (from any protected mode)                                    (bad digest: resync again, full)
  */
-import { EntryKind, type LogEntry } from '../log/entry.ts';
+import { EntryKind } from '../log/entry.ts';
+import { EntryBlockWriter, type EntryBlock } from '../log/entry-block.ts';
 import { primaryConfig, type PrimaryConfig } from './config.ts';
 import { ProtocolError } from './errors.ts';
 import { broken, invariant } from './invariant.ts';
@@ -75,8 +76,8 @@ export class PrimaryCore {
   private joinId: string | null = null;
   private readonly gate: OutputGate;
   private readonly lease: LeaseState;
-  /** Entries above receivedSeq, kept for retransmission (only while streaming). */
-  private readonly log = new EntryLog();
+  /** Entries above receivedSeq (and a few acked ones sharing a block with them), kept for retransmission (only while streaming). */
+  private readonly log: BlockLog;
   private sentSeq: number;
   private receivedSeq: number;
   private matchedSeq: number;
@@ -90,8 +91,6 @@ export class PrimaryCore {
   private lastDoneTransferId = 0;
   private deposed = false;
   private flushWanted = false;
-  /** Payload bytes recorded since the last send (a flush is wanted once it reaches batchBytesMax). */
-  private unsentBytes = 0;
   private lastReleasedSeq = -1;
 
   private messages: Message[] = [];
@@ -110,6 +109,7 @@ export class PrimaryCore {
     this.nextSeq = start.nextSeq ?? 0;
     this.lastCallIndex = start.callIndex ?? 0;
     this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
+    this.log = new BlockLog(this.nextSeq, this.config.batchEntriesMax, this.config.batchBytesMax);
     this.gate.restartAcks(this.nextSeq - 1);
     if (this.mode === 'unprotected') this.gate.force(Infinity);
     if (start.leaseUntilMs !== undefined) this.lease.acquired(start.leaseUntilMs, start.leaseEpoch ?? this.epoch);
@@ -120,12 +120,7 @@ export class PrimaryCore {
   step(event: PrimaryEvent): void {
     switch (event.type) {
       case 'input':
-        // The hot path (one per nondeterministic host call): an input changes neither the gate, nor the lease,
-        // nor the time, so the only work after recording it is a flush when its batch is full.
-        this.record(EntryKind.Input, event.callIndex, event.call, 0, event.request, event.data);
-        if (this.flushWanted) this.pump();
-        this.checkRecordInvariants();
-        return;
+        return this.input(event.callIndex, event.call, event.request, event.data);
       case 'output':
         this.record(EntryKind.Output, event.callIndex, event.call, event.channel, new Uint8Array(0), event.data);
         break;
@@ -174,6 +169,18 @@ export class PrimaryCore {
     }
     this.pump();
     this.checkInvariants();
+  }
+
+  /**
+   * The same as step({ type: 'input', ... }), without the event object: the hot path, one call per
+   * nondeterministic host call. The bytes are copied into the log; the caller may reuse both arrays at once.
+   * An input changes neither the gate, nor the lease, nor the time, so the only work after recording it is a
+   * flush when its batch is full.
+   */
+  input(callIndex: number, call: string, request: Uint8Array, data: Uint8Array): void {
+    this.record(EntryKind.Input, callIndex, call, 0, request, data);
+    if (this.flushWanted) this.pump();
+    this.checkRecordInvariants();
   }
 
   /**
@@ -304,13 +311,13 @@ export class PrimaryCore {
     invariant(!this.deposed, 'guest event stepped on a deposed primary (the driver must pause)');
     if (callIndex < this.lastCallIndex) broken(`call index went backwards (${callIndex} < ${this.lastCallIndex})`);
     this.lastCallIndex = callIndex;
-    const entry: LogEntry = { seq: this.nextSeq++, callIndex, kind, call, channel, request, data };
+    const seq = this.nextSeq++;
     if (this.streaming()) {
-      this.log.push(entry);
-      this.unsentBytes += request.length + data.length;
-      if (kind === EntryKind.Output || this.nextSeq - 1 - this.sentSeq >= this.config.batchEntriesMax || this.unsentBytes >= this.config.batchBytesMax) this.flushWanted = true;
+      // The log closes a batch (a block) before it would outgrow batchEntriesMax or batchBytesMax; a flush is
+      // wanted once one is closed, and at every output (it waits for the secondary).
+      if (this.log.add(kind, callIndex, call, channel, request, data) || kind === EntryKind.Output) this.flushWanted = true;
     }
-    if (kind === EntryKind.Output) this.gate.hold({ seq: entry.seq, callIndex, channel, data });
+    if (kind === EntryKind.Output) this.gate.hold({ seq, callIndex, channel, data });
   }
 
   /**
@@ -377,7 +384,7 @@ export class PrimaryCore {
     const from = Math.max(fromSeq, this.receivedSeq + 1);
     const to = Math.min(toSeq, this.sentSeq);
     if (from > to) return;
-    this.sendEntries(this.log.range(from, to));
+    this.sendBlocks(this.log.range(from, to));
   }
 
   private onDivergence(m: DivergenceMessage): void {
@@ -396,7 +403,7 @@ export class PrimaryCore {
     this.epoch++;
     this.mode = 'resyncing';
     this.gate.freeze(); // the seed rule: nothing goes out until the secondary is the primary's copy again
-    this.log.clear();
+    this.log.clear(this.nextSeq);
     this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
     const id = this.nextTransferId++;
     this.transfer = { id, reason: 'resync', joinId: this.joinId, phase: 'stun', chunks: [], end: null, lastSendMs: this.nowMs };
@@ -415,7 +422,7 @@ export class PrimaryCore {
     // Until the new secondary holds a copy nobody protects the held outputs: they are the truth, let them go.
     this.gate.thaw();
     this.gate.force(Infinity);
-    this.log.clear();
+    this.log.clear(this.nextSeq);
     this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
     const id = this.nextTransferId++;
     this.transfer = { id, reason: 'protect', joinId: m.joinId, phase: 'precopy', chunks: [], end: null, lastSendMs: this.nowMs };
@@ -464,7 +471,7 @@ export class PrimaryCore {
     t.phase = 'sent';
     t.lastSendMs = this.nowMs;
     this.messages.push(end);
-    this.log.clear();
+    this.log.clear(this.nextSeq);
     this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
     this.lastProgressMs = this.nowMs;
     // Re-protect: outputs of the unprotected period go out; later ones wait for the new secondary.
@@ -510,7 +517,7 @@ export class PrimaryCore {
     this.mode = 'unprotected';
     this.transfer = null;
     this.checkpointRequest = null;
-    this.log.clear();
+    this.log.clear(this.nextSeq);
     this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
     this.gate.thaw();
     this.gate.force(Infinity);
@@ -521,7 +528,8 @@ export class PrimaryCore {
 
   private pump(): void {
     if (this.flushWanted && this.streaming() && this.sentSeq < this.nextSeq - 1) {
-      this.sendEntries(this.log.range(this.sentSeq + 1, this.nextSeq - 1));
+      this.log.seal();
+      this.sendBlocks(this.log.range(this.sentSeq + 1, this.nextSeq - 1));
       this.sentSeq = this.nextSeq - 1;
     }
     this.flushWanted = false;
@@ -540,30 +548,14 @@ export class PrimaryCore {
     }
   }
 
-  /** Cuts entries into messages of at most batchEntriesMax entries and (unless one entry alone) batchBytesMax bytes. */
-  private sendEntries(entries: readonly LogEntry[]): void {
-    this.unsentBytes = 0;
-    const { batchEntriesMax, batchBytesMax } = this.config;
-    let start = 0;
-    while (start < entries.length) {
-      let end = start;
-      let bytes = 0;
-      while (end < entries.length && end - start < batchEntriesMax) {
-        const e = entries[end]!;
-        const size = e.request.length + e.data.length;
-        if (end > start && bytes + size > batchBytesMax) break;
-        bytes += size;
-        end++;
-      }
-      this.messages.push({
-        type: 'entries',
-        vmId: this.config.vmId,
-        epoch: this.epoch,
-        entries: entries.slice(start, end),
-        releasedSeq: this.gate.releasedSeq(this.nextSeq),
-        lastSeq: this.nextSeq - 1,
-      });
-      start = end;
+  /**
+   * One message per block: the log's blocks hold at most batchEntriesMax entries and (unless one entry alone)
+   * batchBytesMax payload bytes, and a resent range is cut from them.
+   */
+  private sendBlocks(blocks: readonly EntryBlock[]): void {
+    const releasedSeq = this.gate.releasedSeq(this.nextSeq);
+    for (const block of blocks) {
+      this.messages.push({ type: 'entries', vmId: this.config.vmId, epoch: this.epoch, block, releasedSeq, lastSeq: this.nextSeq - 1 });
     }
   }
 
@@ -607,11 +599,9 @@ export class PrimaryCore {
     if (this.streaming()) {
       invariant(this.nextSeq - 1 - this.receivedSeq <= c.inflightEntriesMax, 'inflight entries over the bound (driver ignored PAUSE)');
       invariant(this.nextSeq - 1 - this.matchedSeq <= c.lagEntriesMax, 'replay lag over the bound (driver ignored PAUSE)');
-      const n = this.log.length;
-      invariant(n === this.nextSeq - 1 - this.receivedSeq, 'retransmission log does not cover the unacked entries');
-      if (n > 0) invariant(this.log.first!.seq === this.receivedSeq + 1 && this.log.last!.seq === this.nextSeq - 1, 'log window');
+      invariant(this.log.nextSeq === this.nextSeq && this.log.firstSeq <= this.receivedSeq + 1, 'retransmission log does not cover the unacked entries');
     } else {
-      invariant(this.log.length === 0, 'log kept while not streaming');
+      invariant(this.log.firstSeq === this.log.nextSeq, 'log kept while not streaming');
     }
   }
 
@@ -625,50 +615,91 @@ export class PrimaryCore {
 }
 
 /**
- * The retransmission window: entries above receivedSeq, in seq order. Acks drop from the front without copying
- * the rest (a host-call-heavy guest keeps tens of thousands of entries in flight and is acked many times a
- * second); the array is compacted once most of it is dropped.
+ * The retransmission window: entries from just above receivedSeq to the newest, as sealed entry blocks plus the
+ * entries written since the last seal. Entries are written straight into the blocks' buffers (a few stores per
+ * entry, no object): a host-call-heavy guest logs millions a second. Acks drop whole blocks from the front (a
+ * block partly acked stays until all of it is); the block list is compacted once most of it is dropped.
  */
-class EntryLog {
-  private items: LogEntry[] = [];
+class BlockLog {
+  private readonly writer: EntryBlockWriter;
+  private blocks: EntryBlock[] = [];
   private head = 0;
 
-  get length(): number {
-    return this.items.length - this.head;
-  }
-  get first(): LogEntry | undefined {
-    return this.items[this.head];
-  }
-  get last(): LogEntry | undefined {
-    return this.head < this.items.length ? this.items[this.items.length - 1] : undefined;
+  constructor(
+    nextSeq: number,
+    private readonly entriesMax: number,
+    private readonly bytesMax: number,
+  ) {
+    this.writer = new EntryBlockWriter(nextSeq);
   }
 
-  push(e: LogEntry): void {
-    this.items.push(e);
+  /** Seq of the oldest entry kept (nextSeq when none is). */
+  get firstSeq(): number {
+    return this.head < this.blocks.length ? this.blocks[this.head]!.firstSeq : this.writer.nextSeq - this.writer.openEntries;
   }
 
-  clear(): void {
-    this.items = [];
+  /** Seq the next entry gets. */
+  get nextSeq(): number {
+    return this.writer.nextSeq;
+  }
+
+  /**
+   * Appends an entry, sealing the open entries first when this one would take them over batchEntriesMax or
+   * batchBytesMax (a single entry larger than that is a block of its own); true when a block was sealed.
+   */
+  add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): boolean {
+    const w = this.writer;
+    let sealed = false;
+    if (w.openEntries > 0 && (w.openEntries >= this.entriesMax || w.openPayload + request.length + data.length > this.bytesMax)) {
+      this.seal();
+      sealed = true;
+    }
+    w.add(kind, callIndex, call, channel, request, data);
+    // A full arena seals what it holds by itself.
+    if (w.sealedCount > 0) for (const b of w.take()) this.blocks.push(b);
+    return sealed;
+  }
+
+  /** Closes the open entries as a block. */
+  seal(): void {
+    const w = this.writer;
+    w.seal();
+    if (w.sealedCount > 0) for (const b of w.take()) this.blocks.push(b);
+  }
+
+  /** Forgets everything; the next entry gets seq nextSeq. */
+  clear(nextSeq: number): void {
+    this.writer.reset(nextSeq);
+    this.blocks = [];
     this.head = 0;
   }
 
-  /** Forgets every entry with seq <= seq (and lets go of it at once: acked entries must not linger for the GC). */
+  /** Forgets every block whose entries all have seq <= seq (at once: acked entries must not linger for the GC). */
   dropThrough(seq: number): void {
-    const first = this.first;
-    if (!first) return;
-    const head = Math.min(this.items.length, this.head + Math.max(0, seq - first.seq + 1));
-    if (head === this.items.length) return this.clear();
-    for (let i = this.head; i < head; i++) this.items[i] = undefined as unknown as LogEntry;
+    const blocks = this.blocks;
+    let head = this.head;
+    while (head < blocks.length && blocks[head]!.lastSeq <= seq) blocks[head++] = undefined as unknown as EntryBlock;
+    if (head === blocks.length) {
+      this.blocks = [];
+      this.head = 0;
+      return;
+    }
     this.head = head;
-    if (this.head >= 1024 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
+    if (head >= 256 && head * 2 >= blocks.length) {
+      this.blocks = blocks.slice(head);
       this.head = 0;
     }
   }
 
-  /** The entries with from <= seq <= to (both inside the window). */
-  range(from: number, to: number): LogEntry[] {
-    const base = this.head - this.items[this.head]!.seq;
-    return this.items.slice(base + from, base + to + 1);
+  /** The entries with from <= seq <= to (all sealed), as blocks (the first and last cut to the range). */
+  range(from: number, to: number): EntryBlock[] {
+    const out: EntryBlock[] = [];
+    for (let i = this.head; i < this.blocks.length; i++) {
+      const b = this.blocks[i]!;
+      if (b.lastSeq < from) continue;
+      if (b.firstSeq > to) break;
+      out.push(b.slice(Math.max(from, b.firstSeq), Math.min(to, b.lastSeq)));
+    }
+    return out;
   }
 }

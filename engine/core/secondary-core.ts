@@ -7,7 +7,7 @@
  *                           ▲                           │ diverged (waits for the resync transfer)
  *                           └───────────────────────────┘
  */
-import { EntryKind, type LogEntry } from '../log/entry.ts';
+import type { EntryBlock } from '../log/entry-block.ts';
 import { secondaryConfig, type SecondaryConfig } from './config.ts';
 import { ProtocolError } from './errors.ts';
 import { broken, invariant } from './invariant.ts';
@@ -50,7 +50,7 @@ export class SecondaryCore {
   private readonly window: ReceiveWindow;
   private readonly lease: LeaseState;
   /** Delivered in order, not yet handed to the replayer. */
-  private available: LogEntry[] = [];
+  private available: EntryBlock[] = [];
   private handedSeq = -1;
   private replayedSeq = -1;
   /** Output entries nobody is known to have dispatched yet (seq > knownReleasedSeq), oldest first. */
@@ -76,7 +76,7 @@ export class SecondaryCore {
   private ackFlushWanted = false;
 
   private messages: Message[] = [];
-  private replayOut: LogEntry[] = [];
+  private replayOut: EntryBlock[] = [];
   private outputs: HeldOutput[] = [];
   private notices: Notice[] = [];
   private errors: ProtocolError[] = [];
@@ -266,14 +266,14 @@ export class SecondaryCore {
     if (m.type === 'primary-heartbeat') return;
     const ok = this.state === 'replicating' || this.state === 'candidate' || ((this.state === 'transferring' || this.state === 'restoring') && this.inbound?.end);
     if (!ok) return this.fail('E_UNEXPECTED', `entries while ${this.state}`);
-    for (let i = 1; i < m.entries.length; i++)
-      if (m.entries[i]!.seq !== m.entries[i - 1]!.seq + 1) return this.fail('E_BAD_MESSAGE', 'entries batch not consecutive');
-    const res = this.window.accept(m.entries);
-    this.errors.push(...res.errors);
-    for (const e of res.delivered) {
-      this.available.push(e);
-      if (e.kind === EntryKind.Output && e.seq > this.knownReleasedSeq) {
-        this.pending.push({ seq: e.seq, callIndex: e.callIndex, channel: e.channel, data: e.data });
+    // A block's entries are consecutive by construction (and were checked when its bytes were decoded).
+    const res = this.window.accept(m.block);
+    if (res.errors.length > 0) this.errors.push(...res.errors);
+    for (const b of res.delivered) {
+      this.available.push(b);
+      for (const o of b.outputs) {
+        if (o.seq <= this.knownReleasedSeq) continue;
+        this.pending.push(o);
         // The primary may hold this output until it hears of its receipt: say so now, not at the next tick.
         if (this.config.ackOutputsAtOnce) this.ackFlushWanted = true;
       }
@@ -458,8 +458,8 @@ export class SecondaryCore {
 
   private pump(): void {
     if (this.available.length > 0 && this.isReplaying()) {
-      this.replayOut.push(...this.available);
-      this.handedSeq = this.available[this.available.length - 1]!.seq;
+      for (const b of this.available) this.replayOut.push(b);
+      this.handedSeq = this.available[this.available.length - 1]!.lastSeq;
       this.available = [];
     }
     while (this.pending.length > 0 && this.pending[0]!.seq <= this.knownReleasedSeq) this.pending.shift();

@@ -1,7 +1,7 @@
 /**
  * What a driver steps into a SecondaryCore and what it reads back from ready().
  */
-import type { LogEntry } from '../log/entry.ts';
+import type { EntryBlock } from '../log/entry-block.ts';
 import type { ProtocolError } from './errors.ts';
 import type { LeaseRequest } from './lease-state.ts';
 import type { DivergenceReason, Message, SecondaryState } from './messages.ts';
@@ -90,8 +90,9 @@ export interface SecondaryReady {
   /**
    * APPEND TO THE REPLAY QUEUE IN THIS ORDER. The guest may run only up to the host call of the next entry it
    * holds: NEVER RUN AHEAD OF THE LOG (answer PAUSE at a call that needs an entry you do not have yet).
+   * Blocks of consecutive entries, each following the last.
    */
-  readonly replay: readonly LogEntry[];
+  readonly replay: readonly EntryBlock[];
   /** DISPATCH IN THIS ORDER, EACH EXACTLY ONCE (secondary dispatch, or outputs taken over at go-live). */
   readonly outputs: readonly HeldOutput[];
   readonly lease: LeaseRequest | null;

@@ -5,15 +5,15 @@
  *   u8 magic 0x54 ('T') | u8 channel format version | u32 envelope bytes | envelope (JSON)
  *   | u32 attachment count | { u32 bytes | bytes }* | u64 xxh64 over everything before it
  *
- * Why this shape: log entries, the hot path, travel as FlatBuffers entry batches (the same columnar encoding
- * and hash chain as trace files) in one attachment; every other byte field (state chunks, outputs) and every
+ * Why this shape: log entries, the hot path, travel as one entry block (entry-block.ts: the records exactly as the
+ * primary wrote them, validated record by record on receipt) in one attachment, named by the envelope's
+ * `$block: { at, firstSeq, count }`; every other byte field (state chunks, outputs) and every
  * bigint array (page hashes) travels as a raw attachment, so no payload is ever inflated by JSON. The small
  * remaining envelope (types, seqs, epochs) is JSON: it is a few dozen bytes and keeps the message set easy to
  * extend. The trailing xxh64 covers the whole frame: a damaged frame is refused with E_CHECKSUM, never parsed.
  */
 import { xxh64 } from '@node-rs/xxhash';
-import type { LogEntry } from './entry.ts';
-import { decodeEntryBatch, encodeEntryBatch } from './entry-codec.ts';
+import { EntryBlock } from './entry-block.ts';
 import { LogFormatError } from './errors.ts';
 import { channelFormatVersion } from './version.ts';
 import type { Message } from '../core/messages.ts';
@@ -75,10 +75,9 @@ export function encodeChannelMessage(msg: Message): Uint8Array {
   const att: Attachments = [];
   let envelope: unknown;
   if (msg.type === 'entries') {
-    const { entries, ...rest } = msg;
-    const prev = 0n;
-    att.push(encodeEntryBatch(entries as LogEntry[], prev).bytes);
-    envelope = { ...(pack(rest, att) as object), $entries: 0 };
+    const { block, ...rest } = msg;
+    att.push(block.bytes);
+    envelope = { ...(pack(rest, att) as object), $block: { at: 0, firstSeq: block.firstSeq, count: block.count } };
   } else {
     envelope = pack(msg, att);
   }
@@ -136,9 +135,14 @@ export function decodeChannelMessage(bytes: Uint8Array): Message {
   if (!envelope || typeof envelope !== 'object' || typeof envelope.type !== 'string' || typeof envelope.vmId !== 'string' || typeof envelope.epoch !== 'number') {
     throw new LogFormatError('E_MALFORMED', 'channel message lacks type, vmId or epoch');
   }
-  const entriesAt = envelope.$entries;
-  delete envelope.$entries;
+  const blockAt = envelope.$block as { at?: unknown; firstSeq?: unknown; count?: unknown } | undefined;
+  delete envelope.$block;
   const msg = unpack(envelope, att) as Record<string, unknown>;
-  if (typeof entriesAt === 'number') msg.entries = decodeEntryBatch(attachment(att, entriesAt)).entries;
+  if (envelope.type === 'entries') {
+    if (!blockAt || typeof blockAt !== 'object' || typeof blockAt.at !== 'number' || typeof blockAt.firstSeq !== 'number' || typeof blockAt.count !== 'number') {
+      throw new LogFormatError('E_MALFORMED', 'channel message: entries without a block');
+    }
+    msg.block = EntryBlock.decode(attachment(att, blockAt.at), blockAt.firstSeq, blockAt.count);
+  }
   return msg as unknown as Message;
 }

@@ -16,6 +16,7 @@ import { BatchChain, callNameBytes, descBytes, setDesc } from './chain-hash.ts';
 import { hex } from './hash-chain.ts';
 import { VarintReader } from './varint.ts';
 import { checkLength, safeNumber } from './checked-buffer.ts';
+import type { EntryColumns } from './entry-block.ts';
 
 /** Entries per batch a decoder accepts (bounds memory per batch; writers use far smaller batches). */
 export const batchEntriesMax = 1 << 20;
@@ -27,7 +28,7 @@ function malformed(what: string): LogFormatError {
   return new LogFormatError('E_MALFORMED', `entry batch: ${what}`);
 }
 
-export class FlatBatch {
+export class FlatBatch implements EntryColumns {
   /**
    * Per entry, descBytes bytes (the layout BatchChain hashes from, see chain-hash.ts): call index f64 at
    * [0], channel i32 at [2], request length at [3], data length at [4] (in i32 units), kind and call id bytes
@@ -75,6 +76,26 @@ export class FlatBatch {
 
   callIndex(i: number): number {
     return this.f64[i * 3]!;
+  }
+
+  // EntryColumns (the replayer's fast path): request and data sit back to back at payAt[i] in the blob.
+  kind(i: number): EntryKind {
+    return this.kinds[i] as EntryKind;
+  }
+  id(i: number): number {
+    return this.ids[i]!;
+  }
+  requestAt(i: number): number {
+    return this.payAt[i]!;
+  }
+  dataAt(i: number): number {
+    return this.payAt[i]! + this.requestLength(i);
+  }
+  get bytes(): Uint8Array {
+    return this.blob;
+  }
+  bytesView(): DataView {
+    return this.blobView();
   }
 
   channel(i: number): number {

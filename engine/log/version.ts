@@ -17,9 +17,10 @@ export const snapshotFormatVersionMin = 1;
  * Live-channel protocol version (Hello.format_version); peers must match exactly. 2: periodic Digest entries
  * are taken only before input and output calls (a secondary replays through pure calls without waiting).
  * 3: state chunks are hashed with xxh64 (was FNV-1a), and a full pre-copy may come as a full piece without
- * memory followed by diff pieces.
+ * memory followed by diff pieces. 4: entries travel as entry blocks (capture records) instead of FlatBuffers
+ * entry batches.
  */
-export const channelFormatVersion = 3;
+export const channelFormatVersion = 4;
 
 /** Default "created by" string for traces and Hello messages. */
 export const createdByDefault = 'twinstep 0.1.0';

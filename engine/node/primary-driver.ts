@@ -539,39 +539,13 @@ export class PrimaryDriver {
     }
     if (this.sleptAt === call.index) this.o.sleep.waited();
     if (this.periodicDigest(call.index) && this.boundReached()) return PAUSE;
-    // live()'s bytes last until the next host call; the log keeps its own copy.
-    const data = call.live().slice();
-    this.core.step({ type: 'input', callIndex: call.index, call: call.name, request: this.ownRequest(call), data });
+    // live()'s bytes last until the next host call: the core copies them (and the request) into its log at once.
+    const data = call.live();
+    this.core.input(call.index, call.name, call.request, data);
     // Entries are batched by the core and flushed at the end of the slice (tick); act only when the core has
     // something to say, so a host-call-heavy guest does not pay for a full ready() per call.
     if (this.core.hasReady) this.act();
     return data;
-  }
-
-  /** The last request bytes logged per call name (our own copies, never changed once logged). */
-  private readonly requests = new Map<string, Uint8Array>();
-
-  /**
-   * A copy of the call's request that the log may keep (the machine's bytes may be reused). A call usually asks
-   * for what it asked for last time (the same clock, the same random length): then the previous copy is shared,
-   * so an entry waiting for its ack keeps one object less alive, which is most of what the GC has to copy.
-   */
-  private ownRequest(call: InputCall): Uint8Array {
-    const r = call.request;
-    const prev = this.requests.get(call.name);
-    if (prev && prev.length === r.length) {
-      let same = true;
-      for (let i = 0; i < r.length; i++) {
-        if (prev[i] !== r[i]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return prev;
-    }
-    const copy = r.slice();
-    this.requests.set(call.name, copy);
-    return copy;
   }
 
   /** Output seq → when it entered the gate (only with onHeld), while the output is in the gate. */

@@ -13,10 +13,11 @@ import type { SecondaryConfig, PrimaryConfig } from '../core/config.ts';
 import type { GoLive, RestoreRequest, SecondaryStatus } from '../core/secondary-types.ts';
 import type { DivergenceReason } from '../core/messages.ts';
 import { EntryKind, type LogEntry } from '../log/entry.ts';
+import type { EntryBlock } from '../log/entry-block.ts';
 import type { LoadedModule } from '../wasi/loader.ts';
 import type { WasiMachine } from '../wasi/machine.ts';
 import type { Transport } from '../net/transport.ts';
-import { END, Replayer, WAIT, type EntrySource } from '../../replay/replayer.ts';
+import { END, Replayer, WAIT, type FlatEntrySource } from '../../replay/replayer.ts';
 import type { Divergence } from '../../replay/divergence.ts';
 import type { FaultHook } from '../../replay/fault.ts';
 import { LeaseIo } from './lease-io.ts';
@@ -70,57 +71,66 @@ export const SECONDARY_DRIVER_DEFAULTS = {
   chunkHash: chunkHashXxh64,
 } as const;
 
-const NO_ENTRIES: readonly LogEntry[] = [];
-
 /**
- * The entries the core handed over, consumed in order; WAIT when the replay has caught up with the log. Kept as
- * the arrays ready() handed over (no per-entry copy): a host-call-heavy guest hands hundreds of thousands a second.
+ * The entry blocks the core handed over, consumed in order; WAIT when the replay has caught up with the log.
+ * The replayer reads the head entry in place (FlatEntrySource): no object per entry, which for a
+ * host-call-heavy guest (hundreds of thousands of entries a second) was most of this process's garbage.
  */
-class EntryQueue implements EntrySource {
-  private chunks: (readonly LogEntry[])[] = [];
-  /** chunks[chunk] is being consumed (current), pos is its next entry. */
-  private chunk = 0;
+class EntryQueue implements FlatEntrySource {
+  private blocks: (EntryBlock | undefined)[] = [];
+  /** blocks[at] is being consumed (current), pos is its next entry. */
+  private at = 0;
   private pos = 0;
-  private current: readonly LogEntry[] = [];
+  private current: EntryBlock | undefined;
 
-  push(entries: readonly LogEntry[]): void {
-    if (entries.length === 0) return;
-    this.chunks.push(entries);
-    if (this.chunks.length === 1) {
-      this.chunk = 0;
-      this.pos = 0;
-      this.current = entries;
-    } else if (this.pos >= this.current.length) {
-      this.next();
+  push(blocks: readonly EntryBlock[]): void {
+    for (const b of blocks) {
+      this.blocks.push(b);
+      if (this.current === undefined) {
+        this.at = this.blocks.length - 1;
+        this.pos = 0;
+        this.current = b;
+      }
     }
   }
 
   clear(): void {
-    this.chunks = [];
-    this.chunk = 0;
+    this.blocks = [];
+    this.at = 0;
     this.pos = 0;
-    this.current = [];
+    this.current = undefined;
   }
 
   peek(): LogEntry | typeof WAIT | typeof END {
-    return this.pos < this.current.length ? this.current[this.pos]! : WAIT;
+    const c = this.current;
+    return c !== undefined ? c.entry(this.pos) : WAIT;
   }
 
   take(): void {
-    if (++this.pos >= this.current.length) this.next();
+    const c = this.current;
+    if (c !== undefined && ++this.pos >= c.count) this.next();
   }
 
-  /** Moves on to the next chunk once the current one is consumed, letting go of the consumed one at once. */
+  flatHead(): EntryBlock | undefined {
+    return this.current;
+  }
+
+  get headPos(): number {
+    return this.pos;
+  }
+
+  /** Moves on to the next block once the current one is consumed, letting go of the consumed one at once. */
   private next(): void {
-    while (this.pos >= this.current.length && this.chunk + 1 < this.chunks.length) {
-      this.chunks[this.chunk] = NO_ENTRIES; // replayed entries must not outlive their replay (GC)
-      this.chunk++;
-      this.current = this.chunks[this.chunk]!;
-      this.pos = 0;
-    }
-    if (this.chunk >= 64 && this.chunk * 2 >= this.chunks.length) {
-      this.chunks = this.chunks.slice(this.chunk);
-      this.chunk = 0;
+    this.blocks[this.at] = undefined; // replayed entries must not outlive their replay (GC)
+    this.at++;
+    this.pos = 0;
+    this.current = this.blocks[this.at];
+    if (this.current === undefined) {
+      this.blocks = [];
+      this.at = 0;
+    } else if (this.at >= 64 && this.at * 2 >= this.blocks.length) {
+      this.blocks = this.blocks.slice(this.at);
+      this.at = 0;
     }
   }
 }
@@ -318,10 +328,10 @@ export class SecondaryDriver {
       source: this.queue,
       fault: this.o.fault,
       digestsBeforeLoggedCallsOnly: true,
-      onMatched: (e) => {
+      onMatched: (seq, kind) => {
         // Reported cumulatively at the end of the slice; an output at once (its match may release it).
-        this.matchedThrough = e.seq;
-        if (e.kind !== EntryKind.Input) this.flushMatched();
+        this.matchedThrough = seq;
+        if (kind !== EntryKind.Input) this.flushMatched();
       },
     });
     this.running = true;

@@ -66,7 +66,7 @@ export class PrimaryHarness {
     return m;
   }
   entries(): LogEntry[] {
-    return this.sent.flatMap((m) => (m.type === 'entries' ? m.entries : []));
+    return this.sent.flatMap((m) => (m.type === 'entries' ? m.block.entries() : []));
   }
 }
 
@@ -88,7 +88,7 @@ export class SecondaryHarness {
     this.sent.push(...r.messages);
     this.dispatched.push(...r.outputs);
     if (r.discardReplay) this.queue = [];
-    this.queue.push(...r.replay);
+    for (const b of r.replay) this.queue.push(...b.entries());
     if (r.lease) this.leaseWanted = r.lease;
     this.last = r;
     return r;

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import type { Message, StateChunkMessage, StateEndMessage } from '../../engine/core/messages.ts';
 import { ProtocolError } from '../../engine/core/errors.ts';
+import { blockArenaBytes } from '../../engine/log/entry-block.ts';
+import type { LogEntry } from '../../engine/log/entry.ts';
 import { PrimaryHarness, hashes, text, vmId } from './harness.ts';
 
 const ack = (epoch: number, receivedSeq: number, matchedSeq: number): Message => ({ type: 'ack', vmId, epoch, receivedSeq, matchedSeq });
@@ -31,7 +33,7 @@ describe('PrimaryCore', () => {
     p.input('y'.repeat(300));
     p.input('z'.repeat(2000));
     p.tick(1);
-    const sizes = p.sent.filter((m) => m.type === 'entries').map((m) => (m.type === 'entries' ? m.entries.map((e) => e.request.length + e.data.length) : []));
+    const sizes = p.sent.filter((m) => m.type === 'entries').map((m) => (m.type === 'entries' ? m.block.entries().map((e) => e.request.length + e.data.length) : []));
     expect(sizes.flat(), 'every entry sent once, in order').to.deep.equal([301, 301, 301, 301, 2001]);
     for (const m of sizes) expect(m.length === 1 || m.reduce((a, b) => a + b, 0) <= 1000, `message of ${m.join('+')} bytes`).to.equal(true);
     expect(p.entries().map((e) => e.seq)).to.deep.equal([0, 1, 2, 3, 4]);
@@ -147,13 +149,39 @@ describe('PrimaryCore', () => {
     p.take();
     p.tick(40); // go-back-N: everything unacked, in batches of 64
     expect(seqs()).to.deep.equal(range(3002, 4999));
-    expect(p.sent.every((m) => m.type !== 'entries' || m.entries.length <= 64)).to.equal(true);
+    expect(p.sent.every((m) => m.type !== 'entries' || m.block.count <= 64)).to.equal(true);
     p.take();
     p.receive(ack(1, 4999, 4999));
     expect(p.core.status().inflightEntries).to.equal(0);
     p.input();
     p.tick(41);
     expect(seqs()).to.deep.equal([5000]);
+  });
+
+  it('keeps and resends exact bytes when the log outgrows its buffers (entries larger than, and many more than, one arena)', () => {
+    const p = new PrimaryHarness({ batchEntriesMax: 100_000, batchBytesMax: 64 << 20, inflightEntriesMax: 1e6, lagEntriesMax: 1e6 });
+    const data = (i: number) => {
+      const d = new Uint8Array(i % 997 === 0 ? blockArenaBytes + 24 : 8 + (i % 11));
+      for (let k = 0; k < d.length; k += 97) d[k] = (i * 31 + k) & 0xff;
+      return d;
+    };
+    const n = 60_000; // about 2.5 arenas of small entries, and some larger than an arena
+    for (let i = 0; i < n; i++) p.core.step({ type: 'input', callIndex: i, call: 'random_get', request: new Uint8Array([i & 3]), data: data(i) });
+    p.tick(1);
+    const check = (list: LogEntry[], from: number) => {
+      list.forEach((e, k) => {
+        const i = from + k;
+        if (e.seq !== i || e.callIndex !== i || e.request[0] !== (i & 3) || !Buffer.from(e.data).equals(Buffer.from(data(i)))) throw new Error(`entry ${i} differs`);
+      });
+    };
+    expect(p.entries()).to.have.length(n);
+    check(p.entries(), 0);
+    p.take();
+    p.receive(ack(1, 29_999, 0));
+    expect(p.core.status().inflightEntries).to.equal(n - 30_000);
+    p.tick(40); // go-back-N from the middle of a block
+    expect(p.entries()).to.have.length(n - 30_000);
+    check(p.entries(), 30_000);
   });
 
   it('holds everything without the lease; after a peer loss it re-fences the lease at the new epoch BEFORE releasing', () => {

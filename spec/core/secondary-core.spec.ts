@@ -2,13 +2,14 @@ import { expect } from 'chai';
 import type { AckMessage, DivergenceMessage, Message, StateEndMessage } from '../../engine/core/messages.ts';
 import { fnv1a64 } from '../../engine/core/chunk-hash.ts';
 import { EntryKind } from '../../engine/log/entry.ts';
+import { EntryBlock } from '../../engine/log/entry-block.ts';
 import { SecondaryHarness, hashes, outputEntry, text, vmId } from './harness.ts';
 
 const entries = (epoch: number, list: ReturnType<typeof outputEntry>[], releasedSeq = -1, lastSeq = list[list.length - 1]?.seq ?? -1): Message => ({
   type: 'entries',
   vmId,
   epoch,
-  entries: list,
+  block: EntryBlock.fromEntries(list),
   releasedSeq,
   lastSeq,
 });

@@ -1,9 +1,11 @@
 /**
  * The simulator's network between two hosts: every message may be dropped, duplicated, delayed (and so
- * reordered), and a partition cuts one or both directions until a given time. Messages are deep-copied on
- * send so a core can never share mutable state with its peer.
+ * reordered), and a partition cuts one or both directions until a given time. Every message travels as the
+ * bytes of the live channel (engine/log/channel-codec.ts): the simulation runs the real encoding, and a core
+ * never shares an object with its peer.
  */
 import type { Message } from '../messages.ts';
+import { decodeChannelMessage, encodeChannelMessage } from '../../log/channel-codec.ts';
 import type { Prng } from './prng.ts';
 
 export type HostId = 'A' | 'B';
@@ -44,7 +46,7 @@ export class FakeNetwork {
     const copies = this.rng.chance(this.faults.duplicateP) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       const at = nowMs + this.rng.int(this.faults.delayMinMs, this.faults.delayMaxMs);
-      this.queue.push({ at, order: this.order++, to, message: structuredClone(message) });
+      this.queue.push({ at, order: this.order++, to, message: decodeChannelMessage(encodeChannelMessage(message)) });
     }
   }
 

@@ -182,7 +182,7 @@ export class SimHost {
       core.step({ type: 'restored', transferId: r.restore.transferId, root: this.guest.root() });
       stepped = true;
     }
-    this.queue.push(...r.replay);
+    for (const b of r.replay) this.queue.push(...b.entries());
     if (r.lease?.kind === 'acquire') {
       const a = this.ctx.lease.acquire(this.id, this.nodeId, r.lease.epoch, now);
       if (a) {
