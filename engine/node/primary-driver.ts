@@ -26,6 +26,7 @@ import { pollSleepNs, type SleepGate } from './guest-sleep.ts';
 import { Precopy, chunkHashXxh64, takeCheckpoint } from './state-transfer.ts';
 import { listenChannel, sendAllOnChannel } from './channel.ts';
 import { SliceTimer } from './slice-timer.ts';
+import { DigestSchedule } from './digest-schedule.ts';
 
 export interface PrimaryDriverOptions {
   readonly machine: WasiMachine;
@@ -44,6 +45,11 @@ export interface PrimaryDriverOptions {
   readonly log: (line: string) => void;
   /** Digest entries every this many host calls (0: never). */
   readonly digestEveryCalls?: number;
+  /**
+   * The share of the guest's time the periodic digests may take (0.02: 2%; 0 or absent: no limit, the interval
+   * is exact); see DigestSchedule. A digest due while they took more than that waits.
+   */
+  readonly digestBudget?: number;
   /** Longest time the guest runs without yielding to the event loop. */
   readonly sliceMs?: number;
   /** Do not start the guest until a secondary protects it. */
@@ -111,6 +117,7 @@ export class PrimaryDriver {
   private exitSeq = -1;
   private stopped = false;
   private readonly track = new DigestTrack();
+  private readonly digests: DigestSchedule;
   private lastDigestIndex = -1;
   private tickTimer: NodeJS.Timeout | undefined;
   private finish!: (code: number) => void;
@@ -122,6 +129,7 @@ export class PrimaryDriver {
   constructor(private readonly o: PrimaryDriverOptions) {
     this.now = o.nowMs ?? (() => Date.now());
     this.slice = new SliceTimer(o.sliceMs ?? 1);
+    this.digests = new DigestSchedule({ everyCalls: o.digestEveryCalls, budget: o.digestBudget });
     this.core = new PrimaryCore({ ...PRIMARY_DRIVER_DEFAULTS, ...o.core, vmId: o.vmId }, o.start);
     this.done = new Promise<number>((resolve) => (this.finish = resolve));
     this.handler = {
@@ -511,10 +519,14 @@ export class PrimaryDriver {
    * they call the handler, so the state here is the state at the start of the call.
    */
   private periodicDigest(index: number): boolean {
-    const every = this.o.digestEveryCalls ?? 0;
-    if (!(every > 0 && index - this.lastDigestIndex >= every && index > 0)) return false;
+    if (index === 0 || index === this.lastDigestIndex || !this.digests.due(index) || !this.digests.admit(index)) return false;
     this.stepDigest(index);
     return true;
+  }
+
+  /** Periodic digests the budget postponed so far. */
+  get postponedDigests(): number {
+    return this.digests.postponed;
   }
 
   /**
@@ -594,7 +606,10 @@ export class PrimaryDriver {
   private stepDigest(index: number): void {
     if (index === this.lastDigestIndex) return;
     this.lastDigestIndex = index;
-    const d = this.o.machine.digest();
-    this.core.step({ type: 'digest', callIndex: index, root: d.root, payload: encodeDigestPayload(this.track.delta(d)) });
+    const [root, payload] = this.digests.take(index, () => {
+      const d = this.o.machine.digest();
+      return [d.root, encodeDigestPayload(this.track.delta(d))] as const;
+    });
+    this.core.step({ type: 'digest', callIndex: index, root, payload });
   }
 }

@@ -6,6 +6,7 @@
  */
 import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type Machine, type OutputCall, type RunResult } from '../machine/machine.ts';
 import { EntryKind } from '../log/entry.ts';
+import { DigestSchedule } from './digest-schedule.ts';
 import { DigestTrack, encodeDigestPayload } from '../log/digest-payload.ts';
 import { END_CAP, END_CALLS, END_EXIT, END_TRAP, exitCodeBytes } from '../log/end-marker.ts';
 
@@ -51,9 +52,6 @@ export interface RecorderOptions {
 
 const EMPTY = new Uint8Array(0);
 
-/** With a budget, a digest it postponed is considered again after this share of the call interval. */
-const POSTPONE_SHARE = 8;
-
 export class Recorder implements HostCallHandler {
   private seq: number;
   private lastDigestIndex = -1;
@@ -63,22 +61,14 @@ export class Recorder implements HostCallHandler {
   capped: string | undefined;
   // The options the per-call checks read, resolved once (they run at every logged call).
   private readonly sink: EntrySink;
-  private readonly everyCalls: number;
-  private readonly everyMs: number;
+  private readonly digests: DigestSchedule;
   private readonly capBytes: number;
   private readonly capMs: number;
   private readonly clock: (() => number) | undefined;
-  private readonly budget: number;
-  private readonly fine: () => number;
-  private readonly fineStart: number;
-  /** Time the digests took so far (fine clock, ms). */
-  private digestSpentMs = 0;
   /** Digests the budget postponed (see digestBudget). */
-  postponedDigests = 0;
-  /** The call index from which the call interval makes a digest due (Infinity: never by count). */
-  private nextDigestIndex = Infinity;
-  /** The coarse time from which the ms interval makes a digest due (Infinity: never by time). */
-  private nextDigestMs = Infinity;
+  get postponedDigests(): number {
+    return this.digests.postponed;
+  }
   /**
    * Called first at every host call only when a cap is set (the size or duration cap stops the guest at a
    * boundary); absent otherwise, so the machine skips the call. Digests are taken at logged calls only
@@ -91,17 +81,10 @@ export class Recorder implements HostCallHandler {
     this.sink = o.sink;
     this.seq = o.firstSeq ?? 0;
     this.startMs = o.nowMs?.() ?? 0;
-    this.everyCalls = o.digestEveryCalls ?? 0;
     this.clock = o.nowMs;
-    this.everyMs = this.clock ? (o.digestEveryMs ?? 0) : 0;
     this.capBytes = o.capBytes ?? 0;
     this.capMs = this.clock ? (o.capMs ?? 0) : 0;
-    const budget = o.digestBudget ?? 0;
-    if (!(budget >= 0)) throw new RangeError(`digest budget ${budget} is not a share >= 0`);
-    this.budget = budget > 0 && budget < 1 ? budget : 0;
-    this.fine = o.fineNowMs ?? (() => performance.now());
-    this.fineStart = this.budget > 0 ? this.fine() : 0;
-    this.scheduleDigest(this.lastDigestIndex, this.startMs);
+    this.digests = new DigestSchedule({ everyCalls: o.digestEveryCalls, everyMs: o.digestEveryMs, nowMs: o.nowMs, budget: o.digestBudget, fineNowMs: o.fineNowMs });
     if (this.capBytes > 0 || this.capMs > 0) this.beforeCall = (call) => this.checkCaps(call);
   }
 
@@ -119,7 +102,7 @@ export class Recorder implements HostCallHandler {
 
   input(call: InputCall): Uint8Array {
     const index = call.index;
-    if (this.digestDue(index)) this.periodicDigest(index);
+    if (this.digests.due(index)) this.periodicDigest(index);
     const data = call.live();
     this.sink.add(EntryKind.Input, index, call.name, 0, call.request, data);
     this.seq++;
@@ -131,7 +114,7 @@ export class Recorder implements HostCallHandler {
     // The state just before the guest exits is worth a digest: a build that differs only in internal state
     // is caught even when it never prints the difference.
     if (call.channel === EXIT_CHANNEL) this.appendDigest(index);
-    else if (this.digestDue(index)) this.periodicDigest(index);
+    else if (this.digests.due(index)) this.periodicDigest(index);
     this.append(EntryKind.Output, index, call.name, call.channel, EMPTY, call.data);
     if (call.channel !== EXIT_CHANNEL) this.o.emit(call.channel, call.data);
   }
@@ -163,44 +146,20 @@ export class Recorder implements HostCallHandler {
     this.seq++;
   }
 
-  /** Whether the logged call at `index` reached the call or ms interval (the per-call check). */
-  private digestDue(index: number): boolean {
-    return index >= this.nextDigestIndex || (this.everyMs > 0 && this.clock!() >= this.nextDigestMs);
-  }
-
-  /** The next digest falls due `everyCalls` calls after `index` and `everyMs` ms after `ms` (Infinity: never). */
-  private scheduleDigest(index: number, ms: number): void {
-    this.nextDigestIndex = this.everyCalls > 0 ? index + this.everyCalls : Infinity;
-    this.nextDigestMs = this.everyMs > 0 ? ms + this.everyMs : Infinity;
-  }
-
   /**
    * A logged call reached the call or ms interval: a Digest entry for the state before it, unless the budget
    * says the digests so far took their share (then the digest waits; see digestBudget).
    */
   private periodicDigest(index: number): void {
     if (index === 0 || index === this.lastDigestIndex) return;
-    if (this.budget > 0) {
-      const elapsed = this.fine() - this.fineStart;
-      if (this.digestSpentMs > this.budget * elapsed) {
-        this.postponedDigests++;
-        // Looked at again after a share of the interval (or when the coarse clock moved on).
-        this.nextDigestIndex = this.everyCalls > 0 ? index + Math.max(1, Math.floor(this.everyCalls / POSTPONE_SHARE)) : Infinity;
-        if (this.everyMs > 0) this.nextDigestMs = this.clock!() + Math.max(1, Math.floor(this.everyMs / POSTPONE_SHARE));
-        return;
-      }
-    }
-    this.appendDigest(index);
+    if (this.digests.admit(index)) this.appendDigest(index);
   }
 
   private appendDigest(index: number): void {
     if (index === this.lastDigestIndex) return;
-    const t0 = this.budget > 0 ? this.fine() : 0;
     this.lastDigestIndex = index;
-    this.scheduleDigest(index, this.clock?.() ?? 0);
-    const payload = this.track.delta(this.o.machine.digest());
-    this.append(EntryKind.Digest, index, '', 0, EMPTY, encodeDigestPayload(payload));
-    if (this.budget > 0) this.digestSpentMs += this.fine() - t0;
+    const payload = this.digests.take(index, () => encodeDigestPayload(this.track.delta(this.o.machine.digest())));
+    this.append(EntryKind.Digest, index, '', 0, EMPTY, payload);
   }
 
   private capReason(): string | undefined {

@@ -43,6 +43,8 @@ export interface SecondaryDriverOptions {
   readonly nowMs?: () => number;
   readonly tickMs?: number;
   readonly digestEveryCalls?: number;
+  /** The digest budget of that primary (PrimaryDriverOptions.digestBudget). */
+  readonly digestBudget?: number;
   /** Longest replay slice before yielding to the event loop. */
   readonly sliceMs?: number;
   readonly onStatus?: (s: SecondaryStatus) => void;
@@ -440,6 +442,7 @@ export class SecondaryDriver {
       emit: this.o.emit,
       log: this.o.log,
       digestEveryCalls: this.o.digestEveryCalls,
+      digestBudget: this.o.digestBudget,
       connect: this.o.rejoin,
       checkpointFile: this.o.checkpointFile,
       checkpointEveryMs: this.o.checkpointEveryMs,

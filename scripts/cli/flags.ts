@@ -15,3 +15,15 @@ export function oneOf<T extends string>(flags: Map<string, string[]>, name: stri
   if (!(allowed as readonly string[]).includes(v)) throw new CliError(`${name} expects one of ${allowed.join(', ')}, got '${v}'`, EXIT.usage);
   return v as T;
 }
+
+/**
+ * --digest-budget PCT: the share of the run's time periodic digests may take (0 < PCT <= 100; 100: no budget).
+ * Default: `fallback` with the default intervals, none (exact intervals) when one of `intervalFlags` is given.
+ */
+export function digestBudgetFlag(flags: Map<string, string[]>, intervalFlags: readonly string[], fallback: number): number {
+  const v = flags.get('--digest-budget')?.at(-1);
+  if (v === undefined) return intervalFlags.some((f) => flags.has(f)) ? 0 : fallback;
+  const pct = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+  if (!(pct > 0 && pct <= 100)) throw new CliError(`--digest-budget expects a percentage above 0 and at most 100, got '${v}'`, EXIT.usage);
+  return pct >= 100 ? 0 : pct / 100;
+}

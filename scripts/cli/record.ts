@@ -16,7 +16,7 @@ import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 import { exitForResult } from './result.ts';
 import { bootTimeNs, parseRunArgs } from './run-options.ts';
-import { intFlag } from './flags.ts';
+import { digestBudgetFlag, intFlag } from './flags.ts';
 
 export const RECORD_USAGE =
   'twinstep record -o TRACE [--digest-every CALLS] [--digest-ms MS] [--digest-budget PCT] [--max-bytes BYTES] [--max-duration MS] [--from SNAPSHOT] [--vm-id ID] [run options] MODULE.wasm [ARGS...]';
@@ -56,7 +56,7 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   if (!out) throw new CliError('missing -o TRACE (where to write the trace)', EXIT.usage);
   const digestEveryCalls = intFlag(flags, '--digest-every', DIGEST_EVERY_CALLS_DEFAULT);
   const digestEveryMs = intFlag(flags, '--digest-ms', DIGEST_EVERY_MS_DEFAULT);
-  const digestBudget = digestBudgetFlag(flags);
+  const digestBudget = digestBudgetFlag(flags, ['--digest-every', '--digest-ms'], DIGEST_BUDGET_DEFAULT);
   const capBytes = intFlag(flags, '--max-bytes', 0);
   const capMs = intFlag(flags, '--max-duration', 0);
   const from = flags.get('--from')?.at(-1);
@@ -119,18 +119,6 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   process.stderr.write(`twinstep record: ${recorder.entries} entries, ${machine.callIndex} host calls, ${s.bytesTotal} bytes -> ${out}${recorder.capped ? ` (stopped: ${recorder.capped})` : ''}${postponed}\n`);
   if (result.status === 'paused') return 0;
   return exitForResult(result);
-}
-
-/**
- * --digest-budget PCT (a share of the recording's time, 0 < PCT <= 100; 100: no budget). Default: the
- * DIGEST_BUDGET_DEFAULT share with the default intervals, none when --digest-every or --digest-ms is given.
- */
-function digestBudgetFlag(flags: Map<string, string[]>): number {
-  const v = flags.get('--digest-budget')?.at(-1);
-  if (v === undefined) return flags.has('--digest-every') || flags.has('--digest-ms') ? 0 : DIGEST_BUDGET_DEFAULT;
-  const pct = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
-  if (!(pct > 0 && pct <= 100)) throw new CliError(`--digest-budget expects a percentage above 0 and at most 100, got '${v}'`, EXIT.usage);
-  return pct >= 100 ? 0 : pct / 100;
 }
 
 /**
