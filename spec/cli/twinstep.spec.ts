@@ -389,6 +389,8 @@ describe('twinstep CLI (spawned)', function () {
       { args: ['inspect', '/nonexistent/trace.twt'], code: 2, message: /^twinstep inspect: cannot read trace/ },
       { args: ['frobnicate'], code: 64, message: /^twinstep: unknown command 'frobnicate'/ },
       // Settings the protocol cores refuse: a usage error naming the flag, not an internal error.
+      { args: ['primary', '--peer', 'ws://127.0.0.1:9', '--secret-file', SECRET, '--digest-budget', '101', LINES], code: 64, message: /^twinstep primary: --digest-budget expects a percentage above 0 and at most 100, got '101'/ },
+      { args: ['secondary', '--listen', '127.0.0.1:0', '--secret-file', SECRET, '--digest-budget', 'lots'], code: 64, message: /^twinstep secondary: --digest-budget expects a percentage above 0 and at most 100, got 'lots'/ },
       { args: ['primary', '--peer', 'ws://127.0.0.1:9', '--secret-file', SECRET, '--heartbeat-ms', '0', LINES], code: 64, message: /^twinstep primary: bad pair settings \(--heartbeat-ms\): heartbeatMs must be > 0/ },
       { args: ['primary', '--peer', 'ws://127.0.0.1:9', '--secret-file', SECRET, '--heartbeat-ms', '500', '--peer-timeout-ms', '400', LINES], code: 64, message: /^twinstep primary: bad pair settings \(--heartbeat-ms, --peer-timeout-ms\): peerTimeoutMs must exceed heartbeatMs/ },
       { args: ['secondary', '--listen', '127.0.0.1:0', '--secret-file', SECRET, '--transfer-apply-mbps', '0'], code: 64, message: /^twinstep secondary: bad pair settings \(--transfer-apply-mbps\)/ },
