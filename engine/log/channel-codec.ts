@@ -16,7 +16,7 @@ import { xxh64 } from '@node-rs/xxhash';
 import { EntryBlock } from './entry-block.ts';
 import { LogFormatError } from './errors.ts';
 import { channelFormatVersion } from './version.ts';
-import type { Message } from '../core/messages.ts';
+import type { EntriesMessage, Message } from '../core/messages.ts';
 
 const MAGIC = 0x54;
 /** Largest channel message accepted (a state chunk is far smaller; see the transport's maxFrameBytes). */
@@ -72,16 +72,9 @@ function attachment(att: readonly Uint8Array[], i: number): Uint8Array {
 }
 
 export function encodeChannelMessage(msg: Message): Uint8Array {
+  if (msg.type === 'entries') return encodeEntries(msg);
   const att: Attachments = [];
-  let envelope: unknown;
-  if (msg.type === 'entries') {
-    const { block, ...rest } = msg;
-    att.push(block.bytes);
-    envelope = { ...(pack(rest, att) as object), $block: { at: 0, firstSeq: block.firstSeq, count: block.count } };
-  } else {
-    envelope = pack(msg, att);
-  }
-  const json = Buffer.from(JSON.stringify(envelope));
+  const json = Buffer.from(JSON.stringify(pack(msg, att)));
   const size = 2 + 4 + json.length + 4 + att.reduce((n, a) => n + 4 + a.length, 0) + 8;
   const out = Buffer.allocUnsafe(size);
   let o = 0;
@@ -94,6 +87,36 @@ export function encodeChannelMessage(msg: Message): Uint8Array {
     out.writeUInt32LE(a.length, o); o += 4;
     out.set(a, o); o += a.length;
   }
+  out.writeBigUInt64LE(xxh64(out.subarray(0, o)), o);
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
+
+/**
+ * An entries message, the hot path (one per batch, thousands a second): the envelope is written directly (no
+ * generic packing) and padded with JSON whitespace so the block's bytes start 8-byte aligned in the frame; a
+ * receiver whose frame buffer is aligned (a fresh allocation, as ws makes for a large message) then reads the
+ * records in place instead of copying them.
+ */
+function encodeEntries(msg: EntriesMessage): Uint8Array {
+  const block = msg.block;
+  const head = `{"type":"entries","vmId":${JSON.stringify(msg.vmId)},"epoch":${msg.epoch},"releasedSeq":${msg.releasedSeq},"lastSeq":${msg.lastSeq},"$block":{"at":0,"firstSeq":${block.firstSeq},"count":${block.count}}}`;
+  const headLen = Buffer.byteLength(head);
+  // magic, version, envelope length, envelope, attachment count, attachment length: then the block.
+  const jsonLen = headLen + ((8 - ((2 + 4 + headLen + 4 + 4) & 7)) & 7);
+  const bytes = block.bytes;
+  const size = 2 + 4 + jsonLen + 4 + 4 + bytes.length + 8;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = MAGIC;
+  out[1] = channelFormatVersion;
+  out.writeUInt32LE(jsonLen, 2);
+  out.write(head, 6);
+  out.fill(0x20, 6 + headLen, 6 + jsonLen);
+  let o = 6 + jsonLen;
+  out.writeUInt32LE(1, o);
+  out.writeUInt32LE(bytes.length, o + 4);
+  o += 8;
+  out.set(bytes, o);
+  o += bytes.length;
   out.writeBigUInt64LE(xxh64(out.subarray(0, o)), o);
   return new Uint8Array(out.buffer, out.byteOffset, out.length);
 }

@@ -65,6 +65,20 @@ describe('channel codec', () => {
     for (const m of msgs) expect(decodeChannelMessage(encodeChannelMessage(m)), m.type).to.deep.equal(m);
   });
 
+  it('places the block 8-byte aligned in its frame, so an aligned frame is read in place (no copy)', () => {
+    for (const vmId of ['v', 'vm-1', 'a longer vm id, with "quotes"', 'ünïcödé']) {
+      const m = { ...entriesMessage(30), vmId } as Message;
+      const frame = encodeChannelMessage(m);
+      const aligned = new Uint8Array(new ArrayBuffer(frame.length + 8), 8, frame.length);
+      aligned.set(frame);
+      const back = decodeChannelMessage(aligned);
+      if (back.type !== 'entries' || m.type !== 'entries') throw new Error('type');
+      expect(back.vmId).to.equal(vmId);
+      expect(back.block.bytes.buffer, vmId).to.equal(aligned.buffer);
+      expect(back.block.entries()).to.deep.equal(m.block.entries());
+    }
+  });
+
   it('decodes a block whose bytes sit off an 8-byte boundary in the frame (copied, same entries)', () => {
     const m = entriesMessage(50);
     const frame = encodeChannelMessage(m);
