@@ -76,13 +76,15 @@ export interface PrimaryDriverOptions {
 }
 
 /**
- * Window sizes for a real channel: a host-call-heavy guest produces hundreds of thousands of entries a second,
- * and the core's conservative defaults (sized for the simulator) would stall it on every round trip.
+ * Window sizes for a real channel: a host-call-heavy guest produces millions of entries a second, and the
+ * core's conservative defaults (sized for the simulator) would stall it on every round trip. The replay lag
+ * bound is what a failover may have to replay (262144 entries: ~50-100 ms of replay); the in-flight bound a few
+ * round trips of such a guest.
  */
 export const PRIMARY_DRIVER_DEFAULTS = {
-  batchEntriesMax: 512,
-  inflightEntriesMax: 16_384,
-  lagEntriesMax: 65_536,
+  batchEntriesMax: 4096,
+  inflightEntriesMax: 65_536,
+  lagEntriesMax: 262_144,
   chunkHash: chunkHashXxh64,
 } as const;
 
@@ -522,11 +524,6 @@ export class PrimaryDriver {
     if (index === 0 || index === this.lastDigestIndex || !this.digests.due(index) || !this.digests.admit(index)) return false;
     this.stepDigest(index);
     return true;
-  }
-
-  /** Periodic digests the budget postponed so far. */
-  get postponedDigests(): number {
-    return this.digests.postponed;
   }
 
   /**
