@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { seededRandom } from '../support/seeded-random.ts';
+import { warmCache } from '../support/pair-procs.ts';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const TWINSTEP = join(ROOT, 'scripts/twinstep.mjs');
@@ -19,18 +20,9 @@ export interface CliResult {
 export class Cli {
   readonly cache = mkdtempSync(join(tmpdir(), 'twinstep-cli-cache-'));
 
-  /**
-   * Instruments the modules once into the shared cache, so each CLI process starts fast. In a child process:
-   * loadModule's in-process cache would skip the disk cache for modules an earlier spec already loaded here.
-   */
+  /** Instruments the modules once into the shared cache, so each CLI process starts fast (see warmCache). */
   warm(modules: readonly string[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'spec/cli/warm-cache.ts'), ...modules], { cwd: ROOT, env: this.env, stdio: ['ignore', 'inherit', 'pipe'] });
-      let stderr = '';
-      p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      p.on('error', reject);
-      p.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`cache warm-up failed (exit ${code}): ${stderr}`))));
-    });
+    return warmCache(this.cache, modules);
   }
 
   get env(): NodeJS.ProcessEnv {

@@ -5,11 +5,10 @@
  */
 import { expect } from 'chai';
 import { createServer } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModule } from '../../engine/wasi/loader.ts';
-import { ROOT, lines, pairDir, startPrimary, startProc, startSecondary, waitFor } from '../support/pair-procs.ts';
+import { ROOT, lines, pairDir, startPrimary, startProc, startSecondary, waitFor, warmCache } from '../support/pair-procs.ts';
 
 const TICKER = join(ROOT, 'guests/build/c/ticker.wasm');
 const cache = mkdtempSync(join(tmpdir(), 'twinstep-cache-'));
@@ -29,9 +28,7 @@ describe('failback (real processes on loopback)', function () {
   this.timeout(120_000);
 
   before(async () => {
-    process.env.TWINSTEP_CACHE = cache;
-    await loadModule(readFileSync(TICKER), 'all');
-    delete process.env.TWINSTEP_CACHE;
+    await warmCache(cache, [TICKER]);
   });
 
   it('a returning host rejoins with only the delta against its old snapshot, then takes over again', async () => {

@@ -4,11 +4,10 @@
  * after each injected divergence kind. Each trial prints its seed on failure; PAIR_SEED=N reruns one.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModule } from '../../engine/wasi/loader.ts';
-import { ROOT, checkSequence, lines, pairDir, startPrimary, startProc, startSecondary, waitFor } from '../support/pair-procs.ts';
+import { ROOT, checkSequence, lines, pairDir, startPrimary, startProc, startSecondary, waitFor, warmCache } from '../support/pair-procs.ts';
 import { startEtcd } from '../lease/etcd-server.ts';
 import { seededRandom } from '../support/seeded-random.ts';
 
@@ -28,9 +27,7 @@ describe('protected pair (real processes on loopback)', function () {
 
   before(async () => {
     // Instrument the guests once into the shared cache, so each process starts fast.
-    process.env.TWINSTEP_CACHE = cache;
-    for (const g of [TICKER, CLOCKRAND, FILES]) await loadModule(readFileSync(g), 'all');
-    delete process.env.TWINSTEP_CACHE;
+    await warmCache(cache, [TICKER, CLOCKRAND, FILES]);
   });
 
   interface Variant {

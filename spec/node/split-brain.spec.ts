@@ -7,11 +7,10 @@
  */
 import { expect } from 'chai';
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModule } from '../../engine/wasi/loader.ts';
-import { ROOT, checkSequence, lines, pairDir, startPrimary, startSecondary, waitFor } from '../support/pair-procs.ts';
+import { ROOT, checkSequence, lines, pairDir, startPrimary, startSecondary, waitFor, warmCache } from '../support/pair-procs.ts';
 
 const TICKER = join(ROOT, 'guests/build/c/ticker.wasm');
 const cache = mkdtempSync(join(tmpdir(), 'twinstep-cache-'));
@@ -58,9 +57,7 @@ describe('split brain (real processes on loopback)', function () {
   this.timeout(120_000);
 
   before(async () => {
-    process.env.TWINSTEP_CACHE = cache;
-    await loadModule(readFileSync(TICKER), 'all');
-    delete process.env.TWINSTEP_CACHE;
+    await warmCache(cache, [TICKER]);
   });
 
   it('in a partition only the lease holder (the primary) releases output; the secondary never goes live', async () => {
