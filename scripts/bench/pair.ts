@@ -25,6 +25,7 @@ import { connect } from '../../engine/net/endpoint.ts';
 import type { HostCallHandler } from '../../engine/machine/machine.ts';
 import { lines, pairDir, startPrimary, startSecondary, waitFor } from '../../spec/support/pair-procs.ts';
 import { median, percentile } from './timing.ts';
+import { DIGEST_BUDGET_DEFAULT, DIGEST_EVERY_DEFAULT } from '../cli/pair.ts';
 import { cdf, lineChart, toCsv, writeBenchFile, type Series } from './plot.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -60,7 +61,8 @@ interface ProtectedRun {
   memoryMiB: number;
 }
 
-export async function protectedRun(c: Case, release: 'ack' | 'compare', secondaryExtra: string[] = [], digestEveryCalls = 2000, lateJoinMs = 0): Promise<ProtectedRun> {
+/** digestEveryCalls: the CLI's default interval (with its digest budget, as `twinstep primary` runs), or an exact one. */
+export async function protectedRun(c: Case, release: 'ack' | 'compare', secondaryExtra: string[] = [], digestEveryCalls = DIGEST_EVERY_DEFAULT, lateJoinMs = 0): Promise<ProtectedRun> {
   const dir = pairDir();
   const cache = process.env.TWINSTEP_CACHE;
   const env: Record<string, string> = cache ? { TWINSTEP_CACHE: cache } : {};
@@ -98,6 +100,7 @@ export async function protectedRun(c: Case, release: 'ack' | 'compare', secondar
     emit: () => {},
     log: () => {},
     digestEveryCalls,
+    digestBudget: digestEveryCalls === DIGEST_EVERY_DEFAULT ? DIGEST_BUDGET_DEFAULT : 0,
     waitForSecondary: lateJoinMs === 0,
     onExitReleased: () => (exitReleasedAt = performance.now()),
     onStatus: (s) => {
@@ -167,10 +170,10 @@ export async function benchPair(): Promise<Record<string, number>> {
   });
   if (warm.status !== 0) throw new Error(`bench pair: warming the module cache failed (exit ${warm.status})`);
   const cases: Case[] = [
-    // The guests' default sizes (~0.5 s of work): long enough that a fresh process's JIT warm-up and the
-    // fixed cost of ending a run do not dominate.
+    // About 0.5 s of work each: long enough that a fresh process's JIT warm-up and the fixed cost of ending a
+    // run (the last output's round trip, a few ms) do not dominate. hostcalls makes ~4 million host calls.
     { name: 'compute', path: guest('c/compute.wasm'), args: ['25'] },
-    { name: 'hostcalls', path: guest('c/hostcalls.wasm'), args: ['100000'] },
+    { name: 'hostcalls', path: guest('c/hostcalls.wasm'), args: ['4000000'] },
   ];
   const out: Record<string, number> = {};
   const allHeld: Record<string, number[]> = { ack: [], compare: [] };
