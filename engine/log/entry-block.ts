@@ -96,7 +96,9 @@ export class EntryBlock implements EntryColumns {
   // ---- columns -------------------------------------------------------------------------------------------
 
   private index(): Int32Array {
-    return (this.ix ??= indexRecords(this.i32, this.bytes.length, this.count));
+    // Blocks written here are indexed with the same walk that checks untrusted ones: a block that does not pass
+    // was written wrong, and says so at once.
+    return (this.ix ??= indexRecords(this.i32, this.f64, this.bytes, this.count));
   }
 
   kind(i: number): EntryKind {
@@ -258,7 +260,7 @@ export class EntryBlock implements EntryColumns {
     if (bytes.length % 8 !== 0) throw new LogFormatError('E_MALFORMED', `entry block: ${bytes.length} bytes is not a whole number of records`);
     if (bytes.byteOffset % 8 !== 0) bytes = bytes.slice();
     const b = new EntryBlock(firstSeq, count, bytes);
-    b.ix = validateRecords(b.i32, b.f64, bytes, count);
+    b.ix = indexRecords(b.i32, b.f64, bytes, count);
     return b;
   }
 
@@ -268,47 +270,15 @@ export class EntryBlock implements EntryColumns {
   }
 }
 
-/** Record offset, resolved request offset and length, and data offset of every entry of trusted records. */
-function indexRecords(i32: Int32Array, len: number, count: number): Int32Array {
-  const ix = new Int32Array(count * IX);
-  const last: number[] = [];
-  let p = 0;
-  for (let i = 0; i < count; i++) {
-    const w = p >> 2;
-    const nameLen = i32[w]! >>> 16;
-    const id = (i32[w]! >>> 8) & 0xff;
-    const reqLen = i32[w + 4]!;
-    const dataLen = i32[w + 5]!;
-    let q = p + captureHeaderBytes + nameLen;
-    let reqAt = q;
-    let rl = reqLen;
-    if (reqLen === SAME_REQUEST) {
-      reqAt = last[id * 2]!;
-      rl = last[id * 2 + 1]!;
-    } else {
-      if (reqLen > 0) {
-        last[id * 2] = q;
-        last[id * 2 + 1] = reqLen;
-      }
-      q += reqLen;
-    }
-    const o = i * IX;
-    ix[o] = p;
-    ix[o + 1] = reqAt;
-    ix[o + 2] = rl;
-    ix[o + 3] = q;
-    p = align8(q + dataLen);
-  }
-  if (p !== len) throw new Error(`entry block index: records end at ${p}, block has ${len} bytes`);
-  return ix;
-}
-
 function malformed(detail: string): LogFormatError {
   return new LogFormatError('E_MALFORMED', `entry block: ${detail}`);
 }
 
-/** indexRecords for untrusted bytes: every check of EntryBlock.decode. */
-function validateRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count: number): Int32Array {
+/**
+ * Record offset, resolved request offset and length, and data offset of every entry, checking everything
+ * EntryBlock.decode promises (the bytes may be untrusted).
+ */
+function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count: number): Int32Array {
   const len = u8.length;
   const ix = new Int32Array(count * IX);
   const last: number[] = [];
