@@ -118,9 +118,11 @@ export class PrimaryCore {
   // ---- driver API ----------------------------------------------------------------------------------------
 
   step(event: PrimaryEvent): void {
+    this.inputRoom = 0;
     switch (event.type) {
       case 'input':
-        return this.input(event.callIndex, event.call, event.request, event.data);
+        this.input(event.callIndex, event.call, event.request, event.data);
+        return;
       case 'output':
         this.record(EntryKind.Output, event.callIndex, event.call, event.channel, new Uint8Array(0), event.data);
         break;
@@ -174,13 +176,46 @@ export class PrimaryCore {
   /**
    * The same as step({ type: 'input', ... }), without the event object: the hot path, one call per
    * nondeterministic host call. The bytes are copied into the log; the caller may reuse both arrays at once.
-   * An input changes neither the gate, nor the lease, nor the time, so the only work after recording it is a
-   * flush when its batch is full.
+   * Returns hasReady (a driver calls ready() only when it is true). An input changes neither the gate, nor the
+   * lease, nor the time, so the only work after recording it is a flush when its batch is full.
    */
-  input(callIndex: number, call: string, request: Uint8Array, data: Uint8Array): void {
-    this.record(EntryKind.Input, callIndex, call, 0, request, data);
+  input(callIndex: number, call: string, request: Uint8Array, data: Uint8Array): boolean {
+    if (this.inputRoom > 0 && callIndex >= this.lastCallIndex) {
+      // Nothing but the log can change (see inputRoom), and hasReady stays false unless a batch closed.
+      this.inputRoom--;
+      this.lastCallIndex = callIndex;
+      this.nextSeq++;
+      if (!this.streamingNow || !this.log.add(EntryKind.Input, callIndex, call, 0, request, data)) return false;
+      this.flushWanted = true;
+    } else {
+      this.record(EntryKind.Input, callIndex, call, 0, request, data);
+    }
     if (this.flushWanted) this.pump();
     this.checkRecordInvariants();
+    return this.refreshInputRoom();
+  }
+
+  /**
+   * How many inputs may be recorded on input()'s short path: while ready() has nothing and no pause is due, an
+   * input changes nothing but the log and the seq, so up to the nearest bound (in-flight entries, replay lag)
+   * nothing else needs looking at. Any other event, tick or ready() sets it to 0 (the next input takes the
+   * full path and works it out again).
+   */
+  private inputRoom = 0;
+  /** streaming(), as of the last refreshInputRoom (it only changes with events that reset inputRoom). */
+  private streamingNow = false;
+
+  /** Recomputes inputRoom after a full-path input; returns hasReady. */
+  private refreshInputRoom(): boolean {
+    if (this.hasReady) {
+      this.inputRoom = 0;
+      return true;
+    }
+    this.streamingNow = this.streaming();
+    const c = this.config;
+    const last = this.nextSeq - 1;
+    this.inputRoom = this.streamingNow ? Math.min(c.inflightEntriesMax - (last - this.receivedSeq), c.lagEntriesMax - (last - this.matchedSeq)) - 1 : 1 << 30;
+    return false;
   }
 
   /**
@@ -190,6 +225,7 @@ export class PrimaryCore {
    * the interval: the peer gets a full timeout from now to be heard.
    */
   tick(nowMs: number, deaf = false): void {
+    this.inputRoom = 0;
     invariant(nowMs >= this.nowMs, 'time went backwards');
     if (deaf && this.started && Number.isFinite(this.lastHeardMs)) this.lastHeardMs += nowMs - this.nowMs;
     this.nowMs = nowMs;
@@ -234,6 +270,7 @@ export class PrimaryCore {
   }
 
   ready(): PrimaryReady {
+    this.inputRoom = 0;
     const r: PrimaryReady = {
       messages: this.messages,
       outputs: this.outputs,

@@ -550,10 +550,9 @@ export class PrimaryDriver {
     if (this.periodicDigest(call.index) && this.boundReached()) return PAUSE;
     // live()'s bytes last until the next host call: the core copies them (and the request) into its log at once.
     const data = call.live();
-    this.core.input(call.index, call.name, call.request, data);
     // Entries are batched by the core and flushed at the end of the slice (tick); act only when the core has
     // something to say, so a host-call-heavy guest does not pay for a full ready() per call.
-    if (this.core.hasReady) this.act();
+    if (this.core.input(call.index, call.name, call.request, data)) this.act();
     return data;
   }
 
