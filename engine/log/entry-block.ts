@@ -258,6 +258,8 @@ export class EntryBlock implements EntryColumns {
       throw new LogFormatError('E_MALFORMED', `entry block: bad seq range ${firstSeq} + ${count}`);
     }
     if (bytes.length % 8 !== 0) throw new LogFormatError('E_MALFORMED', `entry block: ${bytes.length} bytes is not a whole number of records`);
+    // Every record has a header: a count the bytes cannot hold is refused before anything is sized by it.
+    if (count > bytes.length / captureHeaderBytes) throw new LogFormatError('E_MALFORMED', `entry block: ${count} records cannot fit in ${bytes.length} bytes`);
     if (bytes.byteOffset % 8 !== 0) bytes = bytes.slice();
     const b = new EntryBlock(firstSeq, count, bytes);
     b.ix = indexRecords(b.i32, b.f64, bytes, count);

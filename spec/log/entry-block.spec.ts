@@ -155,6 +155,9 @@ describe('entry blocks', () => {
       refuse(good.bytes.slice(), 'E_MALFORMED', good.count + 1);
       refuse(good.bytes.slice(), 'E_MALFORMED', good.count - 1);
       refuse(good.bytes.slice(), 'E_MALFORMED', 0);
+      // A count far beyond what the bytes hold is refused before anything is sized by it (no huge allocation).
+      refuse(good.bytes.slice(), 'E_MALFORMED', 2 ** 40);
+      refuse(good.bytes.slice(), 'E_MALFORMED', Math.floor(good.bytes.length / 24) + 1);
     });
 
     it('a truncated block and a bad seq range', () => {
