@@ -41,6 +41,8 @@ export class DigestSchedule {
   private nextIndex = Infinity;
   /** The coarse time from which the ms interval makes a digest due (Infinity: never by time). */
   private nextMs = Infinity;
+  /** Call index of the last digest taken (-1: none). */
+  private lastIndex = -1;
 
   constructor(o: DigestScheduleOptions) {
     const every = o.everyCalls ?? 0;
@@ -75,9 +77,23 @@ export class DigestSchedule {
     return true;
   }
 
+  /**
+   * Whether a periodic digest is to be taken at the logged call `index` now: the interval is reached, it is not
+   * the first call, no digest was taken at this index yet, and the budget allows it (else it is postponed).
+   */
+  periodic(index: number): boolean {
+    return this.due(index) && index !== 0 && index !== this.lastIndex && this.admit(index);
+  }
+
+  /** Whether a digest was taken at call `index` already (one per index, periodic or not). */
+  takenAt(index: number): boolean {
+    return index === this.lastIndex;
+  }
+
   /** Runs `take` (a digest at `index`, periodic or not), timing it for the budget, and starts the next interval. */
   take<T>(index: number, take: () => T): T {
     const t0 = this.budget > 0 ? this.fine() : 0;
+    this.lastIndex = index;
     this.schedule(index);
     const r = take();
     if (this.budget > 0) this.spentMs += this.fine() - t0;

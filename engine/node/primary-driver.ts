@@ -120,7 +120,6 @@ export class PrimaryDriver {
   private stopped = false;
   private readonly track = new DigestTrack();
   private readonly digests: DigestSchedule;
-  private lastDigestIndex = -1;
   private tickTimer: NodeJS.Timeout | undefined;
   private finish!: (code: number) => void;
   private readonly done: Promise<number>;
@@ -521,7 +520,7 @@ export class PrimaryDriver {
    * they call the handler, so the state here is the state at the start of the call.
    */
   private periodicDigest(index: number): boolean {
-    if (index === 0 || index === this.lastDigestIndex || !this.digests.due(index) || !this.digests.admit(index)) return false;
+    if (!this.digests.periodic(index)) return false;
     this.stepDigest(index);
     return true;
   }
@@ -600,8 +599,7 @@ export class PrimaryDriver {
 
   /** A Digest entry for the state at host call `index` (before the call). */
   private stepDigest(index: number): void {
-    if (index === this.lastDigestIndex) return;
-    this.lastDigestIndex = index;
+    if (this.digests.takenAt(index)) return;
     const [root, payload] = this.digests.take(index, () => {
       const d = this.o.machine.digest();
       return [d.root, encodeDigestPayload(this.track.delta(d))] as const;

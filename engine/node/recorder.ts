@@ -54,7 +54,6 @@ const EMPTY = new Uint8Array(0);
 
 export class Recorder implements HostCallHandler {
   private seq: number;
-  private lastDigestIndex = -1;
   private readonly startMs: number;
   private readonly track = new DigestTrack();
   /** Why recording stopped early, once a cap was hit. */
@@ -102,7 +101,7 @@ export class Recorder implements HostCallHandler {
 
   input(call: InputCall): Uint8Array {
     const index = call.index;
-    if (this.digests.due(index)) this.periodicDigest(index);
+    if (this.digests.periodic(index)) this.appendDigest(index);
     const data = call.live();
     this.sink.add(EntryKind.Input, index, call.name, 0, call.request, data);
     this.seq++;
@@ -114,7 +113,7 @@ export class Recorder implements HostCallHandler {
     // The state just before the guest exits is worth a digest: a build that differs only in internal state
     // is caught even when it never prints the difference.
     if (call.channel === EXIT_CHANNEL) this.appendDigest(index);
-    else if (this.digests.due(index)) this.periodicDigest(index);
+    else if (this.digests.periodic(index)) this.appendDigest(index);
     this.append(EntryKind.Output, index, call.name, call.channel, EMPTY, call.data);
     if (call.channel !== EXIT_CHANNEL) this.o.emit(call.channel, call.data);
   }
@@ -147,17 +146,11 @@ export class Recorder implements HostCallHandler {
   }
 
   /**
-   * A logged call reached the call or ms interval: a Digest entry for the state before it, unless the budget
-   * says the digests so far took their share (then the digest waits; see digestBudget).
+   * A Digest entry for the state before the call at `index` (one per index): at the exit, and when a logged call
+   * reached the call or ms interval and the budget allows (DigestSchedule.periodic; see digestBudget).
    */
-  private periodicDigest(index: number): void {
-    if (index === 0 || index === this.lastDigestIndex) return;
-    if (this.digests.admit(index)) this.appendDigest(index);
-  }
-
   private appendDigest(index: number): void {
-    if (index === this.lastDigestIndex) return;
-    this.lastDigestIndex = index;
+    if (this.digests.takenAt(index)) return;
     const payload = this.digests.take(index, () => encodeDigestPayload(this.track.delta(this.o.machine.digest())));
     this.append(EntryKind.Digest, index, '', 0, EMPTY, payload);
   }

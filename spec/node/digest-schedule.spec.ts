@@ -37,6 +37,21 @@ describe('DigestSchedule', () => {
     expect(s.admit(1700)).to.equal(true);
   });
 
+  it('periodic(): never at call 0, once per index (a digest taken there, periodic or not, counts), and only when due', () => {
+    const s = new DigestSchedule({ everyCalls: 10 });
+    expect(s.periodic(0)).to.equal(false);
+    expect(s.periodic(5)).to.equal(false);
+    expect(s.periodic(9)).to.equal(true);
+    s.take(9, () => undefined);
+    expect(s.takenAt(9)).to.equal(true);
+    expect(s.periodic(9)).to.equal(false);
+    expect(s.periodic(19)).to.equal(true);
+    s.take(12, () => undefined); // e.g. the exit's digest: the interval starts again from there
+    expect(s.takenAt(9)).to.equal(false);
+    expect(s.periodic(19)).to.equal(false);
+    expect(s.periodic(22)).to.equal(true);
+  });
+
   it('never by count with everyCalls 0; ms intervals need a clock; a negative budget or interval is refused', () => {
     const s = new DigestSchedule({ everyCalls: 0, everyMs: 10 });
     expect(s.due(1e9)).to.equal(false);
