@@ -692,15 +692,19 @@ class BlockLog {
       sealed = true;
     }
     w.add(kind, callIndex, call, channel, request, data);
-    // A full arena seals what it holds by itself.
-    if (w.sealedCount > 0) for (const b of w.take()) this.blocks.push(b);
+    this.collect(); // a full arena seals what it holds by itself
     return sealed;
   }
 
   /** Closes the open entries as a block. */
   seal(): void {
+    this.writer.seal();
+    this.collect();
+  }
+
+  /** Moves the blocks the writer sealed into the log. */
+  private collect(): void {
     const w = this.writer;
-    w.seal();
     if (w.sealedCount > 0) for (const b of w.take()) this.blocks.push(b);
   }
 
