@@ -9,6 +9,11 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { benchMachine, benchPageHash, benchSnapshot } from './machine.ts';
 import { writtenBenchFiles } from './plot.ts';
+import { applyV8Flags } from '../v8-flags.ts';
+
+// The sections run the guest in this process as the CLI runs it: the pair's primary exactly as `twinstep
+// primary` (its flags include those of run, record and replay). Set before any guest is compiled.
+applyV8Flags('primary');
 
 const root = new URL('../../', import.meta.url).pathname;
 const guest = (p: string) => join(root, 'guests/build', p);
