@@ -14,6 +14,13 @@ export type LeaseOutcome =
 
 export class LeaseIo {
   private busy = false;
+  /**
+   * The request that came while one was under way: the latest one only (a newer request is what the core wants
+   * now), run as soon as the current one is over. Never dropped: a core that asked to release a lease it took
+   * too late (it rejoined meanwhile) asks once, and a dropped release would leave the lease with a node that is
+   * not going live, deposing the primary that wants it back.
+   */
+  private next: { readonly req: LeaseRequest; readonly done: (outcome: LeaseOutcome) => void } | undefined;
 
   constructor(
     private readonly lease: Lease,
@@ -22,9 +29,20 @@ export class LeaseIo {
     private readonly fence?: Fence,
   ) {}
 
-  /** Runs one request at a time; the core repeats a request it still needs, so a skipped one is not lost. */
+  /** Requests that are waiting or under way (0 when idle): for tests and status. */
+  get outstanding(): number {
+    return (this.busy ? 1 : 0) + (this.next ? 1 : 0);
+  }
+
+  /**
+   * Runs one request at a time. A request made while one is under way (also from inside `done`) waits, and
+   * replaces any request already waiting.
+   */
   perform(req: LeaseRequest, done: (outcome: LeaseOutcome) => void): void {
-    if (this.busy) return;
+    if (this.busy) {
+      this.next = { req, done };
+      return;
+    }
     this.busy = true;
     const run = async (): Promise<LeaseOutcome | undefined> => {
       if (req.kind === 'release') {
@@ -57,6 +75,9 @@ export class LeaseIo {
       .catch(() => done({ type: 'lease-denied', holder: null, fenced: false }))
       .finally(() => {
         this.busy = false;
+        const n = this.next;
+        this.next = undefined;
+        if (n) this.perform(n.req, n.done);
       });
   }
 
