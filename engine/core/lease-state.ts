@@ -21,9 +21,20 @@ export class LeaseState {
   epoch = -1;
   /** An acquire is out with the driver; do not ask again until it answers or leaseRetryMs passes. */
   private pendingSinceMs: number | null = null;
+  /** When the first of the unanswered acquires went out (asks repeated after leaseRetryMs keep it). */
+  private unansweredSinceMs: number | null = null;
   private lastDeniedMs = -Infinity;
 
   constructor(private readonly config: PairConfig) {}
+
+  /**
+   * An acquire is out with the driver, unanswered (granted, denied or lost), and the first unanswered ask went out
+   * less than leaseRenewMs ago: answers that take longer are taken as lost (a backend cut off never answers), so
+   * waiting for them cannot stall the caller for good.
+   */
+  asking(nowMs: number): boolean {
+    return this.unansweredSinceMs !== null && nowMs - this.unansweredSinceMs < this.config.leaseRenewMs;
+  }
 
   /** May this side release outputs at nowMs, being at `epoch`? */
   valid(nowMs: number, epoch: number): boolean {
@@ -35,11 +46,13 @@ export class LeaseState {
     this.untilMs = untilMs;
     this.epoch = epoch;
     this.pendingSinceMs = null;
+    this.unansweredSinceMs = null;
   }
 
   lost(nowMs: number): void {
     this.held = false;
     this.pendingSinceMs = null;
+    this.unansweredSinceMs = null;
     this.lastDeniedMs = nowMs;
   }
 
@@ -60,6 +73,7 @@ export class LeaseState {
     if (fresh && nowMs < this.untilMs - this.config.leaseRenewMs) return false;
     if (!this.held && nowMs - this.lastDeniedMs < this.config.leaseRetryMs) return false;
     this.pendingSinceMs = nowMs;
+    this.unansweredSinceMs ??= nowMs;
     return true;
   }
 }

@@ -254,7 +254,14 @@ export class SecondaryCore {
     this.lastHeardMs = this.nowMs;
     if (m.type === 'state-chunk' || m.type === 'state-end') return this.onTransferMessage(m);
     if (m.epoch > this.epoch) {
-      if (m.type === 'primary-heartbeat' && this.replacedBy(m)) return this.rejoin(`primary moved on (epoch ${m.epoch}, ${m.mode})`);
+      if (m.type === 'primary-heartbeat' && this.replacedBy(m)) {
+        // With a lease acquire out, its answer decides, not this heartbeat: the service may already have granted
+        // it, and then this node must go live (the primary is refused and deposed). Rejoining now would drop the
+        // verified state and leave the lease with a node that can no longer go live: nobody live. A denial
+        // (the primary holds the lease) lets the next heartbeat rejoin.
+        if (this.lease.asking(this.nowMs)) return;
+        return this.rejoin(`primary moved on (epoch ${m.epoch}, ${m.mode})`);
+      }
       return this.fail('E_EPOCH_AHEAD', `${m.type} from epoch ${m.epoch} > ${this.epoch}`);
     }
     if (this.state === 'candidate') {

@@ -222,6 +222,50 @@ describe('SecondaryCore', () => {
     expect(s.core.status().state).to.equal('joining');
   });
 
+  it('with a lease acquire out, a heartbeat of a primary that moved on waits for the answer: granted, it goes live', () => {
+    // The race behind a protected run that never ended: the primary computed past the peer timeout, lost its
+    // lease and moved on (unprotected, next epoch) while this side went for the lease at the same epoch. The
+    // service granted it, but the core had already rejoined on the primary's heartbeat: the primary, refused,
+    // was deposed, and this side had dropped its state. Nobody was live.
+    const s = new SecondaryHarness();
+    s.receive(entries(1, [outputEntry(0, 'a'), outputEntry(1, 'b')], 0));
+    s.replayAll();
+    s.tick(150);
+    expect(s.core.status().state).to.equal('candidate');
+    expect(s.last.lease).to.deep.equal({ kind: 'acquire', epoch: 2 });
+    s.receive({ type: 'primary-heartbeat', vmId, epoch: 2, lastSeq: 1, releasedSeq: 0, mode: 'unprotected', joinId: null });
+    expect(s.core.status().state, 'rejoined while its acquire was out').to.equal('candidate');
+    s.core.step({ type: 'lease-acquired', untilMs: 10_000, epoch: 2 });
+    s.read();
+    expect(s.core.status().state).to.equal('live');
+    expect(s.dispatched.map((o) => text(o.data))).to.deep.equal(['b']);
+  });
+
+  it('with a lease acquire out, a denial lets the next heartbeat of a primary that moved on make it rejoin', () => {
+    const s = new SecondaryHarness();
+    s.tick(150);
+    expect(s.last.lease).to.deep.equal({ kind: 'acquire', epoch: 2 });
+    const moved: Message = { type: 'primary-heartbeat', vmId, epoch: 2, lastSeq: 5, releasedSeq: 5, mode: 'unprotected', joinId: null };
+    s.receive(moved);
+    expect(s.core.status().state).to.equal('candidate');
+    s.core.step({ type: 'lease-denied', holder: 'A.1', fenced: false });
+    s.read();
+    s.receive(moved);
+    expect(s.core.status().state).to.equal('joining');
+  });
+
+  it('an acquire left unanswered for leaseRenewMs no longer holds a rejoin back (a backend that never answers)', () => {
+    const s = new SecondaryHarness();
+    s.tick(150);
+    expect(s.last.lease).to.deep.equal({ kind: 'acquire', epoch: 2 });
+    const moved: Message = { type: 'primary-heartbeat', vmId, epoch: 2, lastSeq: 5, releasedSeq: 5, mode: 'unprotected', joinId: null };
+    s.receive(moved);
+    expect(s.core.status().state).to.equal('candidate');
+    s.tick(150 + s.core.config.leaseRenewMs);
+    s.receive(moved);
+    expect(s.core.status().state).to.equal('joining');
+  });
+
   it("dispatch 'secondary': dispatches what it matched, and its match ack never passes an undispatched output", () => {
     const s = new SecondaryHarness({ releaseRule: 'compare', dispatchSide: 'secondary', ackEntriesEvery: 100 });
     s.receive(entries(1, [outputEntry(0, 'a'), outputEntry(1, 'b')]));
