@@ -12,6 +12,7 @@ import type { CheckpointRequest, Notice, StateHashes } from '../primary-types.ts
 import { SecondaryCore } from '../secondary-core.ts';
 import type { ProtocolError } from '../errors.ts';
 import type { FakeLease } from './fake-lease.ts';
+import type { LeaseRequest } from '../lease-state.ts';
 import type { FakeNetwork, HostId } from './fake-network.ts';
 import { GuestModel } from './guest-model.ts';
 import type { Prng } from './prng.ts';
@@ -23,6 +24,11 @@ export interface HostContext {
   readonly primaryConfig: Omit<PrimaryConfig, 'vmId'> & { vmId: string };
   readonly secondaryConfig: Omit<SecondaryConfig, 'vmId' | 'nodeId'> & { vmId: string };
   readonly digestEveryCalls: number;
+  /**
+   * The lease service answers after 0 to this many ms (decided when asked, as a real backend decides during the
+   * call): the window where a node holds the lease in the service but its core does not know yet.
+   */
+  readonly leaseDelayMaxMs: number;
   now(): number;
   /** An output leaves this host for the outside world. */
   dispatch(host: SimHost, output: HeldOutput): void;
@@ -38,6 +44,10 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+type LeaseEvent =
+  | { readonly type: 'lease-acquired'; readonly untilMs: number; readonly epoch: number }
+  | { readonly type: 'lease-denied'; readonly holder: string | null; readonly fenced: boolean };
+
 export class SimHost {
   role: 'primary' | 'secondary' | 'down' = 'down';
   incarnation = 0;
@@ -51,6 +61,14 @@ export class SimHost {
   private readonly precopy = new Map<number, StateHashes>();
   private digestedAt = -1;
   liveSource: Prng;
+  /**
+   * The lease answer on its way (one request at a time, as LeaseIo runs them), for the core that asked; it is
+   * lost if that core is gone by then (crash, restart, role change). `next`: the latest request made meanwhile.
+   */
+  private leaseAnswer: { readonly dueMs: number; readonly core: PrimaryCore | SecondaryCore; readonly event: LeaseEvent } | null = null;
+  private leaseNext: { readonly core: PrimaryCore | SecondaryCore; readonly req: LeaseRequest } | null = null;
+  /** Lease requests made so far (drives the answer delay without a PRNG draw, so seeds keep their other draws). */
+  private leaseAsks = 0;
 
   constructor(
     readonly id: HostId,
@@ -96,6 +114,8 @@ export class SimHost {
   }
 
   crash(): void {
+    this.leaseAnswer = null;
+    this.leaseNext = null;
     this.role = 'down';
     this.primary = null;
     this.secondary = null;
@@ -115,7 +135,47 @@ export class SimHost {
     const now = this.ctx.now();
     if (this.primary) this.primary.tick(now);
     else if (this.secondary) this.secondary.tick(now);
+    this.deliverLeaseAnswer(now);
     this.process();
+  }
+
+  /** Steps a due lease answer into the core that asked (if it is still the current one), then runs the next request. */
+  private deliverLeaseAnswer(now: number): void {
+    const a = this.leaseAnswer;
+    if (a === null || a.dueMs > now) return;
+    this.leaseAnswer = null;
+    if (a.core === this.primary) this.primary.step(a.event);
+    else if (a.core === this.secondary) this.secondary.step(a.event);
+    const next = this.leaseNext;
+    this.leaseNext = null;
+    if (next !== null && (next.core === this.primary || next.core === this.secondary)) this.lease(next.core, next.req);
+  }
+
+  /**
+   * Performs a lease request of `core` as LeaseIo does: one at a time (a request made while an answer is on its
+   * way waits, the latest replacing a waiting one). Returns true when it stepped the core (an answer with no delay).
+   */
+  private lease(core: PrimaryCore | SecondaryCore, req: LeaseRequest): boolean {
+    if (this.leaseAnswer !== null) {
+      this.leaseNext = { core, req };
+      return false;
+    }
+    const now = this.ctx.now();
+    if (req.kind === 'release') {
+      this.ctx.lease.release(this.id, this.nodeId, now);
+      return false;
+    }
+    const a = this.ctx.lease.acquire(this.id, this.nodeId, req.epoch, now);
+    if (!a) return false; // cut off: no answer; the core asks again after leaseRetryMs
+    const event: LeaseEvent = a.ok ? { type: 'lease-acquired', untilMs: a.untilMs, epoch: a.epoch } : { type: 'lease-denied', holder: a.holder, fenced: a.fenced };
+    const max = this.ctx.leaseDelayMaxMs;
+    const delay = max === 0 ? 0 : (Math.imul(++this.leaseAsks, 0x9e3779b1) >>> 0) % (max + 1);
+    if (delay === 0) {
+      core.step(event);
+      return true;
+    }
+    this.leaseAnswer = { dueMs: now + delay, core, event };
+    return false;
   }
 
   // ---- the driver ----------------------------------------------------------------------------------------
@@ -139,13 +199,7 @@ export class SimHost {
     for (const e of r.errors) this.ctx.error(this, e);
     this.paused = r.pause;
     let stepped = false;
-    if (r.lease?.kind === 'acquire') {
-      const a = this.ctx.lease.acquire(this.id, this.nodeId, r.lease.epoch, now);
-      if (a) {
-        core.step(a.ok ? { type: 'lease-acquired', untilMs: a.untilMs, epoch: a.epoch } : { type: 'lease-denied', holder: a.holder, fenced: a.fenced });
-        stepped = true;
-      }
-    } else if (r.lease?.kind === 'release') this.ctx.lease.release(this.id, this.nodeId, now);
+    if (r.lease && this.lease(core, r.lease)) stepped = true;
     if (r.checkpoint) {
       // The simulated guest is always at a host-call boundary between driver steps.
       core.step(this.checkpoint(r.checkpoint));
@@ -183,13 +237,7 @@ export class SimHost {
       stepped = true;
     }
     for (const b of r.replay) this.queue.push(...b.entries());
-    if (r.lease?.kind === 'acquire') {
-      const a = this.ctx.lease.acquire(this.id, this.nodeId, r.lease.epoch, now);
-      if (a) {
-        core.step(a.ok ? { type: 'lease-acquired', untilMs: a.untilMs, epoch: a.epoch } : { type: 'lease-denied', holder: a.holder, fenced: a.fenced });
-        stepped = true;
-      }
-    } else if (r.lease?.kind === 'release') this.ctx.lease.release(this.id, this.nodeId, now);
+    if (r.lease && this.lease(core, r.lease)) stepped = true;
     if (r.needHashes) {
       core.step({ type: 'hashes', hashes: this.guest ? { pages: this.guest.pageHashes(), blocks: this.guest.blockHashes() } : null });
       stepped = true;

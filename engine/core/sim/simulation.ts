@@ -34,6 +34,8 @@ export interface SimOptions {
   batchEntriesMax: number;
   peerTimeoutMs: number;
   leaseTtlMs: number;
+  /** The lease service answers after 0 to this many ms (see HostContext.leaseDelayMaxMs). */
+  leaseDelayMaxMs: number;
   faults: SimFaults;
   log?: (line: string) => void;
 }
@@ -76,6 +78,8 @@ export function optionsForSeed(seed: number, steps = 3000): SimOptions {
     batchEntriesMax: r.int(1, 16),
     peerTimeoutMs: r.int(120, 300),
     leaseTtlMs: r.int(150, 400),
+    // From the seed, not the PRNG, so a seed's other settings stay what they were: 0, 10, 20, 30 or 40 ms.
+    leaseDelayMaxMs: (seed % 5) * 10,
     faults: {
       dropP: r.float() * 0.1,
       duplicateP: r.float() * 0.05,
@@ -90,7 +94,7 @@ export function optionsForSeed(seed: number, steps = 3000): SimOptions {
 }
 
 export function describe(o: SimOptions): string {
-  return `rule=${o.releaseRule} dispatch=${o.dispatchSide} onPeerLoss=${o.onPeerLoss} held<=${o.heldOutputsMax} inflight<=${o.inflightEntriesMax} lag<=${o.lagEntriesMax} batch=${o.batchEntriesMax} peerTimeout=${o.peerTimeoutMs} leaseTtl=${o.leaseTtlMs} drop=${o.faults.dropP.toFixed(3)} dup=${o.faults.duplicateP.toFixed(3)} delay<=${o.faults.delayMaxMs}`;
+  return `rule=${o.releaseRule} dispatch=${o.dispatchSide} onPeerLoss=${o.onPeerLoss} held<=${o.heldOutputsMax} inflight<=${o.inflightEntriesMax} lag<=${o.lagEntriesMax} batch=${o.batchEntriesMax} peerTimeout=${o.peerTimeoutMs} leaseTtl=${o.leaseTtlMs} leaseDelay<=${o.leaseDelayMaxMs} drop=${o.faults.dropP.toFixed(3)} dup=${o.faults.duplicateP.toFixed(3)} delay<=${o.faults.delayMaxMs}`;
 }
 
 export function simulate(o: SimOptions): SimReport {
@@ -131,6 +135,7 @@ export function simulate(o: SimOptions): SimReport {
     net,
     lease,
     digestEveryCalls: 16,
+    leaseDelayMaxMs: o.leaseDelayMaxMs,
     primaryConfig: {
       ...timing,
       vmId,
@@ -229,8 +234,11 @@ export function simulate(o: SimOptions): SimReport {
     if (rng.chance(f.crashP)) {
       const canCrashPrimary =
         primary && secondary && primary.primary!.currentMode === 'protected' && secondary.secondary!.currentState === 'replicating' && !divergencePending;
-      // Never crash the only side that can still carry the VM (a lone primary, or a secondary taking over).
-      if (secondary && primary && (!canCrashPrimary || rng.chance(0.5))) {
+      // Never crash the only side that can still carry the VM (a lone primary, or a secondary taking over: one
+      // that went for the lease may hold it before it knows, and the primary, refused, is deposed).
+      const st = secondary?.secondary?.currentState;
+      const takingOver = st === 'candidate' || st === 'finishing' || st === 'live';
+      if (secondary && primary && !takingOver && (!canCrashPrimary || rng.chance(0.5))) {
         log(`${now} CRASH secondary ${secondary.nodeId}`);
         secondary.crash();
         divergencePending = false;
