@@ -87,6 +87,10 @@ export async function protectedRun(c: Case, release: 'ack' | 'compare', secondar
   let stunnedAt = 0;
   const t0 = performance.now();
   let epoch = 0;
+  // A deposed primary pauses its guest for good (the lease went to the secondary): end this run with an error
+  // rather than wait for an exit that cannot come.
+  let deposed: (e: Error) => void = () => {};
+  const deposedRun = new Promise<never>((_, reject) => (deposed = reject));
   const driver = new PrimaryDriver({
     machine,
     module,
@@ -105,6 +109,11 @@ export async function protectedRun(c: Case, release: 'ack' | 'compare', secondar
     onExitReleased: () => (exitReleasedAt = performance.now()),
     onStatus: (s) => {
       epoch = s.epoch;
+      if (s.deposed) {
+        driver.stop();
+        sec.proc.child.kill('SIGKILL');
+        deposed(new Error(`bench pair: the primary of ${c.name} (${release}) was deposed: the secondary took the lease (see its log)`));
+      }
       if (!started && s.mode === 'protected') started = performance.now();
       // Re-protected: the secondary holds the verified state (after the final stun).
       if (stunnedAt && !protectedAt && s.mode === 'protected') protectedAt = performance.now();
@@ -127,7 +136,7 @@ export async function protectedRun(c: Case, release: 'ack' | 'compare', secondar
       void startSecondaryAtPort(dir, port, env).then((s) => (late = s));
     }, lateJoinMs);
   }
-  await driver.run();
+  await Promise.race([driver.run(), deposedRun]);
   const guestMs = (exitReleasedAt || performance.now()) - (started || t0);
   sec.proc.child.kill('SIGKILL');
   late?.proc.child.kill('SIGKILL');
