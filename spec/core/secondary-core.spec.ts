@@ -241,13 +241,19 @@ describe('SecondaryCore', () => {
     expect(s.dispatched.map((o) => text(o.data))).to.deep.equal(['b']);
   });
 
-  it('with a lease acquire out, a denial lets the next heartbeat of a primary that moved on make it rejoin', () => {
-    const s = new SecondaryHarness();
+  /** A candidate with its acquire out hears a primary that moved on, and stays candidate; returns that heartbeat. */
+  const movedOnWhileAsking = (s: SecondaryHarness): Message => {
     s.tick(150);
     expect(s.last.lease).to.deep.equal({ kind: 'acquire', epoch: 2 });
     const moved: Message = { type: 'primary-heartbeat', vmId, epoch: 2, lastSeq: 5, releasedSeq: 5, mode: 'unprotected', joinId: null };
     s.receive(moved);
     expect(s.core.status().state).to.equal('candidate');
+    return moved;
+  };
+
+  it('with a lease acquire out, a denial lets the next heartbeat of a primary that moved on make it rejoin', () => {
+    const s = new SecondaryHarness();
+    const moved = movedOnWhileAsking(s);
     s.core.step({ type: 'lease-denied', holder: 'A.1', fenced: false });
     s.read();
     s.receive(moved);
@@ -256,11 +262,7 @@ describe('SecondaryCore', () => {
 
   it('an acquire left unanswered for leaseRenewMs no longer holds a rejoin back (a backend that never answers)', () => {
     const s = new SecondaryHarness();
-    s.tick(150);
-    expect(s.last.lease).to.deep.equal({ kind: 'acquire', epoch: 2 });
-    const moved: Message = { type: 'primary-heartbeat', vmId, epoch: 2, lastSeq: 5, releasedSeq: 5, mode: 'unprotected', joinId: null };
-    s.receive(moved);
-    expect(s.core.status().state).to.equal('candidate');
+    const moved = movedOnWhileAsking(s);
     s.tick(150 + s.core.config.leaseRenewMs);
     s.receive(moved);
     expect(s.core.status().state).to.equal('joining');
