@@ -8,8 +8,9 @@ import type { PrimaryConfig, SecondaryConfig } from '../config.ts';
 import type { Message } from '../messages.ts';
 import type { HeldOutput } from '../output-gate.ts';
 import { PrimaryCore } from '../primary-core.ts';
-import type { CheckpointRequest, Notice, StateHashes } from '../primary-types.ts';
+import type { CheckpointRequest, Notice, PrimaryEvent, StateHashes } from '../primary-types.ts';
 import { SecondaryCore } from '../secondary-core.ts';
+import type { SecondaryEvent } from '../secondary-types.ts';
 import type { ProtocolError } from '../errors.ts';
 import type { FakeLease } from './fake-lease.ts';
 import type { LeaseRequest } from '../lease-state.ts';
@@ -44,9 +45,8 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-type LeaseEvent =
-  | { readonly type: 'lease-acquired'; readonly untilMs: number; readonly epoch: number }
-  | { readonly type: 'lease-denied'; readonly holder: string | null; readonly fenced: boolean };
+/** A lease answer, as both cores take it. */
+type LeaseEvent = Extract<PrimaryEvent & SecondaryEvent, { type: 'lease-acquired' | 'lease-denied' }>;
 
 export class SimHost {
   role: 'primary' | 'secondary' | 'down' = 'down';
