@@ -17,12 +17,60 @@ export interface ChainExports {
     n: number, prevLo: number, prevHi: number, seq: number, desc: number, blob: number, names: number,
     custom: number, links: number, scratch: number,
   ) => void;
+  /** See schema/wasm/xxh64.wat: the per-entry walk of a batch's columns when decoding. */
+  readonly decodeColumns: (
+    n: number, firstCallIndex: number, kinds: number, calls: number, deltas: number, deltasEnd: number,
+    reqLens: number, reqLensEnd: number, dataLens: number, dataLensEnd: number, channels: number, channelCount: number,
+    customLens: number, customCount: number, idsUsed: number, blobLen: number, desc: number, payAt: number, out: number,
+  ) => number;
 }
 
 // Chain values are read through Uint32Array views on wasm memory, which is little-endian.
 if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('twinstep needs a little-endian host');
 
 let compiled: WebAssembly.Module | undefined;
+
+/** A batch's columns as read from its EntryBatch table, for BatchChain.decode. */
+export interface DecodeColumns {
+  readonly n: number;
+  readonly firstSeq: number;
+  readonly firstCallIndex: number;
+  readonly prev: bigint;
+  readonly kinds: Uint8Array;
+  readonly calls: Uint8Array;
+  readonly deltas: Uint8Array;
+  readonly reqLens: Uint8Array;
+  readonly dataLens: Uint8Array;
+  readonly channels: Int32Array;
+  readonly customNames: ReadonlyArray<string | null>;
+  readonly customStat: readonly number[];
+  readonly blob: Uint8Array;
+}
+
+/** BatchChain.decode's result: the walk succeeded (the chain ran when every blob byte was referenced). */
+export interface DecodedColumns {
+  readonly desc: Uint8Array;
+  readonly payAt: Int32Array;
+  readonly kindEntries: number[];
+  readonly kindBytes: number[];
+  /** Payload bytes the entries reference (the chain runs only when that is the whole blob). */
+  readonly blobUsed: number;
+  /** Bytes consumed of the deltas, request-length and data-length columns. */
+  readonly varintsUsed: readonly [number, number, number];
+  readonly channelsUsed: number;
+  readonly customUsed: number;
+  links: Uint32Array;
+  last: bigint;
+}
+
+/** The walk's first failure (see `decodeColumns` in schema/wasm/xxh64.wat for the codes). */
+export interface DecodeFailure {
+  readonly code: number;
+  readonly entry: number;
+  readonly detail: number;
+}
+
+const emptyName = new Uint8Array(0);
 
 /** A fresh instance of the chain module (its own memory): each encoder lays its batch out in one. */
 export function chainInstance(): ChainExports {
@@ -111,7 +159,7 @@ export class BatchChain {
     const names = customNames.map((c) => callNameBytes(callIdCustom, c));
     let customBytes = 0;
     for (const c of names) customBytes += c.length;
-    const customTable = align8(tableNames.end);
+    const customTable = dynamicBase;
     const customNamesAt = customTable + names.length * 8;
     const descAt = align8(customNamesAt + customBytes);
     const blobAt = descAt + n * descBytes;
@@ -139,6 +187,88 @@ export class BatchChain {
     return { links: new Uint32Array(buf, linksAt, n), last: n === 0 ? BigInt.asUintN(64, prev) : joinChecksum(words[0]!, words[1]!) };
   }
 
+  /**
+   * The per-entry walk of a batch being decoded (schema/wasm/xxh64.wat `decodeColumns`) and then its chain, in
+   * two WebAssembly calls over the columns laid out in the module's memory: what readFlatBatch did entry by
+   * entry in JS. Returns the failure (code, entry, detail) of the walk if any; otherwise the descriptors and
+   * payload offsets (own copies), the statistics, the links and the value after the last entry. `customNames`:
+   * the batch's custom call names in order (null or '' for an empty one), `customStat` the length each counts
+   * in the statistics. The links view is valid until the next use of this chain.
+   */
+  decode(c: DecodeColumns): DecodedColumns | DecodeFailure {
+    const n = c.n;
+    const names = c.customNames.map((s) => (s === null || s === '' ? emptyName : callNameBytes(callIdCustom, s)));
+    let customBytes = 0;
+    let longestName = 0xff;
+    for (const b of names) {
+      customBytes += b.length;
+      if (b.length > longestName) longestName = b.length;
+    }
+    const customTable = dynamicBase;
+    const customNamesAt = customTable + names.length * 8;
+    const customLensAt = align8(customNamesAt + customBytes);
+    const kindsAt = customLensAt + names.length * 8;
+    const callsAt = kindsAt + n;
+    const deltasAt = callsAt + n;
+    const reqAt = deltasAt + c.deltas.length;
+    const dataAt = reqAt + c.reqLens.length;
+    const channelsAt = align8(dataAt + c.dataLens.length);
+    const descAt = align8(channelsAt + c.channels.length * 4);
+    const payAtAt = descAt + n * descBytes;
+    const blobAt = align8(payAtAt + n * 4);
+    const linksAt = align8(blobAt + c.blob.length);
+    const scratchAt = linksAt + n * 4;
+    // The largest record is at most the largest payload plus the longest name.
+    this.room(scratchAt + recordFixedBytes + c.blob.length + longestName);
+    const buf = this.wasm.memory.buffer;
+    const mem = new Uint8Array(buf);
+    if (names.length > 0) {
+      const table = new Int32Array(buf, customTable, names.length * 2);
+      const lens = new Int32Array(buf, customLensAt, names.length * 2);
+      let at = customNamesAt;
+      names.forEach((b, k) => {
+        mem.set(b, at);
+        table[k * 2] = at;
+        table[k * 2 + 1] = b.length;
+        lens[k * 2] = b === emptyName ? -1 : b.length;
+        lens[k * 2 + 1] = c.customStat[k]!;
+        at += b.length;
+      });
+    }
+    mem.set(c.kinds, kindsAt);
+    mem.set(c.calls, callsAt);
+    mem.set(c.deltas, deltasAt);
+    mem.set(c.reqLens, reqAt);
+    mem.set(c.dataLens, dataAt);
+    if (c.channels.length > 0) new Int32Array(buf, channelsAt, c.channels.length).set(c.channels);
+    mem.set(c.blob, blobAt);
+    const code = this.wasm.decodeColumns(
+      n, c.firstCallIndex, kindsAt, callsAt, deltasAt, reqAt, reqAt, dataAt, dataAt, dataAt + c.dataLens.length, channelsAt, c.channels.length,
+      customLensAt, names.length, callIdsUsed, c.blob.length, descAt, payAtAt, 0,
+    );
+    const out = new Int32Array(buf, 0, 16);
+    if (code !== 0) return { code, entry: out[0]!, detail: out[1]! };
+    const stats: DecodedColumns = {
+      desc: mem.slice(descAt, descAt + n * descBytes),
+      payAt: new Int32Array(buf.slice(payAtAt, payAtAt + n * 4)),
+      kindEntries: [out[2]!, out[3]!, out[4]!],
+      kindBytes: [out[5]!, out[6]!, out[7]!],
+      blobUsed: out[9]!,
+      varintsUsed: [out[10]!, out[11]!, out[12]!],
+      channelsUsed: out[13]!,
+      customUsed: out[14]!,
+      links: new Uint32Array(0),
+      last: 0n,
+    };
+    if (stats.blobUsed !== c.blob.length) return stats;
+    const { lo, hi } = splitChecksum(c.prev);
+    this.wasm.chainBatch(n, lo, hi, c.firstSeq, descAt, blobAt, nameTableBase, customTable, linksAt, scratchAt);
+    const words = new Uint32Array(buf, 0, 2);
+    stats.links = new Uint32Array(buf, linksAt, n);
+    stats.last = n === 0 ? BigInt.asUintN(64, c.prev) : joinChecksum(words[0]!, words[1]!);
+    return stats;
+  }
+
   /** Grows the wasm memory so that `bytes` fit (at least doubling, so growth is amortised). */
   private room(bytes: number): void {
     const have = this.wasm.memory.buffer.byteLength;
@@ -159,6 +289,9 @@ export class BatchChain {
 function align8(n: number): number {
   return (n + 7) & ~7;
 }
+
+/** Where a run's or a decode's own layout starts in an encoder's wasm memory (after the call-table names). */
+const dynamicBase = align8(tableNames.end);
 
 /** A chain value as its u32 halves. */
 export function splitChecksum(v: bigint): { lo: number; hi: number } {

@@ -11,10 +11,9 @@ import type { ByteBuffer } from 'flatbuffers';
 import type { EntryBatch } from '../../schema/generated/twinstep/entry-batch.js';
 import { EntryKind, type LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
-import { callIdCustom, callIdNone, callName } from './call-table.ts';
-import { BatchChain, callNameBytes, descBytes, setDesc } from './chain-hash.ts';
+import { callIdCustom, callName } from './call-table.ts';
+import { BatchChain, type DecodeFailure } from './chain-hash.ts';
 import { hex } from './hash-chain.ts';
-import { VarintReader } from './varint.ts';
 import { checkLength, safeNumber } from './checked-buffer.ts';
 import type { EntryColumns } from './entry-block.ts';
 
@@ -157,9 +156,46 @@ function sameBytes(a: Uint8Array, blob: Uint8Array, at: number): boolean {
 /** The decoder's chain (decoding never yields mid-batch). */
 const decodeChain = new BatchChain();
 
+/** Names of the varint columns in messages, in decodeColumns' order. */
+const varintColumns = ['call_index_deltas', 'request_lengths', 'data_lengths'] as const;
+
+/** The LogFormatError of a failed column walk (BatchChain.decode), worded as the checks always were. */
+function walkError(f: DecodeFailure, kinds: Uint8Array): LogFormatError {
+  const i = f.entry;
+  switch (f.code) {
+    case 1:
+      return malformed(`entry #${i}: unknown kind ${f.detail}`);
+    case 2:
+      return malformed(`entry #${i}: custom call name missing`);
+    case 3:
+      return malformed(`entry #${i}: unknown call id ${f.detail}`);
+    case 4:
+      return malformed(`entry #${i}: call id ${f.detail} does not fit kind ${kinds[i]}`);
+    case 5:
+      return malformed(`entry #${i}: channel missing`);
+    case 6: {
+      const column = varintColumns[f.detail >> 3];
+      const why = f.detail & 7;
+      return new LogFormatError('E_MALFORMED', why === 1 ? `varint column ${column} ends inside a value` : why === 2 ? `overlong varint in column ${column}` : why === 3 ? `varint too large in column ${column}` : `varint too long in column ${column}`);
+    }
+    case 7:
+      return malformed(`entry #${i}: call index overflows`);
+    case 8:
+      return malformed(`entry #${i}: payload lengths run past the blob`);
+    case 9:
+      return malformed(`entry #${i}: empty custom call name`);
+    default:
+      return malformed(`entry #${i}: column walk failed (code ${f.code})`);
+  }
+}
+
 /**
  * Reads and fully validates an EntryBatch table (bb must be a CheckedByteBuffer, see readFlat).
  * Verifies the batch-internal chain; whether the batch continues a stream is HashChain.accept's job.
+ * The per-entry walk and the chain run in WebAssembly (BatchChain.decode); the checks and their order are
+ * those of the format: per entry kind, call id, kind/id fit, channel, the three varints, the call index and
+ * the payload lengths; then unreferenced blob bytes, the chain links, leftover varints, channels and custom
+ * names, and the batch's end value.
  */
 export function readFlatBatch(t: EntryBatch, bb: ByteBuffer): FlatBatch {
   const n = t.count();
@@ -177,80 +213,39 @@ export function readFlatBatch(t: EntryBatch, bb: ByteBuffer): FlatBatch {
   }
   const channelCount = checkLength(bb, t.channelsLength(), 4, 'channels');
   const customCount = checkLength(bb, t.customCallsLength(), 4, 'custom calls');
-  const deltas = new VarintReader(t.callIndexDeltasArray() ?? emptyBytes, 'call_index_deltas');
-  const reqLens = new VarintReader(t.requestLengthsArray() ?? emptyBytes, 'request_lengths');
-  const dataLens = new VarintReader(t.dataLengthsArray() ?? emptyBytes, 'data_lengths');
+  const channels = new Int32Array(channelCount);
+  for (let k = 0; k < channelCount; k++) channels[k] = t.channels(k)!;
+  const customNames: Array<string | null> = [];
+  const customStat: number[] = [];
+  for (let k = 0; k < customCount; k++) {
+    const name = t.customCalls(k);
+    customNames.push(name);
+    customStat.push(name?.length ?? 0);
+  }
+  const deltas = t.callIndexDeltasArray() ?? emptyBytes;
+  const reqLens = t.requestLengthsArray() ?? emptyBytes;
+  const dataLens = t.dataLengthsArray() ?? emptyBytes;
   const prevChecksum = t.prevChecksum();
   const lastChecksum = t.lastChecksum();
-  const desc = new Uint8Array(n * descBytes);
-  const descF64 = new Float64Array(desc.buffer, 0, n * 3);
-  const descI32 = new Int32Array(desc.buffer, 0, n * 6);
-  const payAt = new Int32Array(n);
-  let customNames: Array<string | undefined> | undefined;
-  const chainNames: string[] = [];
-  const kindEntries = [0, 0, 0];
-  const kindBytes = [0, 0, 0];
-  let recordMax = 0;
-  let callIndex = firstCallIndex;
-  let blobPos = 0;
-  let channelIdx = 0;
-  let customIdx = 0;
-  for (let i = 0; i < n; i++) {
-    const kind = kinds[i]!;
-    if (kind > EntryKind.Digest) throw malformed(`entry #${i}: unknown kind ${kind}`);
-    const id = calls[i]!;
-    let nameBytes = 0xff;
-    if (id === callIdCustom) {
-      if (customIdx >= customCount) throw malformed(`entry #${i}: custom call name missing`);
-      const call = t.customCalls(customIdx++);
-      if (call === '' || call === null) throw malformed(`entry #${i}: empty custom call name`);
-      (customNames ??= new Array<string | undefined>(n))[i] = call;
-      chainNames.push(call);
-      nameBytes = callNameBytes(id, call).length;
-    } else if (callName(id) === undefined) {
-      throw malformed(`entry #${i}: unknown call id ${id}`);
-    }
-    if ((kind === EntryKind.Digest) !== (id === callIdNone)) {
-      throw malformed(`entry #${i}: call id ${id} does not fit kind ${kind}`);
-    }
-    let channel = 0;
-    let own = 1 + 1 + 4;
-    if (kind === EntryKind.Output) {
-      if (channelIdx >= channelCount) throw malformed(`entry #${i}: channel missing`);
-      channel = t.channels(channelIdx++)!;
-      own += 4;
-    }
-    const varintsAt = deltas.consumed + reqLens.consumed + dataLens.consumed;
-    callIndex += deltas.next();
-    if (callIndex > Number.MAX_SAFE_INTEGER) throw malformed(`entry #${i}: call index overflows`);
-    const reqLen = reqLens.next();
-    const dataLen = dataLens.next();
-    own += reqLen + dataLen + deltas.consumed + reqLens.consumed + dataLens.consumed - varintsAt;
-    if (id === callIdCustom) own += 8 + customNames![i]!.length;
-    kindEntries[kind]++;
-    kindBytes[kind] += own;
-    if (reqLen > blob.length - blobPos || dataLen > blob.length - blobPos - reqLen) {
-      throw malformed(`entry #${i}: payload lengths run past the blob`);
-    }
-    payAt[i] = blobPos;
-    blobPos += reqLen + dataLen;
-    setDesc(descF64, descI32, desc, i, callIndex, channel, reqLen, dataLen, kind, id);
-    const size = reqLen + dataLen + nameBytes;
-    if (size > recordMax) recordMax = size;
-  }
-  if (blobPos !== blob.length) throw malformed(`blob holds ${blob.length - blobPos} unreferenced bytes`);
-  // The chain of the whole batch in one pass, then the first entry whose stored link differs.
-  const { links, last: running } = decodeChain.run(n, prevChecksum, firstSeq, desc, blob, chainNames, recordMax);
+  const r = decodeChain.decode({ n, firstSeq, firstCallIndex, prev: prevChecksum, kinds, calls, deltas, reqLens, dataLens, channels, customNames, customStat, blob });
+  if ('code' in r) throw walkError(r, kinds);
+  if (r.blobUsed !== blob.length) throw malformed(`blob holds ${blob.length - r.blobUsed} unreferenced bytes`);
+  const links = r.links;
   for (let i = 0; i < n; i++) {
     if (chain[i] !== links[i]) {
       throw new LogFormatError('E_CHAIN', `hash chain broken at seq ${firstSeq + i}: entry links to ${chain[i]!.toString(16)}, previous entry hashes to ${links[i]!.toString(16)}`);
     }
   }
-  if (!deltas.done() || !reqLens.done() || !dataLens.done()) throw malformed('varint columns hold more values than count');
-  if (channelIdx !== channelCount) throw malformed(`${channelCount} channels for ${channelIdx} output entries`);
-  if (customIdx !== customCount) throw malformed(`${customCount} custom call names for ${customIdx} custom ids`);
-  if (running !== lastChecksum) {
-    throw new LogFormatError('E_CHAIN', `batch end checksum ${hex(lastChecksum)} does not match its entries (${hex(running)})`);
+  if (r.varintsUsed[0] !== deltas.length || r.varintsUsed[1] !== reqLens.length || r.varintsUsed[2] !== dataLens.length) throw malformed('varint columns hold more values than count');
+  if (r.channelsUsed !== channelCount) throw malformed(`${channelCount} channels for ${r.channelsUsed} output entries`);
+  if (r.customUsed !== customCount) throw malformed(`${customCount} custom call names for ${r.customUsed} custom ids`);
+  if (r.last !== lastChecksum) {
+    throw new LogFormatError('E_CHAIN', `batch end checksum ${hex(lastChecksum)} does not match its entries (${hex(r.last)})`);
   }
-  return new FlatBatch(n, firstSeq, kinds, calls, desc, payAt, blob, customNames, prevChecksum, lastChecksum, kindEntries, kindBytes);
+  let perEntryNames: Array<string | undefined> | undefined;
+  if (customCount > 0) {
+    perEntryNames = new Array<string | undefined>(n);
+    for (let i = 0, k = 0; i < n; i++) if (calls[i] === callIdCustom) perEntryNames[i] = customNames[k++]!;
+  }
+  return new FlatBatch(n, firstSeq, kinds, calls, r.desc, r.payAt, blob, perEntryNames, prevChecksum, lastChecksum, r.kindEntries, r.kindBytes);
 }

@@ -181,4 +181,175 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $entries)))
     (i64.store (i32.const 0) (local.get $prev)))
+
+  ;; Column decoding of an EntryBatch, for readFlatBatch (engine/log/flat-batch.ts): the per-entry walk over the
+  ;; kinds, calls, channels and the three varint columns, with every check the format asks for, writing the
+  ;; descriptors chainBatch reads (so the chain then runs on them in place) and each entry's payload offset.
+  ;; Done in JS, this walk cost about twice the chain itself per entry.
+  ;;
+  ;; Reading position of the varint being read, and the error of the last read (0: none; 1 ends inside a value,
+  ;; 2 overlong, 3 larger than 2^53-1, 4 longer than 8 bytes).
+  (global $vpos (mut i32) (i32.const 0))
+  (global $verr (mut i32) (i32.const 0))
+
+  ;; The LEB128 varint at $vpos (before $end); advances $vpos. On error sets $verr and returns 0.
+  (func $varint (param $end i32) (result i64)
+    (local $p i32) (local $b i32) (local $v i64) (local $i i32)
+    (local.set $p (global.get $vpos))
+    (if (i32.lt_u (local.get $p) (local.get $end))
+      (then
+        (local.set $b (i32.load8_u (local.get $p)))
+        (if (i32.lt_u (local.get $b) (i32.const 0x80))
+          (then
+            (global.set $vpos (i32.add (local.get $p) (i32.const 1)))
+            (return (i64.extend_i32_u (local.get $b)))))))
+    (loop $bytes
+      (if (i32.ge_u (local.get $p) (local.get $end))
+        (then (global.set $verr (i32.const 1)) (return (i64.const 0))))
+      (local.set $b (i32.load8_u (local.get $p)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (local.set $v
+        (i64.or (local.get $v)
+          (i64.shl (i64.extend_i32_u (i32.and (local.get $b) (i32.const 0x7f)))
+            (i64.extend_i32_u (i32.mul (local.get $i) (i32.const 7))))))
+      (if (i32.eqz (i32.and (local.get $b) (i32.const 0x80)))
+        (then
+          (global.set $vpos (local.get $p))
+          (if (i32.and (i32.eqz (local.get $b)) (i32.ne (local.get $i) (i32.const 0)))
+            (then (global.set $verr (i32.const 2)) (return (i64.const 0))))
+          (if (i64.gt_u (local.get $v) (i64.const 0x1FFFFFFFFFFFFF))
+            (then (global.set $verr (i32.const 3)) (return (i64.const 0))))
+          (return (local.get $v))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $bytes (i32.lt_u (local.get $i) (i32.const 8))))
+    (global.set $verr (i32.const 4))
+    (i64.const 0))
+
+  ;; A decoding failure: the entry and a detail go to $out[0] and $out[4]; the code is returned.
+  (func $fail (param $out i32) (param $code i32) (param $i i32) (param $detail i32) (result i32)
+    (i32.store (local.get $out) (local.get $i))
+    (i32.store offset=4 (local.get $out) (local.get $detail))
+    (local.get $code))
+
+  ;; Inputs, all in this memory: $n entries; $callIndex the batch's first call index; $kinds and $calls (n bytes
+  ;; each); the three varint columns as [start, end); $channels (i32 per Output entry, $channelCount of them);
+  ;; $customLens (per custom-named entry in entry order: its name's UTF-8 bytes, or -1 for an empty name, and
+  ;; the length its statistics count, i32 each; $customCount of them); $idsUsed (ids below it are call-table
+  ;; names; 255 is custom); $blobLen. Outputs: per entry the 24-byte descriptor at $desc (the layout chainBatch
+  ;; reads: callIndex f64 | channel i32 | request length i32 | data length i32 | kind u8 | call id u8 | 0 0)
+  ;; and its payload offset in the blob at $payAt (i32).
+  ;; Returns 0, or the code of the first failure, entry by entry in the order readFlatBatch checks:
+  ;;   1 unknown kind (detail: kind)        2 custom call name missing       3 unknown call id (detail: id)
+  ;;   4 call id does not fit the kind (detail: id)                          5 channel missing
+  ;;   6 bad varint (detail: column 0 deltas, 1 request lengths, 2 data lengths, times 8, plus $verr)
+  ;;   7 call index overflows               8 payload lengths run past the blob
+  ;;   9 empty custom call name
+  ;; with the entry at $out[0]. On success $out holds: [0] n, [8..20) entries per kind, [20..32) own column
+  ;; bytes per kind (trace-stats.ts), [32] the largest name (0xff for a table name) + payload of an entry, [36]
+  ;; payload bytes referenced, [40] [44] [48] bytes consumed of each varint column, [52] channels used,
+  ;; [56] custom names used (all i32).
+  (func (export "decodeColumns")
+    (param $n i32) (param $callIndex f64) (param $kinds i32) (param $calls i32)
+    (param $deltas i32) (param $deltasEnd i32) (param $reqLens i32) (param $reqLensEnd i32)
+    (param $dataLens i32) (param $dataLensEnd i32) (param $channels i32) (param $channelCount i32)
+    (param $customLens i32) (param $customCount i32) (param $idsUsed i32) (param $blobLen i32)
+    (param $desc i32) (param $payAt i32) (param $out i32) (result i32)
+    (local $i i32) (local $kind i32) (local $id i32) (local $nameBytes i32) (local $channel i32)
+    (local $own i32) (local $chIdx i32) (local $cuIdx i32) (local $reqLen i64) (local $dataLen i64)
+    (local $room i64) (local $blobPos i32) (local $recordMax i32) (local $d i32) (local $size i32)
+    (local $pd i32) (local $pr i32) (local $pa i32) (local $payload i32) (local $start i32) (local $counter i32)
+    (global.set $verr (i32.const 0))
+    (local.set $pd (local.get $deltas))
+    (local.set $pr (local.get $reqLens))
+    (local.set $pa (local.get $dataLens))
+    (i64.store offset=8 (local.get $out) (i64.const 0))
+    (i64.store offset=16 (local.get $out) (i64.const 0))
+    (i64.store offset=24 (local.get $out) (i64.const 0))
+    (local.set $d (local.get $desc))
+    (block $done
+      (loop $entries
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $kind (i32.load8_u (i32.add (local.get $kinds) (local.get $i))))
+        (if (i32.gt_u (local.get $kind) (i32.const 2))
+          (then (return (call $fail (local.get $out) (i32.const 1) (local.get $i) (local.get $kind)))))
+        (local.set $id (i32.load8_u (i32.add (local.get $calls) (local.get $i))))
+        (local.set $nameBytes (i32.const 0xff))
+        (local.set $own (i32.const 6))
+        (if (i32.eq (local.get $id) (i32.const 255))
+          (then
+            (if (i32.ge_u (local.get $cuIdx) (local.get $customCount))
+              (then (return (call $fail (local.get $out) (i32.const 2) (local.get $i) (i32.const 0)))))
+            (local.set $nameBytes (i32.load (i32.add (local.get $customLens) (i32.shl (local.get $cuIdx) (i32.const 3)))))
+            (if (i32.lt_s (local.get $nameBytes) (i32.const 0))
+              (then (return (call $fail (local.get $out) (i32.const 9) (local.get $i) (i32.const 0)))))
+            (local.set $own
+              (i32.add (local.get $own)
+                (i32.add (i32.const 8) (i32.load offset=4 (i32.add (local.get $customLens) (i32.shl (local.get $cuIdx) (i32.const 3)))))))
+            (local.set $cuIdx (i32.add (local.get $cuIdx) (i32.const 1))))
+          (else
+            (if (i32.ge_u (local.get $id) (local.get $idsUsed))
+              (then (return (call $fail (local.get $out) (i32.const 3) (local.get $i) (local.get $id)))))))
+        ;; Digest entries, and only they, carry call id 0 (no call).
+        (if (i32.ne (i32.eq (local.get $kind) (i32.const 2)) (i32.eqz (local.get $id)))
+          (then (return (call $fail (local.get $out) (i32.const 4) (local.get $i) (local.get $id)))))
+        (local.set $channel (i32.const 0))
+        (if (i32.eq (local.get $kind) (i32.const 1))
+          (then
+            (if (i32.ge_u (local.get $chIdx) (local.get $channelCount))
+              (then (return (call $fail (local.get $out) (i32.const 5) (local.get $i) (i32.const 0)))))
+            (local.set $channel (i32.load (i32.add (local.get $channels) (i32.shl (local.get $chIdx) (i32.const 2)))))
+            (local.set $chIdx (i32.add (local.get $chIdx) (i32.const 1)))
+            (local.set $own (i32.add (local.get $own) (i32.const 4)))))
+        (local.set $start (i32.add (i32.add (local.get $pd) (local.get $pr)) (local.get $pa)))
+        (global.set $vpos (local.get $pd))
+        (local.set $callIndex
+          (f64.add (local.get $callIndex) (f64.convert_i64_u (call $varint (local.get $deltasEnd)))))
+        (if (global.get $verr)
+          (then (return (call $fail (local.get $out) (i32.const 6) (local.get $i) (global.get $verr)))))
+        (local.set $pd (global.get $vpos))
+        (if (f64.gt (local.get $callIndex) (f64.const 9007199254740991))
+          (then (return (call $fail (local.get $out) (i32.const 7) (local.get $i) (i32.const 0)))))
+        (global.set $vpos (local.get $pr))
+        (local.set $reqLen (call $varint (local.get $reqLensEnd)))
+        (if (global.get $verr)
+          (then (return (call $fail (local.get $out) (i32.const 6) (local.get $i) (i32.add (i32.const 8) (global.get $verr))))))
+        (local.set $pr (global.get $vpos))
+        (global.set $vpos (local.get $pa))
+        (local.set $dataLen (call $varint (local.get $dataLensEnd)))
+        (if (global.get $verr)
+          (then (return (call $fail (local.get $out) (i32.const 6) (local.get $i) (i32.add (i32.const 16) (global.get $verr))))))
+        (local.set $pa (global.get $vpos))
+        (local.set $room (i64.extend_i32_u (i32.sub (local.get $blobLen) (local.get $blobPos))))
+        (if (i32.or
+              (i64.gt_u (local.get $reqLen) (local.get $room))
+              (i64.gt_u (local.get $dataLen) (i64.sub (local.get $room) (local.get $reqLen))))
+          (then (return (call $fail (local.get $out) (i32.const 8) (local.get $i) (i32.const 0)))))
+        (local.set $payload (i32.wrap_i64 (i64.add (local.get $reqLen) (local.get $dataLen))))
+        (local.set $own
+          (i32.add (i32.add (local.get $own) (local.get $payload))
+            (i32.sub (i32.add (i32.add (local.get $pd) (local.get $pr)) (local.get $pa)) (local.get $start))))
+        (local.set $counter (i32.add (local.get $out) (i32.shl (local.get $kind) (i32.const 2))))
+        (i32.store offset=8 (local.get $counter) (i32.add (i32.load offset=8 (local.get $counter)) (i32.const 1)))
+        (i32.store offset=20 (local.get $counter) (i32.add (i32.load offset=20 (local.get $counter)) (local.get $own)))
+        (i32.store (i32.add (local.get $payAt) (i32.shl (local.get $i) (i32.const 2))) (local.get $blobPos))
+        (local.set $blobPos (i32.add (local.get $blobPos) (local.get $payload)))
+        (f64.store (local.get $d) (local.get $callIndex))
+        (i32.store offset=8 (local.get $d) (local.get $channel))
+        (i32.store offset=12 (local.get $d) (i32.wrap_i64 (local.get $reqLen)))
+        (i32.store offset=16 (local.get $d) (i32.wrap_i64 (local.get $dataLen)))
+        (i32.store offset=20 (local.get $d) (i32.or (local.get $kind) (i32.shl (local.get $id) (i32.const 8))))
+        (local.set $size (i32.add (local.get $payload) (local.get $nameBytes)))
+        (if (i32.gt_u (local.get $size) (local.get $recordMax)) (then (local.set $recordMax (local.get $size))))
+        (local.set $d (i32.add (local.get $d) (i32.const 24)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $entries)))
+    (i32.store (local.get $out) (local.get $n))
+    (i32.store offset=32 (local.get $out) (local.get $recordMax))
+    (i32.store offset=36 (local.get $out) (local.get $blobPos))
+    (i32.store offset=40 (local.get $out) (i32.sub (local.get $pd) (local.get $deltas)))
+    (i32.store offset=44 (local.get $out) (i32.sub (local.get $pr) (local.get $reqLens)))
+    (i32.store offset=48 (local.get $out) (i32.sub (local.get $pa) (local.get $dataLens)))
+    (i32.store offset=52 (local.get $out) (local.get $chIdx))
+    (i32.store offset=56 (local.get $out) (local.get $cuIdx))
+    (i32.const 0))
 )
