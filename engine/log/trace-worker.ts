@@ -11,6 +11,7 @@ import { CTRL_CONSUMED, CTRL_DONE, CTRL_READY, DONE_ERROR, DONE_OK, PROGRESS_BYT
 
 interface Session {
   readonly writer: TraceWriter;
+  readonly sink: FileSink;
   readonly ctrl: Int32Array;
   readonly progress: Float64Array;
   failed: boolean;
@@ -52,8 +53,9 @@ port.on('message', (m: ToEncoder) => {
     switch (m.t) {
       case 'open': {
         const ctrl = new Int32Array(m.ctrl);
-        const writer = TraceWriter.resume(FileSink.append(m.path), m.state as TraceWriterState, m.opts as TraceWriterOptions);
-        const session: Session = { writer, ctrl, progress: new Float64Array(m.bytes), failed: false, entries: 0, reader: new CaptureReader() };
+        const sink = FileSink.append(m.path);
+        const writer = TraceWriter.resume(sink, m.state as TraceWriterState, m.opts as TraceWriterOptions);
+        const session: Session = { writer, sink, ctrl, progress: new Float64Array(m.bytes), failed: false, entries: 0, reader: new CaptureReader() };
         sessions.set(m.s, session);
         break;
       }
@@ -61,7 +63,13 @@ port.on('message', (m: ToEncoder) => {
         if (!s) throw new Error(`chunk for unknown session ${m.s}`);
         try {
           if (!s.failed) {
-            s.entries += s.reader.read(m.buf, m.len, s.writer);
+            // The chunk's frames go out in one write (FileSink.hold).
+            s.sink.hold();
+            try {
+              s.entries += s.reader.read(m.buf, m.len, s.writer);
+            } finally {
+              s.sink.release();
+            }
             publish(s);
             // The buffer goes back for the recording thread's next chunk (nothing read from it is kept: the
             // reader copies what it keeps, the writer copies the payloads).

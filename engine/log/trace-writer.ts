@@ -22,7 +22,7 @@
  * append/flush throws E_LIMIT; the file stays a valid prefix and close() still fits its End frame (room is
  * reserved for it).
  */
-import { closeSync, fsync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, openSync, writeSync, writevSync } from 'node:fs';
 import { Builder } from 'flatbuffers';
 import type { LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
@@ -43,6 +43,12 @@ export interface TraceSink {
    */
   syncInBackground?(): void;
   close?(): void;
+  /**
+   * Gathers the writes that follow until release(), which hands them to the OS in one call (a sink without
+   * these writes each at once). The bytes given to write() meanwhile must stay unchanged until release().
+   */
+  hold?(): void;
+  release?(): void;
 }
 
 export type FsyncPolicy = 'batch' | 'close' | 'none';
@@ -90,20 +96,59 @@ export class FileSink implements TraceSink {
     return new FileSink(openSync(path, 'a'));
   }
   write(bytes: Uint8Array): void {
+    if (this.held !== undefined) {
+      this.held.push(bytes);
+      return;
+    }
     let off = 0;
     while (off < bytes.length) off += writeSync(this.fd, bytes, off, bytes.length - off);
   }
+
+  /**
+   * Frames written while held (see TraceSink.hold). The encoder thread holds the frames of one capture chunk
+   * (about 8 batch frames) and writes them with one writev: on the bench host a write costs about 12 us
+   * besides its bytes, a fifth of what encoding a 1024-entry batch costs. A frame reaches the file as soon
+   * as the chunk that produced it is encoded, as before, and whole frames only.
+   */
+  private held: Uint8Array[] | undefined;
+
+  hold(): void {
+    this.held ??= [];
+  }
+
+  release(): void {
+    const list = this.held;
+    this.held = undefined;
+    if (list === undefined || list.length === 0) return;
+    if (list.length === 1) return this.write(list[0]!);
+    let total = 0;
+    for (const b of list) total += b.length;
+    let done = writevSync(this.fd, list);
+    if (done === total) return;
+    // A short writev (a full disk, a signal): the rest one buffer at a time, so every byte goes out in order.
+    for (const b of list) {
+      if (done >= b.length) {
+        done -= b.length;
+        continue;
+      }
+      this.write(done > 0 ? b.subarray(done) : b);
+      done = 0;
+    }
+  }
+
   /** The background fsync under way (syncInBackground), if any. */
   private syncing: Promise<void> | undefined;
   private syncFailure: Error | undefined;
 
   sync(): void {
+    this.release();
     this.raiseSyncFailure();
     fsyncSync(this.fd);
   }
 
   /** One fsync at a time in the thread pool; asked again while one runs, it is skipped (the next ask catches up). */
   syncInBackground(): void {
+    this.release();
     if (this.syncing !== undefined) return;
     this.syncing = new Promise<void>((resolve) => {
       fsync(this.fd, (err) => {
@@ -126,6 +171,7 @@ export class FileSink implements TraceSink {
    * under it). A background fsync that failed is raised here.
    */
   close(): void {
+    this.release();
     if (this.syncing !== undefined) this.closeWanted = true;
     else closeSync(this.fd);
     this.raiseSyncFailure();

@@ -5,7 +5,7 @@
  * while a background fsync runs must come out whole.
  */
 import { expect } from 'chai';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EntryKind } from '../../engine/log/entry.ts';
@@ -91,6 +91,56 @@ describe('trace writer: fsync as it goes (syncEveryBytes)', () => {
       sink.syncInBackground();
       sink.close();
       await sink.settled();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('trace file sink: held writes (FileSink.hold / release)', () => {
+  it('gathers frames written while held and writes them, in order, at release (or at sync and close)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twinstep-hold-'));
+    try {
+      const path = join(dir, 'held.twt');
+      const sink = new FileSink(openSync(path, 'w'));
+      sink.write(Uint8Array.of(1, 2));
+      sink.hold();
+      sink.write(Uint8Array.of(3));
+      sink.write(Uint8Array.of(4, 5, 6));
+      expect([...readFileSync(path)]).to.deep.equal([1, 2]);
+      sink.release();
+      expect([...readFileSync(path)]).to.deep.equal([1, 2, 3, 4, 5, 6]);
+      sink.hold();
+      sink.write(Uint8Array.of(7));
+      sink.sync();
+      expect([...readFileSync(path)]).to.deep.equal([1, 2, 3, 4, 5, 6, 7]);
+      sink.hold();
+      sink.write(Uint8Array.of(8, 9));
+      sink.close();
+      expect([...readFileSync(path)]).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a trace written with every batch frame held until a release reads back the same entries', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twinstep-hold-'));
+    try {
+      const path = join(dir, 'held.twt');
+      const sink = new FileSink(openSync(path, 'w'));
+      const w = new TraceWriter(sink, header, { batchEntriesMax: 100 });
+      for (let round = 0; round < 5; round++) {
+        sink.hold();
+        fill(w, 1000);
+        sink.release();
+      }
+      w.close();
+      const r = TraceReader.open(path);
+      let n = 0;
+      for (const e of r) expect(e.callIndex).to.equal(n++ % 1000);
+      expect(r.tail.state).to.equal('clean');
+      r.close();
+      expect(n).to.equal(5000);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
