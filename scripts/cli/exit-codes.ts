@@ -14,6 +14,12 @@ export const EXIT = {
   unavailable: 69,
   /** Internal error: a bug in twinstep. */
   software: 70,
+  /**
+   * `twinstep primary` only: another node took the lease (the secondary went live after this one went silent
+   * for longer than its peer timeout). This node released nothing after that and never will; its guest stays
+   * where it stopped. Restart the host as a secondary of the new primary (EX_TEMPFAIL: try again, differently).
+   */
+  deposed: 75,
   /** The guest trapped (unreachable, out-of-bounds access, ...). */
   trap: 134,
   /** The guest exhausted its memory limit. */

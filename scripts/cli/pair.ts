@@ -178,6 +178,20 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
   // late this process's event loop ran (a stall here or on the secondary's host is what a long hold is), totals.
   const figures = new NodeFigures();
   const nodeId = `primary-${process.pid}`;
+  // Deposed (another node took the lease): this node may never release again, so it has nothing left to do.
+  // It stops at once and exits with EXIT.deposed, so a supervisor can tell it from a guest exit and restart
+  // the host as a secondary (a deposed primary that waited, paused, for ever was only visible on its status page).
+  let onDeposed: (held: number) => void = () => {};
+  const deposed = new Promise<number>((resolve) => {
+    onDeposed = (held) => {
+      onDeposed = () => {};
+      say(`DEPOSED: another node holds the lease (it went live); this node released nothing since and never will (${held} outputs held stay unreleased: the new primary owns them). Stopping; restart this host as a secondary of the new primary. Exit ${EXIT.deposed}`);
+      queueMicrotask(() => {
+        driver.stop();
+        resolve(EXIT.deposed);
+      });
+    };
+  });
   const driver = new PrimaryDriver({
     machine,
     module,
@@ -193,7 +207,10 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     digestEveryCalls: c.digestEveryCalls,
     digestBudget: c.digestBudget,
     waitForSecondary: !flags.has('--no-wait'),
-    onStatus: (s) => (epoch = s.epoch),
+    onStatus: (s) => {
+      epoch = s.epoch;
+      if (s.deposed) onDeposed(s.heldOutputs);
+    },
     ...figures.hooks,
     checkpointFile: flags.get('--checkpoint-file')?.at(-1),
     checkpointEveryMs: intFlag(flags, '--checkpoint-every-ms', 1000),
@@ -210,11 +227,12 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     const s = driver.status;
     if (s && !c.quiet) say(primaryStatusLine(s, figures));
   }, 1000);
-  const code = await driver.run();
+  const code = await Promise.race([driver.run(), deposed]);
   clearInterval(statusTimer);
   figures.stop();
   await server?.close();
   await c.lease.close().catch(() => undefined);
+  if (driver.status?.deposed) return EXIT.deposed;
   say(`guest exited with ${code}; every output released`);
   return code & 0xff;
 }

@@ -11,6 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, checkSequence, lines, pairDir, startPrimary, startSecondary, waitFor, warmCache } from '../support/pair-procs.ts';
+import { EXIT } from '../../scripts/cli/exit-codes.ts';
 
 const TICKER = join(ROOT, 'guests/build/c/ticker.wasm');
 const cache = mkdtempSync(join(tmpdir(), 'twinstep-cache-'));
@@ -84,7 +85,7 @@ describe('split brain (real processes on loopback)', function () {
     }
   });
 
-  it('a primary frozen past its lease loses it: after waking up it releases nothing more', async () => {
+  it('a primary frozen past its lease loses it: after waking up it releases nothing more and exits deposed (75)', async () => {
     const dir = pairDir();
     const sec = await startSecondary(dir, [], env);
     const count = 120;
@@ -99,8 +100,11 @@ describe('split brain (real processes on loopback)', function () {
       await waitFor('the survivor to output', () => lines(sec.proc.stdout).length > 0, 15_000, sec.proc);
       pri.child.kill('SIGCONT');
       expect(await sec.proc.exited, sec.proc.stderr).to.equal(0);
-      // Give the woken primary time to do whatever it would do.
-      await new Promise((r) => setTimeout(r, 1500));
+      // The woken primary finds the lease gone, says so and exits with its own code (a supervisor restarts the
+      // host as a secondary), having released nothing more.
+      const code = await Promise.race([pri.exited, new Promise((r) => setTimeout(() => r('still running'), 15_000))]);
+      expect(code, pri.stderr).to.equal(EXIT.deposed);
+      expect(pri.stderr).to.match(/DEPOSED: another node holds the lease/);
       const after = lines(pri.stdout).slice(frozenAt);
       expect(after, `the deposed primary released after waking up:\n${pri.stderr}`).to.deep.equal([]);
       checkSequence(lines(pri.stdout), lines(sec.proc.stdout), count);
