@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { benchMachine, benchPageHash, benchSnapshot } from './machine.ts';
 import { writtenBenchFiles } from './plot.ts';
 import { applyV8Flags } from '../v8-flags.ts';
+import { stopCoarseClock } from '../../engine/node/coarse-clock.ts';
 
 // The sections run the guest in this process as the CLI runs it: the pair's primary exactly as `twinstep
 // primary` (its flags include those of run, record and replay). Set before any guest is compiled.
@@ -59,6 +60,8 @@ for (const name of names) {
   }
   process.stdout.write(`\n== ${name}\n`);
   const r = await section();
+  // A section that recorded started the coarse clock's ticker; the next section should not run beside it.
+  stopCoarseClock();
   results[name] = r;
   for (const [k, v] of Object.entries(r)) process.stdout.write(`  ${k.padEnd(48)} ${fmt(v)}\n`);
 }
