@@ -273,22 +273,12 @@ export class BatchEncoder {
     const dataOff = builder.createByteVector(this.dataLens.view());
     const blobOff = builder.createByteVector(this.blob.view());
     const chainOff = createU32Vector(builder, this.links.subarray(0, n));
-    EntryBatch.startEntryBatch(builder);
-    EntryBatch.addFirstSeq(builder, BigInt(this.firstSeq));
-    EntryBatch.addCount(builder, n);
-    EntryBatch.addFirstCallIndex(builder, BigInt(n > 0 ? this.firstCallIndex : 0));
-    EntryBatch.addCallIndexDeltas(builder, deltasOff);
-    EntryBatch.addKinds(builder, kindsOff);
-    EntryBatch.addCalls(builder, callsOff);
-    if (customOff) EntryBatch.addCustomCalls(builder, customOff);
-    if (channelsOff) EntryBatch.addChannels(builder, channelsOff);
-    EntryBatch.addRequestLengths(builder, reqOff);
-    EntryBatch.addDataLengths(builder, dataOff);
-    EntryBatch.addBlob(builder, blobOff);
-    EntryBatch.addChain(builder, chainOff);
-    EntryBatch.addPrevChecksum(builder, this.prevChecksum);
-    EntryBatch.addLastChecksum(builder, lastChecksum);
-    return EntryBatch.endEntryBatch(builder);
+    return entryBatchTable(builder, {
+      firstSeq: BigInt(this.firstSeq), count: n, firstCallIndex: BigInt(n > 0 ? this.firstCallIndex : 0),
+      deltas: deltasOff, kinds: kindsOff, calls: callsOff, custom: customOff, channels: channelsOff,
+      requestLengths: reqOff, dataLengths: dataOff, blob: blobOff, chain: chainOff,
+      prevChecksum: this.prevChecksum, lastChecksum,
+    });
   }
 
   /** Runs the chain over the batch; keeps the per-entry links (this.links) and returns the end value. */
@@ -319,6 +309,44 @@ export class BatchEncoder {
   private error(i: number, what: string): LogFormatError {
     return new LogFormatError('E_ENTRY', `entry #${i} (seq ${this.firstSeq + i}): ${what}`);
   }
+}
+
+/** An EntryBatch table's fields: its scalars and its vectors' offsets (0: absent), the vectors built already. */
+export interface EntryBatchFields {
+  readonly firstSeq: bigint;
+  readonly count: number;
+  readonly firstCallIndex: bigint;
+  readonly deltas: number;
+  readonly kinds: number;
+  readonly calls: number;
+  readonly custom: number;
+  readonly channels: number;
+  readonly requestLengths: number;
+  readonly dataLengths: number;
+  readonly blob: number;
+  readonly chain: number;
+  readonly prevChecksum: bigint;
+  readonly lastChecksum: bigint;
+}
+
+/** Adds the EntryBatch table to `builder` (the one place its fields are set); returns its offset. */
+export function entryBatchTable(builder: Builder, f: EntryBatchFields): number {
+  EntryBatch.startEntryBatch(builder);
+  EntryBatch.addFirstSeq(builder, f.firstSeq);
+  EntryBatch.addCount(builder, f.count);
+  EntryBatch.addFirstCallIndex(builder, f.firstCallIndex);
+  EntryBatch.addCallIndexDeltas(builder, f.deltas);
+  EntryBatch.addKinds(builder, f.kinds);
+  EntryBatch.addCalls(builder, f.calls);
+  if (f.custom) EntryBatch.addCustomCalls(builder, f.custom);
+  if (f.channels) EntryBatch.addChannels(builder, f.channels);
+  EntryBatch.addRequestLengths(builder, f.requestLengths);
+  EntryBatch.addDataLengths(builder, f.dataLengths);
+  EntryBatch.addBlob(builder, f.blob);
+  EntryBatch.addChain(builder, f.chain);
+  EntryBatch.addPrevChecksum(builder, f.prevChecksum);
+  EntryBatch.addLastChecksum(builder, f.lastChecksum);
+  return EntryBatch.endEntryBatch(builder);
 }
 
 /** A [uint] vector from a Uint32Array in one copy (the generated helper adds elements one by one). */

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { Builder, ByteBuffer } from 'flatbuffers';
 import { EntryBatch } from '../../schema/generated/twinstep/entry-batch.js';
-import { decodeEntryBatch, decodeFlatBatch, encodeEntryBatch } from '../../engine/log/entry-codec.ts';
+import { decodeEntryBatch, decodeFlatBatch, encodeEntryBatch, entryBatchTable } from '../../engine/log/entry-codec.ts';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
 import { LogFormatError } from '../../engine/log/errors.ts';
 import { clockEntry, digestEntry, outputEntry, randomEntry } from './entries.ts';
@@ -62,22 +62,10 @@ function build(c: Columns): Uint8Array {
   const data = EntryBatch.createDataLengthsVector(b, c.dataLens);
   const blob = EntryBatch.createBlobVector(b, c.blob);
   const chain = EntryBatch.createChainVector(b, c.chain);
-  EntryBatch.startEntryBatch(b);
-  EntryBatch.addFirstSeq(b, c.firstSeq);
-  EntryBatch.addCount(b, c.count);
-  EntryBatch.addFirstCallIndex(b, c.firstCallIndex);
-  EntryBatch.addCallIndexDeltas(b, deltas);
-  EntryBatch.addKinds(b, kinds);
-  EntryBatch.addCalls(b, calls);
-  if (custom) EntryBatch.addCustomCalls(b, custom);
-  if (channels) EntryBatch.addChannels(b, channels);
-  EntryBatch.addRequestLengths(b, req);
-  EntryBatch.addDataLengths(b, data);
-  EntryBatch.addBlob(b, blob);
-  EntryBatch.addChain(b, chain);
-  EntryBatch.addPrevChecksum(b, c.prev);
-  EntryBatch.addLastChecksum(b, c.last);
-  b.finish(EntryBatch.endEntryBatch(b));
+  b.finish(entryBatchTable(b, {
+    firstSeq: c.firstSeq, count: c.count, firstCallIndex: c.firstCallIndex, deltas, kinds, calls, custom, channels,
+    requestLengths: req, dataLengths: data, blob, chain, prevChecksum: c.prev, lastChecksum: c.last,
+  }));
   return b.asUint8Array();
 }
 
