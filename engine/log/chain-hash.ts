@@ -59,8 +59,9 @@ export interface DecodedColumns {
   readonly varintsUsed: readonly [number, number, number];
   readonly channelsUsed: number;
   readonly customUsed: number;
-  links: Uint32Array;
-  last: bigint;
+  /** Each entry's stored link as computed (empty, and `last` 0, when the walk left blob bytes unreferenced). */
+  readonly links: Uint32Array;
+  readonly last: bigint;
 }
 
 /** The walk's first failure (see `decodeColumns` in schema/wasm/xxh64.wat for the codes). */
@@ -157,34 +158,16 @@ export class BatchChain {
    */
   run(n: number, prev: bigint, firstSeq: number, desc: Uint8Array, blob: Uint8Array, customNames: readonly string[], recordMax: number): { links: Uint32Array; last: bigint } {
     const names = customNames.map((c) => callNameBytes(callIdCustom, c));
-    let customBytes = 0;
-    for (const c of names) customBytes += c.length;
-    const customTable = dynamicBase;
-    const customNamesAt = customTable + names.length * 8;
-    const descAt = align8(customNamesAt + customBytes);
+    const descAt = align8(customNamesEnd(names));
     const blobAt = descAt + n * descBytes;
     const linksAt = align8(blobAt + blob.length);
     const scratchAt = linksAt + n * 4;
     this.room(scratchAt + recordFixedBytes + recordMax);
-    const buf = this.wasm.memory.buffer;
-    const mem = new Uint8Array(buf);
-    if (names.length > 0) {
-      const table = new Int32Array(names.length * 2);
-      let at = customNamesAt;
-      names.forEach((c, k) => {
-        mem.set(c, at);
-        table[k * 2] = at;
-        table[k * 2 + 1] = c.length;
-        at += c.length;
-      });
-      mem.set(new Uint8Array(table.buffer), customTable);
-    }
+    this.putCustomNames(names);
+    const mem = new Uint8Array(this.wasm.memory.buffer);
     mem.set(desc.subarray(0, n * descBytes), descAt);
     mem.set(blob, blobAt);
-    const { lo, hi } = splitChecksum(prev);
-    this.wasm.chainBatch(n, lo, hi, firstSeq, descAt, blobAt, nameTableBase, customTable, linksAt, scratchAt);
-    const words = new Uint32Array(buf, 0, 2);
-    return { links: new Uint32Array(buf, linksAt, n), last: n === 0 ? BigInt.asUintN(64, prev) : joinChecksum(words[0]!, words[1]!) };
+    return this.chain(n, prev, firstSeq, descAt, blobAt, linksAt, scratchAt);
   }
 
   /**
@@ -198,15 +181,9 @@ export class BatchChain {
   decode(c: DecodeColumns): DecodedColumns | DecodeFailure {
     const n = c.n;
     const names = c.customNames.map((s) => (s === null || s === '' ? emptyName : callNameBytes(callIdCustom, s)));
-    let customBytes = 0;
     let longestName = 0xff;
-    for (const b of names) {
-      customBytes += b.length;
-      if (b.length > longestName) longestName = b.length;
-    }
-    const customTable = dynamicBase;
-    const customNamesAt = customTable + names.length * 8;
-    const customLensAt = align8(customNamesAt + customBytes);
+    for (const b of names) if (b.length > longestName) longestName = b.length;
+    const customLensAt = align8(customNamesEnd(names));
     const kindsAt = customLensAt + names.length * 8;
     const callsAt = kindsAt + n;
     const deltasAt = callsAt + n;
@@ -220,19 +197,14 @@ export class BatchChain {
     const scratchAt = linksAt + n * 4;
     // The largest record is at most the largest payload plus the longest name.
     this.room(scratchAt + recordFixedBytes + c.blob.length + longestName);
+    this.putCustomNames(names);
     const buf = this.wasm.memory.buffer;
     const mem = new Uint8Array(buf);
     if (names.length > 0) {
-      const table = new Int32Array(buf, customTable, names.length * 2);
       const lens = new Int32Array(buf, customLensAt, names.length * 2);
-      let at = customNamesAt;
       names.forEach((b, k) => {
-        mem.set(b, at);
-        table[k * 2] = at;
-        table[k * 2 + 1] = b.length;
         lens[k * 2] = b === emptyName ? -1 : b.length;
         lens[k * 2 + 1] = c.customStat[k]!;
-        at += b.length;
       });
     }
     mem.set(c.kinds, kindsAt);
@@ -246,27 +218,48 @@ export class BatchChain {
       n, c.firstCallIndex, kindsAt, callsAt, deltasAt, reqAt, reqAt, dataAt, dataAt, dataAt + c.dataLens.length, channelsAt, c.channels.length,
       customLensAt, names.length, callIdsUsed, c.blob.length, descAt, payAtAt, 0,
     );
-    const out = new Int32Array(buf, 0, 16);
+    // The walk's figures, read before the chain writes its end value over [0, 8).
+    const out = Int32Array.from(new Int32Array(buf, 0, 15));
     if (code !== 0) return { code, entry: out[0]!, detail: out[1]! };
-    const stats: DecodedColumns = {
+    const blobUsed = out[9]!;
+    // The chain runs only over a walk that referenced the whole blob (the caller refuses any other).
+    const { links, last } = blobUsed === c.blob.length ? this.chain(n, c.prev, c.firstSeq, descAt, blobAt, linksAt, scratchAt) : { links: new Uint32Array(0), last: 0n };
+    return {
       desc: mem.slice(descAt, descAt + n * descBytes),
       payAt: new Int32Array(buf.slice(payAtAt, payAtAt + n * 4)),
       kindEntries: [out[2]!, out[3]!, out[4]!],
       kindBytes: [out[5]!, out[6]!, out[7]!],
-      blobUsed: out[9]!,
+      blobUsed,
       varintsUsed: [out[10]!, out[11]!, out[12]!],
       channelsUsed: out[13]!,
       customUsed: out[14]!,
-      links: new Uint32Array(0),
-      last: 0n,
+      links,
+      last,
     };
-    if (stats.blobUsed !== c.blob.length) return stats;
-    const { lo, hi } = splitChecksum(c.prev);
-    this.wasm.chainBatch(n, lo, hi, c.firstSeq, descAt, blobAt, nameTableBase, customTable, linksAt, scratchAt);
+  }
+
+  /** Lays the custom names out from dynamicBase: a (ptr, len) table, then their bytes (chainBatch's `custom`). */
+  private putCustomNames(names: readonly Uint8Array[]): void {
+    if (names.length === 0) return;
+    const buf = this.wasm.memory.buffer;
+    const mem = new Uint8Array(buf);
+    const table = new Int32Array(buf, dynamicBase, names.length * 2);
+    let at = dynamicBase + names.length * 8;
+    names.forEach((b, k) => {
+      mem.set(b, at);
+      table[k * 2] = at;
+      table[k * 2 + 1] = b.length;
+      at += b.length;
+    });
+  }
+
+  /** chainBatch over a batch laid out in memory: each entry's link (a view, valid until the next use) and the end value. */
+  private chain(n: number, prev: bigint, firstSeq: number, descAt: number, blobAt: number, linksAt: number, scratchAt: number): { links: Uint32Array; last: bigint } {
+    const { lo, hi } = splitChecksum(prev);
+    this.wasm.chainBatch(n, lo, hi, firstSeq, descAt, blobAt, nameTableBase, dynamicBase, linksAt, scratchAt);
+    const buf = this.wasm.memory.buffer;
     const words = new Uint32Array(buf, 0, 2);
-    stats.links = new Uint32Array(buf, linksAt, n);
-    stats.last = n === 0 ? BigInt.asUintN(64, c.prev) : joinChecksum(words[0]!, words[1]!);
-    return stats;
+    return { links: new Uint32Array(buf, linksAt, n), last: n === 0 ? BigInt.asUintN(64, prev) : joinChecksum(words[0]!, words[1]!) };
   }
 
   /** Grows the wasm memory so that `bytes` fit (at least doubling, so growth is amortised). */
@@ -292,6 +285,13 @@ function align8(n: number): number {
 
 /** Where a run's or a decode's own layout starts in an encoder's wasm memory (after the call-table names). */
 const dynamicBase = align8(tableNames.end);
+
+/** Where the custom names laid out from dynamicBase end (see BatchChain.putCustomNames). */
+function customNamesEnd(names: readonly Uint8Array[]): number {
+  let end = dynamicBase + names.length * 8;
+  for (const b of names) end += b.length;
+  return end;
+}
 
 /** A chain value as its u32 halves. */
 export function splitChecksum(v: bigint): { lo: number; hi: number } {
