@@ -25,7 +25,6 @@ setInterval(tick, ${TICK_MS});
 
 let cell: Float64Array | undefined;
 let started = false;
-let ticker: Worker | undefined;
 
 function start(): void {
   started = true;
@@ -35,30 +34,12 @@ function start(): void {
     worker.unref();
     // A failing worker (e.g. resource limits) leaves the fallback in place.
     worker.on('error', () => {
-      if (ticker === worker) cell = undefined;
+      cell = undefined;
     });
-    ticker = worker;
     cell = new Float64Array(shared);
   } catch {
     cell = undefined;
   }
-}
-
-/**
- * Stops the ticker (1000 wake-ups a second for as long as the process lives); the next read starts it again.
- * For a process that records and then does something else: the benchmark, between its sections.
- */
-export function stopCoarseClock(): void {
-  const w = ticker;
-  ticker = undefined;
-  cell = undefined;
-  started = false;
-  if (w) void w.terminate();
-}
-
-/** Whether the ticker runs (it starts on the first read, stops at stopCoarseClock). */
-export function coarseClockRunning(): boolean {
-  return ticker !== undefined;
 }
 
 /** Milliseconds since the epoch, to about 1 ms; starts the ticker on first use. */
