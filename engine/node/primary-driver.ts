@@ -356,9 +356,9 @@ export class PrimaryDriver {
       const code = result.status === 'exited' ? result.code : 134;
       if (result.status === 'trapped') this.o.log(`primary: ${result.error.message}`);
       if (!this.exitStepped) {
-        // The guest returned from _start (or trapped): its end still goes through the log and the gate,
-        // after a digest of the final state, once the core lets a guest event in (its last output may have
-        // filled the gate: the core then says pause, and an ack lifts it).
+        // The guest returned from _start (or trapped): its end still goes through the log and the gate, once
+        // the core lets a guest event in (its last output may have filled the gate: the core then says pause,
+        // and an ack lifts it).
         this.exitStepped = true;
         this.exitOwed = code;
         if (!this.corePause) this.stepOwedExit();
@@ -379,8 +379,6 @@ export class PrimaryDriver {
 
   private stepOwedExit(): void {
     const code = this.exitOwed!;
-    this.stepDigest(this.o.machine.callIndex);
-    if (this.boundReached()) return; // owed still; the digest is taken
     this.exitOwed = undefined;
     this.exitSeq = this.core.upcomingSeq;
     this.core.step({ type: 'output', callIndex: this.o.machine.callIndex, call: 'proc_exit', channel: EXIT_CHANNEL, data: exitCodeBytes(code) });
@@ -581,15 +579,14 @@ export class PrimaryDriver {
   }
 
   private output(call: OutputCall): typeof PAUSE | void {
-    let digested = true;
+    // No digest before the exit (docs/PROTOCOL.md, "Digests"): nothing comes after it for a state check to
+    // protect, and hashing the whole memory there held the exit's release (6-16 ms for guests/c/compute).
     if (call.channel === EXIT_CHANNEL) {
       this.exitStepped = true;
-      this.stepDigest(call.index);
-    } else {
-      digested = this.periodicDigest(call.index);
+      this.exitSeq = this.core.upcomingSeq;
+    } else if (this.periodicDigest(call.index) && this.boundReached()) {
+      return PAUSE;
     }
-    if (digested && this.boundReached()) return PAUSE;
-    if (call.channel === EXIT_CHANNEL) this.exitSeq = this.core.upcomingSeq;
     if (this.o.onHeld) this.heldSince.set(this.core.upcomingSeq, performance.now());
     this.core.step({ type: 'output', callIndex: call.index, call: call.name, channel: call.channel, data: call.data.slice() });
     // An output waits for the secondary: flush its entry now rather than at the end of the slice.
