@@ -62,8 +62,8 @@ export type FromDecoder =
 const DECODER_BOOT = new URL('./trace-read-worker-boot.mjs', import.meta.url);
 type DecoderThread = SessionThread<ToDecoder, FromDecoder>;
 
-/** Decoded batches that may wait for the reader (a batch of 1024 clock entries is about 60 KiB). */
-export const CREDIT_BATCHES = 32;
+/** Decoded batches that may wait for the reader (a batch of 4096 clock entries is about 240 KiB). */
+export const CREDIT_BATCHES = 16;
 /** Trace bytes after the header below which the thread is not worth starting. */
 export const OFFLOAD_MIN_BYTES = 1 << 20;
 

@@ -5,7 +5,7 @@
  */
 import { expect } from 'chai';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
-import { TraceWriter } from '../../engine/log/trace-writer.ts';
+import { BATCH_ENTRIES_DEFAULT, TraceWriter } from '../../engine/log/trace-writer.ts';
 import { TraceReader } from '../../engine/log/trace-reader.ts';
 import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
 import { traceEntrySink } from '../../scripts/cli/record.ts';
@@ -43,7 +43,7 @@ describe('record: the trace sink', () => {
     else expect(sink.bytes).to.equal(writer.stats.bytesTotal);
     const frames = writer.stats.frames;
     while (writer.stats.frames === frames) add(sink, clock(seq++));
-    expect(seq).to.be.at.most(1024);
+    expect(seq).to.be.at.most(BATCH_ENTRIES_DEFAULT);
     expect(sink.bytes).to.equal(writer.stats.bytesTotal);
   });
 
