@@ -131,6 +131,19 @@ export class OffloadingTraceWriter {
     this.stallMs = opts.stallMs ?? 60_000;
   }
 
+  /** Capture chunk buffers this writer allocated (the others were handed back by the encoder thread and reused). */
+  get chunkBuffersAllocated(): number {
+    return this.allocated;
+  }
+
+  private allocated = 0;
+
+  /** A chunk on a handed-back buffer when there is one, else on a new one (counted). */
+  private newChunk(reuse: ArrayBuffer | undefined, size = captureChunkBytes): CaptureChunk {
+    if (reuse === undefined || size !== captureChunkBytes) this.allocated++;
+    return new CaptureChunk(this.requests, size, size === captureChunkBytes ? reuse : undefined);
+  }
+
   /** True once the encoder thread writes the trace. */
   get offloaded(): boolean {
     return this.session !== undefined;
@@ -234,13 +247,18 @@ export class OffloadingTraceWriter {
     thread.post({ t: 'open', s: id, path, state, opts: resumeOpts(this.opts), ctrl, bytes });
     this.session = { id, ctrl: new Int32Array(ctrl), progress: new Float64Array(bytes), shipped: 0, entries: 0, payload: 0, flushes: state.stats.frames };
     this.inner = undefined;
-    this.chunk = new CaptureChunk(this.requests);
+    this.chunk = this.newChunk(undefined);
   }
 
   private addToNewChunk(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
+    // ship() starts the next chunk, on a buffer the encoder thread handed back when there is one.
     this.ship();
+    const next = this.chunk!;
+    if (next.add(kind, callIndex, call, channel, request, data)) return;
+    // An entry larger than a chunk: a chunk of its own size (the empty one's buffer waits for the next chunk).
+    if (next.entries === 0 && next.buf.byteLength === captureChunkBytes) this.freeChunks.push(next.buf);
     const need = CaptureChunk.recordBytes(call, request, data);
-    this.chunk = new CaptureChunk(this.requests, Math.max(captureChunkBytes, need));
+    this.chunk = this.newChunk(undefined, Math.max(captureChunkBytes, need));
     if (!this.chunk.add(kind, callIndex, call, channel, request, data)) throw new LogFormatError('E_ENTRY', `entry of ${need} bytes does not fit a capture chunk`);
   }
 
@@ -254,7 +272,7 @@ export class OffloadingTraceWriter {
     s.flushes++;
     s.entries += c.entries;
     s.payload += c.payload;
-    this.chunk = new CaptureChunk(this.requests, captureChunkBytes, this.freeChunk(s));
+    this.chunk = this.newChunk(this.freeChunk(s));
     if (s.shipped - Atomics.load(s.ctrl, CTRL_CONSUMED) > this.inflightMax) {
       this.waitFor(CTRL_CONSUMED, 'take the next chunk');
     }

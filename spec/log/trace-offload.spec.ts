@@ -121,6 +121,40 @@ describe('trace encoding on the encoder thread', function () {
     });
   }
 
+  it('reuses the chunk buffers the encoder thread hands back', async () => {
+    const path = join(dir, 'reuse.twt');
+    const w = OffloadingTraceWriter.create(path, header, { offloadAfterEntries: 1, fsync: 'none' });
+    let i = 0;
+    // Clock reads with the host's shared request and result arrays: 32 capture bytes each, 8192 to a chunk.
+    const clock = () => {
+      hostClockResult[0] = i & 0xff;
+      w.add(EntryKind.Input, i++, 'clock_time_get', 0, sharedRequests[0]!, hostClockResult);
+    };
+    while (!w.offloaded) {
+      for (let k = 0; k < 500; k++) clock();
+      await sleep(5);
+    }
+    const before = w.chunkBuffersAllocated;
+    let shipped = 0;
+    while (shipped < 12) {
+      const frames = w.frames;
+      clock();
+      if (w.frames !== frames) {
+        shipped++;
+        // A chunk went out: the encoder thread has time to write it and hand its buffer back.
+        await sleep(20);
+      }
+    }
+    w.close();
+    // Each ship takes a handed-back buffer; before, a full chunk was replaced by a new one at every ship.
+    expect(w.chunkBuffersAllocated - before, `buffers allocated over ${shipped} chunks`).to.be.at.most(4);
+    const reader = TraceReader.open(path);
+    const got = [...reader];
+    reader.close();
+    expect(got.length).to.equal(i);
+    expect(got.every((e, k) => e.callIndex === k && e.data[0] === (k & 0xff))).to.equal(true);
+  });
+
   it('raises an encoder-thread failure in the recording thread and leaves a readable prefix', async () => {
     // Make sure the thread is up, so that this writer hands over at its first entry and the cap is hit there.
     const warm = OffloadingTraceWriter.create(join(dir, 'warm.twt'), header, { offloadAfterEntries: 1, fsync: 'none' });
