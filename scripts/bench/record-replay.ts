@@ -34,7 +34,7 @@ import { CLOCK_RESOLUTION_NS_DEFAULT } from '../../engine/wasi/snapshot.ts';
 import type { HostCallHandler } from '../../engine/machine/machine.ts';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
 import { decodeEntryBatch, encodeEntryBatch } from '../../engine/log/entry-codec.ts';
-import { TraceWriter } from '../../engine/log/trace-writer.ts';
+import { BATCH_ENTRIES_DEFAULT, TraceWriter } from '../../engine/log/trace-writer.ts';
 import { OffloadingTraceWriter } from '../../engine/log/trace-offload.ts';
 import { TraceReader } from '../../engine/log/trace-reader.ts';
 import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
@@ -132,10 +132,10 @@ export function replayOnce(module: LoadedModule, args: readonly string[], path: 
   }
 }
 
-/** Batch encode + decode of the recorded entries (1024 per batch, hash chain included), entries per second. */
+/** Batch encode + decode of the recorded entries (batches of a trace's default size, hash chain included), entries per second. */
 function codecRate(entries: readonly LogEntry[], budgetMs = 400): number {
   const batches: LogEntry[][] = [];
-  for (let i = 0; i < entries.length; i += 1024) batches.push(entries.slice(i, i + 1024));
+  for (let i = 0; i < entries.length; i += BATCH_ENTRIES_DEFAULT) batches.push(entries.slice(i, i + BATCH_ENTRIES_DEFAULT));
   for (let w = 0; w < 3; w++) for (const b of batches) decodeEntryBatch(encodeEntryBatch(b).bytes);
   let n = 0;
   const t0 = nowMs();
