@@ -100,6 +100,13 @@ export class Replayer implements HostCallHandler {
   private waiting = false;
   /** The log ended with a cap marker: the recording stopped here on purpose. */
   private capReached = false;
+  /**
+   * HostCallHandler.quietThrough: the call index of the next entry when the fast path consumed an input and the
+   * next entry (in the same columns) is an input too; beforeCall has nothing to do before it (pure calls, then
+   * that input, whose head input() finds itself). Anything else (a digest or output next, another batch, any
+   * slow path, a divergence) sets -1, so beforeCall runs at every call again.
+   */
+  quietThrough = -1;
 
   constructor(private readonly o: ReplayerOptions) {
     const ring = (o.contextEntries ?? 5) + 1;
@@ -116,6 +123,7 @@ export class Replayer implements HostCallHandler {
   // ---- handler -------------------------------------------------------------------------------------
 
   beforeCall(call: HostCallInfo): typeof PAUSE | void {
+    this.quietThrough = -1;
     if (this.stopped) return PAUSE;
     this.waiting = false;
     const f = this.flat;
@@ -195,6 +203,8 @@ export class Replayer implements HostCallHandler {
             this.recentBatch[k] = b;
             this.recentPos[k] = i;
             this.recentAt = k + 1 === this.recent.length ? 0 : k + 1;
+            const n = i + 1;
+            this.quietThrough = n < b.count && b.kind(n) === EntryKind.Input ? b.callIndex(n) : -1;
             if (this.o.onMatched) this.o.onMatched(b.firstSeq + i, EntryKind.Input);
             return this.result(b, b.dataAt(i), b.dataLength(i));
           }
@@ -291,6 +301,7 @@ export class Replayer implements HostCallHandler {
 
   /** The entry for this input/output call, or PAUSE (waiting, or a divergence that stops replay). */
   private expect(call: HostCallInfo, kind: EntryKind): LogEntry | typeof PAUSE {
+    this.quietThrough = -1;
     if (this.stopped) return PAUSE;
     const e = this.o.source.peek();
     if (e === WAIT) {

@@ -65,6 +65,12 @@ export interface HostCallHandler {
    * e.g. to take a snapshot at host call K or to wait for log entries that have not arrived yet.
    */
   beforeCall?(call: HostCallInfo): Pause | void;
+  /**
+   * A promise that beforeCall has nothing to do at any call whose index is at most this (it would neither pause
+   * nor change anything): the machine may skip it there. A handler that keeps it (the replayer, between two
+   * input entries it can see) updates it as it goes; absent or -1: beforeCall is called at every call.
+   */
+  readonly quietThrough?: number;
   /** Input call: return the result bytes (`call.live()` when live or recording, the logged bytes when replaying). */
   input(call: InputCall): Uint8Array | Pause;
   /** Output call: take the bytes (emit, hold or compare). The guest always sees the full write succeed. */

@@ -287,7 +287,8 @@ export class WasiMachine implements Machine {
     const info = this.info;
     info.index = this.index;
     info.name = name;
-    return handler.beforeCall !== undefined && handler.beforeCall(info) === PAUSE;
+    if (handler.beforeCall === undefined || this.index <= (handler.quietThrough ?? -1)) return false;
+    return handler.beforeCall(info) === PAUSE;
   }
 
   /** The host function returned: the call is done. */
