@@ -58,10 +58,10 @@ export const BATCH_ENTRIES_DEFAULT = 4096;
 
 export interface TraceWriterOptions {
   /**
-   * Entries per batch frame (default BATCH_ENTRIES_DEFAULT, 4096): bigger amortises more, smaller loses less on a crash (a batch is
-   * also written once it is 250 ms old, by the record sink). Replaying the densest bench guest with 4096-entry
-   * batches took 0.88-0.91 of the time it took with 1024 (fewer decoded batches to post, build and collect);
-   * with 16384 it took longer again (the first batch comes later and fewer batches overlap).
+   * Entries per batch frame (default BATCH_ENTRIES_DEFAULT, 4096): bigger amortises more, smaller loses less on
+   * a crash (a batch is also written once it is 250 ms old, by the record sink). Replaying the densest bench
+   * guest with 4096-entry batches took 0.88-0.91 of the time it took with 1024 (fewer decoded batches to post,
+   * build and collect); with 16384 it took longer again (the first batch comes later, fewer batches overlap).
    */
   readonly batchEntriesMax?: number;
   /** Pending payload bytes that force a flush (default 256 KiB): bounds memory and frame size. */
@@ -115,8 +115,8 @@ export class FileSink implements TraceSink {
   /**
    * Frames written while held (see TraceSink.hold). The encoder thread holds the frames of one capture chunk
    * (a few batch frames) and writes them with one writev: on the bench host a write costs about 12 us besides
-   * its bytes, a fifth of what encoding a 1024-entry batch costs. A frame reaches the file as soon
-   * as the chunk that produced it is encoded, as before, and whole frames only.
+   * its bytes, a fifth of what encoding 1024 entries costs. A frame reaches the file as soon as the chunk that
+   * produced it is encoded, as before, and whole frames only.
    */
   private held: Uint8Array[] | undefined;
 
