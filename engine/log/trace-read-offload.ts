@@ -62,8 +62,15 @@ export type FromDecoder =
 const DECODER_BOOT = new URL('./trace-read-worker-boot.mjs', import.meta.url);
 type DecoderThread = SessionThread<ToDecoder, FromDecoder>;
 
-/** Decoded batches that may wait for the reader (a batch of 4096 clock entries is about 240 KiB). */
-export const CREDIT_BATCHES = 16;
+/**
+ * Decoded batches that may wait for the reader (a batch of 4096 clock entries is about 240 KiB, so up to about
+ * 8 MiB): about 16 ms of a replay of the densest bench guest. The decoder thread is sometimes off its CPU for
+ * several ms on the 2-vCPU bench host; with 16 batches (and credit given back 8 at a time) the replay thread
+ * waited for it 13-19 ms per 2M-entry replay, with 32 (given back 4 at a time) 2-6 ms.
+ */
+export const CREDIT_BATCHES = 32;
+/** Batches taken between two credit messages: small, so the thread is told early that there is room again. */
+const CREDIT_STEP = 4;
 /** Trace bytes after the header below which the thread is not worth starting. */
 export const OFFLOAD_MIN_BYTES = 1 << 20;
 
@@ -158,7 +165,7 @@ export class DecoderFeed implements BatchFeed {
         st.bufferBytesPeak = Math.max(st.bufferBytesPeak, m.stats.bufferBytesPeak);
         return undefined;
       }
-      if (++this.taken % (CREDIT_BATCHES / 2) === 0) this.thread.post({ t: 'credit', s, n: CREDIT_BATCHES / 2 });
+      if (++this.taken % CREDIT_STEP === 0) this.thread.post({ t: 'credit', s, n: CREDIT_STEP });
       const st = this.stats;
       st.frames++;
       st.batchEntriesPeak = Math.max(st.batchEntriesPeak, m.count);
