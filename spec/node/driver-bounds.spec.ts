@@ -5,41 +5,25 @@
  * before the call's own entry. Both drivers in this process over mem://, with tiny bounds.
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadModule } from '../../engine/wasi/loader.ts';
-import { WasiMachine } from '../../engine/wasi/machine.ts';
-import { liveDevices } from '../../engine/wasi/devices.ts';
-import { SleepGate } from '../../engine/node/guest-sleep.ts';
 import { ROOT } from '../support/pair-procs.ts';
-import { memSecondary } from '../support/mem-pair.ts';
+import { runMemPair } from '../support/mem-pair.ts';
 
 const LINES = join(ROOT, 'guests/build/c/lines.wasm');
 const HOSTCALLS = join(ROOT, 'guests/build/c/hostcalls.wasm');
 async function runPair(path: string, args: string[], core: Record<string, number>, digestEveryCalls = 0): Promise<{ code: number; out: string[]; exitReleased: boolean }> {
-  const sec = memSecondary();
-  await sec.listen();
-  const module = await loadModule(readFileSync(path));
-  const sleep = new SleepGate(liveDevices());
-  const machine = WasiMachine.create(module, { config: { args, env: [], preopens: [] }, devices: sleep.devices });
   const out: string[] = [];
   let exitReleased = false;
-  const primary = sec.primary(machine, module, sleep, {
+  const r = await runMemPair(path, args, {
     core,
     digestEveryCalls,
     emit: (_channel, data) => {
       expect(exitReleased, 'no output after the exit').to.equal(false);
       out.push(Buffer.from(data).toString());
     },
-    waitForSecondary: true,
     onExitReleased: () => (exitReleased = true),
   });
-  try {
-    return { code: await primary.run(), out, exitReleased };
-  } finally {
-    primary.stop();
-    await sec.stop();
-  }
+  return { ...r, out };
 }
 
 describe('the primary driver keeps to the core bounds', function () {

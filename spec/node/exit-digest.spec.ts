@@ -6,46 +6,31 @@
  * (step(), and input() for inputs).
  */
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadModule } from '../../engine/wasi/loader.ts';
-import { WasiMachine } from '../../engine/wasi/machine.ts';
-import { liveDevices } from '../../engine/wasi/devices.ts';
-import { SleepGate } from '../../engine/node/guest-sleep.ts';
 import { EXIT_CHANNEL } from '../../engine/machine/machine.ts';
 import type { PrimaryEvent } from '../../engine/core/primary-types.ts';
 import { ROOT } from '../support/pair-procs.ts';
-import { memSecondary } from '../support/mem-pair.ts';
+import { runMemPair } from '../support/mem-pair.ts';
 
 type Stepped = { type: string; callIndex?: number; channel?: number };
 
 async function stepsOf(guest: string, args: string[]): Promise<{ code: number; steps: Stepped[]; exitReleased: boolean }> {
-  const sec = memSecondary();
-  await sec.listen();
-  const module = await loadModule(readFileSync(join(ROOT, 'guests/build/c', guest)));
-  const sleep = new SleepGate(liveDevices());
-  const machine = WasiMachine.create(module, { config: { args: [guest, ...args], env: [], preopens: [] }, devices: sleep.devices });
-  let exitReleased = false;
-  // A digest before every logged call (no budget): every input and output but the exit gets one.
-  const primary = sec.primary(machine, module, sleep, { digestEveryCalls: 1, waitForSecondary: true, onExitReleased: () => (exitReleased = true) });
   const steps: Stepped[] = [];
-  const step = primary.core.step.bind(primary.core);
-  primary.core.step = (e: PrimaryEvent) => {
-    if (e.type === 'input' || e.type === 'output' || e.type === 'digest') steps.push({ type: e.type, callIndex: e.callIndex, channel: e.type === 'output' ? e.channel : undefined });
-    return step(e);
-  };
-  // Inputs take the core's short path (PrimaryCore.input), not step().
-  const input = primary.core.input.bind(primary.core);
-  primary.core.input = (callIndex: number, call: string, request: Uint8Array, data: Uint8Array) => {
-    steps.push({ type: 'input', callIndex });
-    return input(callIndex, call, request, data);
-  };
-  try {
-    return { code: await primary.run(), steps, exitReleased };
-  } finally {
-    primary.stop();
-    await sec.stop();
-  }
+  // A digest before every logged call (no budget): every input and output but the exit gets one.
+  const r = await runMemPair(join(ROOT, 'guests/build/c', guest), [guest, ...args], { digestEveryCalls: 1 }, (primary) => {
+    const step = primary.core.step.bind(primary.core);
+    primary.core.step = (e: PrimaryEvent) => {
+      if (e.type === 'input' || e.type === 'output' || e.type === 'digest') steps.push({ type: e.type, callIndex: e.callIndex, channel: e.type === 'output' ? e.channel : undefined });
+      return step(e);
+    };
+    // Inputs take the core's short path (PrimaryCore.input), not step().
+    const input = primary.core.input.bind(primary.core);
+    primary.core.input = (callIndex: number, call: string, request: Uint8Array, data: Uint8Array) => {
+      steps.push({ type: 'input', callIndex });
+      return input(callIndex, call, request, data);
+    };
+  });
+  return { ...r, steps };
 }
 
 describe('the pair takes no digest before the guest exit', function () {

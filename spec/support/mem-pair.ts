@@ -3,15 +3,15 @@
  * wired to it, both with a file lease in one temporary directory. Both sides run in the spec's process, so a
  * spec can give either side its own clock or bounds.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import { SleepGate } from '../../engine/node/guest-sleep.ts';
 import { SecondaryDriver } from '../../engine/node/secondary-driver.ts';
 import { PrimaryDriver, type PrimaryDriverOptions } from '../../engine/node/primary-driver.ts';
-import type { WasiMachine } from '../../engine/wasi/machine.ts';
-import type { LoadedModule } from '../../engine/wasi/loader.ts';
+import { WasiMachine } from '../../engine/wasi/machine.ts';
+import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
 import { LeaseIo } from '../../engine/node/lease-io.ts';
 import { FileLease } from '../../engine/lease/file-lease.ts';
 import { FileFence } from '../../engine/lease/fence.ts';
@@ -83,4 +83,38 @@ export function memSecondary(opts: { readonly log?: (l: string) => void; readonl
       await (await listener)?.close();
     },
   };
+}
+
+/**
+ * Runs the guest at `path` (with `args`, argv[0] included) protected to its end by a primary of a fresh pair
+ * (waiting for its secondary; `opts` adds or overrides), then stops both sides. `watch` sees the primary before
+ * it runs. Returns the exit code and whether the exit was released.
+ */
+export async function runMemPair(
+  path: string,
+  args: string[],
+  opts: Partial<PrimaryDriverOptions>,
+  watch?: (primary: PrimaryDriver) => void,
+): Promise<{ code: number; exitReleased: boolean }> {
+  const sec = memSecondary();
+  await sec.listen();
+  const module = await loadModule(readFileSync(path));
+  const sleep = new SleepGate(liveDevices());
+  const machine = WasiMachine.create(module, { config: { args, env: [], preopens: [] }, devices: sleep.devices });
+  let exitReleased = false;
+  const primary = sec.primary(machine, module, sleep, {
+    waitForSecondary: true,
+    ...opts,
+    onExitReleased: () => {
+      exitReleased = true;
+      opts.onExitReleased?.();
+    },
+  });
+  watch?.(primary);
+  try {
+    return { code: await primary.run(), exitReleased };
+  } finally {
+    primary.stop();
+    await sec.stop();
+  }
 }
