@@ -12,7 +12,7 @@
  * once handed out, machine.ts HostCallHandler), so its bytes are not copied again; the reader keeps the last
  * request per call id. That holds across the chunks of one recording, which are read in order. Little-endian.
  */
-import { callId, callIdCustom, callName } from './call-table.ts';
+import { callId, callIdCustom, callIdsUsed, callName } from './call-table.ts';
 import type { EntryKind } from './entry.ts';
 
 export const captureHeaderBytes = 24;
@@ -75,6 +75,11 @@ export class CaptureChunk {
    */
   private fastData: Uint8Array | undefined;
   private fastWords: Int32Array | undefined;
+  /** Per call id: the result array of its last general-path entry (a candidate for the repeat case). */
+  private readonly seenData: Array<Uint8Array | undefined> = new Array<Uint8Array | undefined>(callIdsUsed).fill(undefined);
+  /** Per call id: the word view made for a result array that came back, and that array. */
+  private readonly wordsById: Array<Int32Array | undefined> = new Array<Int32Array | undefined>(callIdsUsed).fill(undefined);
+  private readonly wordsOf: Array<Uint8Array | undefined> = new Array<Uint8Array | undefined>(callIdsUsed).fill(undefined);
 
   /** Appends an entry; false (nothing written) when it does not fit in the room left. */
   add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): boolean {
@@ -134,15 +139,26 @@ export class CaptureChunk {
       requests[id] = request;
     }
     // Next time, the same call with the same request and result array takes the repeat case (requests[id] is
-    // this request now, so the repeat is a SAME_REQUEST one).
-    const fast = dataLen > 0 && dataLen <= 16 && (dataLen & 3) === 0 && (data.byteOffset & 3) === 0 && request.length > 0;
-    if (fast) {
+    // this request now, so the repeat is a SAME_REQUEST one). Only an array that came back for this call gets a
+    // word view: a host that hands out a new array per call (random bytes, say) would otherwise pay for a view
+    // per entry, and reading `.buffer` of a small array makes V8 move its bytes off the heap (an allocation, and
+    // later a sweep). The views are kept per call id, so a call that comes back after another costs none.
+    const fast = dataLen > 0 && dataLen <= 16 && (dataLen & 3) === 0 && request.length > 0;
+    if (fast && this.seenData[id] === data) {
       if (this.fastData !== data) {
         this.fastData = data;
-        this.fastWords = new Int32Array(data.buffer, data.byteOffset, dataLen >> 2);
+        let words = this.wordsById[id];
+        if (words === undefined || words.length !== dataLen >> 2 || this.wordsOf[id] !== data) {
+          words = (data.byteOffset & 3) === 0 ? new Int32Array(data.buffer, data.byteOffset, dataLen >> 2) : undefined;
+          this.wordsById[id] = words;
+          this.wordsOf[id] = data;
+        }
+        this.fastWords = words;
+        if (words === undefined) this.fastData = undefined;
       }
     } else {
       this.fastData = undefined;
+      this.seenData[id] = fast ? data : undefined;
     }
     // A result array that comes back takes the repeat case from its next entry on; here its bytes are copied.
     if (dataLen <= 16) {

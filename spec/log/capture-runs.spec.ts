@@ -3,7 +3,8 @@
  * of records that differ only in call index and data to the writer at once (CaptureTarget.addRepeats). The
  * frames must be byte for byte the ones the writer makes from the same entries one add() at a time, whatever
  * the batch bounds (runs cut by entry count and by payload bytes), call-index gaps (one- to three-byte
- * deltas), data lengths (one- and two-byte length varints, unaligned sizes) and chunk boundaries.
+ * deltas), data lengths (one- and two-byte length varints, unaligned sizes), result arrays (refilled, new per
+ * entry, at an unaligned offset), calls that interleave, and chunk boundaries.
  */
 import { expect } from 'chai';
 import { EntryKind } from '../../engine/log/entry.ts';
@@ -38,21 +39,34 @@ function stream(seed: number, total: number): Fields[] {
   const clockReq = Uint8Array.of(1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0);
   const bigReq = Uint8Array.of(200, 0, 0, 0);
   const oddReq = Uint8Array.of(7, 0, 0);
+  const smallReq = Uint8Array.of(16, 0, 0, 0);
   const clockResult = new Uint8Array(8);
+  // A second refilled result for the same call (a host that alternates between two arrays).
+  const otherClockResult = new Uint8Array(8);
   const bigResult = new Uint8Array(200);
   const oddResult = new Uint8Array(5);
+  // A refilled 8-byte result at an offset that is not a word boundary (no word view: the general path).
+  const unalignedResult = new Uint8Array(new ArrayBuffer(16), 1, 8);
   const out: Fields[] = [];
   let index = 0;
   while (out.length < total) {
     const r = rand();
     const run = 1 + Math.floor(rand() * (rand() < 0.2 ? 3000 : 40));
-    const pick = r < 0.6 ? ([clockReq, clockResult, 'clock_time_get'] as const) : r < 0.8 ? ([bigReq, bigResult, 'random_get'] as const) : ([oddReq, oddResult, 'fd_read'] as const);
+    // undefined result: a new array per entry, as a host that allocates its result each time (random bytes).
+    const pick =
+      r < 0.4 ? ([clockReq, clockResult, 'clock_time_get'] as const)
+      : r < 0.5 ? ([clockReq, otherClockResult, 'clock_time_get'] as const)
+      : r < 0.65 ? ([bigReq, bigResult, 'random_get'] as const)
+      : r < 0.75 ? ([smallReq, undefined, 'random_get'] as const)
+      : r < 0.85 ? ([clockReq, unalignedResult, 'clock_res_get'] as const)
+      : ([oddReq, oddResult, 'fd_read'] as const);
     for (let k = 0; k < run && out.length < total; k++) {
       const g = rand();
       index += g < 0.9 ? 1 : g < 0.97 ? 100 + Math.floor(rand() * 300) : 20_000 + Math.floor(rand() * 10_000);
-      pick[1].set(bytes(pick[1].length));
+      const result = pick[1] ?? new Uint8Array(16);
+      result.set(bytes(result.length));
       // The host refills its result array: what the entry logs is a copy, taken at add time.
-      out.push([EntryKind.Input, index, pick[2], 0, pick[0], pick[1]]);
+      out.push([EntryKind.Input, index, pick[2], 0, pick[0], result]);
     }
     // Something that breaks the run: an output, a digest, or a fresh request.
     const b = rand();
