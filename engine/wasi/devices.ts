@@ -28,11 +28,18 @@ export interface LiveDevicesOptions {
   readonly stdinFd?: number;
 }
 
+/**
+ * The monotonic clock in ns, taken once: `process` keeps its properties in dictionary mode, so looking up
+ * `process.hrtime` on every read cost about 25 ns (a third of a clock read), on the most frequent host call of
+ * many guests.
+ */
+const monotonicNs: () => bigint = process.hrtime.bigint;
+
 export function liveDevices(options: LiveDevicesOptions = {}): Devices {
   const stdinFd = options.stdinFd ?? 0;
   // Realtime with nanosecond resolution: the wall clock read once, advanced by the monotonic clock, so
   // consecutive realtime readings never go backwards within a run (NTP steps are not followed).
-  const anchorMono = process.hrtime.bigint();
+  const anchorMono = monotonicNs();
   const anchorReal = BigInt(Date.now()) * 1_000_000n;
   // Bytes taken from stdin by a readiness probe, handed out by the next stdinRead.
   let peeked: Uint8Array = new Uint8Array(0);
@@ -106,9 +113,9 @@ export function liveDevices(options: LiveDevicesOptions = {}): Devices {
     clockNs(id: number): bigint {
       switch (id) {
         case 0:
-          return anchorReal + (process.hrtime.bigint() - anchorMono);
+          return anchorReal + (monotonicNs() - anchorMono);
         case 1:
-          return process.hrtime.bigint();
+          return monotonicNs();
         default: {
           // Process and thread CPU time: Node runs the guest on this one thread, so they coincide.
           const u = process.cpuUsage();
