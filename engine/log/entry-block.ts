@@ -282,7 +282,9 @@ function malformed(detail: string): LogFormatError {
  */
 function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count: number): Int32Array {
   const len = u8.length;
-  const ix = new Int32Array(count * IX);
+  // Every cell is written below (IX per record) before the index is used, so it need not be zeroed first (a block
+  // of 4096 entries has a 64 KiB index, allocated per block received).
+  const ix = new Int32Array(Buffer.allocUnsafeSlow(count * IX * 4).buffer, 0, count * IX);
   const last: number[] = [];
   let p = 0;
   let lastCall = -1;
