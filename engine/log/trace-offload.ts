@@ -29,6 +29,7 @@ import { EntryKind } from './entry.ts';
 import { LogFormatError, type LogFormatCode } from './errors.ts';
 import { CaptureChunk, capturedRequests, captureChunkBytes, type CapturedRequests } from './capture.ts';
 import { SessionThread } from './session-thread.ts';
+import { ENCODER_BOOT } from './helper-threads.ts';
 import { TraceWriter, type TraceWriterOptions, type TraceWriterState, type TraceWriterStats } from './trace-writer.ts';
 import type { TraceHeaderData } from './trace-header.ts';
 
@@ -55,7 +56,6 @@ export type FromEncoder =
   | { t: 'error'; s: number; code: string; message: string };
 
 /** The process's encoder thread (trace-worker.ts). */
-const ENCODER_BOOT = new URL('./trace-worker-boot.mjs', import.meta.url);
 type EncoderThread = SessionThread<ToEncoder, FromEncoder>;
 const encoderThread = (): EncoderThread => SessionThread.get<ToEncoder, FromEncoder>(ENCODER_BOOT);
 

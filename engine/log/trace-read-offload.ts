@@ -22,6 +22,7 @@ import { statSync } from 'node:fs';
 import { LogFormatError } from './errors.ts';
 import { FlatBatch } from './flat-batch.ts';
 import { SessionThread } from './session-thread.ts';
+import { DECODER_BOOT } from './helper-threads.ts';
 import { attributeColumns } from './trace-stats.ts';
 import type { BatchFeed, BatchStream, TraceReaderOptions, TraceReaderStats, TraceTail } from './trace-reader.ts';
 
@@ -59,7 +60,6 @@ export type FromDecoder =
   | { t: 'tail'; s: number; tail: TraceTail; stats: TraceReaderStats }
   | { t: 'error'; s: number; message: string };
 
-const DECODER_BOOT = new URL('./trace-read-worker-boot.mjs', import.meta.url);
 type DecoderThread = SessionThread<ToDecoder, FromDecoder>;
 
 /**
