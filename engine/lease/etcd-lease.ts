@@ -14,7 +14,8 @@
  * more than asked, which only delays takeover. The holder's view of its expiry (expiresAtMs in current()) is computed
  * from the local clock read BEFORE the request, so it is conservative; it is still wrong if the local clock jumps.
  */
-import { Etcd3, type IKeyValue } from 'etcd3';
+import type { Etcd3, IKeyValue } from 'etcd3';
+import { loadEtcd3 } from './etcd-client.ts';
 import {
   LEASE_TTL_MS_DEFAULT,
   LeaseError,
@@ -56,7 +57,7 @@ export class EtcdLease implements Lease {
     this.keyBytes = Buffer.from(this.key);
     this.now = options.now ?? Date.now;
     this.callTimeoutMs = options.callTimeoutMs ?? 2000;
-    this.client = new Etcd3({ hosts: options.hosts, dialTimeout: this.callTimeoutMs });
+    this.client = new (loadEtcd3())({ hosts: options.hosts, dialTimeout: this.callTimeoutMs });
   }
 
   private get ttlSeconds(): number {

@@ -9,7 +9,8 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
+import { loadEtcd3 } from './etcd-client.ts';
 import { parseLeaseSpecString } from './lease-spec.ts';
 
 export interface FenceRecord {
@@ -59,7 +60,7 @@ export class EtcdFence implements Fence {
   private readonly client: Etcd3;
 
   constructor(hosts: string[], private readonly key: string) {
-    this.client = new Etcd3({ hosts, dialTimeout: 2000 });
+    this.client = new (loadEtcd3())({ hosts, dialTimeout: 2000 });
   }
 
   async read(): Promise<FenceRecord | null> {
