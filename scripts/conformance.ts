@@ -112,7 +112,7 @@ async function runInProcess(t: TestSpec): Promise<Outcome> {
 }
 
 function runCli(t: TestSpec, repo: string): Outcome {
-  const argv = ['--import', 'tsx', join(repo, 'scripts/cli/main.ts'), 'run'];
+  const argv = [join(repo, 'scripts/twinstep.mjs'), 'run'];
   if (t.root) argv.push('--dir', `${t.root}::/`);
   for (const e of t.env) argv.push('--env', e);
   argv.push(t.wasm, ...t.args);
@@ -128,8 +128,8 @@ function runCli(t: TestSpec, repo: string): Outcome {
  */
 function recordReplayCli(t: TestSpec, repo: string): Outcome {
   const trace = join(tmpdir(), `twinstep-conformance-${process.pid}.twt`);
-  const cli = join(repo, 'scripts/cli/main.ts');
-  const argv = ['--import', 'tsx', cli, 'record', '-o', trace];
+  const cli = join(repo, 'scripts/twinstep.mjs');
+  const argv = [cli, 'record', '-o', trace];
   if (t.root) argv.push('--dir', `${t.root}::/`);
   for (const e of t.env) argv.push('--env', e);
   argv.push(t.wasm, ...t.args);
@@ -137,7 +137,7 @@ function recordReplayCli(t: TestSpec, repo: string): Outcome {
   if (r.error || r.status === null) return { ok: false, reason: `record did not finish: ${r.error?.message ?? r.signal}` };
   const recorded = check(t, r.status, r.stdout, r.stderr.replace(/^twinstep record: .*\n/m, ''));
   if (!recorded.ok) return { ok: false, reason: `record: ${recorded.reason}` };
-  const p = spawnSync(process.execPath, ['--import', 'tsx', cli, 'replay', trace], { cwd: repo, encoding: 'utf8', timeout: 120_000 });
+  const p = spawnSync(process.execPath, [cli, 'replay', trace], { cwd: repo, encoding: 'utf8', timeout: 120_000 });
   rmSync(trace, { force: true });
   if (p.status !== 0) return { ok: false, reason: `replay exit ${p.status}: ${(p.stdout + p.stderr).slice(0, 2000)}` };
   return { ok: true, reason: '' };
