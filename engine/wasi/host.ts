@@ -41,6 +41,8 @@ const DEFAULT_CLOCK_RESOLUTION_NS = 1000n;
  * a DataView over it: asking a small typed array for its `.buffer` makes V8 materialise a separate
  * ArrayBuffer, which costs several times more than the whole encoding.
  */
+/** Whether typed arrays are little-endian here (WASI's byte order). */
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const scratch = new Uint8Array(16);
 const scratchView = new DataView(scratch.buffer);
 
@@ -186,12 +188,20 @@ export class WasiHost {
     this.env = config.env.map((e) => encoder.encode(e + '\0'));
     // The live clock result goes into one reused array (see HostCallHandler: live()'s result lasts until the
     // next host call): the most frequent host call of many guests then allocates nothing.
+    // On a little-endian host the value is stored through a BigUint64Array: DataView.setBigUint64 is a builtin call
+    // of its own (about 12 ns, a quarter of a clock read), the typed-array store is compiled inline.
     const result = new Uint8Array(8);
     const view = new DataView(result.buffer);
-    this.clockLive = [0, 1, 2, 3].map((id) => () => {
-      view.setBigUint64(0, this.devices.clockNs(id), true);
-      return result;
-    });
+    const word = new BigUint64Array(result.buffer);
+    this.clockLive = littleEndian
+      ? [0, 1, 2, 3].map((id) => () => {
+          word[0] = this.devices.clockNs(id);
+          return result;
+        })
+      : [0, 1, 2, 3].map((id) => () => {
+          view.setBigUint64(0, this.devices.clockNs(id), true);
+          return result;
+        });
   }
 
   /** A host that continues exactly where the exporting host stood. */
