@@ -3,16 +3,19 @@
 // before any guest is compiled, and before any other thread runs), starts the helper thread a record or replay
 // will use, then runs the CLI.
 //
-// The CLI's TypeScript is loaded through tsx's CommonJS hook, in this thread: tsx's ESM loader resolves and
-// loads every module through hooks on a thread of their own, and a command took about 0.4 s longer to start
-// that way ('twinstep run hello.wasm': 0.75-0.85 s, now about 0.35-0.45). Nothing in the CLI's sources uses
-// top-level await for that reason.
-import { createRequire } from 'node:module';
+// The loader is tsx's ESM one. Its CommonJS hook starts a command about 0.3 s sooner, but code loaded through
+// it ran measurably slower (the pair's secondary replayed the 4M-call bench guest in 2.35-2.47 s instead of
+// 1.78-1.86), and the long-running commands are what this tool is for.
+import { register } from 'tsx/esm/api';
 
-const require = createRequire(import.meta.url);
-require('tsx/cjs/api').register();
+register();
 const command = process.argv[2] ?? '';
-require('./v8-flags.ts').applyV8Flags(command);
+const { applyV8Flags } = await import('./v8-flags.ts');
+applyV8Flags(command);
 // The helper thread boots while the CLI loads (engine/log/helper-threads.ts says why).
-if (command === 'record' || command === 'replay') require('../engine/log/helper-threads.ts').startHelperThread(command === 'record' ? 'encoder' : 'decoder');
-process.exitCode = await require('./cli/main.ts').main(process.argv.slice(2));
+if (command === 'record' || command === 'replay') {
+  const { startHelperThread } = await import('../engine/log/helper-threads.ts');
+  startHelperThread(command === 'record' ? 'encoder' : 'decoder');
+}
+const { main } = await import('./cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

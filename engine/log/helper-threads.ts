@@ -7,8 +7,8 @@
  */
 import { SessionThread } from './session-thread.ts';
 
-export const ENCODER_BOOT = new URL('./trace-worker-boot.cjs', import.meta.url);
-export const DECODER_BOOT = new URL('./trace-read-worker-boot.cjs', import.meta.url);
+export const ENCODER_BOOT = new URL('./trace-worker-boot.mjs', import.meta.url);
+export const DECODER_BOOT = new URL('./trace-read-worker-boot.mjs', import.meta.url);
 
 /** Starts the process's encoder or decoder thread now, if it is not running (does not wait for it). */
 export function startHelperThread(which: 'encoder' | 'decoder'): void {

@@ -1,8 +1,8 @@
 /**
  * Starting the process's helper threads ahead of need (engine/log/helper-threads.ts): the CLI starts the thread
  * of a record or replay first thing, so that the writer or reader it opens later finds the thread up and hands
- * its work over at once instead of doing it in its own thread until the thread has booted. Both boot files load
- * the TypeScript sources through tsx's CommonJS hook; these tests also prove that they load and serve.
+ * its work over at once instead of doing it in its own thread until the thread has booted. These tests also prove
+ * that both boot files load and serve.
  */
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
