@@ -199,8 +199,10 @@ export class Replayer implements HostCallHandler {
             f.take();
             this.consumed++;
             const k = this.recentAt;
-            this.recent[k] = undefined;
-            this.recentBatch[k] = b;
+            // Stores only when the slot changes: a batch is young (it lives for a few thousand entries), so each
+            // store of it would call the GC's write barrier, and the slot usually holds this batch already.
+            if (this.recent[k] !== undefined) this.recent[k] = undefined;
+            if (this.recentBatch[k] !== b) this.recentBatch[k] = b;
             this.recentPos[k] = i;
             this.recentAt = k + 1 === this.recent.length ? 0 : k + 1;
             const n = i + 1;
@@ -362,21 +364,33 @@ export class Replayer implements HostCallHandler {
   /** The request the guest passed last (the host hands the same array again while it is unchanged) and its words. */
   private lastRequest: Uint8Array | undefined;
   private lastRequestWords: Int32Array | undefined;
+  /** The request array before the last one, and its words. */
+  private otherRequest: Uint8Array | undefined;
+  private otherRequestWords: Int32Array | undefined;
 
   /** Whether `req` holds the columns' bytes at `at` (the recorded request); by words when both allow it. */
   private sameRequest(req: Uint8Array, b: EntryColumns, at: number): boolean {
-    const n = req.length;
-    if ((n & 3) === 0 && (req.byteOffset & 3) === 0) {
-      if (req !== this.lastRequest) {
-        this.lastRequest = req;
-        this.lastRequestWords = new Int32Array(req.buffer, req.byteOffset, n >> 2);
+    // The same array as last time is the common case: its word view (or that it has none) is known, and its
+    // offset is not read again (byteOffset is a builtin call, not inlined).
+    // Two arrays are kept: guests interleave two calls (a clock read with a random draw now and then).
+    if (req !== this.lastRequest) {
+      const other = this.otherRequest;
+      const otherWords = this.otherRequestWords;
+      this.otherRequest = this.lastRequest;
+      this.otherRequestWords = this.lastRequestWords;
+      this.lastRequest = req;
+      if (req === other) {
+        this.lastRequestWords = otherWords;
+      } else {
+        const n = req.length;
+        this.lastRequestWords = (n & 3) === 0 && (req.byteOffset & 3) === 0 ? new Int32Array(req.buffer, req.byteOffset, n >> 2) : undefined;
       }
-      const rw = this.lastRequestWords!;
-      const v = b.bytesView();
-      for (let k = 0; k < rw.length; k++) if (rw[k] !== v.getInt32(at + 4 * k, true)) return false;
-      return true;
     }
-    return sameAt(req, b.bytes, at);
+    const rw = this.lastRequestWords;
+    if (rw === undefined) return sameAt(req, b.bytes, at);
+    const v = b.bytesView();
+    for (let k = 0; k < rw.length; k++) if (rw[k] !== v.getInt32(at + 4 * k, true)) return false;
+    return true;
   }
 
   /** Table id of a call name (callIdCustom for names outside the table: those take the general path). */
