@@ -44,20 +44,28 @@ function headerCheck(h: Uint8Array): number {
   return Number(xxh64(b) & 0xffffn);
 }
 
-/** Encodes one frame. */
-export function encodeFrame(type: FrameType, payload: Uint8Array): Uint8Array {
+/**
+ * Writes the header of a frame holding `payload` into `into` (at least frameHeaderBytes long, from its offset 0):
+ * for a writer that sends header and payload without joining them first (TraceSink.writeFrame).
+ */
+export function frameHeaderInto(into: Uint8Array, type: FrameType, payload: Uint8Array): void {
   if (payload.length > frameBytesLimit) throw new LogFormatError('E_FRAME_SIZE', `payload of ${payload.length} bytes`);
-  // Every byte is written below (the header's 16, then the payload), so the buffer need not be zeroed first: a
-  // batch frame is about 120 KiB, and zeroing it was a sizeable part of the encoder thread's work per batch.
-  // Its own ArrayBuffer (never a pooled one), so a frame may be transferred or viewed from offset 0.
-  const n = frameHeaderBytes + payload.length;
-  const out = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
-  const v = new DataView(out.buffer);
+  const v = new DataView(into.buffer, into.byteOffset, frameHeaderBytes);
   v.setUint32(0, payload.length, true);
   v.setUint8(4, type);
   v.setUint8(5, 0);
   v.setBigUint64(8, xxh64(payload), true);
-  v.setUint16(6, headerCheck(out), true);
+  v.setUint16(6, headerCheck(into), true);
+}
+
+/** Encodes one frame. */
+export function encodeFrame(type: FrameType, payload: Uint8Array): Uint8Array {
+  if (payload.length > frameBytesLimit) throw new LogFormatError('E_FRAME_SIZE', `payload of ${payload.length} bytes`);
+  // Every byte is written below (the header's 16, then the payload), so the buffer need not be zeroed first.
+  // Its own ArrayBuffer (never a pooled one), so a frame may be transferred or viewed from offset 0.
+  const n = frameHeaderBytes + payload.length;
+  const out = new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+  frameHeaderInto(out, type, payload);
   out.set(payload, frameHeaderBytes);
   return out;
 }
