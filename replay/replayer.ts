@@ -195,7 +195,23 @@ export class Replayer implements HostCallHandler {
       if (b !== undefined) {
         if (b.kind(i) === EntryKind.Input && b.callIndex(i) === call.index && b.id(i) === this.idOf(call.name)) {
           const req = call.request;
-          if (b.requestLength(i) === req.length && this.sameRequest(req, b, b.requestAt(i))) {
+          const rl = b.requestLength(i);
+          let same: boolean;
+          const rw = this.lastRequestWords;
+          if (req === this.lastRequest && rw !== undefined && rl === req.length) {
+            // The request array of the last input again (the usual case): compare its words here. Unrolled for the
+            // usual sizes (a clock request is 3 words, a random one 1): as a call, or as a loop, it made a replay of
+            // the densest bench guest 2-7% slower (interleaved replays of one trace).
+            const v = b.bytesView();
+            const at = b.requestAt(i);
+            const n = rw.length;
+            if (n === 3) same = rw[0] === v.getInt32(at, true) && rw[1] === v.getInt32(at + 4, true) && rw[2] === v.getInt32(at + 8, true);
+            else if (n === 1) same = rw[0] === v.getInt32(at, true);
+            else same = sameWords(rw, v, at);
+          } else {
+            same = rl === req.length && this.sameRequest(req, b, b.requestAt(i));
+          }
+          if (same) {
             f.take();
             this.consumed++;
             const k = this.recentAt;
@@ -388,9 +404,7 @@ export class Replayer implements HostCallHandler {
     }
     const rw = this.lastRequestWords;
     if (rw === undefined) return sameAt(req, b.bytes, at);
-    const v = b.bytesView();
-    for (let k = 0; k < rw.length; k++) if (rw[k] !== v.getInt32(at + 4 * k, true)) return false;
-    return true;
+    return sameWords(rw, b.bytesView(), at);
   }
 
   /** Table id of a call name (callIdCustom for names outside the table: those take the general path). */
@@ -469,6 +483,12 @@ function describe(e: LogEntry): string {
 
 function readI32(b: Uint8Array): number {
   return b.length >= 4 ? new DataView(b.buffer, b.byteOffset, 4).getInt32(0, true) : NaN;
+}
+
+/** Whether the words `rw` are the little-endian words of `v` from byte `at`. */
+function sameWords(rw: Int32Array, v: DataView, at: number): boolean {
+  for (let k = 0; k < rw.length; k++) if (rw[k] !== v.getInt32(at + 4 * k, true)) return false;
+  return true;
 }
 
 /** Whether `a` equals blob[at .. at + a.length) (the caller checked the length fits). */
