@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The `twinstep` command: registers the TypeScript loader, sets the command's V8 flags (v8-flags.ts says why;
-// before any guest is compiled, and before any other thread runs), starts the helper thread a record or replay
-// will use, then runs the CLI.
+// before any guest is compiled, and before any other thread runs), then runs the CLI.
 //
 // The loader is tsx's ESM one. Its CommonJS hook starts a command about 0.3 s sooner, but code loaded through
 // it ran measurably slower (the pair's secondary replayed the 4M-call bench guest in 2.35-2.47 s instead of
@@ -12,10 +11,5 @@ register();
 const command = process.argv[2] ?? '';
 const { applyV8Flags } = await import('./v8-flags.ts');
 applyV8Flags(command);
-// The helper thread boots while the CLI loads (engine/log/helper-threads.ts says why).
-if (command === 'record' || command === 'replay') {
-  const { startHelperThread } = await import('../engine/log/helper-threads.ts');
-  startHelperThread(command === 'record' ? 'encoder' : 'decoder');
-}
 const { main } = await import('./cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

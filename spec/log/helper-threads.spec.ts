@@ -1,8 +1,7 @@
 /**
- * Starting the process's helper threads ahead of need (engine/log/helper-threads.ts): the CLI starts the thread
- * of a record or replay first thing, so that the writer or reader it opens later finds the thread up and hands
- * its work over at once instead of doing it in its own thread until the thread has booted. These tests also prove
- * that both boot files load and serve.
+ * Starting the process's helper threads ahead of need (engine/log/helper-threads.ts): a writer or reader opened
+ * once its thread is up hands its work over at once instead of doing it in its own thread until the thread has
+ * booted. These tests also prove that both boot files load and serve.
  */
 import { expect } from 'chai';
 import { mkdtempSync, rmSync } from 'node:fs';
