@@ -128,15 +128,11 @@ export class FileSink implements TraceSink {
       this.stage(payload);
       return;
     }
-    const total = header.length + payload.length;
-    let done = writevSync(this.fd, [header, payload]);
-    if (done === total) return;
-    // A short writev (a full disk, a signal): the rest in order.
-    if (done < header.length) {
-      this.writeAll(header, done, header.length);
-      done = header.length;
-    }
-    this.writeAll(payload, done - header.length, payload.length);
+    const done = writevSync(this.fd, [header, payload]);
+    // After a short writev (a full disk, a signal), the rest in order (each call writes nothing when its part is done).
+    const h = header.length;
+    this.writeAll(header, Math.min(done, h), h);
+    this.writeAll(payload, Math.max(0, done - h), payload.length);
   }
 
   private writeAll(bytes: Uint8Array, from: number, to: number): void {
@@ -236,7 +232,7 @@ export class TraceWriter {
   private readonly pending = new BatchEncoder();
   /** Reused for every batch frame. */
   private readonly builder = new Builder(64 * 1024);
-  /** Reused for every batch frame's header (TraceSink.writeFrame). */
+  /** Reused for every frame's header (TraceSink.writeFrame). */
   private readonly frameHeader = new Uint8Array(frameHeaderBytes);
   private readonly chain: HashChain;
   private closed = false;
@@ -284,9 +280,9 @@ export class TraceWriter {
     this.chain = new HashChain(header.start.checksum, header.start.seq);
     this.pending.start(this.chain.nextSeq, this.chain.checksum);
     const h = { ...header, start: { ...header.start, snapshot: opts.snapshot !== undefined } };
-    this.emit(encodePrelude(), false);
-    this.emit(encodeFrame(FrameType.Header, encodeTraceHeader(h)));
-    if (opts.snapshot) this.emit(encodeFrame(FrameType.Snapshot, opts.snapshot));
+    this.emit(encodePrelude());
+    this.emitFrame(FrameType.Header, encodeTraceHeader(h));
+    if (opts.snapshot) this.emitFrame(FrameType.Snapshot, opts.snapshot);
   }
 
   /**
@@ -398,15 +394,7 @@ export class TraceWriter {
       p.start(this.chain.nextSeq, this.chain.checksum);
       throw new LogFormatError('E_LIMIT', `trace would exceed its cap of ${cap} bytes; ${dropped} entries not written`);
     }
-    if (this.sink.writeFrame !== undefined) {
-      // Header and payload go as they are (the builder's bytes and a reused header): no new array per frame.
-      frameHeaderInto(this.frameHeader, FrameType.Batch, payload);
-      this.sink.writeFrame(this.frameHeader, payload);
-      this.stats.bytesTotal += frameLength;
-      this.stats.frames++;
-    } else {
-      this.emit(encodeFrame(FrameType.Batch, payload));
-    }
+    this.emitFrame(FrameType.Batch, payload);
     this.chain.checksum = p.lastChecksum;
     this.chain.nextSeq += p.count;
     this.stats.batchBytes += frameLength;
@@ -429,15 +417,31 @@ export class TraceWriter {
       this.flush();
     } finally {
       this.closed = true;
-      this.emit(encodeFrame(FrameType.End, encodeTraceEnd({ endSeq: this.chain.nextSeq, lastChecksum: this.chain.checksum })));
+      this.emitFrame(FrameType.End, encodeTraceEnd({ endSeq: this.chain.nextSeq, lastChecksum: this.chain.checksum }));
       if (this.fsync !== 'none') this.sink.sync?.();
       this.sink.close?.();
     }
   }
 
-  private emit(bytes: Uint8Array, isFrame = true): void {
+  /** Writes bytes that are not a frame (the prelude). */
+  private emit(bytes: Uint8Array): void {
     this.sink.write(bytes);
     this.stats.bytesTotal += bytes.length;
-    if (isFrame) this.stats.frames++;
+  }
+
+  /**
+   * Writes one frame. To a sink that takes header and payload apart (TraceSink.writeFrame) they go as they are
+   * (a reused header, the caller's payload: a batch frame's is the builder's bytes), so no new array is made per
+   * frame; any other sink gets the frame joined into one array.
+   */
+  private emitFrame(type: FrameType, payload: Uint8Array): void {
+    if (this.sink.writeFrame !== undefined) {
+      frameHeaderInto(this.frameHeader, type, payload);
+      this.sink.writeFrame(this.frameHeader, payload);
+    } else {
+      this.sink.write(encodeFrame(type, payload));
+    }
+    this.stats.bytesTotal += frameHeaderBytes + payload.length;
+    this.stats.frames++;
   }
 }
