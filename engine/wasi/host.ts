@@ -35,14 +35,15 @@ const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 const DEFAULT_CLOCK_RESOLUTION_NS = 1000n;
 
+/** Whether typed arrays are little-endian here (WASI's byte order). */
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /**
  * Scratch for little-endian encodings. Results are always copied out into a fresh array the receiver owns
  * (handlers may keep them). Small encodings are written byte by byte into a fresh array rather than through
  * a DataView over it: asking a small typed array for its `.buffer` makes V8 materialise a separate
  * ArrayBuffer, which costs several times more than the whole encoding.
  */
-/** Whether typed arrays are little-endian here (WASI's byte order). */
-const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const scratch = new Uint8Array(16);
 const scratchView = new DataView(scratch.buffer);
 
