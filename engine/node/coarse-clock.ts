@@ -32,14 +32,28 @@ function start(): void {
     const shared = new SharedArrayBuffer(8);
     const worker = new Worker(workerSource, { eval: true, workerData: shared, stdout: false, stderr: false });
     worker.unref();
-    // A failing worker (e.g. resource limits) leaves the fallback in place.
+    const c = new Float64Array(shared);
+    // A failing worker (e.g. resource limits) leaves the fallback in place; the cell goes back to 0 for those
+    // who read it directly (coarseClockCell), which then fall back too.
     worker.on('error', () => {
       cell = undefined;
+      c[0] = 0;
     });
-    cell = new Float64Array(shared);
+    cell = c;
   } catch {
     cell = undefined;
   }
+}
+
+/**
+ * The ticker's cell itself (starts the ticker): element 0 holds the milliseconds since the epoch, or 0 while
+ * the ticker has not published yet or has failed; a reader then falls back to coarseNowMs(). Reading the
+ * cell is a memory load with no call, for per-host-call checks (the recorder reads it at every logged call).
+ * Undefined where workers are unavailable.
+ */
+export function coarseClockCell(): Float64Array | undefined {
+  if (!started) start();
+  return cell;
 }
 
 /** Milliseconds since the epoch, to about 1 ms; starts the ticker on first use. */

@@ -85,6 +85,15 @@ export class DigestSchedule {
     return this.due(index) && index !== 0 && index !== this.lastIndex && this.admit(index);
   }
 
+  /**
+   * periodic() with the coarse time read by the caller (a driver that reads the time once per host call for
+   * all its checks). `nowMs` must come from the same clock as `nowMs` of the options; with no ms interval it is
+   * not looked at.
+   */
+  periodicAt(index: number, nowMs: number): boolean {
+    return (index >= this.nextIndex || nowMs >= this.nextMs) && index !== 0 && index !== this.lastIndex && this.admit(index);
+  }
+
   /** Whether a digest was taken at call `index` already (one per index, periodic or not). */
   takenAt(index: number): boolean {
     return index === this.lastIndex;

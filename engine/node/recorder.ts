@@ -19,6 +19,12 @@ export interface EntrySink {
   add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void;
   /** Bytes the sink has accepted so far (for the size cap). */
   readonly bytes: number;
+  /**
+   * Time passed: called after an entry was added when the recorder's coarse clock (`nowMs`, `nowCell`) shows a
+   * new millisecond, so at most once per ms of it and only while entries come. For what a sink does by age
+   * (write a batch once it is old) without a clock read per entry.
+   */
+  tick?(nowMs: number): void;
 }
 
 export interface RecorderOptions {
@@ -37,6 +43,12 @@ export interface RecorderOptions {
   /** Host clock for the ms-based options; injected so tests control it. */
   readonly nowMs?: () => number;
   /**
+   * A cell that another thread keeps at the current ms of the same clock (coarse-clock.ts coarseClockCell), 0
+   * while it does not know: the per-call time checks (digest every M ms, the sink's tick) then cost a memory
+   * load instead of a call to `nowMs`, which is asked only while the cell holds 0.
+   */
+  readonly nowCell?: Float64Array;
+  /**
    * The share of the recording's time that digests may take (0.02: 2%; 0 or absent: no limit, the intervals
    * are exact). A digest hashes the whole memory, so on a guest that makes a host call every 100 ns a digest
    * every 10000 calls costs as much as the guest itself once its memory is a few MiB; with a budget, a digest
@@ -51,6 +63,8 @@ export interface RecorderOptions {
 }
 
 const EMPTY = new Uint8Array(0);
+/** The cell of a recorder given none: always 0 (the clock is asked). */
+const NO_CELL = new Float64Array(1);
 
 export class Recorder implements HostCallHandler {
   private seq: number;
@@ -64,6 +78,9 @@ export class Recorder implements HostCallHandler {
   private readonly capBytes: number;
   private readonly capMs: number;
   private readonly clock: (() => number) | undefined;
+  private readonly cell: Float64Array;
+  /** The coarse time of the last sink tick. */
+  private tickMs = 0;
   /** Digests the budget postponed (see digestBudget). */
   get postponedDigests(): number {
     return this.digests.postponed;
@@ -81,6 +98,7 @@ export class Recorder implements HostCallHandler {
     this.seq = o.firstSeq ?? 0;
     this.startMs = o.nowMs?.() ?? 0;
     this.clock = o.nowMs;
+    this.cell = o.nowCell ?? NO_CELL;
     this.capBytes = o.capBytes ?? 0;
     this.capMs = this.clock ? (o.capMs ?? 0) : 0;
     this.digests = new DigestSchedule({ everyCalls: o.digestEveryCalls, everyMs: o.digestEveryMs, nowMs: o.nowMs, budget: o.digestBudget, fineNowMs: o.fineNowMs });
@@ -99,23 +117,40 @@ export class Recorder implements HostCallHandler {
     }
   }
 
+  /** The coarse time, read once per logged call for all its checks: the cell when it knows, else the clock (0 without one). */
+  private now(): number {
+    const v = this.cell[0]!;
+    if (v !== 0) return v;
+    const clock = this.clock;
+    return clock === undefined ? 0 : clock();
+  }
+
   input(call: InputCall): Uint8Array {
     const index = call.index;
-    if (this.digests.periodic(index)) this.appendDigest(index);
+    const now = this.now();
+    if (this.digests.periodicAt(index, now)) this.appendDigest(index);
     const data = call.live();
     this.sink.add(EntryKind.Input, index, call.name, 0, call.request, data);
     this.seq++;
+    if (now !== this.tickMs) this.tick(now);
     return data;
   }
 
   output(call: OutputCall): void {
     const index = call.index;
+    const now = this.now();
     // The state just before the guest exits is worth a digest: a build that differs only in internal state
     // is caught even when it never prints the difference.
     if (call.channel === EXIT_CHANNEL) this.appendDigest(index);
-    else if (this.digests.periodic(index)) this.appendDigest(index);
+    else if (this.digests.periodicAt(index, now)) this.appendDigest(index);
     this.append(EntryKind.Output, index, call.name, call.channel, EMPTY, call.data);
     if (call.channel !== EXIT_CHANNEL) this.o.emit(call.channel, call.data);
+    if (now !== this.tickMs) this.tick(now);
+  }
+
+  private tick(now: number): void {
+    this.tickMs = now;
+    this.sink.tick?.(now);
   }
 
   /**

@@ -45,7 +45,7 @@ import { DIGEST_BUDGET_DEFAULT, DIGEST_EVERY_CALLS_DEFAULT, DIGEST_EVERY_MS_DEFA
 import { interleaved, interleavedRounds, median, medians, nowMs, pairedRatioQuartiles } from './timing.ts';
 import { lineChart, toCsv, writeBenchFile } from './plot.ts';
 import { replayDevices } from '../../replay/devices.ts';
-import { coarseNowMs } from '../../engine/node/coarse-clock.ts';
+import { coarseClockCell, coarseNowMs } from '../../engine/node/coarse-clock.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const GUEST = join(root, 'guests/build/c/hostcalls.wasm');
@@ -106,6 +106,7 @@ export function recordOnce(module: LoadedModule, args: readonly string[], to: st
     digestEveryMs: DIGEST_EVERY_MS_DEFAULT,
     digestBudget: DIGEST_BUDGET_DEFAULT,
     nowMs: coarseNowMs,
+    nowCell: coarseClockCell(),
   });
   const r = machine.run(recorder);
   recorder.finish(r, machine);

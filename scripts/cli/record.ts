@@ -10,7 +10,7 @@ import type { TraceWriter } from '../../engine/log/trace-writer.ts';
 import { OffloadingTraceWriter } from '../../engine/log/trace-offload.ts';
 import { Recorder, type EntrySink } from '../../engine/node/recorder.ts';
 import type { EntryKind } from '../../engine/log/entry.ts';
-import { coarseNowMs } from '../../engine/node/coarse-clock.ts';
+import { coarseClockCell, coarseNowMs } from '../../engine/node/coarse-clock.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
@@ -35,7 +35,7 @@ export const DIGEST_BUDGET_DEFAULT = 0.02;
 /** Rough encoded size of an entry beyond its request and data bytes (seq, index, kind, call, checksum). */
 const ENTRY_OVERHEAD_BYTES = 12;
 
-/** A pending batch older than this is written at the next entry, so a killed recorder loses little. */
+/** A pending batch older than this is written at the next entry's tick, so a killed recorder loses little. */
 const FLUSH_EVERY_MS = 250;
 
 const FLAGS = {
@@ -110,6 +110,7 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
     capBytes,
     capMs,
     nowMs: coarseNowMs,
+    nowCell: coarseClockCell(),
   });
   const result = machine.run(recorder);
   recorder.finish(result, machine);
@@ -128,21 +129,26 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
  * size cap also counts the entries still pending in the batch; otherwise a small --max-bytes would overshoot
  * by up to a whole batch. And a guest that makes few host calls would keep its entries in memory for a long
  * time: a killed recorder would leave a trace without them although their outputs were already shown. So a
- * pending batch is also written once it is FLUSH_EVERY_MS old (checked when an entry is appended).
+ * pending batch is also written once it is FLUSH_EVERY_MS old, checked at the recorder's ticks (after an
+ * entry, when its coarse clock shows a new millisecond): the entries themselves go to the writer with no
+ * clock read.
  */
-export function traceEntrySink(writer: TraceWriter | OffloadingTraceWriter, nowMs: () => number = coarseNowMs): EntrySink {
-  let lastFlushMs = nowMs();
+export function traceEntrySink(writer: TraceWriter | OffloadingTraceWriter): EntrySink {
+  let lastFlushMs = -1;
   let framesSeen = writer.frames;
   return {
     add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
       writer.add(kind, callIndex, call, channel, request, data);
-      if (writer.frames !== framesSeen) {
+    },
+    tick(nowMs: number): void {
+      // The age of a batch counts from the first tick, or the last tick that saw a frame written.
+      if (lastFlushMs < 0 || writer.frames !== framesSeen) {
         framesSeen = writer.frames;
-        lastFlushMs = nowMs();
-      } else if (nowMs() - lastFlushMs >= FLUSH_EVERY_MS) {
+        lastFlushMs = nowMs;
+      } else if (nowMs - lastFlushMs >= FLUSH_EVERY_MS && writer.pendingEntries > 0) {
         writer.flush();
         framesSeen = writer.frames;
-        lastFlushMs = nowMs();
+        lastFlushMs = nowMs;
       }
     },
     get bytes(): number {

@@ -1,7 +1,8 @@
 /**
  * The record command's sink over a TraceWriter (in-process): the size it reports counts the batch still
- * pending (so --max-bytes holds near the cap), and a pending batch is written once it is old (so a killed
- * recorder keeps the entries of a slow guest). The trace it leaves reads back entry for entry.
+ * pending (so --max-bytes holds near the cap), and a pending batch is written at a tick once it is old (so a
+ * killed recorder keeps the entries of a slow guest); the ticks come with times the test chooses. The trace
+ * it leaves reads back entry for entry.
  */
 import { expect } from 'chai';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
@@ -38,30 +39,56 @@ describe('record: the trace sink', () => {
     expect(start).to.equal(writer.stats.bytesTotal);
     let seq = 0;
     for (; seq < 100; seq++) add(sink, clock(seq));
-    // (A stall of 250 ms inside this loop would have written the batch early: then there is nothing pending.)
-    if (writer.stats.frames === 1) expect(sink.bytes - start).to.be.within(100 * 20, 100 * 40);
-    else expect(sink.bytes).to.equal(writer.stats.bytesTotal);
+    expect(writer.stats.frames).to.equal(1);
+    expect(sink.bytes - start).to.be.within(100 * 20, 100 * 40);
     const frames = writer.stats.frames;
     while (writer.stats.frames === frames) add(sink, clock(seq++));
     expect(seq).to.be.at.most(BATCH_ENTRIES_DEFAULT);
     expect(sink.bytes).to.equal(writer.stats.bytesTotal);
   });
 
-  it('writes a pending batch at the next entry once it is 250 ms old', async () => {
+  it('writes a pending batch at the first tick once it is 250 ms old, and only then', () => {
     const { writer, bytes } = memoryWriter();
     const sink = traceEntrySink(writer);
-    await new Promise((r) => setTimeout(r, 300));
+    const t0 = 1_000_000;
     add(sink, clock(0));
+    sink.tick!(t0);
+    sink.tick!(t0 + 249);
+    expect(writer.stats.frames, 'a young batch waits').to.equal(1);
+    sink.tick!(t0 + 250);
     expect(writer.stats.frames, 'an old batch is written at once').to.equal(2);
     add(sink, clock(1));
     add(sink, clock(2));
-    expect(writer.stats.frames, 'a young batch waits').to.equal(2);
+    sink.tick!(t0 + 499);
+    expect(writer.stats.frames, 'the age counts from the last write').to.equal(2);
     // Without close(): what a killed recorder leaves. The flushed entry is readable, the tail is "open".
     const reader = TraceReader.fromBytes(bytes());
     const got = [...reader];
     expect(got.map((e) => e.seq)).to.deep.equal([0]);
     expect(reader.tail.state).to.equal('open');
+    sink.tick!(t0 + 500);
+    expect(writer.stats.frames).to.equal(3);
+    // Nothing pending: an old age writes no empty batch.
+    sink.tick!(t0 + 2000);
+    expect(writer.stats.frames).to.equal(3);
     writer.close();
     expect([...TraceReader.fromBytes(bytes())].map((e) => e.seq)).to.deep.equal([0, 1, 2]);
+  });
+
+  it('counts the age from a batch written by size, not from the last flush by age', () => {
+    const { writer } = memoryWriter();
+    const sink = traceEntrySink(writer);
+    const t0 = 5_000;
+    let seq = 0;
+    add(sink, clock(seq++));
+    sink.tick!(t0);
+    // A full batch is written by size at t0 + 200.
+    while (writer.stats.frames === 1) add(sink, clock(seq++));
+    add(sink, clock(seq++));
+    sink.tick!(t0 + 200);
+    sink.tick!(t0 + 300);
+    expect(writer.stats.frames, 'the batch after it is 100 ms old').to.equal(2);
+    sink.tick!(t0 + 450);
+    expect(writer.stats.frames).to.equal(3);
   });
 });

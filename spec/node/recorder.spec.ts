@@ -2,7 +2,9 @@
  * The Recorder's digest placement and budget: digests land at logged calls only (before the call's own
  * entry), at the call interval when there is no budget; with a budget, the time digests take stays within
  * their share of the recording's time, measured on a clock the test drives (every host call "takes" 1 µs,
- * every digest DIGEST_MS), and the trace still replays identically. Seeds are printed with every failure.
+ * every digest DIGEST_MS), and the trace still replays identically. The coarse time comes from a cell the test
+ * moves (as the clock thread moves coarseClockCell's): digests by ms and the sink's ticks follow it, and the
+ * clock function is asked only while the cell holds nothing. Seeds are printed with every failure.
  */
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
@@ -111,6 +113,55 @@ describe('Recorder: where digests go and what they may cost', function () {
     const replayed = await replayEntries(HOSTCALLS.path, r);
     expect(replayed.outcome.status, `seed ${SEED}`).to.equal('identical');
   });
+  it('reads the time from its cell once the cell holds one: digests every M ms and the sink ticks follow the cell', async () => {
+    const module = await loadModule(readFileSync(HOSTCALLS.path), 'all');
+    const config = configFor(HOSTCALLS);
+    const machine = WasiMachine.create(module, { config, devices: fakeDevices(SEED, Buffer.alloc(0)) });
+    // The cell stays 0 (not known yet) for the first 20 entries, then moves 1 ms every 10 entries; the clock
+    // function is the same clock (what coarseNowMs is to its cell).
+    const cell = new Float64Array(1);
+    let asked = 0;
+    const nowMs = (): number => {
+      asked++;
+      return cell[0] || 1000;
+    };
+    class TickSink extends ArraySink {
+      readonly ticks: Array<{ ms: number; entries: number }> = [];
+      readonly digestMs: number[] = [];
+      override add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
+        super.add(kind, callIndex, call, channel, request, data);
+        if (kind === EntryKind.Digest) this.digestMs.push(cell[0] || 1000);
+        const n = this.entries.length;
+        if (n === 20) cell[0] = 2000;
+        else if (n > 20 && n % 10 === 0) cell[0]++;
+      }
+      tick(ms: number): void {
+        this.ticks.push({ ms, entries: this.entries.length });
+      }
+    }
+    const sink = new TickSink();
+    const recorder = new Recorder({ machine, sink, emit: () => {}, digestEveryCalls: 0, digestEveryMs: 5, nowMs, nowCell: cell });
+    const result = machine.run(recorder);
+    recorder.finish(result, machine);
+    expect(result, `seed ${SEED}`).to.deep.include({ status: 'exited', code: 0 });
+    const calls = machine.callIndex;
+    // The clock was asked while the cell held 0 (and when a digest starts the next interval), not per call.
+    expect(asked, `seed ${SEED}: clock reads for ${calls} calls`).to.be.below(20 + sink.digestMs.length + 5);
+    // One tick per millisecond the recorder saw, in order, each after the entry of the call that saw it.
+    const ms = sink.ticks.map((t) => t.ms);
+    expect(ms[0], `seed ${SEED}`).to.equal(1000);
+    expect(ms[1], `seed ${SEED}`).to.equal(2000);
+    for (let i = 1; i < ms.length; i++) expect(ms[i], `seed ${SEED}: tick ${i}`).to.be.greaterThan(ms[i - 1]);
+    expect(ms.at(-1), `seed ${SEED}`).to.be.at.least(cell[0] - 1);
+    for (const t of sink.ticks) expect(t.entries, `seed ${SEED}`).to.be.greaterThan(0);
+    // Digests every 5 ms of the cell (the last one is the exit's), at no other time.
+    const periodic = sink.digestMs.slice(0, -1);
+    expect(periodic.length, `seed ${SEED}`).to.be.within(Math.floor((cell[0] - 2000) / 5) - 1, Math.floor((cell[0] - 2000) / 5) + 1);
+    for (let i = 1; i < periodic.length; i++) expect(periodic[i] - periodic[i - 1], `seed ${SEED}: digest ${i}`).to.equal(5);
+    const replayed = await replayEntries(HOSTCALLS.path, { entries: sink.entries, config });
+    expect(replayed.outcome.status, `seed ${SEED}`).to.equal('identical');
+  });
+
   it('the hostcalls guest with work between its calls (the bench sweep) records and replays identically', async () => {
     const g: GuestCase = { ...HOSTCALLS, args: ['2000', '50'] };
     const r = await record(g, { every: 500 });
