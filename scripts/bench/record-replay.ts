@@ -24,7 +24,7 @@
  * calls, minus its run) and reported next to the ratios instead of hiding inside them.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
@@ -174,13 +174,21 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
     replayOnce(module, args, trace);
     let k = 0;
     const replayEntries: number[] = [];
+    // CPU time of the whole process (every thread: the encoder and decoder threads too) per round.
+    const cpu: Record<'run' | 'record' | 'replay', number[]> = { run: [], record: [], replay: [] };
+    const cpuOf = (what: keyof typeof cpu, f: () => void) => (): void => {
+      const c0 = process.cpuUsage();
+      f();
+      const c = process.cpuUsage(c0);
+      cpu[what].push((c.user + c.system) / 1000);
+    };
     const rt = await interleavedRounds(rounds, {
-      run: () => runOnce(module, args),
+      run: cpuOf('run', () => runOnce(module, args)),
       // Each round records into a new file, as a CI job does (overwriting a 6 MB trace would add its truncation).
-      record: () => {
+      record: cpuOf('record', () => {
         rec = recordOnce(module, args, join(dir, `round-${k++}.twt`));
-      },
-      replay: () => void replayEntries.push(replayOnce(module, args, trace)),
+      }),
+      replay: cpuOf('replay', () => void replayEntries.push(replayOnce(module, args, trace))),
       recordInThread: () => void recordOnce(module, args, join(dir, `in-thread-${k++}.twt`), true),
       recordEntriesOnly: () => recordOnce(module, args, 'entries'),
       recordEncodeOnly: () => recordOnce(module, args, 'encode'),
@@ -234,6 +242,8 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
 
     const s = rec.stats;
     const perCall = (kind: EntryKind) => s.bytes[kind] / rec.calls;
+    const cpuNs = (what: keyof typeof cpu) => (median(cpu[what].slice(warmup)) * 1e6) / rec.calls;
+    const cpus = availableParallelism();
     return {
       'hostcalls.host_calls': rec.calls,
       'hostcalls.entries': rec.entries,
@@ -272,6 +282,14 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       'trace.entries_digest': s.entries[EntryKind.Digest],
       'codec.hostcalls_mix.entries_encoded_decoded_per_s': Math.round(median([codecRate(entries), codecRate(entries), codecRate(entries)])),
       'replay.entries_per_s': rec.entries / (t.replay / 1000),
+      // CPU per host call, all threads of the process (median round): what each side of a pair spends per call
+      // of this guest. A primary records, a secondary replays; on ONE host with `cpus` CPUs (the bench pair)
+      // they share them, so the protected guest's throughput against the unprotected one cannot exceed
+      // run CPU / ((record CPU + replay CPU) / cpus), even with a channel that cost nothing (capped at 1).
+      'run.cpu_ns_per_host_call': cpuNs('run'),
+      'record.cpu_ns_per_host_call': cpuNs('record'),
+      'replay.cpu_ns_per_host_call': cpuNs('replay'),
+      'hostcalls.pair_throughput_ceiling_on_this_host': Math.min(1, cpuNs('run') / ((cpuNs('record') + cpuNs('replay')) / cpus)),
       ...sweep,
     };
   } finally {
