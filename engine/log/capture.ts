@@ -147,8 +147,10 @@ export class CaptureChunk {
     if (fast && this.seenData[id] === data) {
       if (this.fastData !== data) {
         this.fastData = data;
+        // The view made for this very array, if any (undefined for an unaligned one); an array's length does not
+        // change (a detached one has length 0 and never gets here), so neither does its view.
         let words = this.wordsById[id];
-        if (words === undefined || words.length !== dataLen >> 2 || this.wordsOf[id] !== data) {
+        if (this.wordsOf[id] !== data) {
           words = (data.byteOffset & 3) === 0 ? new Int32Array(data.buffer, data.byteOffset, dataLen >> 2) : undefined;
           this.wordsById[id] = words;
           this.wordsOf[id] = data;
