@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Makes sure the Debian tools the test suite needs are present: clang + wasi-libc (the guest drift test
-# rebuilds the example guests) and etcd (the etcd lease tests start a real server). As root with apt-get
+# Makes sure the Debian tools the test suite needs are present: clang + wasi-libc and rustc with its
+# wasm32-wasi standard library (the guest drift test rebuilds the example guests) and etcd (the etcd lease tests start a real server). As root with apt-get
 # it installs what is missing; otherwise it names the packages and fails.
 set -euo pipefail
-packages=(clang lld wasi-libc libclang-rt-14-dev-wasm32 etcd-server)
+packages=(clang lld wasi-libc libclang-rt-14-dev-wasm32 rustc libstd-rust-dev-wasm32 etcd-server)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -1,5 +1,5 @@
-// Builds the example guest programs (guests/c/*.c, guests/as/*.ts) into
-// guests/build/{c,as}/NAME.wasm, byte-for-byte reproducibly.
+// Builds the example guest programs (guests/c/*.c, guests/as/*.ts, guests/rust/*.rs) into
+// guests/build/{c,as,rust}/NAME.wasm, byte-for-byte reproducibly.
 //
 //   npm run guests                 build into guests/build
 //   npm run guests -- --out DIR    build into DIR (used by the drift test)
@@ -67,6 +67,24 @@ const C_GUESTS: CGuest[] = [
 
 const AS_GUESTS = [{ name: 'demo', src: 'demo.ts' }];
 
+/** Rust guests: one source file each, built with the standard library of rustc's wasm32-wasi target. */
+const RUST_GUESTS = [{ name: 'tour', src: 'tour.rs' }];
+
+const RUST_APT_HINT = 'install the Rust WASI toolchain: apt-get install rustc libstd-rust-dev-wasm32';
+
+// RUSTC allows another compiler; the committed bytes are only guaranteed for Debian bookworm's rustc 1.63 with
+// libstd-rust-dev-wasm32. Its /usr/bin/rustc is preferred when present: a rustup rustc earlier on PATH usually
+// has no wasm32-wasi standard library, and another version gives other bytes.
+const RUSTC = process.env.RUSTC ?? (existsSync('/usr/bin/rustc') ? '/usr/bin/rustc' : 'rustc');
+
+/**
+ * rustc flags, compiling from inside guests/rust with a relative source name (panic locations then name the
+ * file relatively). One codegen unit, so the output does not depend on how work was split; no debug info. The
+ * standard library's own panic locations name the toolchain's sources (/usr/src/rustc-<version>/...): the same
+ * on every machine with the package, so they do not make the build machine-dependent.
+ */
+export const RUST_FLAGS = ['--target', 'wasm32-wasi', '-C', 'opt-level=2', '-C', 'codegen-units=1', '-C', 'strip=debuginfo', '-C', 'debuginfo=0'];
+
 export const C_FLAGS = [
   '--target=wasm32-wasi',
   `--sysroot=${SYSROOT}`,
@@ -103,7 +121,7 @@ export const AS_FLAGS = ['-O3', '--noColors'];
 
 /** Every output path relative to the build root, e.g. "c/hello.wasm". */
 export function guestOutputs(): string[] {
-  return [...C_GUESTS.map((g) => `c/${g.name}.wasm`), ...AS_GUESTS.map((g) => `as/${g.name}.wasm`)];
+  return [...C_GUESTS.map((g) => `c/${g.name}.wasm`), ...AS_GUESTS.map((g) => `as/${g.name}.wasm`), ...RUST_GUESTS.map((g) => `rust/${g.name}.wasm`)];
 }
 
 function run(cmd: string, args: string[], cwd: string): { ok: boolean; out: string } {
@@ -129,6 +147,16 @@ export function checkToolchain(): { wasmLd: string; builtins: string } {
   const wasmLd = run(CLANG, ['-print-prog-name=wasm-ld'], REPO_ROOT).out.trim() || 'wasm-ld';
   if (!run(wasmLd, ['--version'], REPO_ROOT).ok) throw new ToolchainError(`wasm-ld not found (${wasmLd}): ${APT_HINT}`);
   return { wasmLd, builtins: builtins.out.trim() };
+}
+
+/** Fails early, naming the apt packages, when rustc or its wasm32-wasi standard library is missing. */
+export function checkRustToolchain(): void {
+  const version = run(RUSTC, ['--version'], REPO_ROOT);
+  if (!version.ok) throw new ToolchainError(`rustc not found (${RUSTC}): ${RUST_APT_HINT}`);
+  const sysroot = run(RUSTC, ['--print', 'sysroot'], REPO_ROOT).out.trim();
+  if (!existsSync(join(sysroot, 'lib', 'rustlib', 'wasm32-wasi', 'lib'))) {
+    throw new ToolchainError(`${RUSTC} (${version.out.trim()}) has no wasm32-wasi standard library under ${sysroot}/lib/rustlib: ${RUST_APT_HINT}`);
+  }
 }
 
 function readLeb(buf: Uint8Array, pos: number): [value: number, next: number] {
@@ -212,16 +240,36 @@ function buildAs(outDir: string, log: (line: string) => void): void {
   }
 }
 
+function buildRust(outDir: string, log: (line: string) => void): void {
+  const rustDir = join(GUESTS, 'rust');
+  mkdirSync(join(outDir, 'rust'), { recursive: true });
+  for (const g of RUST_GUESTS) {
+    const tmp = mkdtempSync(join(tmpdir(), 'twinstep-guest-'));
+    try {
+      const rawOut = join(tmp, `${g.name}.wasm`);
+      const rc = run(RUSTC, [...RUST_FLAGS, g.src, '-o', rawOut], rustDir);
+      if (!rc.ok) throw new Error(`rustc failed for ${g.src}:\n${rc.out}`);
+      const wasm = dropCustomSections(readFileSync(rawOut), new Set(['producers']));
+      writeFileSync(join(outDir, 'rust', `${g.name}.wasm`), wasm);
+      log(`built rust/${g.name}.wasm  ${wasm.length} bytes  sha256:${sha(wasm)}  (${g.src})`);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+}
+
 /** Builds every guest into outDir (created if needed). */
 export function buildGuests(outDir: string, log: (line: string) => void = console.log): void {
   const tools = checkToolchain();
+  checkRustToolchain();
   buildC(outDir, tools, log);
   buildAs(outDir, log);
+  buildRust(outDir, log);
   // Remove outputs of guests that no longer exist, so the build directory
   // (and the committed copy) is exactly the current set. Only *.wasm in our
-  // own c/ and as/ subdirectories are ever touched.
+  // own c/, as/ and rust/ subdirectories are ever touched.
   const wanted = new Set(guestOutputs());
-  for (const sub of ['c', 'as']) {
+  for (const sub of ['c', 'as', 'rust']) {
     for (const f of readdirSync(join(outDir, sub))) {
       if (f.endsWith('.wasm') && !wanted.has(`${sub}/${f}`)) {
         rmSync(join(outDir, sub, f));
