@@ -26,6 +26,7 @@ export const EXAMPLE_GUESTS: readonly GuestCase[] = [
   { name: 'c/state', path: join(GUEST_DIR, 'c/state.wasm'), args: [] },
   { name: 'c/lines', path: join(GUEST_DIR, 'c/lines.wasm'), args: [] },
   { name: 'as/demo', path: join(GUEST_DIR, 'as/demo.wasm'), args: [] },
+  { name: 'rust/tour', path: join(GUEST_DIR, 'rust/tour.wasm'), args: ['/'], needsDir: true, stdin: 'The cat\nthe dog and THE cat\n' },
 ];
 
 /** A fresh host directory with a little content, for guests that work on files. */
