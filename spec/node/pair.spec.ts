@@ -4,7 +4,7 @@
  * after each injected divergence kind. Each trial prints its seed on failure; PAIR_SEED=N reruns one.
  */
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, checkSequence, lines, pairDir, startPrimary, startProc, startSecondary, waitFor, warmCache } from '../support/pair-procs.ts';
@@ -14,6 +14,7 @@ import { seededRandom } from '../support/seeded-random.ts';
 const TICKER = join(ROOT, 'guests/build/c/ticker.wasm');
 const CLOCKRAND = join(ROOT, 'guests/build/c/clockrand.wasm');
 const FILES = join(ROOT, 'guests/build/c/files.wasm');
+const TOUR = join(ROOT, 'guests/build/rust/tour.wasm');
 const cache = mkdtempSync(join(tmpdir(), 'twinstep-cache-'));
 const env = { TWINSTEP_CACHE: cache };
 const TRIALS = Number(process.env.PAIR_TRIALS ?? 20);
@@ -27,7 +28,7 @@ describe('protected pair (real processes on loopback)', function () {
 
   before(async () => {
     // Instrument the guests once into the shared cache, so each process starts fast.
-    await warmCache(cache, [TICKER, CLOCKRAND, FILES]);
+    await warmCache(cache, [TICKER, CLOCKRAND, FILES, TOUR]);
   });
 
   interface Variant {
@@ -298,6 +299,38 @@ describe('protected pair (real processes on loopback)', function () {
     } finally {
       pri.child.kill('SIGKILL');
       sec.proc.child.kill('SIGKILL');
+    }
+  });
+
+  it('protects a Rust guest (rust/tour): a memory divergence is resynced, and the world sees exactly its unprotected transcript', async () => {
+    // The Rust standard library's start-up, hasher seeding, sleeps and files, under rule 'compare' with a digest
+    // before every logged call; a byte of the secondary's memory is flipped at entry 10, so the pair resyncs the
+    // whole machine (memory, virtual disk, fd table) in the middle of the run.
+    const dir = pairDir();
+    const work = mkdtempSync(join(tmpdir(), 'twinstep-pair-tour-'));
+    const flags = ['--digest-every', '1', '--release', 'compare'];
+    const sec = await startSecondary(dir, ['--inject', 'memory@10', ...flags], env);
+    const pri = startPrimary(dir, sec.url, ['--dir', `${work}::/`, TOUR, '/'], flags, env);
+    try {
+      expect(await pri.exited, pri.stderr).to.equal(0);
+      await waitFor('the resync on the secondary', () => /restored resync transfer/.test(sec.proc.stderr), 10_000, sec.proc);
+      expect(sec.proc.stderr, 'the restored digest matches the primary').to.not.match(/DIGEST DIFFERS/);
+      expect(pri.stderr).to.match(/resync-done/);
+      expect(pri.stderr).to.match(/every output released/);
+      expect(pri.stderr).to.include('tour: all checks passed');
+      expect(lines(pri.stdout)).to.deep.equal([
+        'args: ["/"]',
+        'env: []',
+        'stdin: 0 lines, 0 distinct words, most frequent None',
+        'clock: slept at least 2 ms: true, realtime after 2020: true',
+        'files: 201 lines, 1699 bytes (metadata 1699, seek end 1699), fnv 4133adbd15a4ac1c',
+        'files: bytes 12..16 "1\\nli", sub/ held ["b.txt", "c.txt"] then 1 entry, missing file: not found',
+        'files: existing note: (No such file or directory (os error 44))',
+      ]);
+    } finally {
+      pri.child.kill('SIGKILL');
+      sec.proc.child.kill('SIGKILL');
+      rmSync(work, { recursive: true, force: true });
     }
   });
 
