@@ -199,27 +199,36 @@ function sha(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex').slice(0, 16);
 }
 
+/**
+ * Builds one module into `outDir/sub/name.wasm`: `compile` writes the raw module to the path it is given, in a
+ * temp dir (so a failed build never leaves a stale output); the `producers` section is then dropped.
+ */
+function buildOne(outDir: string, sub: string, name: string, what: string, log: (line: string) => void, compile: (rawOut: string, tmp: string) => void): void {
+  const tmp = mkdtempSync(join(tmpdir(), 'twinstep-guest-'));
+  try {
+    const rawOut = join(tmp, `${name}.wasm`);
+    compile(rawOut, tmp);
+    const wasm = dropCustomSections(readFileSync(rawOut), new Set(['producers']));
+    writeFileSync(join(outDir, sub, `${name}.wasm`), wasm);
+    log(`built ${sub}/${name}.wasm  ${wasm.length} bytes  sha256:${sha(wasm)}  (${what})`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
 function buildC(outDir: string, tools: { wasmLd: string; builtins: string }, log: (line: string) => void): void {
   const cDir = join(GUESTS, 'c');
   mkdirSync(join(outDir, 'c'), { recursive: true });
   for (const g of C_GUESTS) {
-    // Link to a temp file first so a failed build never leaves a stale output.
-    const tmp = mkdtempSync(join(tmpdir(), 'twinstep-guest-'));
-    try {
+    const variant = [...(g.cflags ?? []), ...(g.ldflags ?? [])].join(' ');
+    buildOne(outDir, 'c', g.name, `${g.src}${variant ? ` ${variant}` : ''}`, log, (rawOut, tmp) => {
       const obj = join(tmp, `${g.name}.o`);
-      const rawOut = join(tmp, `${g.name}.wasm`);
       // cwd = guests/c and a relative source name: nothing absolute reaches the compiler's view of the file.
       const cc = run(CLANG, [...C_FLAGS, ...(g.cflags ?? []), g.src, '-o', obj], cDir);
       if (!cc.ok) throw new Error(`clang failed for ${g.src}:\n${cc.out}`);
       const ld = run(tools.wasmLd, linkArgs(obj, rawOut, tools.builtins, g.ldflags ?? []), cDir);
       if (!ld.ok) throw new Error(`wasm-ld failed for ${g.src}:\n${ld.out}`);
-      const wasm = dropCustomSections(readFileSync(rawOut), new Set(['producers']));
-      writeFileSync(join(outDir, 'c', `${g.name}.wasm`), wasm);
-      const variant = [...(g.cflags ?? []), ...(g.ldflags ?? [])].join(' ');
-      log(`built c/${g.name}.wasm  ${wasm.length} bytes  sha256:${sha(wasm)}  (${g.src}${variant ? ` ${variant}` : ''})`);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
+    });
   }
 }
 
@@ -244,17 +253,10 @@ function buildRust(outDir: string, log: (line: string) => void): void {
   const rustDir = join(GUESTS, 'rust');
   mkdirSync(join(outDir, 'rust'), { recursive: true });
   for (const g of RUST_GUESTS) {
-    const tmp = mkdtempSync(join(tmpdir(), 'twinstep-guest-'));
-    try {
-      const rawOut = join(tmp, `${g.name}.wasm`);
+    buildOne(outDir, 'rust', g.name, g.src, log, (rawOut) => {
       const rc = run(RUSTC, [...RUST_FLAGS, g.src, '-o', rawOut], rustDir);
       if (!rc.ok) throw new Error(`rustc failed for ${g.src}:\n${rc.out}`);
-      const wasm = dropCustomSections(readFileSync(rawOut), new Set(['producers']));
-      writeFileSync(join(outDir, 'rust', `${g.name}.wasm`), wasm);
-      log(`built rust/${g.name}.wasm  ${wasm.length} bytes  sha256:${sha(wasm)}  (${g.src})`);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
-    }
+    });
   }
 }
 
