@@ -273,14 +273,19 @@ describe('guests: behaviour under node:wasi', function () {
     writeFileSync(join(host, 'existing', 'note.txt'), 'kept at boot\n');
     const stdin = 'The cat\nthe dog and THE cat\n';
     const a = runGuest('rust/tour.wasm', { args: ['/sandbox'], env: { B: '2', A: '1' }, stdin, preopen: { guest: '/sandbox', host } });
-    expect(a.exitCode, a.stdout + a.stderr).to.equal(0);
-    expect(a.stderr).to.equal('tour: all checks passed\n');
+    // node:wasi's poll_oneoff can wake a sleep early (libuv times it from the event loop's cached time, which lags
+    // under load), and the guest then fails its sleep check (exit 3). Only that line may say so here; twinstep's
+    // own runs of the guest (spec/wasi/rust-guest.spec.ts, the CLI and pair specs) hold it to "true".
+    const slept = /^clock: slept at least 2 ms: (true|false), realtime after 2020: true$/m.exec(a.stdout)?.[1];
+    expect(slept, a.stdout).to.be.oneOf(['true', 'false']);
+    expect(a.exitCode, a.stdout + a.stderr).to.equal(slept === 'true' ? 0 : 3);
+    expect(a.stderr).to.equal(slept === 'true' ? 'tour: all checks passed\n' : 'tour: a check failed\n');
     expect(a.stdout).to.equal(
       [
         'args: ["/sandbox"]',
         'env: ["A=1", "B=2"]',
         'stdin: 2 lines, 4 distinct words, most frequent Some(("the", 3))',
-        'clock: slept at least 2 ms: true, realtime after 2020: true',
+        `clock: slept at least 2 ms: ${slept}, realtime after 2020: true`,
         'files: 201 lines, 1699 bytes (metadata 1699, seek end 1699), fnv 4133adbd15a4ac1c',
         'files: bytes 12..16 "1\\nli", sub/ held ["b.txt", "c.txt"] then 1 entry, missing file: not found',
         'files: existing note: kept at boot',
@@ -291,8 +296,8 @@ describe('guests: behaviour under node:wasi', function () {
     expect(readdirSync(join(host, 'tour', 'sub'))).to.deep.equal(['b.txt']);
     // Without a directory it skips the files; a directory it cannot use is a failed check (exit 3).
     const none = runGuest('rust/tour.wasm', { stdin: '' });
-    expect(none.exitCode).to.equal(0);
     expect(none.stdout).not.to.include('files:');
+    expect(none.stdout).to.include('stdin: 0 lines, 0 distinct words, most frequent None\n');
     const bad = runGuest('rust/tour.wasm', { args: ['/nowhere'], preopen: { guest: '/sandbox', host: tempDir('rust-tour') } });
     expect(bad.exitCode).to.equal(3);
     expect(bad.stdout).to.match(/files: error /);
