@@ -13,7 +13,9 @@ export type MachineErrorCode =
   | 'E_STATE'
   | 'E_SNAPSHOT'
   | 'E_LIMIT'
-  | 'E_IO';
+  | 'E_IO'
+  /** The instrumentation of a module failed for a reason other than the module (see loader.ts). */
+  | 'E_INSTRUMENT';
 
 export class MachineError extends Error {
   constructor(

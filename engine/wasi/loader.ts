@@ -6,11 +6,12 @@
  * Instrumentation is done once per (module, unwind set) and cached on disk, because Binaryen's pass plus
  * optimisation takes far longer than instantiating the result.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { xxh64 } from '@node-rs/xxhash';
 import { MachineError } from '../machine/errors.ts';
+import { binaryenJob, jobError } from './binaryen-process.ts';
 import { WASI_CALLS, IO_CALLS } from './calls.ts';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';
@@ -51,11 +52,6 @@ export interface LoadedModule {
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
 // Features V8 in Node 20 executes; optimisation passes must not emit anything beyond them.
-let binaryenPromise: Promise<any> | undefined;
-async function binaryen(): Promise<any> {
-  binaryenPromise ??= import('binaryen').then((m) => m.default);
-  return binaryenPromise;
-}
 
 function cacheDir(): string {
   return process.env.TWINSTEP_CACHE ?? join(homedir(), '.cache', 'twinstep');
@@ -165,42 +161,20 @@ async function loadUncached(bytes: Uint8Array, unwind: UnwindMode, key: string):
   };
 }
 
+/**
+ * Instruments a module in the Binaryen child process (binaryen-process.ts, instrument-child.mjs): Asyncify for
+ * the unwindable imports and an export per global. A module twinstep cannot run is a MachineError with the
+ * child's code; a child that fails otherwise is E_INSTRUMENT.
+ */
 async function instrument(bytes: Uint8Array, unwindable: ReadonlySet<string>): Promise<{ bytes: Uint8Array; globalCount: number; globalTypes: GlobalType[]; memoryMaxPages: number }> {
-  const b = await binaryen();
-  const m = b.readBinary(bytes);
+  const dir = mkdtempSync(join(tmpdir(), 'twinstep-instrument-'));
   try {
-    const F = b.Features;
-    m.setFeatures(F.MVP | F.MutableGlobals | F.NontrappingFPToInt | F.SIMD128 | F.BulkMemory | F.BulkMemoryOpt | F.SignExt | F.ReferenceTypes | F.Multivalue | F.ExtendedConst | F.CallIndirectOverlong);
-    // Export every global (before Asyncify adds its own internal ones), so a snapshot can capture them.
-    const globalCount = m.getNumGlobals();
-    const globalTypes: GlobalType[] = [];
-    for (let i = 0; i < globalCount; i++) {
-      const info = b.getGlobalInfo(m.getGlobalByIndex(i));
-      const type = info.type === b.i32 ? 'i32' : info.type === b.i64 ? 'i64' : info.type === b.f32 ? 'f32' : info.type === b.f64 ? 'f64' : undefined;
-      if (!type) throw new MachineError('E_UNSUPPORTED_IMPORT', `global ${info.name} has a type twinstep cannot snapshot (only i32, i64, f32, f64)`);
-      globalTypes.push(type);
-      m.addGlobalExport(info.name, GLOBAL_EXPORT_PREFIX + i);
-    }
-    let memoryMaxPages = 65536;
-    try {
-      const mem = b.getMemoryInfo(m);
-      if (mem && typeof mem.max === 'number' && mem.max > 0) memoryMaxPages = mem.max;
-    } catch {
-      // No memory info: keep the wasm32 limit.
-    }
-    if (unwindable.size > 0) {
-      b.setOptimizeLevel(2);
-      b.setShrinkLevel(0);
-      b.setPassArgument('asyncify-imports', [...unwindable].map((n) => `${WASI_MODULE}.${n}`).join(','));
-      m.runPasses(['asyncify']);
-      b.setPassArgument('asyncify-imports', null);
-      // Asyncify's output is much larger than its input; a standard optimisation pass recovers most of the
-      // speed (measured in `npm run bench`, "asyncify cost").
-      m.optimize();
-    }
-    const out = m.emitBinary() as Uint8Array;
-    return { bytes: out, globalCount, globalTypes, memoryMaxPages };
+    const job = { op: 'instrument' as const, in: join(dir, 'in.wasm'), out: join(dir, 'out.wasm'), unwindable: [...unwindable], wasiModule: WASI_MODULE, globalPrefix: GLOBAL_EXPORT_PREFIX };
+    writeFileSync(job.in, bytes);
+    const r = await binaryenJob(job);
+    if (r.error) throw jobError(r.error);
+    return { bytes: readFileSync(job.out), globalCount: r.globalCount as number, globalTypes: r.globalTypes as GlobalType[], memoryMaxPages: r.memoryMaxPages as number };
   } finally {
-    m.dispose();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
