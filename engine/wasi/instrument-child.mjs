@@ -31,6 +31,7 @@ class JobError extends Error {
 function instrument(job) {
   const m = b.readBinary(readFileSync(job.in));
   try {
+    // Features V8 in Node 20 executes; optimisation passes must not emit anything beyond them.
     m.setFeatures(F.MVP | F.MutableGlobals | F.NontrappingFPToInt | F.SIMD128 | F.BulkMemory | F.BulkMemoryOpt | F.SignExt | F.ReferenceTypes | F.Multivalue | F.ExtendedConst | F.CallIndirectOverlong);
     // Export every global (before Asyncify adds its own internal ones), so a snapshot can capture them.
     const globalCount = m.getNumGlobals();

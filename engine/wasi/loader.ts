@@ -51,8 +51,6 @@ export interface LoadedModule {
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 
-// Features V8 in Node 20 executes; optimisation passes must not emit anything beyond them.
-
 function cacheDir(): string {
   return process.env.TWINSTEP_CACHE ?? join(homedir(), '.cache', 'twinstep');
 }
