@@ -225,14 +225,15 @@ describe('protected pair (real processes on loopback)', function () {
       }, 30_000, pri);
       expect(priMetrics).to.match(/^twinstep_node_info\{role="primary",vm_id="default",node_id="primary-\d+",release_rule="ack",dispatch="primary"\} 1$/m);
       expect(metric(priMetrics, 'twinstep_lease_held')).to.equal(1);
-      expect(priMetrics).to.match(/^twinstep_checkpoints_total\{kind="full"\} 1$/m);
+      // One full checkpoint protects the pair; a loaded host may see the transfer retried, so at least one.
+      expect(Number(/^twinstep_checkpoints_total\{kind="full"\} (\d+)$/m.exec(priMetrics)?.[1])).to.be.at.least(1);
       expect(metric(priMetrics, 'twinstep_output_hold_seconds_count')).to.equal(metric(priMetrics, 'twinstep_outputs_released_total'));
       const priStatus = JSON.parse(await get(priUrl + 'status'));
       expect(priStatus).to.include({ role: 'primary', state: 'protected', tookOver: false });
       expect(priStatus.status.nextSeq).to.be.greaterThan(0);
       const secStatus = JSON.parse(await get(secUrl + 'status'));
       expect(secStatus).to.include({ role: 'secondary', state: 'replicating' });
-      expect(secStatus.totals.restores).to.equal(1);
+      expect(secStatus.totals.restores).to.be.at.least(1);
       const secMetrics = await get(secUrl + 'metrics');
       expect(secMetrics).to.match(/^twinstep_secondary_state\{state="replicating"\} 1$/m);
       expect(metric(secMetrics, 'twinstep_log_received_seq')).to.be.greaterThan(0);
