@@ -3,7 +3,7 @@
  * performing the calls, and comparing everything the guest does with what was recorded:
  *   - the call at each logged index (same name, same kind, same request shape),
  *   - every output's bytes and channel,
- *   - every Digest entry (root digest; on mismatch, which pages and files differ),
+ *   - every Digest entry (root digest, or the files only; on mismatch, which pages and files differ),
  *   - how the run ends (exit code, trap).
  * Used offline by `twinstep replay` (CI) and live by the secondary. An entry that has not arrived yet
  * (live channel) pauses the guest; a divergence pauses it too, unless `keepGoing` lets it continue where
@@ -67,6 +67,24 @@ export interface ReplayerOptions {
    * came). A trace recorder may digest before any call, so trace replay leaves this off.
    */
   readonly digestsBeforeLoggedCallsOnly?: boolean;
+  /**
+   * What a Digest entry is compared against (default 'full'):
+   *   - 'full': the root digest (linear memory, globals, device state and files);
+   *   - 'files': only the virtual disk's per-file content digests. For differential replay: a rebuilt module
+   *     lays out its memory and globals differently even when it behaves the same, but leaves the same files;
+   *   - 'off': not compared. The entry is still consumed at its host call, so the call sequence is checked.
+   * A digest entry that carries the root only (the live channel's) cannot be compared by files: it counts as
+   * skipped.
+   */
+  readonly digests?: DigestMode;
+}
+
+export type DigestMode = 'full' | 'files' | 'off';
+
+/** How many Digest entries a replay compared, and how many it consumed without comparing. */
+export interface DigestCounts {
+  readonly compared: number;
+  readonly skipped: number;
 }
 
 export type ReplayOutcome =
@@ -94,6 +112,8 @@ export class Replayer implements HostCallHandler {
   private lastName = '';
   private lastId = callIdCustom;
   private readonly track = new DigestTrack();
+  private digestsCompared = 0;
+  private digestsSkipped = 0;
   private consumed = 0;
   private stopped = false;
   /** The guest reached a point the log has not: live replay must wait for more entries. */
@@ -118,6 +138,10 @@ export class Replayer implements HostCallHandler {
 
   get entries(): number {
     return this.consumed;
+  }
+
+  get digestCounts(): DigestCounts {
+    return { compared: this.digestsCompared, skipped: this.digestsSkipped };
   }
 
   // ---- handler -------------------------------------------------------------------------------------
@@ -437,7 +461,20 @@ export class Replayer implements HostCallHandler {
       return;
     }
     if (!payload.rootOnly) this.track.apply(payload);
+    const mode = this.o.digests ?? 'full';
+    if (mode === 'off' || (mode === 'files' && payload.rootOnly)) {
+      this.digestsSkipped++;
+      this.o.onMatched?.(e.seq, e.kind);
+      return;
+    }
+    this.digestsCompared++;
     const now = this.o.machine.digest();
+    if (mode === 'files') {
+      const files = differingFiles(this.track.files, now.files);
+      if (files.length === 0) this.o.onMatched?.(e.seq, e.kind);
+      else this.diverge('digest-mismatch', e, index, `file contents differ at host call ${index}: ${files.length} file(s) (memory and device state not compared)`, undefined, { pages: [], files, devices: false });
+      return;
+    }
     if (now.root === payload.root) {
       this.o.onMatched?.(e.seq, e.kind);
       return;
@@ -449,10 +486,8 @@ export class Replayer implements HostCallHandler {
     const pages: number[] = [];
     const n = Math.max(now.pages.length, this.track.pages.length);
     for (let i = 0; i < n; i++) if (now.pages[i] !== this.track.pages[i]) pages.push(i);
-    const files: string[] = [];
-    for (const [p, h] of this.track.files) if (now.files.get(p) !== h) files.push(p);
-    for (const p of now.files.keys()) if (!this.track.files.has(p)) files.push(p);
-    this.diverge('digest-mismatch', e, index, `state digest differs at host call ${index}: ${pages.length} memory page(s)${files.length ? `, ${files.length} file(s)` : ''}${now.devices !== payload.devices ? ', device state' : ''} differ`, undefined, { pages, files: files.sort(), devices: now.devices !== payload.devices });
+    const files = differingFiles(this.track.files, now.files);
+    this.diverge('digest-mismatch', e, index, `state digest differs at host call ${index}: ${pages.length} memory page(s)${files.length ? `, ${files.length} file(s)` : ''}${now.devices !== payload.devices ? ', device state' : ''} differ`, undefined, { pages, files, devices: now.devices !== payload.devices });
   }
 
   private divergeEnd(e: LogEntry | typeof WAIT | typeof END, index: number, what: string, data: Uint8Array): void {
@@ -470,6 +505,14 @@ export class Replayer implements HostCallHandler {
 
 function view(e: LogEntry): EntryView {
   return { seq: e.seq, callIndex: e.callIndex, kind: kindName(e.kind), call: e.call, channel: e.channel, request: e.request, data: e.data };
+}
+
+/** Guest paths whose content digest differs, or that only one side has; sorted. */
+function differingFiles(recorded: ReadonlyMap<string, bigint>, now: ReadonlyMap<string, bigint>): string[] {
+  const files: string[] = [];
+  for (const [p, h] of recorded) if (now.get(p) !== h) files.push(p);
+  for (const p of now.keys()) if (!recorded.has(p)) files.push(p);
+  return files.sort();
 }
 
 function kindName(k: EntryKind): 'input' | 'output' | 'digest' {

@@ -1,7 +1,7 @@
 /** The report for machines: the same content as the text report, bytes as hex and UTF-8 previews. */
 import type { EntryView } from '../divergence.ts';
 import { firstDifference } from './hexdump.ts';
-import { differential, type ReplayReport } from './model.ts';
+import { differential, digestHint, type ReplayReport } from './model.ts';
 
 function bytes(b: Uint8Array | undefined): { hex: string; text: string; length: number } | undefined {
   if (!b) return undefined;
@@ -29,6 +29,8 @@ export function jsonReport(r: ReplayReport): string {
       entriesTotal: r.entriesTotal,
       callIndex: r.callIndex,
       capped: r.capped,
+      digests: r.digests,
+      hint: digestHint(r),
       traceTail: r.traceTail,
       durationMs: Math.round(r.durationMs),
       divergences: r.divergences.map((d) => ({

@@ -1,5 +1,6 @@
 /** Everything a replay report says, independent of its format. */
 import type { Divergence } from '../divergence.ts';
+import type { DigestMode } from '../replayer.ts';
 
 export interface ReplayReport {
   readonly trace: string;
@@ -12,6 +13,8 @@ export interface ReplayReport {
   readonly entriesTotal: number | undefined;
   readonly callIndex: number;
   readonly divergences: readonly Divergence[];
+  /** What the trace's state digests were compared against, and how many were compared or skipped. */
+  readonly digests: { readonly mode: DigestMode; readonly compared: number; readonly skipped: number };
   /** The recording stopped at a cap; replay stopped there too. */
   readonly capped: boolean;
   /** A torn or corrupt tail of the trace, reported separately from divergences. */
@@ -21,4 +24,19 @@ export interface ReplayReport {
 
 export function differential(r: ReplayReport): boolean {
   return r.recordedModuleHash !== r.replayedModuleHash;
+}
+
+/** What the digests mode compares, in words. */
+export function digestScope(mode: DigestMode): string {
+  return mode === 'full' ? 'memory, globals, device state and files' : mode === 'files' ? 'file contents only' : 'not compared';
+}
+
+/**
+ * A hint for a differential replay that diverged only at state digests: two builds of one program lay out
+ * their memory differently even when they behave the same.
+ */
+export function digestHint(r: ReplayReport): string | undefined {
+  if (!differential(r) || r.digests.mode !== 'full' || r.divergences.length === 0) return undefined;
+  if (!r.divergences.every((d) => d.kind === 'digest-mismatch')) return undefined;
+  return 'a new build lays out its memory differently even when it behaves the same: --digests files compares only the files of the virtual disk, --digests off only calls and outputs';
 }

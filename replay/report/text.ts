@@ -1,7 +1,7 @@
 /** The report for people: what diverged, where, expected vs actual, and the entries just before. */
 import type { Divergence, EntryView } from '../divergence.ts';
 import { hexdumpDiff } from './hexdump.ts';
-import { differential, type ReplayReport } from './model.ts';
+import { differential, digestHint, digestScope, type ReplayReport } from './model.ts';
 
 function entryLine(e: EntryView): string {
   const bytes = e.kind === 'digest' ? '' : ` ${e.data.length} bytes${e.kind === 'output' && e.channel >= 0 ? ` ${JSON.stringify(preview(e.data))}` : ''}`;
@@ -22,7 +22,7 @@ function divergenceText(d: Divergence, n: number): string {
     const pages = d.state.pages.slice(0, 16).map((p) => `${p} (0x${(p * 4096).toString(16)})`).join(', ');
     lines.push(`  memory pages differing: ${d.state.pages.length}${d.state.pages.length ? `: ${pages}${d.state.pages.length > 16 ? ', …' : ''}` : ''}`);
     if (d.state.files.length) lines.push(`  files differing: ${d.state.files.join(', ')}`);
-    if (d.state.devices) lines.push('  device state (fd table, inode metadata) differs');
+    if (d.state.devices) lines.push('  device state (globals, fd table, inode metadata) differs');
   }
   if (d.expected) lines.push('  recorded entry:', entryLine(d.expected));
   if (d.context.length) lines.push('  entries before it:', ...d.context.map(entryLine));
@@ -35,7 +35,17 @@ export function textReport(r: ReplayReport): string {
   lines.push(`  guest: ${r.guest}`);
   if (differential(r)) lines.push(`  DIFFERENTIAL REPLAY: module ${r.replayedModuleHash} replayed against a recording of module ${r.recordedModuleHash}`);
   lines.push(`  result: ${r.status.toUpperCase()} after ${r.entries}${r.entriesTotal !== undefined ? `/${r.entriesTotal}` : ''} entries, ${r.callIndex} host calls, ${r.durationMs.toFixed(0)} ms${r.capped ? ' (recording was capped; replayed to the cap)' : ''}`);
+  lines.push(`  ${digestsLine(r)}`);
   if (r.traceTail) lines.push(`  trace tail: ${r.traceTail}`);
   r.divergences.forEach((d, i) => lines.push('', divergenceText(d, i + 1)));
+  const hint = digestHint(r);
+  if (hint) lines.push('', `hint: ${hint}`);
   return lines.join('\n') + '\n';
+}
+
+function digestsLine(r: ReplayReport): string {
+  const { mode, compared, skipped } = r.digests;
+  if (compared + skipped === 0) return 'state digests: none reached';
+  if (mode === 'off') return `state digests: ${skipped} not compared (--digests off)`;
+  return `state digests: ${compared} compared (${digestScope(mode)})${skipped ? `, ${skipped} carried the root only and were skipped` : ''}`;
 }

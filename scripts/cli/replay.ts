@@ -25,7 +25,7 @@ import { parseRunArgs } from './run-options.ts';
 import { Progress } from './progress.ts';
 
 export const REPLAY_USAGE =
-  'twinstep replay [--guest OTHER.wasm] [--format text|json|junit] [--report FILE] [--until-divergence|--keep-going] [--dir HOST::GUEST]... TRACE';
+  'twinstep replay [--guest OTHER.wasm] [--digests full|files|off] [--format text|json|junit] [--report FILE] [--until-divergence|--keep-going] [--dir HOST::GUEST]... TRACE';
 
 /** Replay's own exit codes (CI contract). */
 export const REPLAY_EXIT = { identical: 0, diverged: 1, unusable: 2 } as const;
@@ -37,6 +37,7 @@ const FLAGS = {
   '--until-divergence': { takesValue: false },
   '--keep-going': { takesValue: false },
   '--fault': { takesValue: true },
+  '--digests': { takesValue: true },
 };
 
 
@@ -54,6 +55,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   const tracePath = run.module;
   if (run.args.length) throw new CliError(`unexpected arguments after TRACE: ${run.args.join(' ')}`, REPLAY_EXIT.unusable);
   const format = usage(() => oneOf(flags, '--format', ['text', 'json', 'junit'] as const, 'text'));
+  const digests = usage(() => oneOf(flags, '--digests', ['full', 'files', 'off'] as const, 'full'));
   const keepGoing = flags.has('--keep-going');
   if (keepGoing && flags.has('--until-divergence')) throw new CliError('--keep-going and --until-divergence exclude each other', REPLAY_EXIT.unusable);
   const fault = flags.get('--fault')?.at(-1);
@@ -98,7 +100,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
       if (machine.digest().devices !== h.diskDigest) notes.push('the preopened directories differ from the ones recorded: file-system calls may diverge');
     }
     const source = new TraceSource(reader);
-    const replayer = new Replayer({ machine, source, keepGoing, fault: faultHook });
+    const replayer = new Replayer({ machine, source, keepGoing, fault: faultHook, digests });
     const size = statSync(tracePath).size;
     const progress = new Progress('replaying');
     let calls = 0;
@@ -131,6 +133,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
       callIndex: outcome.callIndex,
       divergences: outcome.status === 'diverged' ? outcome.divergences : [],
       capped: outcome.status === 'identical' && outcome.capped,
+      digests: { mode: digests, ...replayer.digestCounts },
       traceTail: incomplete ? tail ?? 'the trace ended early' : undefined,
       durationMs: Date.now() - t0,
     };

@@ -1,6 +1,7 @@
 /**
  * The real `twinstep` CLI, spawned: record → replay identical for every example guest; differential replay
- * of the v2 builds (output and digest divergences, JSON reports); the --fault hooks; damaged traces (flipped
+ * of the v2 builds (output and digest divergences, JSON reports) and of a rebuild at another optimisation level
+ * (--digests full, files, off); the --fault hooks; damaged traces (flipped
  * byte, torn tails at several cut points, wrong magic, a future format version) → exit 2 and never a
  * divergence; a recorder killed with SIGKILL at seeded random moments; caps; record from a snapshot; inspect;
  * usage errors. Seeds are printed with every failure; CLI_SEED=N reruns with another base seed.
@@ -23,6 +24,8 @@ const LINES = wasm('c/lines.wasm');
 const LINES_V2 = wasm('c/lines-v2.wasm');
 const STATE = wasm('c/state.wasm');
 const STATE_V2 = wasm('c/state-v2.wasm');
+const FILES = wasm('c/files.wasm');
+const FILES_O1 = wasm('c/files-o1.wasm');
 const HOSTCALLS = wasm('c/hostcalls.wasm');
 const TICKER = wasm('c/ticker.wasm');
 const ECHO = wasm('c/echo.wasm');
@@ -45,7 +48,7 @@ describe('twinstep CLI (spawned)', function () {
   const dirs: string[] = [];
 
   before(async () => {
-    await cli.warm([...EXAMPLE_GUESTS.map((g) => g.path), LINES_V2, STATE_V2]);
+    await cli.warm([...EXAMPLE_GUESTS.map((g) => g.path), LINES_V2, STATE_V2, FILES_O1]);
   });
   after(() => {
     for (const d of [work, cli.cache, ...dirs]) rmSync(d, { recursive: true, force: true });
@@ -129,6 +132,47 @@ describe('twinstep CLI (spawned)', function () {
       const entries = (await cli.run(['inspect', '--entries', trace])).stdout.trim().split('\n').map((l) => JSON.parse(l));
       const firstOutput = entries.find((e) => e.kind === 'output');
       expect(d0.seq).to.be.lessThan(firstOutput.seq);
+    });
+  });
+
+  describe('--digests (what state digests are compared against)', () => {
+    it('files recorded, files-o1 (the same source at -O1) replayed: full diverges at the first digest with a hint; files and off pass', async () => {
+      const dir = scratchDir();
+      dirs.push(dir);
+      const trace = at('files.twt');
+      const rec = await cli.run(['record', '-o', trace, '--digest-every', '1', '--dir', `${dir}::/data`, FILES, '/data']);
+      expect(rec.code, show(rec)).to.equal(0);
+      const full = await cli.run(['replay', '--guest', FILES_O1, '--format', 'json', '--report', at('files-full.json'), trace]);
+      expect(full.code, show(full)).to.equal(1);
+      const rep = json(at('files-full.json'));
+      expect(rep).to.deep.include({ differential: true, digests: { mode: 'full', compared: 1, skipped: 0 } });
+      expect(rep.divergences[0]).to.deep.include({ kind: 'digest-mismatch', seq: 0 });
+      expect(rep.divergences[0].state.files).to.deep.equal([]);
+      expect(rep.hint).to.match(/--digests files compares only the files of the virtual disk/);
+      const text = await cli.run(['replay', '--guest', FILES_O1, trace]);
+      expect(text.stdout).to.match(/\nhint: a new build lays out its memory differently/);
+
+      const files = await cli.run(['replay', '--guest', FILES_O1, '--digests', 'files', '--format', 'json', '--report', at('files-files.json'), trace]);
+      expect(files.code, show(files)).to.equal(0);
+      const fr = json(at('files-files.json'));
+      expect(fr).to.deep.include({ status: 'identical', differential: true });
+      expect(fr.digests.mode).to.equal('files');
+      const entries = (await cli.run(['inspect', '--entries', trace])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(fr.digests.compared).to.equal(entries.filter((e) => e.kind === 'digest').length).and.greaterThan(10);
+      expect(fr.hint).to.equal(undefined);
+      const off = await cli.run(['replay', '--guest', FILES_O1, '--digests', 'off', trace]);
+      expect(off.code, show(off)).to.equal(0);
+      expect(off.stdout).to.match(/state digests: \d+ not compared \(--digests off\)/);
+      // The recorded build itself passes under full.
+      const same = await cli.run(['replay', trace]);
+      expect(same.code, show(same)).to.equal(0);
+      expect(same.stdout).to.match(/state digests: \d+ compared \(memory, globals, device state and files\)/);
+    });
+
+    it('refuses an unknown mode with exit 2', async () => {
+      const r = await cli.run(['replay', '--digests', 'memory', at('files.twt')]);
+      expect(r.code, show(r)).to.equal(2);
+      expect(r.stderr).to.include("--digests expects one of full, files, off, got 'memory'");
     });
   });
 

@@ -2,7 +2,8 @@
  * The Replayer in-process: every example guest recorded (seeded fake devices, real Recorder into an array)
  * and replayed identically; the fault hooks perturbing one input, one output and one memory byte, each caught
  * as the right divergence at the right entry; keep-going collecting several output divergences; a broken call
- * sequence stopping the replay; live WAIT/resume; caps; differential replay of the v2 guests.
+ * sequence stopping the replay; live WAIT/resume; caps; differential replay of the v2 guests and of a rebuild at
+ * another optimisation level; what a digest entry is compared against (digests full, files, off).
  * Seeds are printed with every failure; REPLAY_SEED=N reruns with another base seed.
  */
 import { expect } from 'chai';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
 import { END_CAP, END_EXIT, exitCodeBytes } from '../../engine/log/end-marker.ts';
 import { singleFault } from '../../replay/fault.ts';
+import { decodeDigestPayload, encodeDigestPayload } from '../../engine/log/digest-payload.ts';
 import { firstDifference } from '../../replay/report/hexdump.ts';
 import { EXAMPLE_GUESTS, GUEST_DIR, scratchDir, type GuestCase } from '../support/guests.ts';
 import { ArraySource, recordGuest, replayEntries, withEntry, type Recording } from './support.ts';
@@ -26,6 +28,9 @@ const STATE = guest('c/state');
 const ECHO = guest('c/echo');
 const LINES_V2 = join(GUEST_DIR, 'c/lines-v2.wasm');
 const STATE_V2 = join(GUEST_DIR, 'c/state-v2.wasm');
+const FILES = guest('c/files');
+/** files.c at -O1: behaves as files.wasm, with other memory contents. */
+const FILES_O1 = join(GUEST_DIR, 'c/files-o1.wasm');
 const TRAP: GuestCase = { name: 'c/trap', path: join(GUEST_DIR, 'c/trap.wasm'), args: [] };
 
 const outputs = (es: readonly LogEntry[]) => es.filter((e) => e.kind === EntryKind.Output && e.channel >= 0);
@@ -297,6 +302,69 @@ describe(`Replayer (in-process, entries from ${via === 'array' ? 'an array' : 'a
     });
   });
 
+  describe('what a digest entry is compared against (digests: full, files, off)', () => {
+    it('full catches a flipped memory byte; files compares the files only; off compares no state, only calls and outputs', async () => {
+      const seed = BASE_SEED + 410;
+      const rec = await recordGuest(FILES, { seed, digestEveryCalls: 1, dir: dirFor(FILES) });
+      const n = digests(rec.entries).length;
+      expect(n, `seed ${seed}`).to.be.greaterThan(20);
+      const flip = () => singleFault('memory', 20);
+      const full = await replay(FILES.path, rec, { fault: flip() });
+      expect(full.outcome.status, `seed ${seed}`).to.equal('diverged');
+      expect(full.replayer.divergences[0]).to.deep.include({ kind: 'digest-mismatch' });
+      expect(full.replayer.divergences[0].state?.pages).to.have.length(1);
+      const files = await replay(FILES.path, rec, { fault: flip(), digests: 'files' });
+      expect(files.outcome.status, `seed ${seed}`).to.equal('identical');
+      expect(files.replayer.digestCounts).to.deep.equal({ compared: n, skipped: 0 });
+      const off = await replay(FILES.path, rec, { fault: flip(), digests: 'off' });
+      expect(off.outcome.status, `seed ${seed}`).to.equal('identical');
+      expect(off.replayer.digestCounts).to.deep.equal({ compared: 0, skipped: n });
+      // Off compares no state, but still every call and output: a changed output is caught.
+      const out = outputs(rec.entries)[3];
+      const changed = rec.entries.map((e) => (e === out ? withEntry(e, { data: Buffer.from('other\n') }) : e));
+      const caught = await replay(FILES.path, { ...rec, entries: changed }, { digests: 'off' });
+      expect(caught.outcome.status, `seed ${seed}`).to.equal('diverged');
+      expect(caught.replayer.divergences[0]).to.deep.include({ kind: 'output-mismatch', seq: out.seq });
+    });
+
+    it('files names exactly the file whose recorded content differs', async () => {
+      const seed = BASE_SEED + 411;
+      const rec = await recordGuest(FILES, { seed, digestEveryCalls: 1, dir: dirFor(FILES) });
+      // The first digest that records a file's new content: claim other content for that file.
+      const at = digests(rec.entries).find((e) => decodeDigestPayload(e.data).files.some(([, h]) => h !== 0n))!;
+      expect(at, `seed ${seed}`).to.not.equal(undefined);
+      const p = decodeDigestPayload(at.data);
+      const [path] = p.files.find(([, h]) => h !== 0n)!;
+      const tampered = encodeDigestPayload({ ...p, files: p.files.map(([f, h]) => [f, f === path ? h ^ 1n : h] as const) });
+      const entries = rec.entries.map((e) => (e === at ? withEntry(e, { data: tampered }) : e));
+      const r = await replay(FILES.path, { ...rec, entries }, { digests: 'files' });
+      expect(r.outcome.status, `seed ${seed}`).to.equal('diverged');
+      const d = r.replayer.divergences[0];
+      expect(d).to.deep.include({ kind: 'digest-mismatch', seq: at.seq });
+      expect(d.state).to.deep.equal({ pages: [], files: [path], devices: false });
+      expect(d.message).to.match(/file contents differ at host call \d+: 1 file\(s\) \(memory and device state not compared\)/);
+      expect((await replay(FILES.path, { ...rec, entries }, { digests: 'off' })).outcome.status).to.equal('identical');
+    });
+
+    it('files skips a digest entry that carries the root only (and counts it), which full still compares', async () => {
+      const seed = BASE_SEED + 412;
+      const rec = await recordGuest(FILES, { seed, digestEveryCalls: 7, dir: dirFor(FILES) });
+      const n = digests(rec.entries).length;
+      const rootOnly = rec.entries.map((e) => {
+        if (e.kind !== EntryKind.Digest) return e;
+        const root = Buffer.alloc(8);
+        root.writeBigUInt64LE(decodeDigestPayload(e.data).root);
+        return withEntry(e, { data: root });
+      });
+      const files = await replay(FILES.path, { ...rec, entries: rootOnly }, { digests: 'files' });
+      expect(files.outcome.status, `seed ${seed}`).to.equal('identical');
+      expect(files.replayer.digestCounts).to.deep.equal({ compared: 0, skipped: n });
+      const full = await replay(FILES.path, { ...rec, entries: rootOnly });
+      expect(full.outcome.status, `seed ${seed}`).to.equal('identical');
+      expect(full.replayer.digestCounts).to.deep.equal({ compared: n, skipped: 0 });
+    });
+  });
+
   describe('differential replay (v2 builds)', () => {
     it('lines-v2 diverges at entry #6 (the 7th line), host call 7', async () => {
       const rec = await recordGuest(LINES, { seed: BASE_SEED + 400 });
@@ -319,6 +387,21 @@ describe(`Replayer (in-process, entries from ${via === 'array' ? 'an array' : 'a
       expect(ds.every((d) => d.kind === 'digest-mismatch'), ds.map((d) => d.kind).join(',')).to.equal(true);
       const firstOutput = outputs(rec.entries)[0];
       expect(ds[0].seq).to.be.lessThan(firstOutput.seq);
+    });
+
+    it('a rebuild at another optimisation level diverges at the first digest under full, and replays identically under files', async () => {
+      const seed = BASE_SEED + 402;
+      const rec = await recordGuest(FILES, { seed, digestEveryCalls: 1, dir: dirFor(FILES) });
+      const full = await replay(FILES_O1, rec);
+      expect(full.outcome.status, `seed ${seed}`).to.equal('diverged');
+      const d = full.replayer.divergences[0];
+      expect(d.kind).to.equal('digest-mismatch');
+      expect(d.seq, 'the first digest').to.equal(digests(rec.entries)[0].seq);
+      expect(d.state?.files, 'the files agree').to.deep.equal([]);
+      const files = await replay(FILES_O1, rec, { digests: 'files' });
+      expect(files.outcome.status, `seed ${seed}`).to.equal('identical');
+      expect(files.replayer.digestCounts.compared).to.equal(digests(rec.entries).length);
+      expect(files.stdout).to.equal(rec.stdout);
     });
   });
 });

@@ -28,19 +28,24 @@ describe('replay reports', function () {
   let keepGoing: ReplayReport;
   let digest: ReplayReport;
   let identical: ReplayReport;
+  let digestCompared: number;
+  /** The digest mismatch as if a new build had been replayed. */
+  let digestDifferential: ReplayReport;
 
   before(async () => {
     rec = await recordGuest(LINES, { seed: SEED });
     const v2 = await replayEntries(LINES_V2, rec);
-    differential = reportOf(v2.outcome, '/ci/traces/lines.twt', LINES_V2, 'c8009c8b76d000f8', '4233f602ee6453ac');
+    differential = reportOf(v2, '/ci/traces/lines.twt', LINES_V2, 'c8009c8b76d000f8', '4233f602ee6453ac');
     const outs = rec.entries.filter((e) => e.kind === EntryKind.Output && e.channel >= 0);
     const tampered = new Set([outs[2].seq, outs[5].seq]);
     const kg = await replayEntries(LINES.path, { ...rec, entries: rec.entries.map((e) => (tampered.has(e.seq) ? withEntry(e, { data: Buffer.from('changed <&> "line"\n') }) : e)) }, { keepGoing: true });
-    keepGoing = reportOf(kg.outcome, 'lines.twt', LINES.path);
+    keepGoing = reportOf(kg, 'lines.twt', LINES.path);
     const hc = await recordGuest(HOSTCALLS, { seed: SEED, digestEveryCalls: 10 });
     const d = await replayEntries(HOSTCALLS.path, hc, { fault: singleFault('memory', 25, 5 * 4096 + 7) });
-    digest = reportOf(d.outcome, 'hostcalls.twt', HOSTCALLS.path);
-    identical = reportOf((await replayEntries(LINES.path, rec)).outcome, 'lines.twt', LINES.path);
+    digest = reportOf(d, 'hostcalls.twt', HOSTCALLS.path);
+    digestCompared = d.replayer.digestCounts.compared;
+    digestDifferential = reportOf(d, 'hostcalls.twt', '/ci/build-2/hostcalls.wasm', 'c8009c8b76d000f8', '4233f602ee6453ac');
+    identical = reportOf(await replayEntries(LINES.path, rec), 'lines.twt', LINES.path);
   });
 
   describe('text', () => {
@@ -70,6 +75,22 @@ describe('replay reports', function () {
       const t = textReport(digest);
       expect(t).to.include('digest-mismatch');
       expect(t).to.include('memory pages differing: 1: 5 (0x5000)');
+    });
+
+    it('says how many state digests were compared and against what', () => {
+      expect(digestCompared).to.be.greaterThan(0);
+      expect(textReport(digest)).to.include(`  state digests: ${digestCompared} compared (memory, globals, device state and files)\n`);
+      // lines was recorded without a digest interval: only the final digest, at the exit.
+      expect(textReport(identical)).to.include('  state digests: 1 compared (memory, globals, device state and files)\n');
+      expect(textReport({ ...identical, digests: { mode: 'full', compared: 0, skipped: 0 } })).to.include('  state digests: none reached\n');
+      expect(textReport({ ...identical, digests: { mode: 'files', compared: 4, skipped: 2 } })).to.include('state digests: 4 compared (file contents only), 2 carried the root only and were skipped');
+      expect(textReport({ ...identical, digests: { mode: 'off', compared: 0, skipped: 9 } })).to.include('state digests: 9 not compared (--digests off)');
+    });
+
+    it('points a differential replay that parted only at a digest to --digests files, and nobody else', () => {
+      const t = textReport(digestDifferential);
+      expect(t).to.match(/\nhint: a new build lays out its memory differently even when it behaves the same: --digests files compares only the files of the virtual disk, --digests off only calls and outputs\n$/);
+      for (const r of [digest, differential, identical, { ...digestDifferential, digests: { mode: 'files' as const, compared: 1, skipped: 0 } }]) expect(textReport(r)).to.not.include('hint:');
     });
 
     it('keep-going lists every divergence in order', () => {
@@ -115,6 +136,9 @@ describe('replay reports', function () {
       expect(j.divergences[0].kind).to.equal('digest-mismatch');
       expect(j.divergences[0].state).to.deep.equal({ pages: [5], files: [], devices: false });
       expect(j.divergences[0].expected.kind).to.equal('digest');
+      expect(j.digests).to.deep.equal({ mode: 'full', compared: digestCompared, skipped: 0 });
+      expect(j.hint).to.equal(undefined);
+      expect(JSON.parse(jsonReport(digestDifferential)).hint).to.match(/^a new build lays out its memory differently/);
     });
   });
 

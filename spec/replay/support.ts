@@ -10,7 +10,7 @@ import type { Devices, Preopen, WasiConfig } from '../../engine/wasi/context.ts'
 import type { RunResult } from '../../engine/machine/machine.ts';
 import type { EntryKind, LogEntry } from '../../engine/log/entry.ts';
 import { Recorder, type EntrySink } from '../../engine/node/recorder.ts';
-import { END, Replayer, WAIT, type EntrySource, type ReplayOutcome, type ReplayerOptions } from '../../replay/replayer.ts';
+import { END, Replayer, WAIT, type DigestMode, type EntrySource, type ReplayOutcome, type ReplayerOptions } from '../../replay/replayer.ts';
 import { TraceSource } from '../../replay/trace-source.ts';
 import { TraceWriter } from '../../engine/log/trace-writer.ts';
 import { TraceReader } from '../../engine/log/trace-reader.ts';
@@ -147,7 +147,8 @@ export async function replayEntries(
 }
 
 /** The report model the CLI builds, from an in-process outcome. */
-export function reportOf(outcome: ReplayOutcome, trace: string, guest: string, recordedHash = '00000000000000aa', replayedHash = recordedHash): ReplayReport {
+export function reportOf(r: Pick<Replay, 'outcome' | 'replayer'>, trace: string, guest: string, recordedHash = '00000000000000aa', replayedHash = recordedHash, digests: DigestMode = 'full'): ReplayReport {
+  const outcome = r.outcome;
   return {
     trace,
     guest,
@@ -159,6 +160,7 @@ export function reportOf(outcome: ReplayOutcome, trace: string, guest: string, r
     callIndex: outcome.callIndex,
     divergences: outcome.status === 'diverged' ? outcome.divergences : [],
     capped: outcome.status === 'identical' && outcome.capped,
+    digests: { mode: digests, ...r.replayer.digestCounts },
     traceTail: outcome.status === 'waiting' ? 'torn tail at byte 1234: frame cut short' : undefined,
     durationMs: 12.5,
   };
