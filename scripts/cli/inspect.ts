@@ -4,12 +4,21 @@ import { TraceReader } from '../../engine/log/trace-reader.ts';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
 import { decodeDigestPayload } from '../../engine/log/digest-payload.ts';
 import { CliError } from './cli-error.ts';
-import { parseRunArgs } from './run-options.ts';
+import { parseRunArgs, type CommandArgs } from './run-options.ts';
+import { usageLine } from './help.ts';
 import { REPLAY_EXIT } from './replay.ts';
 
-export const INSPECT_USAGE = 'twinstep inspect [--entries] [--json] TRACE';
+export const INSPECT_ARGS: CommandArgs = {
+  flags: {
+    '--entries': { takesValue: false, help: 'print every entry as a JSON line instead of the summary' },
+    '--json': { takesValue: false, help: 'print the header and summary as JSON' },
+  },
+  shared: [],
+  operand: 'TRACE',
+  rest: false,
+};
 
-const FLAGS = { '--entries': { takesValue: false }, '--json': { takesValue: false } };
+export const INSPECT_USAGE = usageLine('inspect', INSPECT_ARGS);
 const KIND = ['input', 'output', 'digest'] as const;
 const hex = (v: bigint) => v.toString(16).padStart(16, '0');
 
@@ -35,7 +44,7 @@ function entryJson(e: LogEntry): Record<string, unknown> {
 }
 
 export async function inspectCommand(argv: readonly string[]): Promise<number> {
-  const { run, flags } = parseRunArgs(argv, FLAGS, 'TRACE');
+  const { run, flags } = parseRunArgs(argv, INSPECT_ARGS);
   const path = run.module;
   if (!existsSync(path)) throw new CliError(`cannot read trace '${path}': no such file`, REPLAY_EXIT.unusable);
   let reader: TraceReader;

@@ -24,37 +24,15 @@ import { SleepGate } from '../../engine/node/guest-sleep.ts';
 import { PrimaryDriver } from '../../engine/node/primary-driver.ts';
 import { SecondaryDriver } from '../../engine/node/secondary-driver.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
-import { primaryConfig, secondaryConfig, type PrimaryConfig } from '../../engine/core/config.ts';
+import { pairDefaults, primaryConfig, primaryDefaults, secondaryConfig, type PrimaryConfig } from '../../engine/core/config.ts';
 import { ProtocolError } from '../../engine/core/errors.ts';
 import { parseFault } from '../../replay/fault.ts';
 import { NodeFigures, primaryReport, primaryStatusLine, secondaryReport, secondaryStatusLine, serveStatus, statusListenFlag } from './pair-status.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 import { digestBudgetFlag, intFlag, oneOf } from './flags.ts';
-import { bootTimeNs, parseRunArgs } from './run-options.ts';
-
-export const PRIMARY_USAGE =
-  'twinstep primary --peer ws://HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--on-peer-loss continue|pause] [--digest-every CALLS] [--digest-budget PCT] [--heartbeat-ms MS] [--peer-timeout-ms MS] [--transfer-apply-mbps MB_PER_S] [--lease-ttl-ms MS] [--checkpoint-file F [--checkpoint-every-ms MS]] [--vm-id ID] [--status-listen HOST:PORT] [--no-wait] [run options] MODULE.wasm [ARGS...]';
-export const SECONDARY_USAGE =
-  'twinstep secondary --listen HOST:PORT --secret-file F [--lease file:DIR|etcd:URL] [--release ack|compare] [--dispatch primary|secondary] [--digest-every CALLS] [--digest-budget PCT] [--heartbeat-ms MS] [--peer-timeout-ms MS] [--transfer-apply-mbps MB_PER_S] [--lease-ttl-ms MS] [--from-snapshot F] [--rejoin-peer ws://HOST:PORT] [--checkpoint-file F] [--vm-id ID] [--status-listen HOST:PORT] [--inject input@SEQ|output@SEQ|memory@CALL]';
-
-const COMMON = {
-  '--secret-file': { takesValue: true },
-  '--lease': { takesValue: true },
-  '--release': { takesValue: true },
-  '--dispatch': { takesValue: true },
-  '--vm-id': { takesValue: true },
-  '--heartbeat-ms': { takesValue: true },
-  '--peer-timeout-ms': { takesValue: true },
-  '--transfer-apply-mbps': { takesValue: true },
-  '--lease-ttl-ms': { takesValue: true },
-  '--digest-every': { takesValue: true },
-  '--digest-budget': { takesValue: true },
-  '--quiet': { takesValue: false },
-  '--checkpoint-file': { takesValue: true },
-  '--checkpoint-every-ms': { takesValue: true },
-  '--status-listen': { takesValue: true },
-};
+import { bootTimeNs, parseRunArgs, type CommandArgs, type FlagSpec } from './run-options.ts';
+import { usageLine } from './help.ts';
 
 /** Lease default: a directory in the working directory, which two processes on one host share. */
 const LEASE_DEFAULT = 'file:.twinstep-lease';
@@ -66,6 +44,24 @@ export const DIGEST_EVERY_DEFAULT = 2000;
  * guest. A --digest-every given on the command line is exact unless --digest-budget is given too.
  */
 export const DIGEST_BUDGET_DEFAULT = 0.02;
+
+const COMMON: Record<string, FlagSpec> = {
+  '--secret-file': { takesValue: true, required: true, value: 'F', help: 'the shared secret both sides prove they hold (at least 16 bytes, e.g. head -c 32 /dev/urandom > F)' },
+  '--lease': { takesValue: true, value: 'file:DIR|etcd:URL', help: `the lease that lets only one side release output or go live: a directory both hosts reach, or etcd:http://HOST:PORT[,...][/key] (default ${LEASE_DEFAULT})` },
+  '--release': { takesValue: true, value: 'ack|compare', help: "when a held output goes out: once the secondary has the log up to it (ack, default) or once it produced the same bytes (compare); give both sides the same" },
+  '--dispatch': { takesValue: true, value: 'primary|secondary', help: 'which side sends released outputs to the world (default primary; secondary needs --release compare); give both sides the same' },
+  '--vm-id': { takesValue: true, value: 'ID', help: 'the protected VM\'s id; a peer with another id is refused (default: default)' },
+  '--heartbeat-ms': { takesValue: true, value: 'MS', help: `heartbeat interval on the logging channel (default ${pairDefaults.heartbeatMs})` },
+  '--peer-timeout-ms': { takesValue: true, value: 'MS', help: `silence after which the peer counts as lost (default ${pairDefaults.peerTimeoutMs}); keep it above the guest's longest stretch without a host call` },
+  '--transfer-apply-mbps': { takesValue: true, value: 'MB_PER_S', help: `how fast the secondary is assumed to apply a state transfer: the silence allowed meanwhile grows with its size (default ${primaryDefaults.transferApplyBytesPerMs / 1000})` },
+  '--lease-ttl-ms': { takesValue: true, value: 'MS', help: `how long a lease lasts unless renewed (default ${LEASE_TTL_MS_DEFAULT}; renewed every third of it)` },
+  '--digest-every': { takesValue: true, value: 'CALLS', help: `a state digest in the log every CALLS host calls (default ${DIGEST_EVERY_DEFAULT}); the secondary compares it` },
+  '--digest-budget': { takesValue: true, value: 'PCT', help: `digests take at most PCT percent of the guest's time (default ${DIGEST_BUDGET_DEFAULT * 100} with the default interval, none when --digest-every is given; 100: no budget)` },
+  '--quiet': { takesValue: false, help: 'print only role changes, divergences and resyncs (no status line every second)' },
+  '--checkpoint-file': { takesValue: true, value: 'F', help: "as the primary (a secondary: once it went live), write the state there now and then (atomically), so a host that comes back can rejoin with the delta only (secondary --from-snapshot F)" },
+  '--checkpoint-every-ms': { takesValue: true, value: 'MS', help: 'how often --checkpoint-file is written (default 1000)' },
+  '--status-listen': { takesValue: true, value: 'HOST:PORT', help: 'serve a status page, /status (JSON) and /metrics (Prometheus) there (port 0: any free port)' },
+};
 
 function log(role: string, quiet: boolean): (line: string) => void {
   return (line) => {
@@ -153,13 +149,37 @@ function emit(channel: number, data: Uint8Array): void {
   writeAllSync(channel, data);
 }
 
-export async function primaryCommand(argv: readonly string[]): Promise<number> {
-  const { run, flags } = parseRunArgs(argv, {
+export const PRIMARY_ARGS: CommandArgs = {
+  flags: {
+    '--peer': { takesValue: true, required: true, value: 'ws://HOST:PORT', help: 'where the secondary listens' },
     ...COMMON,
-    '--peer': { takesValue: true },
-    '--on-peer-loss': { takesValue: true },
-    '--no-wait': { takesValue: false },
-  });
+    '--on-peer-loss': { takesValue: true, value: 'continue|pause', help: 'when the secondary is lost: take the lease and run unprotected, saying so loudly (continue, default), or pause the guest until a secondary joins' },
+    '--no-wait': { takesValue: false, help: 'start the guest at once, unprotected until a secondary joins (default: wait for the secondary)' },
+  },
+  shared: ['--dir', '--env', '--unwind'],
+  operand: 'MODULE.wasm',
+  rest: true,
+};
+
+export const PRIMARY_USAGE = usageLine('primary', PRIMARY_ARGS);
+
+export const SECONDARY_ARGS: CommandArgs = {
+  flags: {
+    '--listen': { takesValue: true, required: true, value: 'HOST:PORT', help: 'where to wait for the primary; the primary ships the module, args, env and disk image' },
+    ...COMMON,
+    '--from-snapshot': { takesValue: true, value: 'F', help: "failback: a snapshot of this VM this host still holds (a primary's --checkpoint-file); only the delta is sent" },
+    '--rejoin-peer': { takesValue: true, value: 'ws://HOST:PORT', help: 'after going live, re-protect by connecting to a new secondary listening there' },
+    '--inject': { takesValue: true, value: 'input@SEQ|output@SEQ|memory@CALL[:ADDR]', help: 'test hook: perturb one input, output or memory byte in the replay, to see a divergence resynced' },
+  },
+  shared: [],
+  operand: null,
+  rest: false,
+};
+
+export const SECONDARY_USAGE = usageLine('secondary', SECONDARY_ARGS);
+
+export async function primaryCommand(argv: readonly string[]): Promise<number> {
+  const { run, flags } = parseRunArgs(argv, PRIMARY_ARGS);
   const peer = flags.get('--peer')?.at(-1);
   if (!peer) throw new CliError('missing --peer ws://HOST:PORT (where the secondary listens)', EXIT.usage);
   if (!/^ws:\/\/[^/]+:\d+\/?$/.test(peer)) throw new CliError(`--peer expects ws://HOST:PORT, got '${peer}'`, EXIT.usage);
@@ -238,14 +258,7 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
 }
 
 export async function secondaryCommand(argv: readonly string[]): Promise<number> {
-  // The secondary takes no module: parse its flags with a placeholder module argument.
-  const { flags } = parseRunArgs([...argv, '--', '-'], {
-    ...COMMON,
-    '--listen': { takesValue: true },
-    '--inject': { takesValue: true },
-    '--from-snapshot': { takesValue: true },
-    '--rejoin-peer': { takesValue: true },
-  });
+  const { flags } = parseRunArgs(argv, SECONDARY_ARGS);
   const listenAt = flags.get('--listen')?.at(-1);
   if (!listenAt) throw new CliError('missing --listen HOST:PORT', EXIT.usage);
   const m = /^(?:ws:\/\/)?([^:/]+|\[[^\]]+\]):(\d+)\/?$/.exec(listenAt);

@@ -15,11 +15,9 @@ import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 import { exitForResult } from './result.ts';
-import { bootTimeNs, parseRunArgs } from './run-options.ts';
+import { bootTimeNs, parseRunArgs, type CommandArgs } from './run-options.ts';
+import { usageLine } from './help.ts';
 import { digestBudgetFlag, intFlag } from './flags.ts';
-
-export const RECORD_USAGE =
-  'twinstep record -o TRACE [--digest-every CALLS] [--digest-ms MS] [--digest-budget PCT] [--max-bytes BYTES] [--max-duration MS] [--from SNAPSHOT] [--vm-id ID] [run options] MODULE.wasm [ARGS...]';
 
 /** Digest defaults: cheap for small guests (a 1 MiB memory hashes in ~50 µs), frequent enough to localise. */
 export const DIGEST_EVERY_CALLS_DEFAULT = 10_000;
@@ -38,20 +36,27 @@ const ENTRY_OVERHEAD_BYTES = 12;
 /** A pending batch older than this is written at the next entry's tick, so a killed recorder loses little. */
 const FLUSH_EVERY_MS = 250;
 
-const FLAGS = {
-  '-o': { takesValue: true },
-  '--output': { takesValue: true },
-  '--digest-every': { takesValue: true },
-  '--digest-ms': { takesValue: true },
-  '--digest-budget': { takesValue: true },
-  '--max-bytes': { takesValue: true },
-  '--max-duration': { takesValue: true },
-  '--from': { takesValue: true },
-  '--vm-id': { takesValue: true },
+export const RECORD_ARGS: CommandArgs = {
+  flags: {
+    '-o': { takesValue: true, required: true, value: 'TRACE', help: 'where to write the trace (or --output TRACE)' },
+    '--output': { takesValue: true, hidden: true, value: 'TRACE', help: 'the same as -o' },
+    '--digest-every': { takesValue: true, value: 'CALLS', help: `a state digest every CALLS host calls (default ${DIGEST_EVERY_CALLS_DEFAULT}; 0: none by count)` },
+    '--digest-ms': { takesValue: true, value: 'MS', help: `a state digest once MS milliseconds passed since the last (default ${DIGEST_EVERY_MS_DEFAULT}; 0: none by time); one is always taken before exit` },
+    '--digest-budget': { takesValue: true, value: 'PCT', help: `digests take at most PCT percent of the recording's time (default ${DIGEST_BUDGET_DEFAULT * 100} with the default intervals, none when an interval is given; 100: no budget)` },
+    '--max-bytes': { takesValue: true, value: 'BYTES', help: 'stop recording once the trace holds about BYTES (default: no cap); the trace ends with a cap marker and replays to it' },
+    '--max-duration': { takesValue: true, value: 'MS', help: 'stop recording after MS milliseconds (default: no cap)' },
+    '--from': { takesValue: true, value: 'SNAPSHOT', help: 'start from a snapshot taken by `twinstep run --snapshot-at CALL --snapshot-out SNAPSHOT`' },
+    '--vm-id': { takesValue: true, value: 'ID', help: 'the VM id written into the trace header (default: none)' },
+  },
+  shared: ['--dir', '--env', '--unwind'],
+  operand: 'MODULE.wasm',
+  rest: true,
 };
 
+export const RECORD_USAGE = usageLine('record', RECORD_ARGS);
+
 export async function recordCommand(argv: readonly string[]): Promise<number> {
-  const { run, flags } = parseRunArgs(argv, FLAGS);
+  const { run, flags } = parseRunArgs(argv, RECORD_ARGS);
   const out = flags.get('-o')?.at(-1) ?? flags.get('--output')?.at(-1);
   if (!out) throw new CliError('missing -o TRACE (where to write the trace)', EXIT.usage);
   const digestEveryCalls = intFlag(flags, '--digest-every', DIGEST_EVERY_CALLS_DEFAULT);

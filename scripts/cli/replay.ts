@@ -21,39 +21,43 @@ import { jsonReport } from '../../replay/report/json.ts';
 import { junitReport } from '../../replay/report/junit.ts';
 import { CliError } from './cli-error.ts';
 import { oneOf } from './flags.ts';
-import { parseRunArgs } from './run-options.ts';
+import { parseRunArgs, type CommandArgs } from './run-options.ts';
+import { usageLine } from './help.ts';
 import { Progress } from './progress.ts';
-
-export const REPLAY_USAGE =
-  'twinstep replay [--guest OTHER.wasm] [--digests full|files|off] [--format text|json|junit] [--report FILE] [--until-divergence|--keep-going] [--dir HOST::GUEST]... TRACE';
 
 /** Replay's own exit codes (CI contract). */
 export const REPLAY_EXIT = { identical: 0, diverged: 1, unusable: 2 } as const;
 
-const FLAGS = {
-  '--guest': { takesValue: true },
-  '--format': { takesValue: true },
-  '--report': { takesValue: true },
-  '--until-divergence': { takesValue: false },
-  '--keep-going': { takesValue: false },
-  '--fault': { takesValue: true },
-  '--digests': { takesValue: true },
+export const REPLAY_ARGS: CommandArgs = {
+  flags: {
+    '--guest': { takesValue: true, value: 'OTHER.wasm', help: 'replay this module instead of the one the trace names: differential replay of a new build against an old recording' },
+    '--digests': { takesValue: true, value: 'full|files|off', help: "what the trace's state digests are compared against: full (default: memory, globals, device state, files), files (file contents only, for a new build), off (calls and outputs only)" },
+    '--format': { takesValue: true, value: 'text|json|junit', help: 'the report format (default text)' },
+    '--report': { takesValue: true, value: 'FILE', help: 'write the report to FILE, and a one-line summary to stdout' },
+    '--until-divergence': { takesValue: false, help: 'stop at the first divergence (the default)' },
+    '--keep-going': { takesValue: false, help: 'continue after a divergence where the call sequence still lines up, and report every one' },
+    '--fault': { takesValue: true, value: 'input@SEQ|output@SEQ|memory@CALL[:ADDR]', help: 'test hook: perturb one input, one output or one memory byte, to see a divergence reported' },
+  },
+  shared: ['--dir'],
+  sharedHelp: { '--dir': 'where the recorded preopens are on this machine: given once, it replaces the list the trace recorded (a note says when the files differ from the recorded disk image)' },
+  operand: 'TRACE',
+  rest: false,
 };
 
+export const REPLAY_USAGE = usageLine('replay', REPLAY_ARGS);
 
 const hex = (v: bigint) => v.toString(16).padStart(16, '0');
 
 export async function replayCommand(argv: readonly string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseRunArgs(argv, FLAGS, 'TRACE');
+    parsed = parseRunArgs(argv, REPLAY_ARGS);
   } catch (e) {
     if (e instanceof CliError) throw new CliError(e.message, REPLAY_EXIT.unusable);
     throw e;
   }
   const { run, flags } = parsed;
   const tracePath = run.module;
-  if (run.args.length) throw new CliError(`unexpected arguments after TRACE: ${run.args.join(' ')}`, REPLAY_EXIT.unusable);
   const format = usage(() => oneOf(flags, '--format', ['text', 'json', 'junit'] as const, 'text'));
   const digests = usage(() => oneOf(flags, '--digests', ['full', 'files', 'off'] as const, 'full'));
   const keepGoing = flags.has('--keep-going');

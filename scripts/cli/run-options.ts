@@ -21,14 +21,49 @@ export interface RunOptions {
 /** A flag the command itself defines; `takesValue` flags consume the next argument (or `--flag=value`). */
 export interface FlagSpec {
   readonly takesValue: boolean;
+  /** What the value looks like, for `twinstep CMD --help` (`CALLS`, `ws://HOST:PORT`). */
+  readonly value?: string;
+  /** One line for `twinstep CMD --help`: what the flag does and its default. */
+  readonly help: string;
+  /** The command refuses to start without it (checked by the command; shown outside brackets). */
+  readonly required?: boolean;
+  /** May be given several times (each one counts). */
+  readonly repeatable?: boolean;
+  /** Accepted, but left out of usage and help (an alias another flag's help names). */
+  readonly hidden?: boolean;
+}
+
+export type SharedFlag = '--dir' | '--env' | '--unwind';
+
+/** The options every command that starts a guest takes (run, record, primary; replay takes --dir). */
+export const SHARED_FLAGS: Record<SharedFlag, FlagSpec> = {
+  '--dir': { takesValue: true, repeatable: true, value: 'HOST[::GUEST]', help: 'preopen host directory HOST as GUEST (default: the same path); its files are loaded into the virtual disk, which the guest changes without touching HOST' },
+  '--env': { takesValue: true, repeatable: true, value: 'KEY=VALUE', help: 'an environment variable for the guest; the guest sees no other' },
+  '--unwind': { takesValue: true, value: 'all|io|none', help: 'which host calls can be pause points (snapshots, a pair\'s backpressure): all (default), io (input and output calls), none, or a list of call names' },
+};
+
+/** The arguments a command takes: its own flags, which shared ones, and its operand. */
+export interface CommandArgs {
+  readonly flags: Record<string, FlagSpec>;
+  /** Which of SHARED_FLAGS it takes. */
+  readonly shared: readonly SharedFlag[];
+  /** What a shared flag means for this command, where that differs from SHARED_FLAGS' help. */
+  readonly sharedHelp?: Partial<Record<SharedFlag, string>>;
+  /** The positional operand ('MODULE.wasm', 'TRACE'), or null: the command takes none. */
+  readonly operand: string | null;
+  /** Whether arguments may follow the operand (a guest's arguments). */
+  readonly rest: boolean;
 }
 
 /**
- * Parses `argv` (after the subcommand). Known run flags fill RunOptions; `extra` flags are returned in
- * `flags` (repeatable ones as arrays). The first non-flag argument is the module (`operand`, named in the error
- * when it is missing: replay and inspect take a TRACE there); the rest go to the guest.
+ * Parses `argv` (after the subcommand). Known run flags fill RunOptions; the command's own flags are returned
+ * in `flags` (repeatable ones as arrays). The first non-flag argument is the operand (the module, or replay's
+ * and inspect's TRACE); what follows goes to the guest, when the command has one. A flag the command does not
+ * take, or an argument it has no place for, is a usage error: nothing is silently ignored.
  */
-export function parseRunArgs(argv: readonly string[], extra: Record<string, FlagSpec> = {}, operand = 'MODULE.wasm'): { run: RunOptions; flags: Map<string, string[]> } {
+export function parseRunArgs(argv: readonly string[], spec: CommandArgs): { run: RunOptions; flags: Map<string, string[]> } {
+  const extra = spec.flags;
+  const operand = spec.operand;
   const run: RunOptions = { module: '', args: [], env: [], preopens: [], unwind: 'all' };
   const flags = new Map<string, string[]>();
   let i = 0;
@@ -47,6 +82,7 @@ export function parseRunArgs(argv: readonly string[], extra: Record<string, Flag
     const eq = a.indexOf('=');
     const flag = eq > 0 && a.startsWith('--') ? a.slice(0, eq) : a;
     const inline = eq > 0 && a.startsWith('--') ? a.slice(eq + 1) : undefined;
+    if (flag in SHARED_FLAGS && !spec.shared.includes(flag as SharedFlag)) throw new CliError(`unknown option '${flag}' (see 'twinstep help')`, EXIT.usage);
     switch (flag) {
       case '--dir':
         run.preopens.push(parseDir(value(flag, inline)));
@@ -71,9 +107,14 @@ export function parseRunArgs(argv: readonly string[], extra: Record<string, Flag
       }
     }
   }
+  if (operand === null) {
+    if (i < argv.length) throw new CliError(`unexpected argument '${argv[i]}' (this command takes options only)`, EXIT.usage);
+    return { run, flags };
+  }
   if (i >= argv.length) throw new CliError(`missing ${operand}`, EXIT.usage);
   run.module = argv[i];
   run.args = argv.slice(i + 1);
+  if (!spec.rest && run.args.length) throw new CliError(`unexpected arguments after ${operand}: ${run.args.join(' ')}`, EXIT.usage);
   return { run, flags };
 }
 

@@ -7,16 +7,25 @@ import { intFlag } from './flags.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
-import { bootTimeNs, parseRunArgs } from './run-options.ts';
+import { bootTimeNs, parseRunArgs, type CommandArgs } from './run-options.ts';
+import { usageLine } from './help.ts';
 import { exitForResult } from './result.ts';
 import { basename } from 'node:path';
 
-export const RUN_USAGE = 'twinstep run [--dir HOST[::GUEST]]... [--env KEY=VALUE]... [--unwind all|io|none] [--snapshot-at CALL --snapshot-out FILE] MODULE.wasm [ARGS...]';
+export const RUN_ARGS: CommandArgs = {
+  flags: {
+    '--snapshot-at': { takesValue: true, value: 'CALL', help: 'take a snapshot when the guest reaches host call CALL (with --snapshot-out); `record --from` starts a trace there' },
+    '--snapshot-out': { takesValue: true, value: 'FILE', help: 'where --snapshot-at writes the snapshot' },
+  },
+  shared: ['--dir', '--env', '--unwind'],
+  operand: 'MODULE.wasm',
+  rest: true,
+};
 
-const FLAGS = { '--snapshot-at': { takesValue: true }, '--snapshot-out': { takesValue: true } };
+export const RUN_USAGE = usageLine('run', RUN_ARGS);
 
 export async function runCommand(argv: readonly string[]): Promise<number> {
-  const { run, flags } = parseRunArgs(argv, FLAGS);
+  const { run, flags } = parseRunArgs(argv, RUN_ARGS);
   const snapshotOut = flags.get('--snapshot-out')?.at(-1);
   const snapshotAt = intFlag(flags, '--snapshot-at', -1);
   if ((snapshotOut === undefined) !== (snapshotAt < 0)) throw new CliError('--snapshot-at and --snapshot-out go together', EXIT.usage);

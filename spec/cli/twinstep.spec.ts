@@ -436,6 +436,13 @@ describe('twinstep CLI (spawned)', function () {
       { args: ['replay', '--fault', 'cosmic@3', 'x.twt'], code: 2, message: /--fault expects input@SEQ, output@SEQ or memory@CALL\[:ADDRESS\]/ },
       { args: ['inspect', '/nonexistent/trace.twt'], code: 2, message: /^twinstep inspect: cannot read trace/ },
       { args: ['frobnicate'], code: 64, message: /^twinstep: unknown command 'frobnicate'/ },
+      // Options a command has no use for are refused, never silently ignored.
+      { args: ['replay', '--env', 'A=1', 'x.twt'], code: 2, message: /^twinstep replay: unknown option '--env'/ },
+      { args: ['replay', 'x.twt', 'extra'], code: 2, message: /^twinstep replay: unexpected arguments after TRACE: extra$/ },
+      { args: ['inspect', '--dir', '/tmp', 'x.twt'], code: 64, message: /^twinstep inspect: unknown option '--dir'/ },
+      { args: ['inspect', 'x.twt', 'y.twt'], code: 64, message: /^twinstep inspect: unexpected arguments after TRACE: y\.twt$/ },
+      { args: ['secondary', '--listen', '127.0.0.1:0', '--secret-file', SECRET, 'app.wasm'], code: 64, message: /^twinstep secondary: unexpected argument 'app\.wasm' \(this command takes options only\)/ },
+      { args: ['secondary', '--listen', '127.0.0.1:0', '--secret-file', SECRET, '--dir', '/tmp'], code: 64, message: /^twinstep secondary: unknown option '--dir'/ },
       // Settings the protocol cores refuse: a usage error naming the flag, not an internal error.
       { args: ['primary', '--peer', 'ws://127.0.0.1:9', '--secret-file', SECRET, '--digest-budget', '101', LINES], code: 64, message: /^twinstep primary: --digest-budget expects a percentage above 0 and at most 100, got '101'/ },
       { args: ['secondary', '--listen', '127.0.0.1:0', '--secret-file', SECRET, '--digest-budget', 'lots'], code: 64, message: /^twinstep secondary: --digest-budget expects a percentage above 0 and at most 100, got 'lots'/ },
