@@ -1,7 +1,8 @@
 /**
  * Protected-pair benchmarks, measured in one run: the primary runs in this process (exactly as `twinstep
  * primary` does), the secondary is a real `twinstep secondary` process on loopback.
- *  - protected vs unprotected guest throughput (time ratio inverted), for each release rule;
+ *  - protected vs unprotected guest throughput (time ratio inverted), for each release rule, and (ack) against
+ *    the guest's time per host call (hostcalls with WORK steps between its calls; pair-throughput.svg);
  *  - output hold time p50/p99 (from the output entering the gate to its release);
  *  - log bandwidth in bytes per second and per host call;
  *  - re-protect (join) time, stun time per MiB, resync bytes vs full snapshot bytes;
@@ -169,6 +170,33 @@ async function failoverMs(trials: number): Promise<number[]> {
 
 /** Unprotected/protected run pairs per guest and release rule (odd: the median is one of them). */
 const PAIRED_ROUNDS = 5;
+const SWEEP_ROUNDS = 3;
+
+/** The pair sweep: [iterations, WORK steps between calls], each point about 0.4 s unprotected on the bench host. */
+const PAIR_SWEEP: ReadonlyArray<readonly [number, number]> = [
+  [1_600_000, 100],
+  [700_000, 300],
+  [230_000, 1000],
+  [80_000, 3000],
+];
+
+/** hostcalls' host calls for N iterations: the clock reads, a random_get every 64th, a write every 1000th. */
+const HOSTCALLS_CALLS = (n: number) => n + Math.ceil(n / 64) + Math.ceil(n / 1000);
+
+/**
+ * Paired rounds: each protected run right after an unprotected one, the ratio taken per pair, sorted by ratio
+ * (the middle one is the median). This host changes speed by up to 2x for seconds to minutes at a time (the
+ * same unprotected run takes 21 or 39 ms); a ratio of runs minutes apart would measure that instead.
+ */
+async function pairedRounds(c: Case, release: 'ack' | 'compare', n: number): Promise<Array<{ run: ProtectedRun; base: number; ratio: number }>> {
+  const rounds: Array<{ run: ProtectedRun; base: number; ratio: number }> = [];
+  for (let k = 0; k < n; k++) {
+    const base = await unprotectedMs(c);
+    const run = await protectedRun(c, release);
+    rounds.push({ run, base, ratio: base / run.guestMs });
+  }
+  return rounds.sort((a, b) => a.ratio - b.ratio);
+}
 
 export async function benchPair(): Promise<Record<string, number>> {
   const cache = mkdtempSync(join(tmpdir(), 'twinstep-bench-cache-'));
@@ -191,19 +219,11 @@ export async function benchPair(): Promise<Record<string, number>> {
   const allHeld: Record<string, number[]> = { ack: [], compare: [] };
   for (const c of cases) {
     for (const g of [c.path, guest('c/ticker.wasm'), guest('c/memhog.wasm')]) await loadModule(readFileSync(g));
-    // Paired rounds: each protected run right after an unprotected one, the ratio taken per pair, the median of
-    // five reported (with the lowest and highest). This host changes speed by up to 2x for seconds to minutes at a time
-    // (the same unprotected run takes 21 or 39 ms); a ratio of runs minutes apart would measure that instead.
+    // Paired rounds (pairedRounds): the median of five reported, with the lowest and highest.
     const bases: number[] = [];
     for (const release of ['ack', 'compare'] as const) {
-      const rounds: Array<{ run: ProtectedRun; ratio: number }> = [];
-      for (let k = 0; k < PAIRED_ROUNDS; k++) {
-        const base = await unprotectedMs(c);
-        const run = await protectedRun(c, release);
-        bases.push(base);
-        rounds.push({ run, ratio: base / run.guestMs });
-      }
-      rounds.sort((a, b) => a.ratio - b.ratio);
+      const rounds = await pairedRounds(c, release, PAIRED_ROUNDS);
+      bases.push(...rounds.map((r) => r.base));
       const mid = rounds[PAIRED_ROUNDS >> 1]!.run;
       out[`${c.name}.${release}.throughput_ratio`] = rounds[PAIRED_ROUNDS >> 1]!.ratio;
       out[`${c.name}.${release}.throughput_ratio_min`] = rounds[0]!.ratio;
@@ -213,7 +233,31 @@ export async function benchPair(): Promise<Record<string, number>> {
       out[`${c.name}.${release}.output_hold_p99_ms`] = percentile(rounds.flatMap((r) => r.run.held), 99);
     }
     out[`${c.name}.unprotected_ms`] = median(bases);
+    if (c.name === 'hostcalls') out['hostcalls.guest_ns_per_host_call'] = (median(bases) * 1e6) / HOSTCALLS_CALLS(4_000_000);
   }
+  // The throughput ratio against how much the guest computes between two host calls: hostcalls with WORK
+  // arithmetic steps between its calls, each point about 0.4 s unprotected. The pair's cost is per host call
+  // (an entry recorded, sent, replayed and acked), so its weight falls as the guest's own time per call grows.
+  const sweepPoints: Array<[number, number]> = [[out['hostcalls.guest_ns_per_host_call']!, out['hostcalls.ack.throughput_ratio']!]];
+  for (const [n, work] of PAIR_SWEEP) {
+    const c: Case = { name: `hostcalls-work-${work}`, path: guest('c/hostcalls.wasm'), args: [String(n), String(work)] };
+    const rounds = await pairedRounds(c, 'ack', SWEEP_ROUNDS);
+    const mid = rounds[SWEEP_ROUNDS >> 1]!;
+    const nsPerCall = (median(rounds.map((r) => r.base)) * 1e6) / HOSTCALLS_CALLS(n);
+    out[`sweep.work_${work}.guest_ns_per_host_call`] = nsPerCall;
+    out[`sweep.work_${work}.ack.throughput_ratio`] = mid.ratio;
+    out[`sweep.work_${work}.ack.throughput_ratio_min`] = rounds[0]!.ratio;
+    out[`sweep.work_${work}.ack.throughput_ratio_max`] = rounds[SWEEP_ROUNDS - 1]!.ratio;
+    sweepPoints.push([nsPerCall, mid.ratio]);
+  }
+  writeBenchFile('pair-throughput.csv', toCsv(['guest_ns_per_host_call', 'ack_throughput_ratio'], sweepPoints));
+  writeBenchFile('pair-throughput.svg', lineChart([{ name: 'protected / unprotected (ack)', points: sweepPoints }], {
+    title: 'Protected pair throughput against host-call density (guests/c/hostcalls, loopback, one host)',
+    xLabel: 'guest time per host call, unprotected (ns)',
+    yLabel: 'throughput, protected / unprotected',
+    logX: true,
+    hLines: [{ y: 0.9, label: 'target 0.90' }, { y: 1, label: 'no cost' }],
+  }));
   // Hold time on an output-heavy guest (a line every 2 ms), where it is what clients feel. The headline
   // figures are a fresh pair's first 600 outputs (both processes still warming up their JIT); the steady
   // figures are outputs 1000 to 1999 of the same run, after the warm-up.
