@@ -178,6 +178,7 @@ const PAIR_SWEEP: ReadonlyArray<readonly [number, number]> = [
   [700_000, 300],
   [230_000, 1000],
   [80_000, 3000],
+  [8_000, 30_000],
 ];
 
 /** hostcalls' host calls for N iterations: the clock reads, a random_get every 64th, a write every 1000th. */
