@@ -1,7 +1,7 @@
 /** The report for machines: the same content as the text report, bytes as hex and UTF-8 previews. */
 import type { EntryView } from '../divergence.ts';
 import { firstDifference } from './hexdump.ts';
-import { differential, digestHint, type ReplayReport } from './model.ts';
+import { differential, digestHint, totals, type ReplayReport, type TraceResult } from './model.ts';
 
 function bytes(b: Uint8Array | undefined): { hex: string; text: string; length: number } | undefined {
   if (!b) return undefined;
@@ -15,37 +15,50 @@ function entry(e: EntryView | undefined) {
 }
 
 export function jsonReport(r: ReplayReport): string {
-  return JSON.stringify(
-    {
-      format: 'twinstep-replay-report',
-      version: 1,
-      trace: r.trace,
-      guest: r.guest,
-      recordedModuleHash: r.recordedModuleHash,
-      replayedModuleHash: r.replayedModuleHash,
-      differential: differential(r),
-      status: r.status,
-      entries: r.entries,
-      entriesTotal: r.entriesTotal,
-      callIndex: r.callIndex,
-      capped: r.capped,
-      digests: r.digests,
-      hint: digestHint(r),
-      traceTail: r.traceTail,
-      durationMs: Math.round(r.durationMs),
-      divergences: r.divergences.map((d) => ({
-        kind: d.kind,
-        seq: d.seq,
-        callIndex: d.callIndex,
-        message: d.message,
-        firstDifferingByte: d.expected && d.actual?.data ? firstDifference(d.expected.data, d.actual.data) : undefined,
-        expected: entry(d.expected),
-        actual: d.actual ? { channel: d.actual.channel, data: bytes(d.actual.data), request: bytes(d.actual.request) } : undefined,
-        context: d.context.map(entry),
-        state: d.state,
-      })),
-    },
-    null,
-    2,
-  ) + '\n';
+  return JSON.stringify(reportObject(r), null, 2) + '\n';
+}
+
+/**
+ * Several traces: `format: "twinstep-replay-reports"`, the totals, and per trace the object a replay of that trace
+ * alone reports (or `{ trace, status: "unusable", message }`).
+ */
+export function jsonReports(results: readonly TraceResult[]): string {
+  return JSON.stringify({
+    format: 'twinstep-replay-reports',
+    version: 1,
+    totals: totals(results),
+    traces: results.map((r) => (r.status === 'unusable' ? r : reportObject(r))),
+  }, null, 2) + '\n';
+}
+
+function reportObject(r: ReplayReport) {
+  return {
+    format: 'twinstep-replay-report',
+    version: 1,
+    trace: r.trace,
+    guest: r.guest,
+    recordedModuleHash: r.recordedModuleHash,
+    replayedModuleHash: r.replayedModuleHash,
+    differential: differential(r),
+    status: r.status,
+    entries: r.entries,
+    entriesTotal: r.entriesTotal,
+    callIndex: r.callIndex,
+    capped: r.capped,
+    digests: r.digests,
+    hint: digestHint(r),
+    traceTail: r.traceTail,
+    durationMs: Math.round(r.durationMs),
+    divergences: r.divergences.map((d) => ({
+      kind: d.kind,
+      seq: d.seq,
+      callIndex: d.callIndex,
+      message: d.message,
+      firstDifferingByte: d.expected && d.actual?.data ? firstDifference(d.expected.data, d.actual.data) : undefined,
+      expected: entry(d.expected),
+      actual: d.actual ? { channel: d.actual.channel, data: bytes(d.actual.data), request: bytes(d.actual.request) } : undefined,
+      context: d.context.map(entry),
+      state: d.state,
+    })),
+  };
 }

@@ -1,27 +1,52 @@
 /**
- * The report for CI systems: JUnit XML. One test case per replayed trace ("replay"), failed with one
- * <failure> per divergence, so CI dashboards show the first divergence as the failure message.
+ * The report for CI systems: JUnit XML. One test case per replayed trace ("replay TRACE with GUEST"), failed
+ * with one <failure> per divergence, so CI dashboards show the first divergence as the failure message; a
+ * damaged trace is an <error type="incomplete">, a trace that could not be replayed an <error type="unusable">.
  */
 import { escapeMarkup } from '../../engine/node/markup.ts';
 import { textReport } from './text.ts';
-import type { ReplayReport } from './model.ts';
+import { totals, type ReplayReport, type TraceResult } from './model.ts';
 
-export function junitReport(r: ReplayReport): string {
-  const failures = r.divergences.length;
-  const errors = r.status === 'incomplete' ? 1 : 0;
-  const seconds = (r.durationMs / 1000).toFixed(3);
-  const name = r.trace.split('/').pop() ?? r.trace;
-  const lines = [
-    '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="twinstep replay" tests="1" failures="${failures ? 1 : 0}" errors="${errors}" time="${seconds}">`,
-    `  <testsuite name="${escapeMarkup(name)}" tests="1" failures="${failures ? 1 : 0}" errors="${errors}" time="${seconds}">`,
-    `    <testcase classname="twinstep.replay" name="${escapeMarkup(`replay ${name} with ${r.guest}`)}" time="${seconds}">`,
-  ];
+const seconds = (ms: number) => (ms / 1000).toFixed(3);
+const baseName = (trace: string) => trace.split('/').pop() ?? trace;
+
+function testcase(r: TraceResult): string[] {
+  if (r.status === 'unusable') {
+    return [
+      `    <testcase classname="twinstep.replay" name="${escapeMarkup(`replay ${baseName(r.trace)}`)}" time="0.000">`,
+      `      <error type="unusable" message="${escapeMarkup(r.message)}"/>`,
+      '    </testcase>',
+    ];
+  }
+  const lines = [`    <testcase classname="twinstep.replay" name="${escapeMarkup(`replay ${baseName(r.trace)} with ${r.guest}`)}" time="${seconds(r.durationMs)}">`];
   for (const d of r.divergences) {
     lines.push(`      <failure type="${d.kind}" message="${escapeMarkup(`entry #${d.seq}, host call ${d.callIndex}: ${d.message}`)}"/>`);
   }
-  if (errors) lines.push(`      <error type="incomplete" message="${escapeMarkup(r.traceTail ?? 'replay did not complete')}"/>`);
-  lines.push(`      <system-out>${escapeMarkup(textReport(r))}</system-out>`);
-  lines.push('    </testcase>', '  </testsuite>', '</testsuites>');
+  if (r.status === 'incomplete') lines.push(`      <error type="incomplete" message="${escapeMarkup(r.traceTail ?? 'replay did not complete')}"/>`);
+  lines.push(`      <system-out>${escapeMarkup(textReport(r))}</system-out>`, '    </testcase>');
+  return lines;
+}
+
+/** One trace: a test suite named after it, with its one test case. */
+export function junitReport(r: ReplayReport): string {
+  return suites([r], baseName(r.trace));
+}
+
+/** Several traces: one test suite ("twinstep replay") with a test case per trace, in the order given. */
+export function junitReports(results: readonly TraceResult[]): string {
+  return suites(results, 'twinstep replay');
+}
+
+function suites(results: readonly TraceResult[], suiteName: string): string {
+  const t = totals(results);
+  const counts = `tests="${t.traces}" failures="${t.diverged}" errors="${t.incomplete + t.unusable}" time="${seconds(results.reduce((ms, r) => ms + (r.status === 'unusable' ? 0 : r.durationMs), 0))}"`;
+  const lines = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="twinstep replay" ${counts}>`,
+    `  <testsuite name="${escapeMarkup(suiteName)}" ${counts}>`,
+    ...results.flatMap(testcase),
+    '  </testsuite>',
+    '</testsuites>',
+  ];
   return lines.join('\n') + '\n';
 }

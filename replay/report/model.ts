@@ -22,6 +22,29 @@ export interface ReplayReport {
   readonly durationMs: number;
 }
 
+/** A trace that could not be replayed at all (unreadable, its module missing), among several. */
+export interface UnusableTrace {
+  readonly trace: string;
+  readonly status: 'unusable';
+  readonly message: string;
+}
+
+/** What one trace of a replay of several came to. */
+export type TraceResult = ReplayReport | UnusableTrace;
+
+/** How many traces came to each status. */
+export function totals(results: readonly TraceResult[]): { traces: number; identical: number; diverged: number; incomplete: number; unusable: number } {
+  const n = (s: TraceResult['status']) => results.filter((r) => r.status === s).length;
+  return { traces: results.length, identical: n('identical'), diverged: n('diverged'), incomplete: n('incomplete'), unusable: n('unusable') };
+}
+
+/** `5 traces: 3 identical, 1 diverged, 1 unusable` (statuses nobody came to are left out). */
+export function totalsLine(results: readonly TraceResult[]): string {
+  const t = totals(results);
+  const parts = (['identical', 'diverged', 'incomplete', 'unusable'] as const).filter((k) => t[k] > 0).map((k) => `${t[k]} ${k}`);
+  return `${t.traces} traces: ${parts.join(', ')}`;
+}
+
 export function differential(r: ReplayReport): boolean {
   return r.recordedModuleHash !== r.replayedModuleHash;
 }

@@ -1,7 +1,7 @@
 /** The report for people: what diverged, where, expected vs actual, and the entries just before. */
 import type { Divergence, EntryView } from '../divergence.ts';
 import { hexdumpDiff } from './hexdump.ts';
-import { differential, digestHint, digestScope, type ReplayReport } from './model.ts';
+import { differential, digestHint, digestScope, totalsLine, type ReplayReport, type TraceResult } from './model.ts';
 
 function entryLine(e: EntryView): string {
   const bytes = e.kind === 'digest' ? '' : ` ${e.data.length} bytes${e.kind === 'output' && e.channel >= 0 ? ` ${JSON.stringify(preview(e.data))}` : ''}`;
@@ -48,4 +48,10 @@ function digestsLine(r: ReplayReport): string {
   if (compared + skipped === 0) return 'state digests: none reached';
   if (mode === 'off') return `state digests: ${skipped} not compared (--digests off)`;
   return `state digests: ${compared} compared (${digestScope(mode)})${skipped ? `, ${skipped} carried the root only and were skipped` : ''}`;
+}
+
+/** Several traces: each one's report in turn (an unusable one says why), then the totals. */
+export function textReports(results: readonly TraceResult[]): string {
+  const parts = results.map((r) => (r.status === 'unusable' ? `twinstep replay: ${r.trace}\n  result: UNUSABLE: ${r.message}\n` : textReport(r)));
+  return `${parts.join('\n')}\n${totalsLine(results)}\n`;
 }

@@ -22,8 +22,8 @@ export function usageLine(command: string, a: CommandArgs): string {
 function usageParts(command: string, a: CommandArgs): string[] {
   const parts = ['twinstep', command];
   for (const [name, f] of visible(a)) parts.push(f.required ? synopsis(name, f) : `[${synopsis(name, f)}]${f.repeatable ? '...' : ''}`);
-  if (a.operand) parts.push(a.operand);
-  if (a.rest) parts.push('[ARGS...]');
+  if (a.operand) parts.push(a.rest === 'more' ? `${a.operand}...` : a.operand);
+  if (a.rest === 'guest') parts.push('[ARGS...]');
   return parts;
 }
 
@@ -37,7 +37,8 @@ export function commandHelp(command: string, a: CommandArgs, about: string): str
     if (s.length > width) lines.push(`  ${s}`, `${' '.repeat(width + 4)}${text[0]}`, ...text.slice(1));
     else lines.push(`  ${s.padEnd(width)}  ${text[0]}`, ...text.slice(1));
   }
-  if (a.rest) lines.push('', `Arguments after ${a.operand} go to the guest.`);
+  if (a.rest === 'guest') lines.push('', `Arguments after ${a.operand} go to the guest.`);
+  if (a.rest === 'more') lines.push('', `Options go before the first ${a.operand}.`);
   return lines.join('\n') + '\n';
 }
 

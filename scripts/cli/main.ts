@@ -21,7 +21,7 @@ interface Command {
 export const COMMANDS: Record<string, Command> = {
   run: { usage: RUN_USAGE, args: RUN_ARGS, about: 'run a guest, like `wasmtime run`; exits with the guest\'s exit code', run: runCommand },
   record: { usage: RECORD_USAGE, args: RECORD_ARGS, about: 'run a guest live and write a trace of its inputs, outputs and state digests', run: recordCommand },
-  replay: { usage: REPLAY_USAGE, args: REPLAY_ARGS, about: 're-execute a guest against a trace and report the first divergence; exit 0 identical, 1 diverged, 2 unusable', run: replayCommand },
+  replay: { usage: REPLAY_USAGE, args: REPLAY_ARGS, about: 're-execute a guest against one or more traces and report the first divergence; exit 0 identical, 1 diverged, 2 unusable', run: replayCommand },
   inspect: { usage: INSPECT_USAGE, args: INSPECT_ARGS, about: "a trace's header and summary, or its entries as JSON lines", run: inspectCommand },
   primary: { usage: PRIMARY_USAGE, args: PRIMARY_ARGS, about: 'run a guest protected by a secondary: outputs are held until the secondary has the log', run: primaryCommand },
   secondary: { usage: SECONDARY_USAGE, args: SECONDARY_ARGS, about: "wait for a primary, replay its log, and take over when it dies", run: secondaryCommand },

@@ -158,7 +158,7 @@ export const PRIMARY_ARGS: CommandArgs = {
   },
   shared: ['--dir', '--env', '--unwind'],
   operand: 'MODULE.wasm',
-  rest: true,
+  rest: 'guest',
 };
 
 export const PRIMARY_USAGE = usageLine('primary', PRIMARY_ARGS);

@@ -50,7 +50,7 @@ export const RECORD_ARGS: CommandArgs = {
   },
   shared: ['--dir', '--env', '--unwind'],
   operand: 'MODULE.wasm',
-  rest: true,
+  rest: 'guest',
 };
 
 export const RECORD_USAGE = usageLine('record', RECORD_ARGS);

@@ -1,6 +1,7 @@
 /**
- * `twinstep replay`: re-executes a guest against a trace and reports the first (or every) divergence.
- * Exit 0: identical. Exit 1: diverged. Exit 2: bad usage, unreadable or damaged trace.
+ * `twinstep replay`: re-executes a guest against one or more traces and reports the first (or every) divergence.
+ * Exit 0: identical. Exit 1: diverged (any trace). Exit 2: bad usage, or an unreadable or damaged trace (and none
+ * diverged).
  */
 import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
@@ -11,14 +12,15 @@ import { TraceReader } from '../../engine/log/trace-reader.ts';
 import { LogFormatError } from '../../engine/log/errors.ts';
 import { MachineError } from '../../engine/machine/errors.ts';
 import type { HostCallHandler, HostCallInfo } from '../../engine/machine/machine.ts';
-import { Replayer } from '../../replay/replayer.ts';
+import { Replayer, type DigestMode } from '../../replay/replayer.ts';
+import type { Preopen } from '../../engine/wasi/context.ts';
 import { replayDevices } from '../../replay/devices.ts';
 import { TraceSource } from '../../replay/trace-source.ts';
 import { parseFault } from '../../replay/fault.ts';
-import type { ReplayReport } from '../../replay/report/model.ts';
-import { textReport } from '../../replay/report/text.ts';
-import { jsonReport } from '../../replay/report/json.ts';
-import { junitReport } from '../../replay/report/junit.ts';
+import { totalsLine, type ReplayReport, type TraceResult } from '../../replay/report/model.ts';
+import { textReport, textReports } from '../../replay/report/text.ts';
+import { jsonReport, jsonReports } from '../../replay/report/json.ts';
+import { junitReport, junitReports } from '../../replay/report/junit.ts';
 import { CliError } from './cli-error.ts';
 import { oneOf } from './flags.ts';
 import { parseRunArgs, type CommandArgs } from './run-options.ts';
@@ -33,7 +35,7 @@ export const REPLAY_ARGS: CommandArgs = {
     '--guest': { takesValue: true, value: 'OTHER.wasm', help: 'replay this module instead of the one the trace names: differential replay of a new build against an old recording' },
     '--digests': { takesValue: true, value: 'full|files|off', help: "what the trace's state digests are compared against: full (default: memory, globals, device state, files), files (file contents only, for a new build), off (calls and outputs only)" },
     '--format': { takesValue: true, value: 'text|json|junit', help: 'the report format (default text)' },
-    '--report': { takesValue: true, value: 'FILE', help: 'write the report to FILE, and a one-line summary to stdout' },
+    '--report': { takesValue: true, value: 'FILE', help: 'write the report to FILE, and summary lines to stdout (one per trace, and the totals when there are several)' },
     '--until-divergence': { takesValue: false, help: 'stop at the first divergence (the default)' },
     '--keep-going': { takesValue: false, help: 'continue after a divergence where the call sequence still lines up, and report every one' },
     '--fault': { takesValue: true, value: 'input@SEQ|output@SEQ|memory@CALL[:ADDR]', help: 'test hook: perturb one input, one output or one memory byte, to see a divergence reported' },
@@ -41,12 +43,20 @@ export const REPLAY_ARGS: CommandArgs = {
   shared: ['--dir'],
   sharedHelp: { '--dir': 'where the recorded preopens are on this machine: given once, it replaces the list the trace recorded (a note says when the files differ from the recorded disk image)' },
   operand: 'TRACE',
-  rest: false,
+  rest: 'more',
 };
 
 export const REPLAY_USAGE = usageLine('replay', REPLAY_ARGS);
 
 const hex = (v: bigint) => v.toString(16).padStart(16, '0');
+
+interface ReplayOptions {
+  readonly guest: string | undefined;
+  readonly digests: DigestMode;
+  readonly keepGoing: boolean;
+  readonly fault: string | undefined;
+  readonly preopens: readonly Preopen[];
+}
 
 export async function replayCommand(argv: readonly string[]): Promise<number> {
   let parsed;
@@ -57,15 +67,72 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     throw e;
   }
   const { run, flags } = parsed;
-  const tracePath = run.module;
+  const traces = [run.module, ...run.args];
   const format = usage(() => oneOf(flags, '--format', ['text', 'json', 'junit'] as const, 'text'));
   const digests = usage(() => oneOf(flags, '--digests', ['full', 'files', 'off'] as const, 'full'));
   const keepGoing = flags.has('--keep-going');
   if (keepGoing && flags.has('--until-divergence')) throw new CliError('--keep-going and --until-divergence exclude each other', REPLAY_EXIT.unusable);
   const fault = flags.get('--fault')?.at(-1);
-  const faultHook = fault ? usage(() => parseFault(fault)) : undefined;
-  if (!existsSync(tracePath)) throw new CliError(`cannot read trace '${tracePath}': no such file`, REPLAY_EXIT.unusable);
+  if (fault) usage(() => parseFault(fault));
+  const reportFile = flags.get('--report')?.at(-1);
+  const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), digests, keepGoing, fault, preopens: run.preopens };
+  const modules = new Map<string, LoadedModule>();
 
+  if (traces.length === 1) {
+    // One trace: an unusable one is the command's error (one line on stderr, exit 2).
+    const { report, notes } = await replayTrace(traces[0]!, o, modules, 'replaying');
+    const text = format === 'json' ? jsonReport(report) : format === 'junit' ? junitReport(report) : textReport(report);
+    if (reportFile) {
+      writeFileSync(reportFile, text);
+      process.stdout.write(`twinstep replay: ${summaryLine(report)}\n`);
+    } else {
+      process.stdout.write(text);
+    }
+    for (const n of notes) process.stderr.write(`twinstep replay: note: ${n}\n`);
+    if (report.status === 'incomplete') {
+      process.stderr.write(`twinstep replay: ${report.traceTail}; the ${report.entries} entries before it replayed identically\n`);
+    }
+    return replayExit([report]);
+  }
+
+  // Several traces: each replayed in turn; one that cannot be replayed is reported as unusable, the others go on.
+  const results: TraceResult[] = [];
+  for (const [i, trace] of traces.entries()) {
+    try {
+      const { report, notes } = await replayTrace(trace, o, modules, `replaying ${i + 1}/${traces.length}`);
+      results.push(report);
+      for (const n of notes) process.stderr.write(`twinstep replay: ${trace}: note: ${n}\n`);
+      if (report.status === 'incomplete') process.stderr.write(`twinstep replay: ${trace}: ${report.traceTail}; the ${report.entries} entries before it replayed identically\n`);
+    } catch (e) {
+      if (!(e instanceof CliError)) throw e;
+      results.push({ trace, status: 'unusable', message: e.message });
+      process.stderr.write(`twinstep replay: ${e.message.includes(trace) ? '' : `${trace}: `}${e.message}\n`);
+    }
+  }
+  const text = format === 'json' ? jsonReports(results) : format === 'junit' ? junitReports(results) : textReports(results);
+  if (reportFile) {
+    writeFileSync(reportFile, text);
+    for (const r of results) process.stdout.write(`twinstep replay: ${r.trace}: ${r.status === 'unusable' ? `UNUSABLE (${r.message})` : summaryLine(r)}\n`);
+    process.stdout.write(`twinstep replay: ${totalsLine(results)}\n`);
+  } else {
+    process.stdout.write(text);
+  }
+  return replayExit(results);
+}
+
+/** Exit 1 when any trace diverged (the build is the problem), else 2 when any is damaged or unusable, else 0. */
+function replayExit(results: readonly TraceResult[]): number {
+  if (results.some((r) => r.status === 'diverged')) return REPLAY_EXIT.diverged;
+  if (results.some((r) => r.status === 'incomplete' || r.status === 'unusable')) return REPLAY_EXIT.unusable;
+  return REPLAY_EXIT.identical;
+}
+
+/**
+ * Replays one trace. A trace that cannot be replayed at all (unreadable, its module missing or not runnable, a
+ * preopened directory missing) throws a CliError saying why; a damaged tail is a report with status incomplete.
+ */
+async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<string, LoadedModule>, label: string): Promise<{ report: ReplayReport; notes: string[] }> {
+  if (!existsSync(tracePath)) throw new CliError(`cannot read trace '${tracePath}': no such file`, REPLAY_EXIT.unusable);
   let reader: TraceReader;
   try {
     reader = TraceReader.open(tracePath, { decodeThread: true });
@@ -75,14 +142,17 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   const t0 = Date.now();
   try {
     const h = reader.header;
-    const guestPath = flags.get('--guest')?.at(-1) ?? h.modulePath;
+    const guestPath = o.guest ?? h.modulePath;
     if (!guestPath) throw new CliError('the trace does not name its guest module; pass --guest MODULE.wasm', REPLAY_EXIT.unusable);
-    let module: LoadedModule;
-    try {
-      module = await loadModule(readModuleFile(guestPath), 'all');
-    } catch (e) {
-      if (e instanceof MachineError) throw new CliError(`${e.message}${flags.has('--guest') ? '' : ' (the module the trace was recorded with; pass --guest to use another)'}`, REPLAY_EXIT.unusable);
-      throw e;
+    let module = modules.get(guestPath);
+    if (!module) {
+      try {
+        module = await loadModule(readModuleFile(guestPath), 'all');
+      } catch (e) {
+        if (e instanceof MachineError) throw new CliError(`${e.message}${o.guest ? '' : ' (the module the trace was recorded with; pass --guest to use another)'}`, REPLAY_EXIT.unusable);
+        throw e;
+      }
+      modules.set(guestPath, module);
     }
     const notes: string[] = [];
     let machine: WasiMachine;
@@ -93,7 +163,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
       }
       machine = WasiMachine.restore(module, decodeMachineState(reader.snapshot).state, replayDevices);
     } else {
-      const preopens = run.preopens.length ? run.preopens : h.preopens;
+      const preopens = o.preopens.length ? o.preopens : h.preopens;
       for (const p of preopens) {
         if (!existsSync(p.host) || !statSync(p.host).isDirectory()) throw new CliError(`preopened directory '${p.host}' (guest '${p.guest}') is missing; pass --dir HOST::${p.guest}`, REPLAY_EXIT.unusable);
       }
@@ -104,9 +174,10 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
       if (machine.digest().devices !== h.diskDigest) notes.push('the preopened directories differ from the ones recorded: file-system calls may diverge');
     }
     const source = new TraceSource(reader);
-    const replayer = new Replayer({ machine, source, keepGoing, fault: faultHook, digests });
+    // A fault hook fires once: a fresh one for each trace.
+    const replayer = new Replayer({ machine, source, keepGoing: o.keepGoing, fault: o.fault ? parseFault(o.fault) : undefined, digests: o.digests });
     const size = statSync(tracePath).size;
-    const progress = new Progress('replaying');
+    const progress = new Progress(label);
     let calls = 0;
     const handler: HostCallHandler = {
       beforeCall: (c: HostCallInfo) => {
@@ -137,24 +208,11 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
       callIndex: outcome.callIndex,
       divergences: outcome.status === 'diverged' ? outcome.divergences : [],
       capped: outcome.status === 'identical' && outcome.capped,
-      digests: { mode: digests, ...replayer.digestCounts },
+      digests: { mode: o.digests, ...replayer.digestCounts },
       traceTail: incomplete ? tail ?? 'the trace ended early' : undefined,
       durationMs: Date.now() - t0,
     };
-    const text = format === 'json' ? jsonReport(report) : format === 'junit' ? junitReport(report) : textReport(report);
-    const reportFile = flags.get('--report')?.at(-1);
-    if (reportFile) {
-      writeFileSync(reportFile, text);
-      process.stdout.write(summaryLine(report) + '\n');
-    } else {
-      process.stdout.write(text);
-    }
-    for (const n of notes) process.stderr.write(`twinstep replay: note: ${n}\n`);
-    if (report.status === 'incomplete') {
-      process.stderr.write(`twinstep replay: ${report.traceTail}; the ${report.entries} entries before it replayed identically\n`);
-      return REPLAY_EXIT.unusable;
-    }
-    return report.status === 'identical' ? REPLAY_EXIT.identical : REPLAY_EXIT.diverged;
+    return { report, notes };
   } catch (e) {
     if (e instanceof LogFormatError) throw new CliError(`trace '${tracePath}' is unreadable: ${e.message}`, REPLAY_EXIT.unusable);
     throw e;
@@ -164,10 +222,10 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
 }
 
 function summaryLine(r: ReplayReport): string {
-  if (r.status === 'identical') return `twinstep replay: IDENTICAL (${r.entries} entries, ${r.callIndex} host calls)`;
-  if (r.status === 'incomplete') return `twinstep replay: INCOMPLETE (${r.traceTail})`;
+  if (r.status === 'identical') return `IDENTICAL (${r.entries} entries, ${r.callIndex} host calls)`;
+  if (r.status === 'incomplete') return `INCOMPLETE (${r.traceTail})`;
   const d = r.divergences[0];
-  return `twinstep replay: DIVERGED (${r.divergences.length}): first ${d.kind} at entry #${d.seq}, host call ${d.callIndex}: ${d.message}`;
+  return `DIVERGED (${r.divergences.length}): first ${d.kind} at entry #${d.seq}, host call ${d.callIndex}: ${d.message}`;
 }
 
 function usage<T>(f: () => T): T {

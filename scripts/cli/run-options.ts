@@ -51,8 +51,8 @@ export interface CommandArgs {
   readonly sharedHelp?: Partial<Record<SharedFlag, string>>;
   /** The positional operand ('MODULE.wasm', 'TRACE'), or null: the command takes none. */
   readonly operand: string | null;
-  /** Whether arguments may follow the operand (a guest's arguments). */
-  readonly rest: boolean;
+  /** What may follow the operand: nothing, the guest's arguments, or more operands of the same kind. */
+  readonly rest: false | 'guest' | 'more';
 }
 
 /**
@@ -115,6 +115,8 @@ export function parseRunArgs(argv: readonly string[], spec: CommandArgs): { run:
   run.module = argv[i];
   run.args = argv.slice(i + 1);
   if (!spec.rest && run.args.length) throw new CliError(`unexpected arguments after ${operand}: ${run.args.join(' ')}`, EXIT.usage);
+  const late = spec.rest === 'more' ? run.args.find((x) => x.startsWith('-') && x !== '-') : undefined;
+  if (late !== undefined) throw new CliError(`options go before ${operand} (got '${late}' after it)`, EXIT.usage);
   return { run, flags };
 }
 

@@ -19,7 +19,7 @@ export const RUN_ARGS: CommandArgs = {
   },
   shared: ['--dir', '--env', '--unwind'],
   operand: 'MODULE.wasm',
-  rest: true,
+  rest: 'guest',
 };
 
 export const RUN_USAGE = usageLine('run', RUN_ARGS);

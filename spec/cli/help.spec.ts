@@ -43,7 +43,7 @@ describe('twinstep help', function () {
           expect(help, flag).to.match(new RegExp(`^  ${flag.replace(/[-[\]|.]/g, '\\$&')}[ \n]`, 'm'));
         }
         for (const flag of shared) expect(help, flag).to.match(new RegExp(`^  ${flag} `, 'm'));
-        if (c.args.operand) expect(c.usage).to.match(new RegExp(`${c.args.operand.replace('.', '\\.')}( \\[ARGS\\.\\.\\.\\])?$`));
+        if (c.args.operand) expect(c.usage).to.match(new RegExp(`${c.args.operand.replace('.', '\\.')}(\\.\\.\\.| \\[ARGS\\.\\.\\.\\])?$`));
       });
 
       it('accepts every option its help lists, and refuses the shared ones it does not take', () => {
@@ -72,7 +72,7 @@ describe('twinstep help', function () {
       expect(r.code, show(r)).to.equal(0);
       expect(r.stdout).to.equal(commandHelp('replay', COMMANDS.replay.args, COMMANDS.replay.about));
     }
-    expect(a.stdout).to.match(/^twinstep replay: re-execute a guest against a trace/);
+    expect(a.stdout).to.match(/^twinstep replay: re-execute a guest against one or more traces/);
     expect(a.stdout).to.match(/\n  --digests full\|files\|off +what the trace's state digests are compared against/);
     expect(unknown.code).to.equal(64);
     expect(unknown.stderr).to.match(/^twinstep: unknown command 'frobnicate'/);

@@ -1,7 +1,7 @@
 /**
  * The real `twinstep` CLI, spawned: record → replay identical for every example guest; differential replay
  * of the v2 builds (output and digest divergences, JSON reports) and of a rebuild at another optimisation level
- * (--digests full, files, off); the --fault hooks; damaged traces (flipped
+ * (--digests full, files, off); several traces in one replay (exit codes, combined reports); the --fault hooks; damaged traces (flipped
  * byte, torn tails at several cut points, wrong magic, a future format version) → exit 2 and never a
  * divergence; a recorder killed with SIGKILL at seeded random moments; caps; record from a snapshot; inspect;
  * usage errors. Seeds are printed with every failure; CLI_SEED=N reruns with another base seed.
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { EXAMPLE_GUESTS, GUEST_DIR, scratchDir } from '../support/guests.ts';
 import { Cli, ROOT, TWINSTEP, pool, rng, show, type CliResult } from './support.ts';
 import { TraceReader } from '../../engine/log/trace-reader.ts';
+import { findAll, parseXml } from '../replay/xml.ts';
 
 const BASE_SEED = Number(process.env.CLI_SEED ?? 7_301);
 const cli = new Cli();
@@ -173,6 +174,48 @@ describe('twinstep CLI (spawned)', function () {
       const r = await cli.run(['replay', '--digests', 'memory', at('files.twt')]);
       expect(r.code, show(r)).to.equal(2);
       expect(r.stderr).to.include("--digests expects one of full, files, off, got 'memory'");
+    });
+  });
+
+  describe('several traces in one replay', () => {
+    it('replays each in turn: exit 1 when any diverged, 2 when one is unusable and none diverged, 0 when all are identical', async () => {
+      const [lines, hello] = [at('many-lines.twt'), at('many-hello.twt')];
+      expect((await cli.run(['record', '-o', lines, LINES])).code).to.equal(0);
+      expect((await cli.run(['record', '-o', hello, wasm('c/hello.wasm'), 'x'])).code).to.equal(0);
+      const junk = at('many-junk.twt');
+      writeFileSync(junk, 'not a trace at all');
+
+      const ok = await cli.run(['replay', lines, hello]);
+      expect(ok.code, show(ok)).to.equal(0);
+      expect(ok.stdout).to.match(/^twinstep replay: .*many-lines\.twt\n[^]*\ntwinstep replay: .*many-hello\.twt\n[^]*\n2 traces: 2 identical\n$/);
+
+      const unusable = await cli.run(['replay', '--format', 'junit', '--report', at('many.xml'), lines, junk]);
+      expect(unusable.code, show(unusable)).to.equal(2);
+      expect(unusable.stdout.split('\n')).to.deep.equal([
+        `twinstep replay: ${lines}: IDENTICAL (12 entries, 11 host calls)`,
+        `twinstep replay: ${junk}: UNUSABLE (cannot read trace '${junk}': not a twinstep trace file (bad magic bytes) (at byte 0))`,
+        'twinstep replay: 2 traces: 1 identical, 1 unusable',
+        '',
+      ]);
+      expect(unusable.stderr).to.equal(`twinstep replay: cannot read trace '${junk}': not a twinstep trace file (bad magic bytes) (at byte 0)\n`);
+      const doc = parseXml(readFileSync(at('many.xml'), 'utf8'));
+      expect(doc.attrs).to.deep.include({ tests: '2', failures: '0', errors: '1' });
+      expect(findAll(doc, 'testcase').map((c) => c.attrs.name)).to.deep.equal([`replay many-lines.twt with ${LINES}`, 'replay many-junk.twt']);
+
+      // lines-v2 against both: the lines trace diverges (exit 1 wins over the unusable one), hello's calls do not line up.
+      const diverged = await cli.run(['replay', '--guest', LINES_V2, '--format', 'json', '--report', at('many.json'), lines, junk, hello]);
+      expect(diverged.code, show(diverged)).to.equal(1);
+      const j = json(at('many.json'));
+      expect(j.format).to.equal('twinstep-replay-reports');
+      expect(j.totals).to.deep.equal({ traces: 3, identical: 0, diverged: 2, incomplete: 0, unusable: 1 });
+      expect(j.traces.map((t: { trace: string; status: string }) => [t.trace, t.status])).to.deep.equal([[lines, 'diverged'], [junk, 'unusable'], [hello, 'diverged']]);
+      expect(j.traces[0].divergences[0]).to.deep.include({ kind: 'output-mismatch', seq: 6 });
+    });
+
+    it('refuses an option after the first trace (exit 2), which would otherwise be taken for a trace', async () => {
+      const r = await cli.run(['replay', at('many-lines.twt'), '--keep-going', at('many-hello.twt')]);
+      expect(r.code, show(r)).to.equal(2);
+      expect(r.stderr).to.equal("twinstep replay: options go before TRACE (got '--keep-going' after it)\n");
     });
   });
 
@@ -438,7 +481,7 @@ describe('twinstep CLI (spawned)', function () {
       { args: ['frobnicate'], code: 64, message: /^twinstep: unknown command 'frobnicate'/ },
       // Options a command has no use for are refused, never silently ignored.
       { args: ['replay', '--env', 'A=1', 'x.twt'], code: 2, message: /^twinstep replay: unknown option '--env'/ },
-      { args: ['replay', 'x.twt', 'extra'], code: 2, message: /^twinstep replay: unexpected arguments after TRACE: extra$/ },
+      { args: ['replay', 'x.twt', '--format', 'json'], code: 2, message: /^twinstep replay: options go before TRACE \(got '--format' after it\)$/ },
       { args: ['inspect', '--dir', '/tmp', 'x.twt'], code: 64, message: /^twinstep inspect: unknown option '--dir'/ },
       { args: ['inspect', 'x.twt', 'y.twt'], code: 64, message: /^twinstep inspect: unexpected arguments after TRACE: y\.twt$/ },
       { args: ['secondary', '--listen', '127.0.0.1:0', '--secret-file', SECRET, 'app.wasm'], code: 64, message: /^twinstep secondary: unexpected argument 'app\.wasm' \(this command takes options only\)/ },

@@ -7,11 +7,11 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import { EntryKind } from '../../engine/log/entry.ts';
 import { singleFault } from '../../replay/fault.ts';
-import { textReport } from '../../replay/report/text.ts';
-import { jsonReport } from '../../replay/report/json.ts';
-import { junitReport } from '../../replay/report/junit.ts';
+import { textReport, textReports } from '../../replay/report/text.ts';
+import { jsonReport, jsonReports } from '../../replay/report/json.ts';
+import { junitReport, junitReports } from '../../replay/report/junit.ts';
 import { hexdumpDiff } from '../../replay/report/hexdump.ts';
-import type { ReplayReport } from '../../replay/report/model.ts';
+import type { ReplayReport, TraceResult } from '../../replay/report/model.ts';
 import { EXAMPLE_GUESTS, GUEST_DIR } from '../support/guests.ts';
 import { recordGuest, replayEntries, reportOf, withEntry, type Recording } from './support.ts';
 import { findAll, parseXml } from './xml.ts';
@@ -199,6 +199,51 @@ describe('replay reports', function () {
       expect(() => parseXml('<a x="<"/>')).to.throw();
       expect(() => parseXml('<a>\u0001</a>')).to.throw(/control/);
       expect(() => parseXml('<a/><b/>')).to.throw(/root/);
+    });
+  });
+
+  describe('several traces', () => {
+    const several = (): TraceResult[] => [
+      identical,
+      differential,
+      { trace: '/ci/traces/gone.twt', status: 'unusable', message: "cannot read trace '/ci/traces/gone.twt': no such file" },
+      { ...identical, trace: 'torn.twt', status: 'incomplete', traceTail: 'torn tail at byte 1234: frame cut short' },
+    ];
+
+    it('text: each report in turn, an unusable trace with its reason, then the totals', () => {
+      const t = textReports(several());
+      expect(t.indexOf('twinstep replay: lines.twt')).to.be.lessThan(t.indexOf('twinstep replay: /ci/traces/lines.twt'));
+      expect(t).to.include(textReport(differential));
+      expect(t).to.include("twinstep replay: /ci/traces/gone.twt\n  result: UNUSABLE: cannot read trace '/ci/traces/gone.twt': no such file\n");
+      expect(t).to.match(/\n4 traces: 1 identical, 1 diverged, 1 incomplete, 1 unusable\n$/);
+    });
+
+    it('JSON: the totals, and per trace what its own report says', () => {
+      const j = JSON.parse(jsonReports(several()));
+      expect(j).to.deep.include({ format: 'twinstep-replay-reports', version: 1, totals: { traces: 4, identical: 1, diverged: 1, incomplete: 1, unusable: 1 } });
+      expect(j.traces).to.have.length(4);
+      expect(j.traces[1]).to.deep.equal(JSON.parse(jsonReport(differential)));
+      expect(j.traces[2]).to.deep.equal({ trace: '/ci/traces/gone.twt', status: 'unusable', message: "cannot read trace '/ci/traces/gone.twt': no such file" });
+      expect(j.traces[3]).to.deep.include({ status: 'incomplete', traceTail: 'torn tail at byte 1234: frame cut short' });
+    });
+
+    it('JUnit: one suite, a test case per trace in order; a failure for the divergence, errors for the damaged and the unusable', () => {
+      const doc = parseXml(junitReports(several()));
+      expect(doc.attrs).to.deep.include({ tests: '4', failures: '1', errors: '2' });
+      const suites = findAll(doc, 'testsuite');
+      expect(suites).to.have.length(1);
+      expect(suites[0].attrs).to.deep.include({ name: 'twinstep replay', tests: '4', failures: '1', errors: '2' });
+      const cases = findAll(doc, 'testcase');
+      expect(cases.map((c) => c.attrs.name)).to.deep.equal([
+        `replay lines.twt with ${LINES.path}`,
+        `replay lines.twt with ${LINES_V2}`,
+        'replay gone.twt',
+        `replay torn.twt with ${LINES.path}`,
+      ]);
+      expect(findAll(cases[1]!, 'failure').map((f) => f.attrs.type)).to.deep.equal(['output-mismatch']);
+      expect(findAll(cases[2]!, 'error').map((f) => [f.attrs.type, f.attrs.message])).to.deep.equal([['unusable', "cannot read trace '/ci/traces/gone.twt': no such file"]]);
+      expect(findAll(cases[3]!, 'error').map((f) => f.attrs.type)).to.deep.equal(['incomplete']);
+      expect(findAll(cases[0]!, 'failure').length + findAll(cases[0]!, 'error').length).to.equal(0);
     });
   });
 });
