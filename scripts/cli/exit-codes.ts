@@ -14,6 +14,8 @@ export const EXIT = {
   unavailable: 69,
   /** Internal error: a bug in twinstep. */
   software: 70,
+  /** An output file cannot be created (its directory is missing or not writable, or it is a directory). */
+  cantCreate: 73,
   /**
    * `twinstep primary` only: another node took the lease (the secondary went live after this one went silent
    * for longer than its peer timeout). This node released nothing after that and never will; its guest stays

@@ -29,6 +29,7 @@ import { ProtocolError } from '../../engine/core/errors.ts';
 import { parseFault } from '../../replay/fault.ts';
 import { NodeFigures, primaryReport, primaryStatusLine, secondaryReport, secondaryStatusLine, serveStatus, statusListenFlag } from './pair-status.ts';
 import { CliError } from './cli-error.ts';
+import { checkOutputPath } from './output-path.ts';
 import { EXIT } from './exit-codes.ts';
 import { digestBudgetFlag, intFlag, oneOf } from './flags.ts';
 import { bootTimeNs, parseRunArgs, type CommandArgs, type FlagSpec } from './run-options.ts';
@@ -89,6 +90,8 @@ async function common(flags: Map<string, string[]>, role: string): Promise<Commo
   } catch (e) {
     throw new CliError((e as Error).message, EXIT.noInput);
   }
+  const checkpointFile = flags.get('--checkpoint-file')?.at(-1);
+  if (checkpointFile !== undefined) checkOutputPath(checkpointFile, '--checkpoint-file');
   const vmId = flags.get('--vm-id')?.at(-1) ?? 'default';
   const ttlMs = intFlag(flags, '--lease-ttl-ms', LEASE_TTL_MS_DEFAULT);
   let lease;

@@ -3,7 +3,7 @@
  * Exit 0: identical. Exit 1: diverged (any trace). Exit 2: bad usage, or an unreadable or damaged trace (and none
  * diverged).
  */
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
 import { readModuleFile } from '../../engine/wasi/boot.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
@@ -22,6 +22,7 @@ import { textReport, textReports } from '../../replay/report/text.ts';
 import { jsonReport, jsonReports } from '../../replay/report/json.ts';
 import { junitReport, junitReports } from '../../replay/report/junit.ts';
 import { CliError } from './cli-error.ts';
+import { checkOutputPath, writeOutputFile } from './output-path.ts';
 import { oneOf } from './flags.ts';
 import { parseRunArgs, type CommandArgs } from './run-options.ts';
 import { usageLine } from './help.ts';
@@ -75,6 +76,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   const fault = flags.get('--fault')?.at(-1);
   if (fault) usage(() => parseFault(fault));
   const reportFile = flags.get('--report')?.at(-1);
+  if (reportFile !== undefined) checkOutputPath(reportFile, '--report', REPLAY_EXIT.unusable);
   const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), digests, keepGoing, fault, preopens: run.preopens };
   const modules = new Map<string, LoadedModule>();
 
@@ -83,7 +85,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     const { report, notes } = await replayTrace(traces[0]!, o, modules, 'replaying');
     const text = format === 'json' ? jsonReport(report) : format === 'junit' ? junitReport(report) : textReport(report);
     if (reportFile) {
-      writeFileSync(reportFile, text);
+      writeOutputFile(reportFile, text, '--report', REPLAY_EXIT.unusable);
       process.stdout.write(`twinstep replay: ${summaryLine(report)}\n`);
     } else {
       process.stdout.write(text);
@@ -111,7 +113,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   }
   const text = format === 'json' ? jsonReports(results) : format === 'junit' ? junitReports(results) : textReports(results);
   if (reportFile) {
-    writeFileSync(reportFile, text);
+    writeOutputFile(reportFile, text, '--report', REPLAY_EXIT.unusable);
     for (const r of results) process.stdout.write(`twinstep replay: ${r.trace}: ${r.status === 'unusable' ? `UNUSABLE (${r.message})` : summaryLine(r)}\n`);
     process.stdout.write(`twinstep replay: ${totalsLine(results)}\n`);
   } else {

@@ -2,9 +2,9 @@
 import { bootMachine } from '../../engine/wasi/boot.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import { EXIT_CHANNEL, PAUSE, type HostCallHandler } from '../../engine/machine/machine.ts';
-import { writeFileSync } from 'node:fs';
 import { intFlag } from './flags.ts';
 import { CliError } from './cli-error.ts';
+import { checkOutputPath, writeOutputFile } from './output-path.ts';
 import { EXIT } from './exit-codes.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { bootTimeNs, parseRunArgs, type CommandArgs } from './run-options.ts';
@@ -29,6 +29,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const snapshotOut = flags.get('--snapshot-out')?.at(-1);
   const snapshotAt = intFlag(flags, '--snapshot-at', -1);
   if ((snapshotOut === undefined) !== (snapshotAt < 0)) throw new CliError('--snapshot-at and --snapshot-out go together', EXIT.usage);
+  if (snapshotOut !== undefined) checkOutputPath(snapshotOut, '--snapshot-out');
   const { machine } = await bootMachine({
     modulePath: run.module,
     config: { args: [basename(run.module), ...run.args], env: run.env, preopens: run.preopens, bootTimeNs: bootTimeNs() },
@@ -46,7 +47,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   };
   let result = machine.run(live);
   if (result.status === 'paused' && snapshotOut) {
-    writeFileSync(snapshotOut, machine.snapshot().encode());
+    writeOutputFile(snapshotOut, machine.snapshot().encode(), '--snapshot-out');
     taken = true;
     process.stderr.write(`twinstep run: snapshot at host call ${snapshotAt} -> ${snapshotOut}\n`);
     result = machine.run(live);

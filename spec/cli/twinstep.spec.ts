@@ -479,6 +479,12 @@ describe('twinstep CLI (spawned)', function () {
       { args: ['replay', '--fault', 'cosmic@3', 'x.twt'], code: 2, message: /--fault expects input@SEQ, output@SEQ or memory@CALL\[:ADDRESS\]/ },
       { args: ['inspect', '/nonexistent/trace.twt'], code: 2, message: /^twinstep inspect: cannot read trace/ },
       { args: ['frobnicate'], code: 64, message: /^twinstep: unknown command 'frobnicate'/ },
+      // Output files are checked before anything runs (exit 73, replay 2), never an internal error at the end.
+      { args: ['record', '-o', '/nonexistent-dir/x.twt', LINES], code: 73, message: /^twinstep record: -o '\/nonexistent-dir\/x\.twt': directory '\/nonexistent-dir' does not exist$/ },
+      { args: ['record', '-o', tmpdir(), LINES], code: 73, message: /^twinstep record: -o '.*' is a directory; give a file name$/ },
+      { args: ['run', '--snapshot-at', '3', '--snapshot-out', '/nonexistent-dir/s.snap', LINES], code: 73, message: /^twinstep run: --snapshot-out '\/nonexistent-dir\/s\.snap': directory '\/nonexistent-dir' does not exist$/ },
+      { args: ['replay', '--report', '/nonexistent-dir/r.xml', 'x.twt'], code: 2, message: /^twinstep replay: --report '\/nonexistent-dir\/r\.xml': directory '\/nonexistent-dir' does not exist$/ },
+      { args: ['primary', '--peer', 'ws://127.0.0.1:9', '--secret-file', SECRET, '--checkpoint-file', '/nonexistent-dir/c.snap', LINES], code: 73, message: /^twinstep primary: --checkpoint-file '\/nonexistent-dir\/c\.snap': directory '\/nonexistent-dir' does not exist$/ },
       // Options a command has no use for are refused, never silently ignored.
       { args: ['replay', '--env', 'A=1', 'x.twt'], code: 2, message: /^twinstep replay: unknown option '--env'/ },
       { args: ['replay', 'x.twt', '--format', 'json'], code: 2, message: /^twinstep replay: options go before TRACE \(got '--format' after it\)$/ },

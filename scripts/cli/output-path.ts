@@ -1,0 +1,32 @@
+/**
+ * Output files a command will write (a trace, a report, a snapshot, a checkpoint), checked before the command
+ * does any work: a recording must not run to its end only to find it has nowhere to go.
+ */
+import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { CliError } from './cli-error.ts';
+import { EXIT } from './exit-codes.ts';
+
+/** Throws a CliError naming `flag` unless `path` can be created or overwritten as a file. */
+export function checkOutputPath(path: string, flag: string, exitCode: number = EXIT.cantCreate): void {
+  const abs = resolve(path);
+  const dir = dirname(abs);
+  if (existsSync(abs) && statSync(abs).isDirectory()) throw new CliError(`${flag} '${path}' is a directory; give a file name`, exitCode);
+  if (!existsSync(dir)) throw new CliError(`${flag} '${path}': directory '${dir}' does not exist`, exitCode);
+  if (!statSync(dir).isDirectory()) throw new CliError(`${flag} '${path}': '${dir}' is not a directory`, exitCode);
+  try {
+    accessSync(dir, constants.W_OK);
+    if (existsSync(abs)) accessSync(abs, constants.W_OK);
+  } catch {
+    throw new CliError(`${flag} '${path}': not writable`, exitCode);
+  }
+}
+
+/** writeFileSync, with a failure (a full disk, a directory removed meanwhile) as a CliError naming `flag`. */
+export function writeOutputFile(path: string, data: string | Uint8Array, flag: string, exitCode: number = EXIT.cantCreate): void {
+  try {
+    writeFileSync(path, data);
+  } catch (e) {
+    throw new CliError(`${flag}: cannot write '${path}': ${(e as Error).message}`, exitCode);
+  }
+}
