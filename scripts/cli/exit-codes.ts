@@ -16,6 +16,8 @@ export const EXIT = {
   software: 70,
   /** An output file cannot be created (its directory is missing or not writable, or it is a directory). */
   cantCreate: 73,
+  /** Writing an output failed on the way (a full disk, an I/O error): what was written before stays valid. */
+  ioError: 74,
   /**
    * `twinstep primary` only: another node took the lease (the secondary went live after this one went silent
    * for longer than its peer timeout). This node released nothing after that and never will; its guest stays

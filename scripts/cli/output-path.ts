@@ -7,16 +7,20 @@ import { dirname, resolve } from 'node:path';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 
-/** Throws a CliError naming `flag` unless `path` can be created or overwritten as a file. */
-export function checkOutputPath(path: string, flag: string, exitCode: number = EXIT.cantCreate): void {
+/**
+ * Throws a CliError naming `flag` unless `path` can be created or overwritten as a file. `newFileInDir`: the
+ * writer makes a new file beside it and renames it over (atomic replacement), so the directory must be writable
+ * even when the file exists.
+ */
+export function checkOutputPath(path: string, flag: string, exitCode: number = EXIT.cantCreate, newFileInDir = false): void {
   const abs = resolve(path);
   const dir = dirname(abs);
   if (existsSync(abs) && statSync(abs).isDirectory()) throw new CliError(`${flag} '${path}' is a directory; give a file name`, exitCode);
   if (!existsSync(dir)) throw new CliError(`${flag} '${path}': directory '${dir}' does not exist`, exitCode);
   if (!statSync(dir).isDirectory()) throw new CliError(`${flag} '${path}': '${dir}' is not a directory`, exitCode);
   try {
-    accessSync(dir, constants.W_OK);
     if (existsSync(abs)) accessSync(abs, constants.W_OK);
+    if (newFileInDir || !existsSync(abs)) accessSync(dir, constants.W_OK);
   } catch {
     throw new CliError(`${flag} '${path}': not writable`, exitCode);
   }

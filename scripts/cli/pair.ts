@@ -91,7 +91,7 @@ async function common(flags: Map<string, string[]>, role: string): Promise<Commo
     throw new CliError((e as Error).message, EXIT.noInput);
   }
   const checkpointFile = flags.get('--checkpoint-file')?.at(-1);
-  if (checkpointFile !== undefined) checkOutputPath(checkpointFile, '--checkpoint-file');
+  if (checkpointFile !== undefined) checkOutputPath(checkpointFile, '--checkpoint-file', EXIT.cantCreate, true);
   const vmId = flags.get('--vm-id')?.at(-1) ?? 'default';
   const ttlMs = intFlag(flags, '--lease-ttl-ms', LEASE_TTL_MS_DEFAULT);
   let lease;

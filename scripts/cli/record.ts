@@ -13,6 +13,7 @@ import type { EntryKind } from '../../engine/log/entry.ts';
 import { coarseClockCell, coarseNowMs } from '../../engine/node/coarse-clock.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { CliError } from './cli-error.ts';
+import { LogFormatError } from '../../engine/log/errors.ts';
 import { checkOutputPath } from './output-path.ts';
 import { EXIT } from './exit-codes.ts';
 import { exitForResult } from './result.ts';
@@ -89,24 +90,29 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
     });
   }
   const boot = machine.snapshot().state;
-  const writer = OffloadingTraceWriter.create(out, {
-    vmId: flags.get('--vm-id')?.at(-1) ?? '',
-    moduleHash: module.hash,
-    moduleSizeBytes: bytes.length,
-    modulePath: resolve(run.module),
-    args: boot.config.args,
-    env: boot.config.env,
-    preopens: boot.config.preopens,
-    diskDigest: machine.digest().devices,
-    machine: {
-      clockResolutionNs: boot.config.clockResolutionNs ?? CLOCK_RESOLUTION_NS_DEFAULT,
-      bootTimeNs: boot.config.bootTimeNs ?? 0n,
-      unwind: typeof run.unwind === 'string' ? run.unwind : run.unwind.join(','),
-      digestIntervalCalls: digestEveryCalls,
-      digestIntervalMs: digestEveryMs,
-    },
-    start: { callIndex: machine.callIndex, seq: 0, checksum: 0n, snapshot: snapshot !== undefined },
-  }, { snapshot });
+  let writer: OffloadingTraceWriter;
+  try {
+    writer = OffloadingTraceWriter.create(out, {
+      vmId: flags.get('--vm-id')?.at(-1) ?? '',
+      moduleHash: module.hash,
+      moduleSizeBytes: bytes.length,
+      modulePath: resolve(run.module),
+      args: boot.config.args,
+      env: boot.config.env,
+      preopens: boot.config.preopens,
+      diskDigest: machine.digest().devices,
+      machine: {
+        clockResolutionNs: boot.config.clockResolutionNs ?? CLOCK_RESOLUTION_NS_DEFAULT,
+        bootTimeNs: boot.config.bootTimeNs ?? 0n,
+        unwind: typeof run.unwind === 'string' ? run.unwind : run.unwind.join(','),
+        digestIntervalCalls: digestEveryCalls,
+        digestIntervalMs: digestEveryMs,
+      },
+      start: { callIndex: machine.callIndex, seq: 0, checksum: 0n, snapshot: snapshot !== undefined },
+    }, { snapshot });
+  } catch (e) {
+    throw traceWriteError(e, out, 'before the guest started');
+  }
   const recorder = new Recorder({
     machine,
     sink: traceEntrySink(writer),
@@ -119,9 +125,16 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
     nowMs: coarseNowMs,
     nowCell: coarseClockCell(),
   });
-  const result = machine.run(recorder);
-  recorder.finish(result, machine);
-  writer.close();
+  let result;
+  try {
+    result = machine.run(recorder);
+    recorder.finish(result, machine);
+    writer.close();
+  } catch (e) {
+    // The trace could not be written on (a full disk, an I/O error): the guest stops here. What reached the file
+    // is a valid trace up to a torn tail, which replay reports as such.
+    throw traceWriteError(e, out, `the guest was stopped at host call ${machine.callIndex}, and the trace written so far replays up to its torn tail`);
+  }
   const s = writer.stats;
   const postponed = recorder.postponedDigests > 0 ? `; ${recorder.postponedDigests} digest checks postponed by the ${digestBudget * 100}% digest budget` : '';
   process.stderr.write(`twinstep record: ${recorder.entries} entries, ${machine.callIndex} host calls, ${s.bytesTotal} bytes -> ${out}${recorder.capped ? ` (stopped: ${recorder.capped})` : ''}${postponed}\n`);
@@ -170,4 +183,15 @@ function decodeOrFail(bytes: Uint8Array) {
   } catch (e) {
     throw new CliError(`--from: not a usable snapshot: ${(e as Error).message}`, EXIT.dataError);
   }
+}
+
+/** A failure to write the trace (a full disk, an I/O error) as the command's error; anything else as it is. */
+function traceWriteError(e: unknown, out: string, what: string): unknown {
+  if (!(e instanceof LogFormatError) && !isErrno(e)) return e;
+  const why = isErrno(e) ? `${e.message.replace(/^(\w+): /, '')} (${e.code})` : e.message;
+  return new CliError(`cannot write the trace '${out}': ${why}; ${what}`, EXIT.ioError);
+}
+
+function isErrno(e: unknown): e is NodeJS.ErrnoException & { code: string } {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && typeof (e as NodeJS.ErrnoException).syscall === 'string';
 }

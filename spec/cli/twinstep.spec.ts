@@ -482,6 +482,8 @@ describe('twinstep CLI (spawned)', function () {
       // Output files are checked before anything runs (exit 73, replay 2), never an internal error at the end.
       { args: ['record', '-o', '/nonexistent-dir/x.twt', LINES], code: 73, message: /^twinstep record: -o '\/nonexistent-dir\/x\.twt': directory '\/nonexistent-dir' does not exist$/ },
       { args: ['record', '-o', tmpdir(), LINES], code: 73, message: /^twinstep record: -o '.*' is a directory; give a file name$/ },
+      // A device that is always full: the write fails (exit 74) with the reason, not an internal error.
+      { args: ['record', '-o', '/dev/full', LINES], code: 74, message: /^twinstep record: cannot write the trace '\/dev\/full': no space left on device, write \(ENOSPC\); before the guest started$/ },
       { args: ['run', '--snapshot-at', '3', '--snapshot-out', '/nonexistent-dir/s.snap', LINES], code: 73, message: /^twinstep run: --snapshot-out '\/nonexistent-dir\/s\.snap': directory '\/nonexistent-dir' does not exist$/ },
       { args: ['replay', '--report', '/nonexistent-dir/r.xml', 'x.twt'], code: 2, message: /^twinstep replay: --report '\/nonexistent-dir\/r\.xml': directory '\/nonexistent-dir' does not exist$/ },
       { args: ['primary', '--peer', 'ws://127.0.0.1:9', '--secret-file', SECRET, '--checkpoint-file', '/nonexistent-dir/c.snap', LINES], code: 73, message: /^twinstep primary: --checkpoint-file '\/nonexistent-dir\/c\.snap': directory '\/nonexistent-dir' does not exist$/ },
