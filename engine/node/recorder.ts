@@ -60,6 +60,22 @@ export interface RecorderOptions {
   readonly fineNowMs?: () => number;
   /** First sequence number (a trace that starts from a snapshot continues a numbering, or starts at 0). */
   readonly firstSeq?: number;
+  /**
+   * Whether the guest can be stopped before a call of this name (the machine can pause only at its unwind
+   * points; default: at every call). A cap or a stop that falls due waits for the next call that can.
+   */
+  readonly canPause?: (name: string) => boolean;
+  /**
+   * Asked at the recorder's ticks (at most once per ms of its coarse clock, while logged calls come): a reason to
+   * stop recording now (an interrupt), or undefined. The guest then stops as at a cap, and the log ends with the
+   * final digest and a cap marker naming the reason.
+   */
+  readonly stopRequested?: () => string | undefined;
+  /**
+   * Hand control back to the caller (a PAUSE that stops nothing: `capped` stays unset) once this many ms of the
+   * coarse clock passed since the run started or last resumed, so the caller's event loop can run (0: never).
+   */
+  readonly sliceMs?: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -70,8 +86,15 @@ export class Recorder implements HostCallHandler {
   private seq: number;
   private readonly startMs: number;
   private readonly track = new DigestTrack();
-  /** Why recording stopped early, once a cap was hit. */
+  /** Why recording stopped early, once a cap was hit (or a stop was requested). */
   capped: string | undefined;
+  private readonly canPause: ((name: string) => boolean) | undefined;
+  private readonly sliceMs: number;
+  private sliceStartMs: number;
+  /** A stop the driver asked for (stopRequested), waiting for a call the guest can stop at. */
+  private stopReason: string | undefined;
+  /** The slice is over: the next call that can pause hands control back. */
+  private yieldDue = false;
   // The options the per-call checks read, resolved once (they run at every logged call).
   private readonly sink: EntrySink;
   private readonly digests: DigestSchedule;
@@ -86,8 +109,8 @@ export class Recorder implements HostCallHandler {
     return this.digests.postponed;
   }
   /**
-   * Called first at every host call only when a cap is set (the size or duration cap stops the guest at a
-   * boundary); absent otherwise, so the machine skips the call. Digests are taken at logged calls only
+   * Called first at every host call only while something may stop the guest there (a size or duration cap, a
+   * requested stop, the end of a slice); absent otherwise, so the machine skips the call. Digests are taken at logged calls only
    * (input, output), before the call's own entry: a pure call changes nothing a digest there would see that
    * the next logged call's digest does not, and the machine then calls nothing extra per pure call.
    */
@@ -102,20 +125,35 @@ export class Recorder implements HostCallHandler {
     this.capBytes = o.capBytes ?? 0;
     this.capMs = this.clock ? (o.capMs ?? 0) : 0;
     this.digests = new DigestSchedule({ everyCalls: o.digestEveryCalls, everyMs: o.digestEveryMs, nowMs: o.nowMs, budget: o.digestBudget, fineNowMs: o.fineNowMs });
-    if (this.capBytes > 0 || this.capMs > 0) this.beforeCall = (call) => this.checkCaps(call);
+    this.canPause = o.canPause;
+    this.sliceMs = o.sliceMs ?? 0;
+    this.sliceStartMs = this.startMs;
+    this.armChecks();
+  }
+
+  /** beforeCall only while something may stop the guest at a call (a cap, a stop or a yield due). */
+  private armChecks(): void {
+    this.beforeCall = this.capBytes > 0 || this.capMs > 0 || this.stopReason !== undefined || this.yieldDue ? this.checkStops : undefined;
   }
 
   get entries(): number {
     return this.seq;
   }
 
-  private checkCaps(_call: HostCallInfo): typeof PAUSE | void {
-    const cap = this.capReason();
+  private readonly checkStops = (call: HostCallInfo): typeof PAUSE | void => {
+    if (this.canPause !== undefined && !this.canPause(call.name)) return;
+    const cap = this.stopReason ?? this.capReason();
     if (cap) {
       this.capped = cap;
       return PAUSE;
     }
-  }
+    if (this.yieldDue) {
+      this.yieldDue = false;
+      this.sliceStartMs = this.now();
+      this.armChecks();
+      return PAUSE;
+    }
+  };
 
   /** The coarse time, read once per logged call for all its checks: the cell when it knows, else the clock (0 without one). */
   private now(): number {
@@ -151,6 +189,14 @@ export class Recorder implements HostCallHandler {
   private tick(now: number): void {
     this.tickMs = now;
     this.sink.tick?.(now);
+    if (this.stopReason === undefined && this.o.stopRequested !== undefined) {
+      this.stopReason = this.o.stopRequested();
+      if (this.stopReason !== undefined) this.armChecks();
+    }
+    if (this.sliceMs > 0 && !this.yieldDue && now - this.sliceStartMs >= this.sliceMs) {
+      this.yieldDue = true;
+      this.armChecks();
+    }
   }
 
   /**

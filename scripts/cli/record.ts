@@ -1,10 +1,12 @@
 /** `twinstep record`: runs a guest live (as `run` does) and writes every input, output and digest to a trace. */
 import { readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { loadModule } from '../../engine/wasi/loader.ts';
 import { readModuleFile } from '../../engine/wasi/boot.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
+import type { Devices } from '../../engine/wasi/context.ts';
 import { CLOCK_RESOLUTION_NS_DEFAULT, decodeMachineState } from '../../engine/wasi/snapshot.ts';
 import type { TraceWriter } from '../../engine/log/trace-writer.ts';
 import { OffloadingTraceWriter } from '../../engine/log/trace-offload.ts';
@@ -70,6 +72,12 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   const from = flags.get('--from')?.at(-1);
   const bytes = readModuleFile(run.module);
   const module = await loadModule(bytes, run.unwind);
+  // Caps and interrupts stop the guest at a call it can pause at: under --unwind none there is none.
+  if (module.unwindable.size === 0 && (capBytes > 0 || capMs > 0)) {
+    throw new CliError('--max-bytes and --max-duration stop the guest at a host call, which --unwind none cannot pause at; use --unwind io or all', EXIT.usage);
+  }
+  const interrupts = new Interrupts();
+  const devices = interrupts.around(liveDevices());
 
   let machine: WasiMachine;
   let snapshot: Uint8Array | undefined;
@@ -82,11 +90,11 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
     } catch {
       throw new CliError(`--from: cannot read snapshot '${from}'`, EXIT.noInput);
     }
-    machine = WasiMachine.restore(module, decodeOrFail(snapshot), liveDevices());
+    machine = WasiMachine.restore(module, decodeOrFail(snapshot), devices);
   } else {
     machine = WasiMachine.create(module, {
       config: { args: [basename(run.module), ...run.args], env: run.env, preopens: run.preopens, bootTimeNs: bootTimeNs() },
-      devices: liveDevices(),
+      devices,
     });
   }
   const boot = machine.snapshot().state;
@@ -124,10 +132,19 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
     capMs,
     nowMs: coarseNowMs,
     nowCell: coarseClockCell(),
+    canPause: (name) => module.unwindable.has(name),
+    // Slices, so that SIGINT and SIGTERM reach their handlers (they run on the event loop) and stop the guest
+    // at a host call with the trace closed, not killed with its last batch unwritten.
+    ...(module.unwindable.size > 0 ? { stopRequested: () => interrupts.reason, sliceMs: SLICE_MS } : {}),
   });
+  if (module.unwindable.size > 0) interrupts.attach();
   let result;
   try {
     result = machine.run(recorder);
+    while (result.status === 'paused' && recorder.capped === undefined) {
+      await new Promise((r) => setImmediate(r));
+      result = machine.run(recorder);
+    }
     recorder.finish(result, machine);
     writer.close();
   } catch (e) {
@@ -138,9 +155,77 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   const s = writer.stats;
   const postponed = recorder.postponedDigests > 0 ? `; ${recorder.postponedDigests} digest checks postponed by the ${digestBudget * 100}% digest budget` : '';
   process.stderr.write(`twinstep record: ${recorder.entries} entries, ${machine.callIndex} host calls, ${s.bytesTotal} bytes -> ${out}${recorder.capped ? ` (stopped: ${recorder.capped})` : ''}${postponed}\n`);
+  interrupts.detach();
+  if (interrupts.signal) return 128 + osConstants.signals[interrupts.signal];
   if (result.status === 'paused') return 0;
   return exitForResult(result);
 }
+
+/** How long the guest runs before the recorder hands control back to the event loop. */
+const SLICE_MS = 50;
+
+/**
+ * SIGINT and SIGTERM while recording: the first stops the guest at its next host call that can pause, and the
+ * trace is closed as at a cap (a final digest and a cap marker), so it replays identically to that point; the
+ * command then exits with 128 + the signal's number. A second one has its default effect.
+ * While the guest blocks in a read of stdin or a long sleep, the event loop cannot run a handler, so the
+ * handlers are detached there: a signal then has its default effect at once, as without twinstep (the trace
+ * keeps its complete prefix).
+ */
+class Interrupts {
+  signal: NodeJS.Signals | undefined;
+  private attached = false;
+  private readonly onSignal = (sig: NodeJS.Signals): void => {
+    if (this.signal !== undefined) {
+      this.detach();
+      process.kill(process.pid, sig);
+      return;
+    }
+    this.signal = sig;
+    process.stderr.write(`twinstep record: ${sig}: stopping the guest at its next host call and closing the trace (again to abort)\n`);
+  };
+
+  get reason(): string | undefined {
+    return this.signal && `interrupted by ${this.signal}`;
+  }
+
+  attach(): void {
+    if (this.attached) return;
+    this.attached = true;
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+  }
+
+  detach(): void {
+    if (!this.attached) return;
+    this.attached = false;
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+  }
+
+  /** `devices` with the handlers detached while a call may block for long. */
+  around(devices: Devices): Devices {
+    const blocking = <T>(f: () => T): T => {
+      if (!this.attached) return f();
+      this.detach();
+      try {
+        return f();
+      } finally {
+        this.attach();
+      }
+    };
+    return {
+      clockNs: (id) => devices.clockNs(id),
+      random: (n) => devices.random(n),
+      stdinReady: () => devices.stdinReady(),
+      stdinRead: (max) => blocking(() => devices.stdinRead(max)),
+      sleepNs: (ns) => (ns >= LONG_SLEEP_NS ? blocking(() => devices.sleepNs(ns)) : devices.sleepNs(ns)),
+    };
+  }
+}
+
+/** A sleep this long runs with the signal handlers detached (see Interrupts). */
+const LONG_SLEEP_NS = 200_000_000n;
 
 /**
  * The Recorder's sink over a TraceWriter (also used by the record/replay benchmark).

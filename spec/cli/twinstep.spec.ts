@@ -3,7 +3,7 @@
  * of the v2 builds (output and digest divergences, JSON reports) and of a rebuild at another optimisation level
  * (--digests full, files, off); several traces in one replay (exit codes, combined reports); the --fault hooks; damaged traces (flipped
  * byte, torn tails at several cut points, wrong magic, a future format version) → exit 2 and never a
- * divergence; a recorder killed with SIGKILL at seeded random moments; caps; record from a snapshot; inspect;
+ * divergence; a recorder killed with SIGKILL at seeded random moments, and one interrupted (SIGINT, SIGTERM); caps; record from a snapshot; inspect;
  * usage errors. Seeds are printed with every failure; CLI_SEED=N reruns with another base seed.
  */
 import { expect } from 'chai';
@@ -354,6 +354,38 @@ describe('twinstep CLI (spawned)', function () {
     });
   });
 
+  describe('interrupts (SIGINT, SIGTERM)', () => {
+    it('stop the guest at its next host call and close the trace: every line shown is in it, and it replays identically (exit 0)', async () => {
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+        const trace = at(`interrupted-${sig}.twt`);
+        const rec = await signalRecorder(trace, sig, ['record', '-o', trace, TICKER, '400', '5'], 'tick 3\n');
+        const what = `${sig}\n${show(rec)}`;
+        expect(rec.code, what).to.equal(sig === 'SIGINT' ? 130 : 143);
+        expect(rec.stderr, what).to.include(`twinstep record: ${sig}: stopping the guest at its next host call and closing the trace (again to abort)`);
+        expect(rec.stderr, what).to.include(`(stopped: interrupted by ${sig})`);
+        const shown = rec.stdout.split('\n').filter(Boolean);
+        expect(shown.length, what).to.be.within(3, 399);
+        const entries = (await cli.run(['inspect', '--entries', trace])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+        const logged = entries.filter((e) => e.kind === 'output' && e.channel === 1).map((e) => e.text.trimEnd());
+        expect(logged, 'the trace holds exactly the lines shown').to.deep.equal(shown);
+        expect(entries.at(-1)).to.deep.include({ call: '_cap', text: `interrupted by ${sig}` });
+        const r = await cli.run(['replay', trace]);
+        expect(r.code, show(r)).to.equal(0);
+        expect(r.stdout).to.include('(recording was capped; replayed to the cap)');
+      }
+    });
+
+    it('a guest blocked reading stdin is killed by SIGINT at once, as without twinstep', async () => {
+      const trace = at('interrupted-stdin.twt');
+      const t0 = Date.now();
+      const rec = await signalRecorder(trace, 'SIGINT', ['record', '-o', trace, ECHO], undefined, 1500);
+      // Killed by the signal while blocked (or, had it come before the read, stopped at a call: exit 130). Never
+      // stuck: a handler cannot run while the read blocks, so it must not be attached then.
+      expect(rec.signal === 'SIGINT' || rec.code === 130, show(rec)).to.equal(true);
+      expect(Date.now() - t0).to.be.below(30_000);
+    });
+  });
+
   describe('caps', () => {
     it('--max-bytes: the trace ends with a cap marker near the cap and replays to it (exit 0)', async () => {
       const trace = at('cap.twt');
@@ -515,7 +547,34 @@ describe('twinstep CLI (spawned)', function () {
   });
 });
 
-/** Starts `record` of ticker 200 5 and sends SIGKILL `delayMs` after its first tick (unless it ends first). */
+/**
+ * Runs `twinstep ARGS` and sends `sig` once stdout shows `after` (or `delayMs` after the start when `after` is
+ * undefined); stdin stays open and empty. Resolves when the process ended.
+ */
+function signalRecorder(trace: string, sig: NodeJS.Signals, args: string[], after: string | undefined, delayMs = 0): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [TWINSTEP, ...args], { cwd: ROOT, env: cli.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    const send = () => {
+      if (!sent) sent = p.kill(sig);
+    };
+    p.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (after !== undefined && stdout.includes(after)) send();
+    });
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = after === undefined ? setTimeout(send, delayMs) : undefined;
+    p.on('error', reject);
+    p.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr: stderr + (sent ? '' : `\n(${sig} was never sent for ${trace})`) });
+    });
+  });
+}
+
+/** Starts `record` of ticker 200 5 and sends SIGKILL `delayMs` after its first tick (unless it ends first). *//** Starts `record` of ticker 200 5 and sends SIGKILL `delayMs` after its first tick (unless it ends first). */
 function killRecorderAfter(trace: string, delayMs: number): Promise<{ killed: boolean; ticks: number }> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [TWINSTEP, 'record', '-o', trace, TICKER, '200', '5'], { cwd: ROOT, env: cli.env, stdio: ['ignore', 'pipe', 'pipe'] });
