@@ -549,3 +549,7 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   }
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
+
+/** For other replayers (stream-replayer.ts): an entry as reports show it, and in words. */
+export const entryView = view;
+export const describeEntry = describe;

@@ -1,7 +1,7 @@
 /** The report for machines: the same content as the text report, bytes as hex and UTF-8 previews. */
 import type { EntryView } from '../divergence.ts';
 import { firstDifference } from './hexdump.ts';
-import { differential, digestHint, totals, type ReplayReport, type TraceResult } from './model.ts';
+import { differential, replayHint, totals, type ReplayReport, type TraceResult } from './model.ts';
 
 function bytes(b: Uint8Array | undefined): { hex: string; text: string; length: number } | undefined {
   if (!b) return undefined;
@@ -45,8 +45,9 @@ function reportObject(r: ReplayReport) {
     entriesTotal: r.entriesTotal,
     callIndex: r.callIndex,
     capped: r.capped,
-    digests: r.digests,
-    hint: digestHint(r),
+    match: r.match,
+  digests: r.digests,
+    hint: replayHint(r),
     traceTail: r.traceTail,
     durationMs: Math.round(r.durationMs),
     divergences: r.divergences.map((d) => ({

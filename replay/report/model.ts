@@ -13,6 +13,11 @@ export interface ReplayReport {
   readonly entriesTotal: number | undefined;
   readonly callIndex: number;
   readonly divergences: readonly Divergence[];
+  /**
+   * How the replay lined up with the recording: host call by host call (calls), or inputs in order and outputs
+   * as byte streams per channel (stream, replay/stream-replayer.ts).
+   */
+  readonly match: 'calls' | 'stream';
   /** What the trace's state digests were compared against, and how many were compared or skipped. */
   readonly digests: { readonly mode: DigestMode; readonly compared: number; readonly skipped: number };
   /** The recording stopped at a cap; replay stopped there too. */
@@ -55,11 +60,27 @@ export function digestScope(mode: DigestMode): string {
 }
 
 /**
- * A hint for a differential replay that diverged only at state digests: two builds of one program lay out
- * their memory differently even when they behave the same.
+ * A hint for a differential replay under --match calls that a looser comparison might pass:
+ *   - it parted only at state digests: two builds of one program lay out their memory differently even when they
+ *     behave the same (--digests files or off);
+ *   - it parted at an output whose bytes are a piece of the recorded ones, or the other way round: the new build
+ *     writes the same bytes in other pieces (--match stream).
  */
-export function digestHint(r: ReplayReport): string | undefined {
-  if (!differential(r) || r.digests.mode !== 'full' || r.divergences.length === 0) return undefined;
-  if (!r.divergences.every((d) => d.kind === 'digest-mismatch')) return undefined;
-  return 'a new build lays out its memory differently even when it behaves the same: --digests files compares only the files of the virtual disk, --digests off only calls and outputs';
+export function replayHint(r: ReplayReport): string | undefined {
+  if (!differential(r) || r.match !== 'calls' || r.divergences.length === 0) return undefined;
+  if (r.digests.mode === 'full' && r.divergences.every((d) => d.kind === 'digest-mismatch')) {
+    return 'a new build lays out its memory differently even when it behaves the same: --digests files compares only the files of the virtual disk, --digests off only calls and outputs';
+  }
+  const d = r.divergences[0]!;
+  const expected = d.expected?.data;
+  const actual = d.actual?.data;
+  if (d.kind === 'output-mismatch' && expected && actual && d.actual?.channel === d.expected?.channel && expected.length !== actual.length && isPrefix(expected.length < actual.length ? expected : actual, expected.length < actual.length ? actual : expected)) {
+    return 'the new build writes these bytes in other pieces: --match stream compares outputs as one byte stream per channel, and inputs in recorded order';
+  }
+  return undefined;
+}
+
+function isPrefix(short: Uint8Array, long: Uint8Array): boolean {
+  for (let i = 0; i < short.length; i++) if (short[i] !== long[i]) return false;
+  return true;
 }

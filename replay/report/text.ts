@@ -1,7 +1,7 @@
 /** The report for people: what diverged, where, expected vs actual, and the entries just before. */
 import type { Divergence, EntryView } from '../divergence.ts';
 import { hexdumpDiff } from './hexdump.ts';
-import { differential, digestHint, digestScope, totalsLine, type ReplayReport, type TraceResult } from './model.ts';
+import { differential, replayHint, digestScope, totalsLine, type ReplayReport, type TraceResult } from './model.ts';
 
 function entryLine(e: EntryView): string {
   const bytes = e.kind === 'digest' ? '' : ` ${e.data.length} bytes${e.kind === 'output' && e.channel >= 0 ? ` ${JSON.stringify(preview(e.data))}` : ''}`;
@@ -35,10 +35,11 @@ export function textReport(r: ReplayReport): string {
   lines.push(`  guest: ${r.guest}`);
   if (differential(r)) lines.push(`  DIFFERENTIAL REPLAY: module ${r.replayedModuleHash} replayed against a recording of module ${r.recordedModuleHash}`);
   lines.push(`  result: ${r.status.toUpperCase()} after ${r.entries}${r.entriesTotal !== undefined ? `/${r.entriesTotal}` : ''} entries, ${r.callIndex} host calls, ${r.durationMs.toFixed(0)} ms${r.capped ? ' (recording was capped; replayed to the cap)' : ''}`);
+  if (r.match === 'stream') lines.push('  matched: inputs in recorded order, outputs as byte streams per channel (--match stream)');
   lines.push(`  ${digestsLine(r)}`);
   if (r.traceTail) lines.push(`  trace tail: ${r.traceTail}`);
   r.divergences.forEach((d, i) => lines.push('', divergenceText(d, i + 1)));
-  const hint = digestHint(r);
+  const hint = replayHint(r);
   if (hint) lines.push('', `hint: ${hint}`);
   return lines.join('\n') + '\n';
 }
@@ -46,6 +47,7 @@ export function textReport(r: ReplayReport): string {
 function digestsLine(r: ReplayReport): string {
   const { mode, compared, skipped } = r.digests;
   if (compared + skipped === 0) return 'state digests: none reached';
+  if (r.match === 'stream') return `state digests: ${skipped} not compared (--match stream)`;
   if (mode === 'off') return `state digests: ${skipped} not compared (--digests off)`;
   return `state digests: ${compared} compared (${digestScope(mode)})${skipped ? `, ${skipped} carried the root only and were skipped` : ''}`;
 }

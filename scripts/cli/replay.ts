@@ -13,6 +13,7 @@ import { LogFormatError } from '../../engine/log/errors.ts';
 import { MachineError } from '../../engine/machine/errors.ts';
 import type { HostCallHandler, HostCallInfo } from '../../engine/machine/machine.ts';
 import { Replayer, type DigestMode } from '../../replay/replayer.ts';
+import { StreamReplayer } from '../../replay/stream-replayer.ts';
 import type { Preopen } from '../../engine/wasi/context.ts';
 import { replayDevices } from '../../replay/devices.ts';
 import { TraceSource } from '../../replay/trace-source.ts';
@@ -34,6 +35,7 @@ export const REPLAY_EXIT = { identical: 0, diverged: 1, unusable: 2 } as const;
 export const REPLAY_ARGS: CommandArgs = {
   flags: {
     '--guest': { takesValue: true, value: 'OTHER.wasm', help: 'replay this module instead of the one the trace names: differential replay of a new build against an old recording' },
+    '--match': { takesValue: true, value: 'calls|stream', help: 'how the replay lines up with the recording: calls (default: the same host call at every logged index, digests included), or stream (inputs in recorded order, outputs as byte streams per channel, whatever calls they come in; no digests): for a new build that buffers or splits its writes differently' },
     '--digests': { takesValue: true, value: 'full|files|off', help: "what the trace's state digests are compared against: full (default: memory, globals, device state, files), files (file contents only, for a new build), off (calls and outputs only)" },
     '--format': { takesValue: true, value: 'text|json|junit', help: 'the report format (default text)' },
     '--report': { takesValue: true, value: 'FILE', help: 'write the report to FILE, and summary lines to stdout (one per trace, and the totals when there are several)' },
@@ -53,6 +55,7 @@ const hex = (v: bigint) => v.toString(16).padStart(16, '0');
 
 interface ReplayOptions {
   readonly guest: string | undefined;
+  readonly match: 'calls' | 'stream';
   readonly digests: DigestMode;
   readonly keepGoing: boolean;
   readonly fault: string | undefined;
@@ -70,14 +73,17 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   const { run, flags } = parsed;
   const traces = [run.module, ...run.args];
   const format = usage(() => oneOf(flags, '--format', ['text', 'json', 'junit'] as const, 'text'));
-  const digests = usage(() => oneOf(flags, '--digests', ['full', 'files', 'off'] as const, 'full'));
+  const match = usage(() => oneOf(flags, '--match', ['calls', 'stream'] as const, 'calls'));
+  if (match === 'stream' && flags.has('--digests')) throw new CliError('--digests does not apply to --match stream (it compares no state digests)', REPLAY_EXIT.unusable);
+  if (match === 'stream' && flags.has('--fault')) throw new CliError('--fault works with --match calls only', REPLAY_EXIT.unusable);
+  const digests = match === 'stream' ? 'off' : usage(() => oneOf(flags, '--digests', ['full', 'files', 'off'] as const, 'full'));
   const keepGoing = flags.has('--keep-going');
   if (keepGoing && flags.has('--until-divergence')) throw new CliError('--keep-going and --until-divergence exclude each other', REPLAY_EXIT.unusable);
   const fault = flags.get('--fault')?.at(-1);
   if (fault) usage(() => parseFault(fault));
   const reportFile = flags.get('--report')?.at(-1);
   if (reportFile !== undefined) checkOutputPath(reportFile, '--report', REPLAY_EXIT.unusable);
-  const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), digests, keepGoing, fault, preopens: run.preopens };
+  const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), match, digests, keepGoing, fault, preopens: run.preopens };
   const modules = new Map<string, LoadedModule>();
 
   if (traces.length === 1) {
@@ -177,14 +183,17 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
     }
     const source = new TraceSource(reader);
     // A fault hook fires once: a fresh one for each trace.
-    const replayer = new Replayer({ machine, source, keepGoing: o.keepGoing, fault: o.fault ? parseFault(o.fault) : undefined, digests: o.digests });
+    const replayer =
+      o.match === 'stream'
+        ? new StreamReplayer({ machine, source, keepGoing: o.keepGoing })
+        : new Replayer({ machine, source, keepGoing: o.keepGoing, fault: o.fault ? parseFault(o.fault) : undefined, digests: o.digests });
     const size = statSync(tracePath).size;
     const progress = new Progress(label);
     let calls = 0;
     const handler: HostCallHandler = {
       beforeCall: (c: HostCallInfo) => {
         if ((++calls & 1023) === 0) progress.update(reader.stats.bytesRead, size, `${replayer.entries} entries`);
-        return replayer.beforeCall(c);
+        return replayer instanceof Replayer ? replayer.beforeCall(c) : undefined;
       },
       input: (c) => replayer.input(c),
       output: (c) => replayer.output(c),
@@ -210,6 +219,7 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
       callIndex: outcome.callIndex,
       divergences: outcome.status === 'diverged' ? outcome.divergences : [],
       capped: outcome.status === 'identical' && outcome.capped,
+      match: o.match,
       digests: { mode: o.digests, ...replayer.digestCounts },
       traceTail: incomplete ? tail ?? 'the trace ended early' : undefined,
       durationMs: Date.now() - t0,

@@ -1,7 +1,7 @@
 /**
  * The real `twinstep` CLI, spawned: record → replay identical for every example guest; differential replay
  * of the v2 builds (output and digest divergences, JSON reports) and of a rebuild at another optimisation level
- * (--digests full, files, off); several traces in one replay (exit codes, combined reports); the --fault hooks; damaged traces (flipped
+ * (--digests full, files, off), and of a build that splits its writes (--match stream); several traces in one replay (exit codes, combined reports); the --fault hooks; damaged traces (flipped
  * byte, torn tails at several cut points, wrong magic, a future format version) → exit 2 and never a
  * divergence; a recorder killed with SIGKILL at seeded random moments, and one interrupted (SIGINT, SIGTERM); caps; record from a snapshot; inspect;
  * usage errors. Seeds are printed with every failure; CLI_SEED=N reruns with another base seed.
@@ -27,6 +27,7 @@ const STATE = wasm('c/state.wasm');
 const STATE_V2 = wasm('c/state-v2.wasm');
 const FILES = wasm('c/files.wasm');
 const FILES_O1 = wasm('c/files-o1.wasm');
+const LINES_SPLIT = wasm('c/lines-split.wasm');
 const HOSTCALLS = wasm('c/hostcalls.wasm');
 const TICKER = wasm('c/ticker.wasm');
 const ECHO = wasm('c/echo.wasm');
@@ -49,7 +50,7 @@ describe('twinstep CLI (spawned)', function () {
   const dirs: string[] = [];
 
   before(async () => {
-    await cli.warm([...EXAMPLE_GUESTS.map((g) => g.path), LINES_V2, STATE_V2, FILES_O1]);
+    await cli.warm([...EXAMPLE_GUESTS.map((g) => g.path), LINES_V2, STATE_V2, FILES_O1, LINES_SPLIT]);
   });
   after(() => {
     for (const d of [work, cli.cache, ...dirs]) rmSync(d, { recursive: true, force: true });
@@ -174,6 +175,44 @@ describe('twinstep CLI (spawned)', function () {
       const r = await cli.run(['replay', '--digests', 'memory', at('files.twt')]);
       expect(r.code, show(r)).to.equal(2);
       expect(r.stderr).to.include("--digests expects one of full, files, off, got 'memory'");
+    });
+  });
+
+  describe('--match stream (a new build that writes the same bytes through other calls)', () => {
+    it('lines recorded, lines-split replayed: by calls exit 1 with a hint; by streams exit 0; lines-v2 still exit 1', async () => {
+      const trace = at('match.twt');
+      expect((await cli.run(['record', '-o', trace, LINES])).code).to.equal(0);
+      const calls = await cli.run(['replay', '--guest', LINES_SPLIT, '--format', 'json', '--report', at('match-calls.json'), trace]);
+      expect(calls.code, show(calls)).to.equal(1);
+      const c = json(at('match-calls.json'));
+      expect(c).to.deep.include({ match: 'calls', status: 'diverged' });
+      expect(c.divergences[0]).to.deep.include({ kind: 'output-mismatch', seq: 0 });
+      expect(c.hint).to.match(/^the new build writes these bytes in other pieces: --match stream/);
+
+      const stream = await cli.run(['replay', '--match', 'stream', '--guest', LINES_SPLIT, '--format', 'json', '--report', at('match-stream.json'), trace]);
+      expect(stream.code, show(stream)).to.equal(0);
+      const st = json(at('match-stream.json'));
+      expect(st).to.deep.include({ match: 'stream', status: 'identical', differential: true, entries: 12, entriesTotal: 12 });
+      expect(st.digests).to.deep.equal({ mode: 'off', compared: 0, skipped: 1 });
+      const text = await cli.run(['replay', '--match', 'stream', '--guest', LINES_SPLIT, trace]);
+      expect(text.stdout).to.include('matched: inputs in recorded order, outputs as byte streams per channel (--match stream)');
+      expect(text.stdout).to.include('state digests: 1 not compared (--match stream)');
+
+      const v2 = await cli.run(['replay', '--match', 'stream', '--guest', LINES_V2, trace]);
+      expect(v2.code, show(v2)).to.equal(1);
+      expect(v2.stdout).to.match(/divergence 1: output-mismatch at entry #6 \(host call 7\)\n  fd_write at host call 7 wrote different bytes than recorded on channel 1 \(byte 71 of its stream; recorded by fd_write at host call 7\)/);
+    });
+
+    it('refuses --digests and --fault with --match stream (exit 2)', async () => {
+      const [d, f, m] = await Promise.all([
+        cli.run(['replay', '--match', 'stream', '--digests', 'files', at('match.twt')]),
+        cli.run(['replay', '--match', 'stream', '--fault', 'output@3', at('match.twt')]),
+        cli.run(['replay', '--match', 'bytes', at('match.twt')]),
+      ]);
+      expect([d.code, f.code, m.code]).to.deep.equal([2, 2, 2]);
+      expect(d.stderr).to.equal('twinstep replay: --digests does not apply to --match stream (it compares no state digests)\n');
+      expect(f.stderr).to.equal('twinstep replay: --fault works with --match calls only\n');
+      expect(m.stderr).to.equal("twinstep replay: --match expects one of calls, stream, got 'bytes'\n");
     });
   });
 

@@ -20,6 +20,7 @@ const SEED = Number(process.env.REPLAY_SEED ?? 20240611) + 500;
 const LINES = EXAMPLE_GUESTS.find((g) => g.name === 'c/lines')!;
 const HOSTCALLS = EXAMPLE_GUESTS.find((g) => g.name === 'c/hostcalls')!;
 const LINES_V2 = join(GUEST_DIR, 'c/lines-v2.wasm');
+const LINES_SPLIT = join(GUEST_DIR, 'c/lines-split.wasm');
 
 describe('replay reports', function () {
   this.timeout(120_000);
@@ -31,6 +32,8 @@ describe('replay reports', function () {
   let digestCompared: number;
   /** The digest mismatch as if a new build had been replayed. */
   let digestDifferential: ReplayReport;
+  /** lines-split (each line in two writes) replayed by calls against lines. */
+  let split: ReplayReport;
 
   before(async () => {
     rec = await recordGuest(LINES, { seed: SEED });
@@ -46,6 +49,7 @@ describe('replay reports', function () {
     digestCompared = d.replayer.digestCounts.compared;
     digestDifferential = reportOf(d, 'hostcalls.twt', '/ci/build-2/hostcalls.wasm', 'c8009c8b76d000f8', '4233f602ee6453ac');
     identical = reportOf(await replayEntries(LINES.path, rec), 'lines.twt', LINES.path);
+    split = reportOf(await replayEntries(LINES_SPLIT, rec), 'lines.twt', LINES_SPLIT, 'c8009c8b76d000f8', 'e5cf38070cda5004');
   });
 
   describe('text', () => {
@@ -85,6 +89,15 @@ describe('replay reports', function () {
       expect(textReport({ ...identical, digests: { mode: 'full', compared: 0, skipped: 0 } })).to.include('  state digests: none reached\n');
       expect(textReport({ ...identical, digests: { mode: 'files', compared: 4, skipped: 2 } })).to.include('state digests: 4 compared (file contents only), 2 carried the root only and were skipped');
       expect(textReport({ ...identical, digests: { mode: 'off', compared: 0, skipped: 9 } })).to.include('state digests: 9 not compared (--digests off)');
+    });
+
+    it('points a differential replay whose first output is a piece of the recorded one to --match stream', () => {
+      expect(split.divergences[0]).to.deep.include({ kind: 'output-mismatch', seq: 0 });
+      expect(textReport(split)).to.match(/\nhint: the new build writes these bytes in other pieces: --match stream compares outputs as one byte stream per channel, and inputs in recorded order\n$/);
+      expect(JSON.parse(jsonReport(split)).hint).to.match(/^the new build writes these bytes in other pieces/);
+      // Not for the same build, nor once replayed by streams.
+      expect(textReport({ ...split, replayedModuleHash: split.recordedModuleHash })).to.not.include('hint:');
+      expect(textReport({ ...split, match: 'stream' })).to.not.include('hint:');
     });
 
     it('points a differential replay that parted only at a digest to --digests files, and nobody else', () => {

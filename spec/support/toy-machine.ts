@@ -24,6 +24,8 @@ export type ToyOp =
   | { readonly op: 'store'; readonly reg: number; readonly addr: number }
   | { readonly op: 'add'; readonly reg: number; readonly value: number }
   | { readonly op: 'print'; readonly label: string; readonly reg: number }
+  /** The same line as print, in two output calls (the label, then the value). */
+  | { readonly op: 'printParts'; readonly label: string; readonly reg: number }
   | { readonly op: 'pages'; readonly reg: number }
   /** Decrements the counter at memory[counterAddr] and jumps to `to` while it was above zero. */
   | { readonly op: 'loop'; readonly counterAddr: number; readonly to: number }
@@ -50,6 +52,8 @@ const MEMORY_BYTES = 2 * PAGE_BYTES;
 
 interface ToyState {
   pc: number;
+  /** Within an op that makes several host calls (printParts): how many it made. */
+  part: number;
   callIndex: number;
   regs: number[];
   memory: Uint8Array;
@@ -64,7 +68,7 @@ export class ToyMachine implements Machine {
     private readonly devices: ToyDevices,
     from?: ToyState,
   ) {
-    this.s = from ?? { pc: 0, callIndex: 0, regs: [0, 0, 0, 0], memory: new Uint8Array(MEMORY_BYTES), state: 'ready' };
+    this.s = from ?? { pc: 0, part: 0, callIndex: 0, regs: [0, 0, 0, 0], memory: new Uint8Array(MEMORY_BYTES), state: 'ready' };
   }
 
   /** A machine that continues from `snapshot` (made by `snapshot().encode()`, in any process). */
@@ -114,6 +118,17 @@ export class ToyMachine implements Machine {
           const call: OutputCall = { index: s.callIndex, name: 'print', channel: 1, data: Buffer.from(`${op.label} ${s.regs[op.reg] >>> 0}\n`) };
           if (handler.output(call) === PAUSE) return this.pause();
           s.callIndex++;
+          break;
+        }
+        case 'printParts': {
+          const parts = [`${op.label} `, `${s.regs[op.reg]! >>> 0}\n`];
+          // A part already written before a pause is not written again (s.part remembers).
+          for (; s.part < parts.length; s.part++) {
+            if (handler.beforeCall?.(info(s.callIndex, 'print')) === PAUSE) return this.pause();
+            if (handler.output({ index: s.callIndex, name: 'print', channel: 1, data: Buffer.from(parts[s.part]!) }) === PAUSE) return this.pause();
+            s.callIndex++;
+          }
+          s.part = 0;
           break;
         }
         case 'pages': {
