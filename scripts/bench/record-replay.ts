@@ -30,18 +30,16 @@ import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import type { Devices } from '../../engine/wasi/context.ts';
-import { CLOCK_RESOLUTION_NS_DEFAULT } from '../../engine/wasi/snapshot.ts';
 import type { HostCallHandler } from '../../engine/machine/machine.ts';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
 import { decodeEntryBatch, encodeEntryBatch } from '../../engine/log/entry-codec.ts';
 import { BATCH_ENTRIES_DEFAULT, TraceWriter } from '../../engine/log/trace-writer.ts';
 import { OffloadingTraceWriter } from '../../engine/log/trace-offload.ts';
 import { TraceReader } from '../../engine/log/trace-reader.ts';
-import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
 import { Recorder } from '../../engine/node/recorder.ts';
 import { Replayer } from '../../replay/replayer.ts';
 import { TraceSource } from '../../replay/trace-source.ts';
-import { DIGEST_BUDGET_DEFAULT, DIGEST_EVERY_CALLS_DEFAULT, DIGEST_EVERY_MS_DEFAULT, traceEntrySink } from '../cli/record.ts';
+import { DIGEST_BUDGET_DEFAULT, DIGEST_EVERY_CALLS_DEFAULT, DIGEST_EVERY_MS_DEFAULT, traceEntrySink, traceHeaderOf } from '../cli/record.ts';
 import { interleaved, interleavedRounds, median, medians, nowMs, pairedRatioQuartiles } from './timing.ts';
 import { lineChart, toCsv, writeBenchFile } from './plot.ts';
 import { replayDevices } from '../../replay/devices.ts';
@@ -77,25 +75,14 @@ interface Recorded {
  */
 export function recordOnce(module: LoadedModule, args: readonly string[], to: string | 'encode' | 'entries', inThread = false): Recorded {
   const machine = WasiMachine.create(module, { config: config(args), devices: liveDevices() });
-  const boot = machine.snapshot().state;
-  const header: TraceHeaderData = {
+  const header = traceHeaderOf(machine, module, {
     vmId: 'bench',
-    moduleHash: module.hash,
-    moduleSizeBytes: module.bytes.length,
     modulePath: GUEST,
-    args: boot.config.args,
-    env: boot.config.env,
-    preopens: boot.config.preopens,
-    diskDigest: machine.digest().devices,
-    machine: {
-      clockResolutionNs: boot.config.clockResolutionNs ?? CLOCK_RESOLUTION_NS_DEFAULT,
-      bootTimeNs: boot.config.bootTimeNs ?? 0n,
-      unwind: 'all',
-      digestIntervalCalls: DIGEST_EVERY_CALLS_DEFAULT,
-      digestIntervalMs: DIGEST_EVERY_MS_DEFAULT,
-    },
-    start: { callIndex: 0, seq: 0, checksum: 0n, snapshot: false },
-  };
+    unwind: 'all',
+    digestIntervalCalls: DIGEST_EVERY_CALLS_DEFAULT,
+    digestIntervalMs: DIGEST_EVERY_MS_DEFAULT,
+    fromSnapshot: false,
+  });
   const writer = to === 'encode' || to === 'entries' ? new TraceWriter({ write: () => {} }, header) : OffloadingTraceWriter.create(to, header, inThread ? { offloadAfterEntries: Infinity } : {});
   let dropped = 0;
   const recorder = new Recorder({

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename, resolve } from 'node:path';
-import { loadModule } from '../../engine/wasi/loader.ts';
+import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
+import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
 import { readModuleFile } from '../../engine/wasi/boot.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
@@ -97,27 +98,17 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
       devices,
     });
   }
-  const boot = machine.snapshot().state;
   let writer: OffloadingTraceWriter;
   try {
-    writer = OffloadingTraceWriter.create(out, {
+    const header = traceHeaderOf(machine, module, {
       vmId: flags.get('--vm-id')?.at(-1) ?? '',
-      moduleHash: module.hash,
-      moduleSizeBytes: bytes.length,
       modulePath: resolve(run.module),
-      args: boot.config.args,
-      env: boot.config.env,
-      preopens: boot.config.preopens,
-      diskDigest: machine.digest().devices,
-      machine: {
-        clockResolutionNs: boot.config.clockResolutionNs ?? CLOCK_RESOLUTION_NS_DEFAULT,
-        bootTimeNs: boot.config.bootTimeNs ?? 0n,
-        unwind: typeof run.unwind === 'string' ? run.unwind : run.unwind.join(','),
-        digestIntervalCalls: digestEveryCalls,
-        digestIntervalMs: digestEveryMs,
-      },
-      start: { callIndex: machine.callIndex, seq: 0, checksum: 0n, snapshot: snapshot !== undefined },
-    }, { snapshot });
+      unwind: typeof run.unwind === 'string' ? run.unwind : run.unwind.join(','),
+      digestIntervalCalls: digestEveryCalls,
+      digestIntervalMs: digestEveryMs,
+      fromSnapshot: snapshot !== undefined,
+    });
+    writer = OffloadingTraceWriter.create(out, header, { snapshot });
   } catch (e) {
     throw traceWriteError(e, out, 'before the guest started');
   }
@@ -226,6 +217,36 @@ class Interrupts {
 
 /** A sleep this long runs with the signal handlers detached (see Interrupts). */
 const LONG_SLEEP_NS = 200_000_000n;
+
+/**
+ * The header of a trace of `machine` from where it stands now (its boot, or the snapshot it was restored from):
+ * the guest's args, env and preopens, the disk image's digest, the machine config, and the digest intervals.
+ */
+export function traceHeaderOf(
+  machine: WasiMachine,
+  module: LoadedModule,
+  o: { vmId: string; modulePath: string; unwind: string; digestIntervalCalls: number; digestIntervalMs: number; fromSnapshot: boolean },
+): TraceHeaderData {
+  const boot = machine.snapshot().state;
+  return {
+    vmId: o.vmId,
+    moduleHash: module.hash,
+    moduleSizeBytes: module.bytes.length,
+    modulePath: o.modulePath,
+    args: boot.config.args,
+    env: boot.config.env,
+    preopens: boot.config.preopens,
+    diskDigest: machine.digest().devices,
+    machine: {
+      clockResolutionNs: boot.config.clockResolutionNs ?? CLOCK_RESOLUTION_NS_DEFAULT,
+      bootTimeNs: boot.config.bootTimeNs ?? 0n,
+      unwind: o.unwind,
+      digestIntervalCalls: o.digestIntervalCalls,
+      digestIntervalMs: o.digestIntervalMs,
+    },
+    start: { callIndex: machine.callIndex, seq: 0, checksum: 0n, snapshot: o.fromSnapshot },
+  };
+}
 
 /**
  * The Recorder's sink over a TraceWriter (also used by the record/replay benchmark).

@@ -12,8 +12,7 @@ import { Recorder } from '../../engine/node/recorder.ts';
 import { Replayer } from '../../replay/replayer.ts';
 import { singleFault } from '../../replay/fault.ts';
 import { ArraySink, ArraySource, traceSourceOf } from '../replay/support.ts';
-import { seededRandom } from '../support/seeded-random.ts';
-import { NO_DEVICES, ToyMachine, type ToyDevices, type ToyOp } from '../support/toy-machine.ts';
+import { NO_DEVICES, ToyMachine, seededToyDevices as seededDevices, type ToyOp } from '../support/toy-machine.ts';
 
 const SEED = Number(process.env.TOY_SEED ?? 31_337);
 
@@ -37,15 +36,6 @@ const PRINTS_OTHERWISE = PROGRAM.map((o) => (o.op === 'print' && o.label === 'mi
 /** A new build that keeps one more value in memory (page 1) and prints exactly the same. */
 const EXTRA_STORE: ToyOp = { op: 'store', reg: 0, addr: 4096 + 512 };
 const STATE_ONLY: readonly ToyOp[] = [...PROGRAM.slice(0, 8), EXTRA_STORE, ...PROGRAM.slice(8)]; // after pc 2: the loop target stands
-
-function seededDevices(seed: number): ToyDevices {
-  const rnd = seededRandom(seed);
-  let t = 1_000_000n;
-  return {
-    clock: () => (t += BigInt(1 + Math.floor(rnd() * 1000))),
-    random: (len) => Uint8Array.from({ length: len }, () => Math.floor(rnd() * 256)),
-  };
-}
 
 function record(program: readonly ToyOp[], seed: number, digestEveryCalls: number) {
   const machine = new ToyMachine(program, seededDevices(seed));

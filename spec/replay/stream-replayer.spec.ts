@@ -16,8 +16,7 @@ import { Replayer } from '../../replay/replayer.ts';
 import { StreamReplayer } from '../../replay/stream-replayer.ts';
 import { ArraySink, ArraySource, recordGuest, refusingDevices, traceSourceOf } from './support.ts';
 import { EXAMPLE_GUESTS, GUEST_DIR } from '../support/guests.ts';
-import { seededRandom } from '../support/seeded-random.ts';
-import { NO_DEVICES, ToyMachine, type ToyDevices, type ToyOp } from '../support/toy-machine.ts';
+import { NO_DEVICES, ToyMachine, seededToyDevices as seededDevices, type ToyOp } from '../support/toy-machine.ts';
 
 const SEED = Number(process.env.STREAM_SEED ?? 4711);
 const LINES = EXAMPLE_GUESTS.find((g) => g.name === 'c/lines')!;
@@ -40,12 +39,6 @@ const PROGRAM: readonly ToyOp[] = [
 /** The same inputs and bytes through other calls: each line in two writes, after a pure call (inserted after pc 2: the loop target stands). */
 const SPLIT: readonly ToyOp[] = PROGRAM.flatMap((o): ToyOp[] => (o.op === 'print' ? [{ op: 'pages', reg: 3 }, { ...o, op: 'printParts' }] : [o]));
 const replace = (at: number, ...ops: ToyOp[]) => [...PROGRAM.slice(0, at), ...ops, ...PROGRAM.slice(at + 1)];
-
-function seededDevices(seed: number): ToyDevices {
-  const rnd = seededRandom(seed);
-  let t = 5_000_000n;
-  return { clock: () => (t += BigInt(1 + Math.floor(rnd() * 999))), random: (len) => Uint8Array.from({ length: len }, () => Math.floor(rnd() * 256)) };
-}
 
 function recordToy(seed: number, capBytes = 0) {
   const machine = new ToyMachine(PROGRAM, seededDevices(seed));

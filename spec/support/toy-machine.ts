@@ -14,6 +14,7 @@
 import { xxh64 } from '@node-rs/xxhash';
 import { GuestTrap, PAGE_BYTES, PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type Machine, type MachineSnapshot, type OutputCall, type RunResult, type StateDigest } from '../../engine/machine/machine.ts';
 import { pageDigests } from '../../engine/checkpoint/digest.ts';
+import { seededRandom } from './seeded-random.ts';
 
 export type ToyOp =
   | { readonly op: 'clock'; readonly reg: number; readonly clockId: number }
@@ -47,6 +48,16 @@ export const NO_DEVICES: ToyDevices = {
     throw new Error('toy machine: a replay read entropy');
   },
 };
+
+/** Live devices for tests: a clock that advances by 1-1000 ns per read and random bytes, both from `seed`. */
+export function seededToyDevices(seed: number): ToyDevices {
+  const rnd = seededRandom(seed);
+  let t = 1_000_000n;
+  return {
+    clock: () => (t += BigInt(1 + Math.floor(rnd() * 1000))),
+    random: (len) => Uint8Array.from({ length: len }, () => Math.floor(rnd() * 256)),
+  };
+}
 
 const MEMORY_BYTES = 2 * PAGE_BYTES;
 
