@@ -110,9 +110,10 @@ export class Recorder implements HostCallHandler {
   }
   /**
    * Called first at every host call only while something may stop the guest there (a size or duration cap, a
-   * requested stop, the end of a slice); absent otherwise, so the machine skips the call. Digests are taken at logged calls only
-   * (input, output), before the call's own entry: a pure call changes nothing a digest there would see that
-   * the next logged call's digest does not, and the machine then calls nothing extra per pure call.
+   * requested stop, the end of a slice); absent otherwise, so the machine skips the call. Digests are taken at
+   * logged calls only (input, output), before the call's own entry: a pure call changes nothing a digest there
+   * would see that the next logged call's digest does not, and the machine then calls nothing extra per pure
+   * call.
    */
   beforeCall?: (call: HostCallInfo) => typeof PAUSE | void;
 
