@@ -136,6 +136,8 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
       await new Promise((r) => setImmediate(r));
       result = machine.run(recorder);
     }
+    // The guest is done (or stopped): a signal from here on has its default effect.
+    interrupts.detach();
     recorder.finish(result, machine);
     writer.close();
   } catch (e) {
@@ -146,8 +148,8 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   const s = writer.stats;
   const postponed = recorder.postponedDigests > 0 ? `; ${recorder.postponedDigests} digest checks postponed by the ${digestBudget * 100}% digest budget` : '';
   process.stderr.write(`twinstep record: ${recorder.entries} entries, ${machine.callIndex} host calls, ${s.bytesTotal} bytes -> ${out}${recorder.capped ? ` (stopped: ${recorder.capped})` : ''}${postponed}\n`);
-  interrupts.detach();
-  if (interrupts.signal) return 128 + osConstants.signals[interrupts.signal];
+  // Interrupted: 128 + the signal's number; a signal that came only as the guest ended leaves its exit code.
+  if (interrupts.signal !== undefined && recorder.capped === interrupts.reason) return 128 + osConstants.signals[interrupts.signal];
   if (result.status === 'paused') return 0;
   return exitForResult(result);
 }
