@@ -15,7 +15,7 @@ import type { CheckpointRequest, StateHashes } from '../core/primary-types.ts';
 import { PAGE_BYTES } from '../machine/machine.ts';
 import { pageDigests } from '../checkpoint/digest.ts';
 import { MachineError } from '../machine/errors.ts';
-import { loadModule, type LoadedModule } from '../wasi/loader.ts';
+import { loadModule, parseUnwindMode, type LoadedModule } from '../wasi/loader.ts';
 import { WasiMachine } from '../wasi/machine.ts';
 import { stateFromData } from '../wasi/snapshot.ts';
 import type { Devices } from '../wasi/context.ts';
@@ -251,7 +251,7 @@ export async function applyTransfer(
   for (const piece of all) {
     const d = decodeSnapshot(piece);
     if (!d.delta) {
-      if (d.moduleBytes && (!module || module.hash !== d.moduleHash)) module = await loadModule(d.moduleBytes, (d.config.unwind || 'all') as 'all');
+      if (d.moduleBytes && (!module || module.hash !== d.moduleHash)) module = await loadModule(d.moduleBytes, parseUnwindMode(d.config.unwind || 'all'));
       if (!module || module.hash !== d.moduleHash) throw new MachineError('E_SNAPSHOT', 'a full state transfer without the guest module');
       memory = d.memory;
       own = true;

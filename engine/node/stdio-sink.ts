@@ -7,7 +7,7 @@ import { writeSync } from 'node:fs';
 
 const waitCell = new Int32Array(new SharedArrayBuffer(4));
 
-export function writeAllSync(fd: number, data: Uint8Array): void {
+export function writeAllSync(fd: number, data: Uint8Array): boolean {
   let off = 0;
   let waitMs = 1;
   while (off < data.length) {
@@ -22,8 +22,9 @@ export function writeAllSync(fd: number, data: Uint8Array): void {
         continue;
       }
       // The reader went away (EPIPE): the output is no longer observable; stop writing rather than crash.
-      if (code === 'EPIPE') return;
+      if (code === 'EPIPE') return false;
       throw e;
     }
   }
+  return true;
 }

@@ -60,6 +60,16 @@ function unwindKey(mode: UnwindMode): string {
 }
 
 /** Import names that unwind under `mode`, restricted to those the module actually imports. */
+/** An unwind mode as traces, snapshots and the command line write it: all, io, none, or call names with commas. */
+export function parseUnwindMode(s: string): UnwindMode {
+  return s === 'all' || s === 'io' || s === 'none' ? s : s.split(',').filter(Boolean);
+}
+
+/** The written form of an unwind mode (parseUnwindMode reads it back). */
+export function unwindModeString(mode: UnwindMode): string {
+  return typeof mode === 'string' ? mode : mode.join(',');
+}
+
 export function unwindSet(mode: UnwindMode, imported: readonly string[]): Set<string> {
   if (mode === 'none') return new Set();
   if (mode === 'all') return new Set(imported);

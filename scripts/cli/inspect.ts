@@ -4,6 +4,7 @@ import { TraceReader } from '../../engine/log/trace-reader.ts';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
 import { decodeDigestPayload } from '../../engine/log/digest-payload.ts';
 import { CliError } from './cli-error.ts';
+import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { parseRunArgs, type CommandArgs } from './run-options.ts';
 import { usageLine } from './help.ts';
 import { REPLAY_EXIT } from './replay.ts';
@@ -63,8 +64,10 @@ export async function inspectCommand(argv: readonly string[]): Promise<number> {
     let monoFirst: bigint | undefined;
     let monoLast: bigint | undefined;
     let end = '';
+    const entries = flags.has('--entries');
     for (let e = reader.next(); e; e = reader.next()) {
-      if (flags.has('--entries')) process.stdout.write(JSON.stringify(entryJson(e)) + '\n');
+      // A reader that went away (`| head`) ends the listing, quietly.
+      if (entries && !writeAllSync(1, Buffer.from(JSON.stringify(entryJson(e)) + '\n'))) return 0;
       counts[e.kind]++;
       if (firstCall < 0) firstCall = e.callIndex;
       lastCall = e.callIndex;

@@ -46,6 +46,11 @@ const MACHINE_EXIT: Record<string, number> = {
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // A reader of stdout that goes away (`| head`) ends what stdout still had to say, not the command: its exit
+  // code stands, and no stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+  });
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === 'help' || isHelp(cmd)) {
     const about = cmd === 'help' && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;

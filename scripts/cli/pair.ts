@@ -8,7 +8,7 @@
  */
 import { basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { loadModule } from '../../engine/wasi/loader.ts';
+import { loadModule, parseUnwindMode } from '../../engine/wasi/loader.ts';
 import { readModuleFile } from '../../engine/wasi/boot.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
@@ -284,7 +284,7 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
     try {
       const { data, state } = decodeMachineState(readFileSync(from));
       if (!data.moduleBytes) throw new Error('the snapshot does not carry the guest module');
-      const module = await loadModule(data.moduleBytes, (data.config.unwind || 'all') as 'all');
+      const module = await loadModule(data.moduleBytes, parseUnwindMode(data.config.unwind || 'all'));
       initial = { machine: WasiMachine.restore(module, state, sleep.devices), module };
       say(`holding a snapshot of vm ${data.vmId || c.vmId} at host call ${state.callIndex}: asking for the delta only`);
     } catch (e) {

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename, resolve } from 'node:path';
-import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
+import { loadModule, parseUnwindMode, unwindModeString, type LoadedModule } from '../../engine/wasi/loader.ts';
 import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
 import { readModuleFile } from '../../engine/wasi/boot.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
@@ -71,17 +71,8 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   const capBytes = intFlag(flags, '--max-bytes', 0);
   const capMs = intFlag(flags, '--max-duration', 0);
   const from = flags.get('--from')?.at(-1);
-  const bytes = readModuleFile(run.module);
-  const module = await loadModule(bytes, run.unwind);
-  // Caps and interrupts stop the guest at a call it can pause at: under --unwind none there is none.
-  if (module.unwindable.size === 0 && (capBytes > 0 || capMs > 0)) {
-    throw new CliError('--max-bytes and --max-duration stop the guest at a host call, which --unwind none cannot pause at; use --unwind io or all', EXIT.usage);
-  }
-  const interrupts = new Interrupts();
-  const devices = interrupts.around(liveDevices());
-
-  let machine: WasiMachine;
   let snapshot: Uint8Array | undefined;
+  let unwind = run.unwind;
   if (from) {
     if (run.args.length || run.env.length || run.preopens.length) {
       throw new CliError('--from: args, --env and --dir come from the snapshot; do not pass them again', EXIT.usage);
@@ -91,6 +82,24 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
     } catch {
       throw new CliError(`--from: cannot read snapshot '${from}'`, EXIT.noInput);
     }
+    // A paused guest's call stack is laid out by the instrumentation of its unwind mode: resume under the same.
+    const taken = decodeOrFailData(snapshot).config.unwind || 'all';
+    if (run.unwindGiven && unwindModeString(run.unwind) !== taken) {
+      throw new CliError(`--from: the snapshot was taken under --unwind ${taken}; it resumes only under the same (leave --unwind out)`, EXIT.usage);
+    }
+    unwind = parseUnwindMode(taken);
+  }
+  const bytes = readModuleFile(run.module);
+  const module = await loadModule(bytes, unwind);
+  // Caps and interrupts stop the guest at a call it can pause at: under --unwind none there is none.
+  if (module.unwindable.size === 0 && (capBytes > 0 || capMs > 0)) {
+    throw new CliError('--max-bytes and --max-duration stop the guest at a host call, which --unwind none cannot pause at; use --unwind io or all', EXIT.usage);
+  }
+  const interrupts = new Interrupts();
+  const devices = interrupts.around(liveDevices());
+
+  let machine: WasiMachine;
+  if (snapshot) {
     machine = WasiMachine.restore(module, decodeOrFail(snapshot), devices);
   } else {
     machine = WasiMachine.create(module, {
@@ -103,7 +112,7 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
     const header = traceHeaderOf(machine, module, {
       vmId: flags.get('--vm-id')?.at(-1) ?? '',
       modulePath: resolve(run.module),
-      unwind: typeof run.unwind === 'string' ? run.unwind : run.unwind.join(','),
+      unwind: unwindModeString(unwind),
       digestIntervalCalls: digestEveryCalls,
       digestIntervalMs: digestEveryMs,
       fromSnapshot: snapshot !== undefined,
@@ -286,8 +295,16 @@ export function traceEntrySink(writer: TraceWriter | OffloadingTraceWriter): Ent
 }
 
 function decodeOrFail(bytes: Uint8Array) {
+  return decodeOrFailBoth(bytes).state;
+}
+
+function decodeOrFailData(bytes: Uint8Array) {
+  return decodeOrFailBoth(bytes).data;
+}
+
+function decodeOrFailBoth(bytes: Uint8Array) {
   try {
-    return decodeMachineState(bytes).state;
+    return decodeMachineState(bytes);
   } catch (e) {
     throw new CliError(`--from: not a usable snapshot: ${(e as Error).message}`, EXIT.dataError);
   }

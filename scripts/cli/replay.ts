@@ -4,7 +4,7 @@
  * diverged).
  */
 import { existsSync, statSync } from 'node:fs';
-import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
+import { loadModule, parseUnwindMode, unwindModeString, type LoadedModule } from '../../engine/wasi/loader.ts';
 import { readModuleFile } from '../../engine/wasi/boot.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { decodeMachineState } from '../../engine/wasi/snapshot.ts';
@@ -152,15 +152,19 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
     const h = reader.header;
     const guestPath = o.guest ?? h.modulePath;
     if (!guestPath) throw new CliError('the trace does not name its guest module; pass --guest MODULE.wasm', REPLAY_EXIT.unusable);
-    let module = modules.get(guestPath);
+    // A trace that starts from a snapshot resumes a paused guest, whose call stack is laid out by the
+    // instrumentation it was recorded under: replay under the same unwind mode. From the start, any will do.
+    const unwind = h.start.snapshot ? parseUnwindMode(h.machine.unwind || 'all') : 'all';
+    const key = `${guestPath}\0${unwindModeString(unwind)}`;
+    let module = modules.get(key);
     if (!module) {
       try {
-        module = await loadModule(readModuleFile(guestPath), 'all');
+        module = await loadModule(readModuleFile(guestPath), unwind);
       } catch (e) {
         if (e instanceof MachineError) throw new CliError(`${e.message}${o.guest ? '' : ' (the module the trace was recorded with; pass --guest to use another)'}`, REPLAY_EXIT.unusable);
         throw e;
       }
-      modules.set(guestPath, module);
+      modules.set(key, module);
     }
     const notes: string[] = [];
     let machine: WasiMachine;

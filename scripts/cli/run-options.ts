@@ -6,7 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Preopen } from '../../engine/wasi/context.ts';
-import type { UnwindMode } from '../../engine/wasi/loader.ts';
+import { parseUnwindMode, type UnwindMode } from '../../engine/wasi/loader.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 
@@ -16,6 +16,8 @@ export interface RunOptions {
   env: string[];
   preopens: Preopen[];
   unwind: UnwindMode;
+  /** --unwind was on the command line (else `unwind` is the default, all). */
+  unwindGiven: boolean;
 }
 
 /** A flag the command itself defines; `takesValue` flags consume the next argument (or `--flag=value`). */
@@ -64,7 +66,7 @@ export interface CommandArgs {
 export function parseRunArgs(argv: readonly string[], spec: CommandArgs): { run: RunOptions; flags: Map<string, string[]> } {
   const extra = spec.flags;
   const operand = spec.operand;
-  const run: RunOptions = { module: '', args: [], env: [], preopens: [], unwind: 'all' };
+  const run: RunOptions = { module: '', args: [], env: [], preopens: [], unwind: 'all', unwindGiven: false };
   const flags = new Map<string, string[]>();
   let i = 0;
   const value = (flag: string, inline: string | undefined): string => {
@@ -94,8 +96,8 @@ export function parseRunArgs(argv: readonly string[], spec: CommandArgs): { run:
         break;
       }
       case '--unwind': {
-        const u = value(flag, inline);
-        run.unwind = u === 'all' || u === 'io' || u === 'none' ? u : u.split(',').filter(Boolean);
+        run.unwind = parseUnwindMode(value(flag, inline));
+        run.unwindGiven = true;
         break;
       }
       default: {

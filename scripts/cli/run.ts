@@ -30,16 +30,20 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const snapshotAt = intFlag(flags, '--snapshot-at', -1);
   if ((snapshotOut === undefined) !== (snapshotAt < 0)) throw new CliError('--snapshot-at and --snapshot-out go together', EXIT.usage);
   if (snapshotOut !== undefined) checkOutputPath(snapshotOut, '--snapshot-out');
-  const { machine } = await bootMachine({
+  const { module, machine } = await bootMachine({
     modulePath: run.module,
     config: { args: [basename(run.module), ...run.args], env: run.env, preopens: run.preopens, bootTimeNs: bootTimeNs() },
     unwind: run.unwind,
     devices: liveDevices(),
   });
+  if (snapshotOut !== undefined && module.unwindable.size === 0) {
+    throw new CliError('--snapshot-at stops the guest at a host call, which --unwind none cannot pause at; use --unwind io or all', EXIT.usage);
+  }
   let taken = false;
   const live: HostCallHandler = {
-    // Stop at host call K once, so the snapshot captures the guest exactly there; then carry on.
-    beforeCall: (call) => (call.index === snapshotAt && !taken ? PAUSE : undefined),
+    // Stop once at host call K, or (under --unwind io) at the first call from K on that can pause, so the
+    // snapshot captures the guest exactly there; then carry on.
+    beforeCall: (call) => (!taken && call.index >= snapshotAt && snapshotAt >= 0 && module.unwindable.has(call.name) ? PAUSE : undefined),
     input: (call) => call.live(),
     output: (call) => {
       if (call.channel !== EXIT_CHANNEL) writeAllSync(call.channel, call.data);
@@ -49,7 +53,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   if (result.status === 'paused' && snapshotOut) {
     writeOutputFile(snapshotOut, machine.snapshot().encode(), '--snapshot-out');
     taken = true;
-    process.stderr.write(`twinstep run: snapshot at host call ${snapshotAt} -> ${snapshotOut}\n`);
+    const at = machine.callIndex;
+    const moved = at === snapshotAt ? '' : ` (the first call from ${snapshotAt} on that the guest can pause at under --unwind ${typeof module.unwind === 'string' ? module.unwind : module.unwind.join(',')})`;
+    process.stderr.write(`twinstep run: snapshot at host call ${at}${moved} -> ${snapshotOut}\n`);
     result = machine.run(live);
   } else if (snapshotOut && result.status === 'exited') {
     process.stderr.write(`twinstep run: the guest made only ${machine.callIndex} host calls; no snapshot at ${snapshotAt}\n`);

@@ -475,6 +475,42 @@ describe('twinstep CLI (spawned)', function () {
       const args = await cli.run(['record', '--from', snap, '-o', at('x.twt'), LINES, 'extra']);
       expect(args.code, show(args)).to.equal(64);
     });
+
+    it('under --unwind io: the snapshot moves to the next call that can pause, and record and replay resume it under io', async () => {
+      const snap = at('lines-io.snap');
+      const trace = at('from-snap-io.twt');
+      // Host call 0 is a pure one (fd_fdstat_get of stdout); the first output, line 1, is host call 1.
+      const run = await cli.run(['run', '--unwind', 'io', '--snapshot-at', '0', '--snapshot-out', snap, LINES]);
+      expect(run.code, show(run)).to.equal(0);
+      expect(run.stderr).to.match(/^twinstep run: snapshot at host call (\d+) \(the first call from 0 on that the guest can pause at under --unwind io\) -> /m);
+      const rec = await cli.run(['record', '--from', snap, '-o', trace, LINES]);
+      expect(rec.code, show(rec)).to.equal(0);
+      expect((await cli.run(['inspect', trace])).stdout).to.match(/unwind io/);
+      const rep = await cli.run(['replay', trace]);
+      expect(rep.code, show(rep)).to.equal(0);
+      expect(rep.stdout).to.match(/IDENTICAL/);
+      const other = await cli.run(['record', '--unwind', 'all', '--from', snap, '-o', at('x.twt'), LINES]);
+      expect(other.code, show(other)).to.equal(64);
+      expect(other.stderr).to.equal('twinstep record: --from: the snapshot was taken under --unwind io; it resumes only under the same (leave --unwind out)\n');
+      const none = await cli.run(['run', '--unwind', 'none', '--snapshot-at', '3', '--snapshot-out', at('n.snap'), LINES]);
+      expect(none.code, show(none)).to.equal(64);
+      expect(none.stderr).to.match(/--snapshot-at stops the guest at a host call, which --unwind none cannot pause at/);
+    });
+  });
+
+  describe('a reader of stdout that goes away (| head)', () => {
+    it('ends an entry listing quietly (exit 0), and leaves replay its exit code', async () => {
+      const trace = at('pipe.twt');
+      expect((await cli.run(['record', '-o', trace, HOSTCALLS, '50000'])).code).to.equal(0);
+      const listing = await closedAfterFirstOutput(['inspect', '--entries', trace]);
+      expect(listing.code, show(listing)).to.equal(0);
+      expect(listing.stderr, show(listing)).to.equal('');
+      const lines = at('pipe-lines.twt');
+      expect((await cli.run(['record', '-o', lines, LINES])).code).to.equal(0);
+      const diverged = await closedAfterFirstOutput(['replay', '--guest', LINES_V2, lines]);
+      expect(diverged.code, show(diverged)).to.equal(1);
+      expect(diverged.stderr, show(diverged)).to.not.match(/EPIPE|internal error|\n\s+at /);
+    });
   });
 
   describe('inspect', () => {
@@ -585,6 +621,22 @@ describe('twinstep CLI (spawned)', function () {
     });
   });
 });
+
+/** Runs `twinstep ARGS` and closes the reading end of its stdout at the first bytes, as `| head -c1` would. */
+function closedAfterFirstOutput(args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [TWINSTEP, ...args], { cwd: ROOT, env: cli.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.once('data', (d: Buffer) => {
+      stdout = d.toString();
+      p.stdout.destroy();
+    });
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
 
 /**
  * Runs `twinstep ARGS` and sends `sig` once stdout shows `after` (or `delayMs` after the start when `after` is
