@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { loadModule } from '../../engine/wasi/loader.ts';
+import { loadModule, parseUnwindMode, unwindModeString } from '../../engine/wasi/loader.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { MachineError } from '../../engine/machine/errors.ts';
 import { PAUSE, type HostCallHandler } from '../../engine/machine/machine.ts';
@@ -85,6 +85,15 @@ describe('WasiMachine', () => {
     const m = WasiMachine.create(module, { config, devices: fakeDevices(1) });
     const h: HostCallHandler = { beforeCall: () => PAUSE, input: (c) => c.live(), output: () => {} };
     expect(() => m.run(h)).to.throw(MachineError, /not an unwind point/);
+  });
+
+  it('reads unwind modes as traces and snapshots write them, lists included', async () => {
+    for (const s of ['all', 'io', 'none', 'fd_write,fd_read', 'proc_exit']) expect(unwindModeString(parseUnwindMode(s))).to.equal(s);
+    expect(parseUnwindMode('fd_write,fd_read')).to.deep.equal(['fd_write', 'fd_read']);
+    // A list written into a snapshot loads as that list (it was once taken for a string of characters).
+    const module = await loadModule(bytes, parseUnwindMode('fd_write,proc_exit'));
+    expect(module.unwindable.size).to.be.greaterThan(0);
+    expect([...module.unwindable].every((n) => n === 'fd_write' || n === 'proc_exit')).to.equal(true);
   });
 
   it('turns a trap into a trapped result naming the host call', async () => {
