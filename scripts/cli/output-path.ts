@@ -26,6 +26,20 @@ export function checkOutputPath(path: string, flag: string, exitCode: number = E
   }
 }
 
+/**
+ * Throws a CliError naming `flag` when `path` is one of the command's input files (the same file by device and
+ * inode, whatever the path's spelling): writing it would destroy the input, a trace or a module.
+ */
+export function checkNotAnInput(path: string, flag: string, inputs: ReadonlyArray<string | undefined>, exitCode: number = EXIT.usage): void {
+  if (!existsSync(path)) return;
+  const out = statSync(path);
+  for (const input of inputs) {
+    if (input === undefined || !existsSync(input)) continue;
+    const st = statSync(input);
+    if (st.dev === out.dev && st.ino === out.ino) throw new CliError(`${flag} '${path}' is an input of this command ('${input}'); writing it would destroy it`, exitCode);
+  }
+}
+
 /** writeFileSync, with a failure (a full disk, a directory removed meanwhile) as a CliError naming `flag`. */
 export function writeOutputFile(path: string, data: string | Uint8Array, flag: string, exitCode: number = EXIT.cantCreate): void {
   try {

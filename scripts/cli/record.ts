@@ -17,7 +17,7 @@ import { coarseClockCell, coarseNowMs } from '../../engine/node/coarse-clock.ts'
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { CliError } from './cli-error.ts';
 import { LogFormatError } from '../../engine/log/errors.ts';
-import { checkOutputPath } from './output-path.ts';
+import { checkNotAnInput, checkOutputPath } from './output-path.ts';
 import { EXIT } from './exit-codes.ts';
 import { exitForResult } from './result.ts';
 import { bootTimeNs, parseRunArgs, type CommandArgs } from './run-options.ts';
@@ -65,6 +65,7 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   const out = flags.get('-o')?.at(-1) ?? flags.get('--output')?.at(-1);
   if (!out) throw new CliError('missing -o TRACE (where to write the trace)', EXIT.usage);
   checkOutputPath(out, '-o');
+  checkNotAnInput(out, '-o', [run.module, flags.get('--from')?.at(-1)]);
   const digestEveryCalls = intFlag(flags, '--digest-every', DIGEST_EVERY_CALLS_DEFAULT);
   const digestEveryMs = intFlag(flags, '--digest-ms', DIGEST_EVERY_MS_DEFAULT);
   const digestBudget = digestBudgetFlag(flags, ['--digest-every', '--digest-ms'], DIGEST_BUDGET_DEFAULT);

@@ -23,7 +23,7 @@ import { textReport, textReports } from '../../replay/report/text.ts';
 import { jsonReport, jsonReports } from '../../replay/report/json.ts';
 import { junitReport, junitReports } from '../../replay/report/junit.ts';
 import { CliError } from './cli-error.ts';
-import { checkOutputPath, writeOutputFile } from './output-path.ts';
+import { checkNotAnInput, checkOutputPath, writeOutputFile } from './output-path.ts';
 import { oneOf } from './flags.ts';
 import { parseRunArgs, type CommandArgs } from './run-options.ts';
 import { usageLine } from './help.ts';
@@ -82,7 +82,10 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   const fault = flags.get('--fault')?.at(-1);
   if (fault) usage(() => parseFault(fault));
   const reportFile = flags.get('--report')?.at(-1);
-  if (reportFile !== undefined) checkOutputPath(reportFile, '--report', REPLAY_EXIT.unusable);
+  if (reportFile !== undefined) {
+    checkOutputPath(reportFile, '--report', REPLAY_EXIT.unusable);
+    checkNotAnInput(reportFile, '--report', [...traces, flags.get('--guest')?.at(-1)], REPLAY_EXIT.unusable);
+  }
   const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), match, digests, keepGoing, fault, preopens: run.preopens };
   const modules = new Map<string, LoadedModule>();
 
@@ -91,6 +94,8 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     const { report, notes } = await replayTrace(traces[0]!, o, modules, 'replaying');
     const text = format === 'json' ? jsonReport(report) : format === 'junit' ? junitReport(report) : textReport(report);
     if (reportFile) {
+      // The guest module a trace names is an input too, known only now.
+      checkNotAnInput(reportFile, '--report', [report.guest], REPLAY_EXIT.unusable);
       writeOutputFile(reportFile, text, '--report', REPLAY_EXIT.unusable);
       process.stdout.write(`twinstep replay: ${summaryLine(report)}\n`);
     } else {
@@ -119,6 +124,7 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   }
   const text = format === 'json' ? jsonReports(results) : format === 'junit' ? junitReports(results) : textReports(results);
   if (reportFile) {
+    checkNotAnInput(reportFile, '--report', results.map((r) => (r.status === 'unusable' ? undefined : r.guest)), REPLAY_EXIT.unusable);
     writeOutputFile(reportFile, text, '--report', REPLAY_EXIT.unusable);
     for (const r of results) process.stdout.write(`twinstep replay: ${r.trace}: ${r.status === 'unusable' ? `UNUSABLE (${r.message})` : summaryLine(r)}\n`);
     process.stdout.write(`twinstep replay: ${totalsLine(results)}\n`);

@@ -4,7 +4,7 @@ import { liveDevices } from '../../engine/wasi/devices.ts';
 import { EXIT_CHANNEL, PAUSE, type HostCallHandler } from '../../engine/machine/machine.ts';
 import { intFlag } from './flags.ts';
 import { CliError } from './cli-error.ts';
-import { checkOutputPath, writeOutputFile } from './output-path.ts';
+import { checkNotAnInput, checkOutputPath, writeOutputFile } from './output-path.ts';
 import { EXIT } from './exit-codes.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
 import { bootTimeNs, parseRunArgs, type CommandArgs } from './run-options.ts';
@@ -29,7 +29,10 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   const snapshotOut = flags.get('--snapshot-out')?.at(-1);
   const snapshotAt = intFlag(flags, '--snapshot-at', -1);
   if ((snapshotOut === undefined) !== (snapshotAt < 0)) throw new CliError('--snapshot-at and --snapshot-out go together', EXIT.usage);
-  if (snapshotOut !== undefined) checkOutputPath(snapshotOut, '--snapshot-out');
+  if (snapshotOut !== undefined) {
+    checkOutputPath(snapshotOut, '--snapshot-out');
+    checkNotAnInput(snapshotOut, '--snapshot-out', [run.module]);
+  }
   const { module, machine } = await bootMachine({
     modulePath: run.module,
     config: { args: [basename(run.module), ...run.args], env: run.env, preopens: run.preopens, bootTimeNs: bootTimeNs() },

@@ -589,6 +589,10 @@ describe('twinstep CLI (spawned)', function () {
       // Output files are checked before anything runs (exit 73, replay 2), never an internal error at the end.
       { args: ['record', '-o', '/nonexistent-dir/x.twt', LINES], code: 73, message: /^twinstep record: -o '\/nonexistent-dir\/x\.twt': directory '\/nonexistent-dir' does not exist$/ },
       { args: ['record', '-o', tmpdir(), LINES], code: 73, message: /^twinstep record: -o '.*' is a directory; give a file name$/ },
+      // An output that is an input of the same command is refused before anything is written.
+      { args: ['record', '-o', LINES, LINES], code: 64, message: /^twinstep record: -o '.*lines\.wasm' is an input of this command \('.*lines\.wasm'\); writing it would destroy it$/ },
+      { args: ['run', '--snapshot-at', '2', '--snapshot-out', LINES, LINES], code: 64, message: /^twinstep run: --snapshot-out '.*lines\.wasm' is an input of this command/ },
+      { args: ['replay', '--report', LINES, '--guest', LINES, LINES], code: 2, message: /^twinstep replay: --report '.*lines\.wasm' is an input of this command/ },
       // A device that is always full: the write fails (exit 74) with the reason, not an internal error.
       { args: ['record', '-o', '/dev/full', LINES], code: 74, message: /^twinstep record: cannot write the trace '\/dev\/full': no space left on device, write \(ENOSPC\); before the guest started$/ },
       { args: ['run', '--snapshot-at', '3', '--snapshot-out', '/nonexistent-dir/s.snap', LINES], code: 73, message: /^twinstep run: --snapshot-out '\/nonexistent-dir\/s\.snap': directory '\/nonexistent-dir' does not exist$/ },
