@@ -157,6 +157,9 @@ export class PrimaryDriver {
 
   // ---- channel ---------------------------------------------------------------------------------------
 
+  /** The reason the last connect attempt failed, until one succeeds. */
+  private connectError: string | undefined;
+
   private async connectLoop(): Promise<void> {
     while (!this.stopped) {
       if (!this.transport) {
@@ -166,9 +169,16 @@ export class PrimaryDriver {
             t.close();
             return;
           }
+          this.connectError = undefined;
           this.attach(t);
         } catch (e) {
-          // The secondary is not there (yet): keep trying; the core decides what that means for outputs.
+          // The secondary is not there (yet), or refused this node: keep trying; the core decides what that means
+          // for outputs. Said once per reason, so an operator on this host sees why (a wrong secret, say).
+          const why = (e as Error).message ?? String(e);
+          if (why !== this.connectError) {
+            this.connectError = why;
+            this.o.log(`primary: cannot connect to the secondary: ${why}; retrying every ${this.o.reconnectMs ?? 200} ms`);
+          }
         }
       }
       await new Promise((r) => setTimeout(r, this.o.reconnectMs ?? 200));

@@ -14,7 +14,7 @@ import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import { decodeMachineState } from '../../engine/wasi/snapshot.ts';
 import { readFileSync } from 'node:fs';
-import { parseLeaseSpec } from '../../engine/lease/lease-spec.ts';
+import { parseLeaseSpec, parseLeaseSpecString } from '../../engine/lease/lease-spec.ts';
 import { fenceForSpec } from '../../engine/lease/fence.ts';
 import { connect, listen } from '../../engine/net/endpoint.ts';
 import { loadSecretFile } from '../../engine/net/secret.ts';
@@ -63,6 +63,12 @@ const COMMON: Record<string, FlagSpec> = {
   '--checkpoint-every-ms': { takesValue: true, value: 'MS', help: 'how often --checkpoint-file is written (default 1000)' },
   '--status-listen': { takesValue: true, value: 'HOST:PORT', help: 'serve a status page, /status (JSON) and /metrics (Prometheus) there (port 0: any free port)' },
 };
+
+/** Where the epoch fence of a lease spec lives, for an operator who must clear it (engine/lease/fence.ts). */
+function fenceHint(spec: string): string {
+  const s = parseLeaseSpecString(spec);
+  return s.kind === 'file' ? `the file ${s.dir}.fence` : `the etcd key ${s.key}.fence`;
+}
 
 function log(role: string, quiet: boolean): (line: string) => void {
   return (line) => {
@@ -209,6 +215,8 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     onDeposed = (held) => {
       onDeposed = () => {};
       say(`DEPOSED: another node holds the lease (it went live); this node released nothing since and never will (${held} outputs held stay unreleased: the new primary owns them). Stopping; restart this host as a secondary of the new primary. Exit ${EXIT.deposed}`);
+      // The fence also stops a fresh start of a VM whose last primary stopped without being taken over.
+      say(`If no node runs this VM now (its last primary stopped; nobody took over) and it is to start afresh, clear the lease's fence (${fenceHint(flags.get('--lease')?.at(-1) ?? LEASE_DEFAULT)}) or give another --lease.`);
       queueMicrotask(() => {
         driver.stop();
         resolve(EXIT.deposed);

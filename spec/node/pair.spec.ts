@@ -342,6 +342,9 @@ describe('protected pair (real processes on loopback)', function () {
     const pri = startPrimary(other, sec.url, [TICKER, '3', '1'], [], env);
     try {
       await waitFor('a refusal', () => /refused a peer: E_AUTH/.test(sec.proc.stderr), 15_000, sec.proc);
+      // The primary's operator sees why too, once (not at every retry).
+      await waitFor("the primary's reason", () => /primary: cannot connect to the secondary: .*E_AUTH/.test(pri.stderr), 15_000, pri);
+      expect(pri.stderr.match(/cannot connect to the secondary/g)).to.have.length(1);
       expect(lines(pri.stdout)).to.deep.equal([]);
     } finally {
       pri.child.kill('SIGKILL');
