@@ -9,7 +9,7 @@
  * (live channel) pauses the guest; a divergence pauses it too, unless `keepGoing` lets it continue where
  * the call sequence still lines up.
  */
-import { PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type Machine, type OutputCall, type RunResult } from '../engine/machine/machine.ts';
+import { PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type InputLane, type Machine, type OutputCall, type RunResult } from '../engine/machine/machine.ts';
 import { EntryKind, type LogEntry } from '../engine/log/entry.ts';
 import type { EntryColumns } from '../engine/log/entry-block.ts';
 import { callId, callIdCustom } from '../engine/log/call-table.ts';
@@ -104,6 +104,16 @@ export class Replayer implements HostCallHandler {
   private recentAt = 0;
   /** The source in columns, when it has them and no fault hook needs every entry as an object. */
   private readonly flat: FlatEntrySource | undefined;
+  /**
+   * The machine's input lane (Machine.inputLane), used with the flat source: runs of recorded inputs are offered
+   * to it, and the machine answers the matching calls without calling this handler. `laneSeen` is how many fed
+   * entries were accounted for; the entries of the current offer start at `lanePos` of `laneBatch`, which is
+   * the source's head position until they are accounted for (syncLane).
+   */
+  private readonly lane: InputLane | undefined;
+  private laneSeen = 0;
+  private laneBatch: EntryColumns | undefined;
+  private lanePos = 0;
   /** The head entry as beforeCall found it for call `headFor` (fast path; -1: none). */
   private headBatch: EntryColumns | undefined;
   private headPos = 0;
@@ -134,10 +144,24 @@ export class Replayer implements HostCallHandler {
     this.recentBatch = new Array(ring).fill(undefined);
     this.recentPos = new Array(ring).fill(0);
     this.flat = isFlat(o.source) && !o.fault ? o.source : undefined;
+    this.lane = this.flat !== undefined ? o.machine.inputLane : undefined;
+    if (this.lane !== undefined) {
+      this.lane.withdraw();
+      this.laneSeen = this.lane.fed;
+    }
   }
 
   get entries(): number {
+    this.catchUp();
     return this.consumed;
+  }
+
+  /**
+   * Accounts for what the machine's input lane fed since this handler was last called. Every handler call and
+   * finish() do it; a driver that reads the source or the entry count between runs calls it first.
+   */
+  catchUp(): void {
+    if (this.lane !== undefined) this.syncLane();
   }
 
   get digestCounts(): DigestCounts {
@@ -148,6 +172,7 @@ export class Replayer implements HostCallHandler {
 
   beforeCall(call: HostCallInfo): typeof PAUSE | void {
     this.quietThrough = -1;
+    if (this.lane !== undefined) this.syncLane();
     if (this.stopped) return PAUSE;
     this.waiting = false;
     const f = this.flat;
@@ -158,7 +183,10 @@ export class Replayer implements HostCallHandler {
       if (b !== undefined) {
         const i = f.headPos;
         const at = b.callIndex(i);
-        if (at > call.index) return;
+        if (at > call.index) {
+          if (this.lane !== undefined) this.offerLane(b, i);
+          return;
+        }
         if (at === call.index && b.kind(i) === EntryKind.Input) {
           this.headBatch = b;
           this.headPos = i;
@@ -203,6 +231,7 @@ export class Replayer implements HostCallHandler {
 
   input(call: InputCall): Uint8Array | typeof PAUSE {
     const f = this.flat;
+    if (this.lane !== undefined) this.syncLane();
     if (f !== undefined && !this.stopped) {
       // Fast path: the head entry is this very input (same index, call and request): feed its data from the
       // columns. Anything else takes the general path below, which makes the entry and says what differs.
@@ -236,6 +265,8 @@ export class Replayer implements HostCallHandler {
             same = rl === req.length && this.sameRequest(req, b, b.requestAt(i));
           }
           if (same) {
+            // An entry the lane holds, taken here (the lane was off for a rewound call): the lane's copy goes.
+            if (this.lane !== undefined && this.lane.pending > 0) this.lane.withdraw();
             f.take();
             this.consumed++;
             const k = this.recentAt;
@@ -247,6 +278,11 @@ export class Replayer implements HostCallHandler {
             this.recentAt = k + 1 === this.recent.length ? 0 : k + 1;
             const n = i + 1;
             this.quietThrough = n < b.count && b.kind(n) === EntryKind.Input ? b.callIndex(n) : -1;
+            if (this.lane !== undefined) {
+              // The run from the new head (in this batch, or the next one when this one is done).
+              const h = f.flatHead();
+              if (h !== undefined) this.offerLane(h, f.headPos);
+            }
             if (this.o.onMatched) this.o.onMatched(b.firstSeq + i, EntryKind.Input);
             return this.result(b, b.dataAt(i), b.dataLength(i));
           }
@@ -269,6 +305,7 @@ export class Replayer implements HostCallHandler {
   }
 
   output(call: OutputCall): typeof PAUSE | void {
+    if (this.lane !== undefined) this.syncLane();
     const e = this.expect(call, EntryKind.Output);
     if (e === PAUSE) return PAUSE;
     this.take(e);
@@ -280,12 +317,20 @@ export class Replayer implements HostCallHandler {
       this.o.onMatched?.(e.seq, e.kind);
     }
     if (call.channel >= 0) this.o.emit?.(call.channel, data);
+    if (this.lane !== undefined && !this.stopped) {
+      const b = this.flat!.flatHead();
+      if (b !== undefined) this.offerLane(b, this.flat!.headPos);
+    }
   }
 
   // ---- end of run ----------------------------------------------------------------------------------
 
   /** Compares how the run ended with the log's end, and reports the outcome. */
   finish(result: RunResult): ReplayOutcome {
+    if (this.lane !== undefined) {
+      this.syncLane();
+      this.lane.withdraw();
+    }
     const callIndex = this.o.machine.callIndex;
     if (result.status === 'paused') {
       if (this.waiting && !this.stopped) return { status: 'waiting', entries: this.consumed, callIndex };
@@ -368,6 +413,7 @@ export class Replayer implements HostCallHandler {
 
   private take(e: LogEntry): void {
     this.headFor = -1;
+    if (this.lane !== undefined && this.lane.pending > 0) this.lane.withdraw();
     this.o.source.take();
     this.consumed++;
     const ring = this.recent;
@@ -500,6 +546,51 @@ export class Replayer implements HostCallHandler {
     const context = this.recentEntries().filter((r) => r !== e).slice(-(this.o.contextEntries ?? 5)).map(view);
     this.divergences.push({ kind, seq: e?.seq ?? -1, callIndex, message, expected: e ? view(e) : undefined, actual, context, state });
     if (!this.o.keepGoing || this.divergences.length >= (this.o.divergencesMax ?? 1000)) this.stopped = true;
+    if (this.stopped) this.lane?.withdraw();
+  }
+
+  // ---- the input lane ------------------------------------------------------------------------------
+
+  /**
+   * Offers the run of inputs from entry `i` of `b` (the source's head, at a call after the current one) to the
+   * lane, unless it still holds entries of an earlier offer.
+   */
+  private offerLane(b: EntryColumns, i: number): void {
+    const lane = this.lane!;
+    if (lane.pending > 0 || this.stopped || b.kind(i) !== EntryKind.Input) return;
+    if (lane.offer(b, i) > 0) {
+      this.laneBatch = b;
+      this.lanePos = i;
+    }
+  }
+
+  /**
+   * Accounts for the entries the lane fed since the last look: they are the head entries of the source (the
+   * first ones of the last offer), matched as input() matches them. Takes them from the source, counts them,
+   * puts the last ones in the context ring and reports the last one matched.
+   */
+  private syncLane(): void {
+    const lane = this.lane!;
+    const fed = lane.fed;
+    if (fed === this.laneSeen) return;
+    const k = fed - this.laneSeen;
+    this.laneSeen = fed;
+    const b = this.laneBatch!;
+    const from = this.lanePos;
+    const f = this.flat!;
+    for (let j = 0; j < k; j++) f.take();
+    this.lanePos = from + k;
+    this.consumed += k;
+    this.headFor = -1;
+    const ring = this.recent.length;
+    for (let p = Math.max(from, from + k - ring); p < from + k; p++) {
+      const slot = this.recentAt;
+      this.recent[slot] = undefined;
+      this.recentBatch[slot] = b;
+      this.recentPos[slot] = p;
+      this.recentAt = slot + 1 === ring ? 0 : slot + 1;
+    }
+    this.o.onMatched?.(b.firstSeq + from + k - 1, EntryKind.Input);
   }
 }
 

@@ -12,6 +12,7 @@
  *
  * Researchers plug in their own machine by implementing `Machine` (see docs/ARCHITECTURE.md).
  */
+import type { EntryColumns } from '../log/entry-block.ts';
 
 /**
  * pure:   the result follows from VM state (file system, args, env, fd table). Never logged.
@@ -135,4 +136,33 @@ export interface Machine {
   pagesChangedSince(base: BigUint64Array): number[];
   /** Live view of linear memory, for fault-injection hooks and research tools (optional). */
   memoryView?(): Uint8Array;
+  /** Feeds recorded inputs without a handler call per call, when the machine has that fast path (optional). */
+  readonly inputLane?: InputLane;
+}
+
+/**
+ * A replay fast path a machine may offer: the replayer hands it a run of recorded input entries, and the machine
+ * answers each of the guest's calls that matches the head of the run EXACTLY (the same call index, call and
+ * request) from it, without calling the handler. Any call that does not match reaches the handler as always,
+ * and the entries not fed stay where they are in the log, so nothing a run can tell apart changes: only the
+ * handler's calls for matching inputs are skipped.
+ *
+ * The handler learns what was fed from `fed` (a count since the machine was made): the fed entries are the
+ * first entries of the last offer, in order. It must account for them (take them from its source) before
+ * it looks at the log again; every handler call is such a point, and so is the end of run().
+ */
+export interface InputLane {
+  /**
+   * Offers entries from..count-1 of `cols` (they must be the log's next entries); replaces any earlier offer.
+   * An offer lasts until it is withdrawn or the run() it was made in returns.
+   * The lane takes the longest prefix it can feed (inputs of the calls it knows, well formed, up to its
+   * capacity) and returns how many it took: 0 when the entry at `from` is not one it can feed.
+   */
+  offer(cols: EntryColumns, from: number): number;
+  /** Takes back what is offered and not fed yet (the handler takes the log's head itself). */
+  withdraw(): void;
+  /** Entries fed since the machine was made. */
+  readonly fed: number;
+  /** Entries offered and not fed yet. */
+  readonly pending: number;
 }

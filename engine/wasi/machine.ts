@@ -16,6 +16,7 @@ import type { WasiStateData } from './state.ts';
 import { pageDigests, stateDigest } from '../checkpoint/digest.ts';
 import type { MachineState } from './machine-state.ts';
 import { WasiSnapshot, decodeMachineState } from './snapshot.ts';
+import { WasiInputLane, type HostImport } from './input-lane.ts';
 
 export interface WasiMachineOptions {
   readonly config: WasiConfig;
@@ -25,6 +26,12 @@ export interface WasiMachineOptions {
    * pause needs more; overflowing it traps the guest with a message that names this option.
    */
   readonly asyncifyStackBytes?: number;
+  /**
+   * Give the machine an input lane (input-lane.ts): recorded clock and random results fed inside WebAssembly.
+   * For replaying machines (replay, the secondary); it makes every other clock_time_get and random_get a few
+   * nanoseconds slower, so live machines go without.
+   */
+  readonly inputLane?: boolean;
 }
 
 const ASYNCIFY_STACK_BYTES_DEFAULT = 256 * 1024;
@@ -44,6 +51,8 @@ export class WasiMachine implements Machine {
   private readonly memory: WebAssembly.Memory;
   private readonly exports: Record<string, any>;
   private readonly host: WasiHost;
+  /** The input lane, when the machine was made with one and the guest imports its calls (see sync()). */
+  readonly inputLane: WasiInputLane | undefined;
   private phase: Phase = Phase.Ready;
   private handler: HostCallHandler | undefined;
   private index = 0;
@@ -90,9 +99,25 @@ export class WasiMachine implements Machine {
       if (!fn) throw new MachineError('E_UNSUPPORTED_IMPORT', `unsupported import ${imp.module}::${imp.name}`);
       wrapped[imp.name] = this.wrap(imp.name, fn, module.unwindable.has(imp.name));
     }
-    this.instance = new WebAssembly.Instance(module.compiled, { [WASI_MODULE]: wrapped });
+    let instance: WebAssembly.Instance | undefined;
+    if (options.inputLane && (wrapped.clock_time_get || wrapped.random_get)) {
+      const lane = new WasiInputLane((wrapped.clock_time_get ?? notImported) as HostImport, (wrapped.random_get ?? notImported) as HostImport);
+      const laned = { ...wrapped };
+      if (wrapped.clock_time_get) laned.clock_time_get = lane.imports.clock_time_get;
+      if (wrapped.random_get) laned.random_get = lane.imports.random_get;
+      try {
+        instance = new WebAssembly.Instance(module.compiled, { [WASI_MODULE]: laned });
+        this.inputLane = lane;
+      } catch (e) {
+        // A guest that declares these imports with other types than preview1's links to JavaScript functions
+        // only (they take anything): it replays without the lane.
+        if (!(e instanceof WebAssembly.LinkError)) throw e;
+      }
+    }
+    this.instance = instance ?? new WebAssembly.Instance(module.compiled, { [WASI_MODULE]: wrapped });
     this.exports = this.instance.exports as Record<string, any>;
     this.memory = this.exports.memory as WebAssembly.Memory;
+    this.inputLane?.attach(this.memory);
   }
 
   /** A fresh machine at the start of the guest. Preopens are loaded into the virtual disk now. */
@@ -101,18 +126,18 @@ export class WasiMachine implements Machine {
   }
 
   /** A fresh machine that continues exactly where the snapshot was taken. */
-  static restore(module: LoadedModule, state: MachineState, devices: Devices, asyncifyStackBytes?: number): WasiMachine {
+  static restore(module: LoadedModule, state: MachineState, devices: Devices, asyncifyStackBytes?: number, inputLane?: boolean): WasiMachine {
     if (state.moduleHash !== module.hash) {
       throw new MachineError('E_SNAPSHOT', `snapshot is of module ${hex(state.moduleHash)}, not ${hex(module.hash)}`);
     }
-    const m = new WasiMachine(module, { config: state.config, devices, asyncifyStackBytes }, state.wasi, state.fsTimeNs);
+    const m = new WasiMachine(module, { config: state.config, devices, asyncifyStackBytes, inputLane }, state.wasi, state.fsTimeNs);
     m.load(state);
     return m;
   }
 
   /** Restores from an encoded (full) snapshot; the module must be the snapshot's guest. */
-  static restoreEncoded(module: LoadedModule, bytes: Uint8Array, devices: Devices, asyncifyStackBytes?: number): WasiMachine {
-    return WasiMachine.restore(module, decodeMachineState(bytes).state, devices, asyncifyStackBytes);
+  static restoreEncoded(module: LoadedModule, bytes: Uint8Array, devices: Devices, asyncifyStackBytes?: number, inputLane?: boolean): WasiMachine {
+    return WasiMachine.restore(module, decodeMachineState(bytes).state, devices, asyncifyStackBytes, inputLane);
   }
 
   get callIndex(): number {
@@ -148,6 +173,7 @@ export class WasiMachine implements Machine {
     try {
       if (resuming) this.beginRewind();
       this.exports._start();
+      this.sync();
       if (this.unwinding) {
         this.endUnwind();
         this.phase = Phase.Paused;
@@ -158,6 +184,7 @@ export class WasiMachine implements Machine {
       this.exitCode = 0;
       return { status: 'exited', code: 0 };
     } catch (e) {
+      this.sync();
       if (e instanceof ExitSignal) {
         this.phase = Phase.Exited;
         this.exitCode = e.code;
@@ -168,6 +195,8 @@ export class WasiMachine implements Machine {
       if (trap) return { status: 'trapped', error: trap };
       throw e;
     } finally {
+      // An offer lasts for the run it was made in: the next run may have another handler.
+      this.inputLane?.withdraw();
       this.handler = undefined;
       this.unwinding = false;
       this.rewinding = false;
@@ -272,6 +301,18 @@ export class WasiMachine implements Machine {
     };
   }
 
+  /**
+   * Takes back what the input lane did since the machine last looked: the calls it answered (the lane keeps the
+   * call index while the guest runs) and the realtime clock value it fed last (file timestamps follow it).
+   */
+  private sync(): void {
+    const lane = this.inputLane;
+    if (lane === undefined) return;
+    this.index = lane.cur;
+    const rt = lane.takeRealtime();
+    if (rt !== undefined) this.fsTime = rt;
+  }
+
   /** Start of a host call: finishes a rewind that reached it, shows it to beforeCall. True: pause here. */
   private enter(name: string): boolean {
     if (this.rewinding) {
@@ -281,7 +322,9 @@ export class WasiMachine implements Machine {
       this.rewinding = false;
       this.restoreScratch();
       this.stack = undefined;
+      if (this.inputLane !== undefined) this.inputLane.enabled = true;
     }
+    this.sync();
     const handler = this.handler!;
     this.touched = false;
     const info = this.info;
@@ -294,6 +337,7 @@ export class WasiMachine implements Machine {
   /** The host function returned: the call is done. */
   private leave(result: number): number {
     this.index++;
+    if (this.inputLane !== undefined) this.inputLane.cur = this.index;
     if (!this.touched) {
       const handler = this.handler!;
       if (handler.pure) handler.pure(this.info);
@@ -304,7 +348,10 @@ export class WasiMachine implements Machine {
   /** The host function (or a handler) threw. */
   private failed(e: unknown, name: string, unwindable: boolean): number {
     if (e instanceof PauseSignal) return this.pause(name, unwindable);
-    if (e instanceof ExitSignal) this.index++;
+    if (e instanceof ExitSignal) {
+      this.index++;
+      if (this.inputLane !== undefined) this.inputLane.cur = this.index;
+    }
     throw e;
   }
 
@@ -370,6 +417,7 @@ export class WasiMachine implements Machine {
     view.setUint32(this.scratchPtr + 4, this.scratchPtr + this.scratchSaved!.length, true);
     this.exports.asyncify_start_rewind(this.scratchPtr);
     this.rewinding = true;
+    if (this.inputLane !== undefined) this.inputLane.enabled = false;
   }
 
   /**
@@ -414,6 +462,7 @@ export class WasiMachine implements Machine {
       if (g.value !== v) g.value = v;
     });
     this.index = state.callIndex;
+    if (this.inputLane !== undefined) this.inputLane.cur = this.index;
     this.exitCode = state.exitCode;
     this.stack = state.asyncifyStack?.slice();
     this.phase = state.status === 'ready' ? Phase.Ready : state.status === 'exited' ? Phase.Exited : Phase.Paused;
@@ -431,6 +480,9 @@ interface CallObject {
 }
 
 const EMPTY_BYTES = new Uint8Array(0);
+const notImported = (): number => {
+  throw new Error('the input lane called an import the guest does not have');
+};
 const noLive = (): Uint8Array => EMPTY_BYTES;
 
 const scratch = new Uint8Array(8);

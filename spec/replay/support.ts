@@ -127,10 +127,10 @@ export function traceSourceOf(entries: readonly LogEntry[]): TraceSource {
 export async function replayEntries(
   guestPath: string,
   rec: Pick<Recording, 'entries' | 'config'>,
-  opts: Partial<Omit<ReplayerOptions, 'machine' | 'source'>> & { source?: EntrySource; via?: EntriesVia } = {},
+  opts: Partial<Omit<ReplayerOptions, 'machine' | 'source'>> & { source?: EntrySource; via?: EntriesVia; inputLane?: boolean } = {},
 ): Promise<Replay> {
   const module = await loadModule(readFileSync(guestPath), 'all');
-  const machine = WasiMachine.create(module, { config: rec.config, devices: refusingDevices });
+  const machine = WasiMachine.create(module, { config: rec.config, devices: refusingDevices, inputLane: opts.inputLane });
   const source = opts.source ?? (opts.via === 'trace' ? traceSourceOf(rec.entries) : new ArraySource(rec.entries));
   let stdout = '';
   const replayer = new Replayer({

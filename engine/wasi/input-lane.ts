@@ -1,0 +1,183 @@
+/**
+ * The input lane of a replaying WASI machine (Machine.inputLane): clock_time_get and random_get answered inside
+ * WebAssembly from recorded results (schema/wasm/lane.wat, lane-mem.wat), without a call into JavaScript.
+ *
+ * The guest imports the lane's two functions in place of the machine's. For every call, the lane compares the
+ * head of what the replayer offered with the call (call index, call, clock id and precision, or length) and, when
+ * everything matches and the result fits in the guest's memory, stores the result and returns 0; otherwise it
+ * calls the machine's own import (the JavaScript host function), which then sees exactly the call it would have
+ * seen without the lane. The lane feeds only what the JavaScript path would have accepted from the same entry
+ * (see offer), so a replay gives the same results, reports and state with the lane as without it.
+ *
+ * Between the guest and the machine, the lane holds the call index (the machine keeps it in the lane's memory
+ * while the guest runs and reads it back at every host call), and the last realtime clock value fed (file
+ * timestamps follow it).
+ */
+import { wasmBase64 as laneBase64 } from '../../schema/generated/wasm/lane.ts';
+import { wasmBase64 as laneMemBase64 } from '../../schema/generated/wasm/lane-mem.ts';
+import type { InputLane } from '../machine/machine.ts';
+import type { EntryColumns } from '../log/entry-block.ts';
+import { EntryKind } from '../log/entry.ts';
+import { callId } from '../log/call-table.ts';
+
+const CLOCK_ID = callId('clock_time_get');
+const RANDOM_ID = callId('random_get');
+
+/** Byte offsets of the lane's state (lane.wat). */
+const CUR = 0;
+const FED = 8;
+const RD = 16;
+const END = 20;
+const ENABLED = 24;
+const RT_SET = 28;
+const RT = 32;
+const RECORDS = 64;
+
+/** The highest clock id the host answers (THREAD_CPUTIME); a recorded call with another id was never logged. */
+const CLOCK_ID_MAX = 3;
+/** Records take at most this many bytes of the lane's memory per offer (it grows to hold one large random). */
+const OFFER_BYTES = 256 * 1024;
+const PAGE = 65536;
+
+let laneModule: WebAssembly.Module | undefined;
+let laneMemModule: WebAssembly.Module | undefined;
+
+export type HostImport = (...args: any[]) => number;
+
+export class WasiInputLane implements InputLane {
+  /** The functions the guest imports instead of the machine's clock_time_get and random_get. */
+  readonly imports: { readonly clock_time_get: Function; readonly random_get: Function };
+  private readonly memory: WebAssembly.Memory;
+  private readonly table: WebAssembly.Table;
+  private f64: Float64Array;
+  private i32: Int32Array;
+  private u8: Uint8Array;
+  private offered = 0;
+  private fedAtOffer = 0;
+  /** The lane's memory size in bytes (reading memory.buffer costs a runtime call). */
+  private capacity: number;
+
+  /** `clock` and `random`: the machine's own imports, which the lane calls for every call it does not answer. */
+  constructor(clock: HostImport, random: HostImport) {
+    laneModule ??= new WebAssembly.Module(Buffer.from(laneBase64, 'base64'));
+    this.table = new WebAssembly.Table({ initial: 4, element: 'anyfunc' });
+    const instance = new WebAssembly.Instance(laneModule, { host: { clock_time_get: clock, random_get: random, table: this.table } });
+    const x = instance.exports as Record<string, any>;
+    this.imports = { clock_time_get: x.clock_time_get, random_get: x.random_get };
+    this.memory = x.memory as WebAssembly.Memory;
+    this.f64 = new Float64Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer);
+    this.u8 = new Uint8Array(this.memory.buffer);
+    this.capacity = this.memory.buffer.byteLength;
+    this.i32[RD >> 2] = RECORDS;
+    this.i32[END >> 2] = RECORDS;
+    this.i32[ENABLED >> 2] = 1;
+  }
+
+  /** Connects the lane to the guest's memory, once the guest is instantiated. */
+  attach(guestMemory: WebAssembly.Memory): void {
+    laneMemModule ??= new WebAssembly.Module(Buffer.from(laneMemBase64, 'base64'));
+    const m = new WebAssembly.Instance(laneMemModule, { guest: { memory: guestMemory } }).exports as Record<string, any>;
+    this.table.set(0, m.put64);
+    this.table.set(1, m.fits);
+    this.table.set(2, m.put64u);
+    this.table.set(3, m.put8u);
+  }
+
+  /** The guest's current call index as the lane keeps it. */
+  get cur(): number {
+    return this.f64[CUR >> 3]!;
+  }
+
+  set cur(index: number) {
+    this.f64[CUR >> 3] = index;
+  }
+
+  /** Off while the guest rewinds to a paused call: that call must reach the machine. */
+  set enabled(on: boolean) {
+    this.i32[ENABLED >> 2] = on ? 1 : 0;
+  }
+
+  /** The realtime clock value fed last, once (undefined: none since the last time this was asked). */
+  takeRealtime(): bigint | undefined {
+    if (this.i32[RT_SET >> 2] === 0) return undefined;
+    this.i32[RT_SET >> 2] = 0;
+    return new DataView(this.memory.buffer).getBigUint64(RT, true);
+  }
+
+  get fed(): number {
+    return this.f64[FED >> 3]!;
+  }
+
+  get pending(): number {
+    return this.offered - (this.fed - this.fedAtOffer);
+  }
+
+  withdraw(): void {
+    this.i32[END >> 2] = this.i32[RD >> 2]!;
+    this.offered = this.fed - this.fedAtOffer;
+  }
+
+  offer(cols: EntryColumns, from: number): number {
+    const v = cols.bytesView();
+    let at = RECORDS;
+    let i = from;
+    for (; i < cols.count; i++) {
+      if (cols.kind(i) !== EntryKind.Input) break;
+      const id = cols.id(i);
+      const q = cols.requestAt(i);
+      const d = cols.dataAt(i);
+      if (id === CLOCK_ID) {
+        // What the host's clock_time_get accepts: a 12-byte request (clock id, precision) and an 8-byte result.
+        if (cols.requestLength(i) !== 12 || cols.dataLength(i) !== 8) break;
+        const clock = v.getUint32(q, true);
+        if (clock > CLOCK_ID_MAX) break;
+        if (at + 32 > RECORDS + OFFER_BYTES) break;
+        if (at + 32 > this.capacity) this.room(at + 32);
+        const w = at >> 2;
+        this.f64[at >> 3] = cols.callIndex(i);
+        const i32 = this.i32;
+        i32[w + 2] = 1;
+        i32[w + 3] = clock;
+        i32[w + 4] = v.getInt32(q + 4, true);
+        i32[w + 5] = v.getInt32(q + 8, true);
+        i32[w + 6] = v.getInt32(d, true);
+        i32[w + 7] = v.getInt32(d + 4, true);
+        at += 32;
+      } else if (id === RANDOM_ID) {
+        // random_get: a 4-byte request (the length) and exactly that many bytes.
+        if (cols.requestLength(i) !== 4) break;
+        const len = v.getUint32(q, true);
+        if (cols.dataLength(i) !== len || len > OFFER_BYTES) break;
+        const size = 16 + ((len + 7) & ~7);
+        if (at + size > RECORDS + OFFER_BYTES && at > RECORDS) break;
+        if (at + size > this.capacity) this.room(at + size);
+        const w = at >> 2;
+        this.f64[at >> 3] = cols.callIndex(i);
+        this.i32[w + 2] = 2;
+        this.i32[w + 3] = len;
+        const u8 = this.u8;
+        const bytes = cols.bytes;
+        for (let k = 0; k < len; k++) u8[at + 16 + k] = bytes[d + k]!;
+        at += size;
+      } else {
+        break;
+      }
+    }
+    this.i32[RD >> 2] = RECORDS;
+    this.i32[END >> 2] = at;
+    this.offered = i - from;
+    this.fedAtOffer = this.fed;
+    return this.offered;
+  }
+
+  /** Grows the lane's memory to hold `bytes`. */
+  private room(bytes: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / PAGE));
+    this.f64 = new Float64Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer);
+    this.u8 = new Uint8Array(this.memory.buffer);
+    this.capacity = this.memory.buffer.byteLength;
+  }
+}

@@ -1,0 +1,106 @@
+;; The input lane of a replaying WASI machine (engine/wasi/input-lane.ts): the guest's clock_time_get and
+;; random_get, fed from recorded results without leaving WebAssembly.
+;;
+;; Why: a host call into JavaScript costs a replayed guest about 100 ns (the call boundary, an i64 argument
+;; made a BigInt, the host function, the replayer's checks), while the recorded answer is a few stores. The
+;; replayer offers a run of recorded inputs (packed into this module's memory by input-lane.ts); a call that
+;; matches the head of the run exactly (the same call index, call and request) is answered here. Anything
+;; else (another index, another request, an out-of-range pointer, the lane disabled or empty) goes to the
+;; machine's JavaScript import as before, which then sees exactly what it would have seen without the lane.
+;;
+;; This module is instantiated before the guest (the guest imports its functions), so it cannot import the
+;; guest's memory: the guest's memory is reached through the table's functions, which lane-mem.wat provides
+;; once the guest exists.
+;;
+;; Memory layout (little-endian):
+;;    0 f64 cur      the guest's current host-call index (the machine keeps it here while the lane exists)
+;;    8 f64 fed      entries fed since the lane was made
+;;   16 i32 rd       offset of the next record
+;;   20 i32 end      offset past the last record offered
+;;   24 i32 enabled  0 while the guest rewinds to a paused call (that call must reach the machine)
+;;   28 i32 rtSet    1 after a realtime clock value was fed, until the machine takes it
+;;   32 i64 rt       the last realtime clock value fed (file timestamps follow it)
+;;   64 ...          records, each 8-byte aligned:
+;;        clock:  f64 callIndex, i32 1, i32 clock id, i64 precision, i64 result          (32 bytes)
+;;        random: f64 callIndex, i32 2, i32 length, the bytes, padded to 8               (16 + pad8(len))
+(module
+  (type $put64 (func (param i32 i64) (result i32)))
+  (type $fits (func (param i32 i32) (result i32)))
+  (type $put64u (func (param i32 i64)))
+  (type $put8u (func (param i32 i32)))
+  (import "host" "clock_time_get" (func $jsClock (param i32 i64 i32) (result i32)))
+  (import "host" "random_get" (func $jsRandom (param i32 i32) (result i32)))
+  ;; 0: put64 (checked), 1: fits, 2: put64 (unchecked), 3: put8 (unchecked); see lane-mem.wat.
+  (import "host" "table" (table 4 funcref))
+  (memory (export "memory") 1)
+
+  ;; The record at rd, when the lane is enabled, not empty, and the record is for this very call index.
+  (func $head (result i32)
+    (local $r i32)
+    (if (i32.eqz (i32.load (i32.const 24))) (then (return (i32.const 0))))
+    (local.set $r (i32.load (i32.const 16)))
+    (if (i32.ge_u (local.get $r) (i32.load (i32.const 20))) (then (return (i32.const 0))))
+    (if (f64.ne (f64.load (local.get $r)) (f64.load (i32.const 0))) (then (return (i32.const 0))))
+    (local.get $r))
+
+  ;; The call was fed from the record at $r, which takes $size bytes.
+  (func $done (param $r i32) (param $size i32)
+    (i32.store (i32.const 16) (i32.add (local.get $r) (local.get $size)))
+    (f64.store (i32.const 0) (f64.add (f64.load (i32.const 0)) (f64.const 1)))
+    (f64.store (i32.const 8) (f64.add (f64.load (i32.const 8)) (f64.const 1))))
+
+  (func (export "clock_time_get") (param $id i32) (param $precision i64) (param $ptr i32) (result i32)
+    (local $r i32)
+    (local.set $r (call $head))
+    (if (local.get $r)
+      (then
+        (if (i32.and
+              (i32.and (i32.eq (i32.load offset=8 (local.get $r)) (i32.const 1))
+                       (i32.eq (i32.load offset=12 (local.get $r)) (local.get $id)))
+              (i64.eq (i64.load offset=16 (local.get $r)) (local.get $precision)))
+          (then
+            (if (call_indirect (type $put64) (local.get $ptr) (i64.load offset=24 (local.get $r)) (i32.const 0))
+              (then
+                (if (i32.eqz (local.get $id))
+                  (then
+                    (i32.store (i32.const 28) (i32.const 1))
+                    (i64.store (i32.const 32) (i64.load offset=24 (local.get $r)))))
+                (call $done (local.get $r) (i32.const 32))
+                (return (i32.const 0))))))))
+    (call $jsClock (local.get $id) (local.get $precision) (local.get $ptr)))
+
+  (func (export "random_get") (param $ptr i32) (param $len i32) (result i32)
+    (local $r i32)
+    (local $k i32)
+    (local.set $r (call $head))
+    (if (local.get $r)
+      (then
+        (if (i32.and
+              (i32.eq (i32.load offset=8 (local.get $r)) (i32.const 2))
+              (i32.eq (i32.load offset=12 (local.get $r)) (local.get $len)))
+          (then
+            (if (call_indirect (type $fits) (local.get $ptr) (local.get $len) (i32.const 1))
+              (then
+                (block $words
+                  (loop $word
+                    (br_if $words (i32.gt_u (i32.add (local.get $k) (i32.const 8)) (local.get $len)))
+                    (call_indirect (type $put64u)
+                      (i32.add (local.get $ptr) (local.get $k))
+                      (i64.load offset=16 (i32.add (local.get $r) (local.get $k)))
+                      (i32.const 2))
+                    (local.set $k (i32.add (local.get $k) (i32.const 8)))
+                    (br $word)))
+                (block $bytes
+                  (loop $byte
+                    (br_if $bytes (i32.ge_u (local.get $k) (local.get $len)))
+                    (call_indirect (type $put8u)
+                      (i32.add (local.get $ptr) (local.get $k))
+                      (i32.load8_u offset=16 (i32.add (local.get $r) (local.get $k)))
+                      (i32.const 3))
+                    (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                    (br $byte)))
+                (call $done (local.get $r)
+                  (i32.add (i32.const 16) (i32.and (i32.add (local.get $len) (i32.const 7)) (i32.const -8))))
+                (return (i32.const 0))))))))
+    (call $jsRandom (local.get $ptr) (local.get $len)))
+)
