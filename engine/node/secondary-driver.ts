@@ -357,6 +357,8 @@ export class SecondaryDriver {
       });
     } finally {
       this.running = false;
+      // What the machine's input lane fed since the replayer last looked is matched: acked with this slice.
+      replayer.catchUp();
     }
     // A slice longer than a heartbeat kept this process from its I/O: the next tick says so (see SecondaryCore.tick).
     const ran = slice.elapsedMs();

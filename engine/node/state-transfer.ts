@@ -276,6 +276,7 @@ export async function applyTransfer(
   }
   if (!data || !module) throw new MachineError('E_SNAPSHOT', 'an empty state transfer');
   await between();
-  const machine = WasiMachine.restore(module, stateFromData(data), devices);
+  // A secondary's machine replays: it gets the input lane (machine.ts, WasiMachineOptions.inputLane).
+  const machine = WasiMachine.restore(module, stateFromData(data), devices, undefined, true);
   return { machine, module, pagesWritten };
 }

@@ -293,7 +293,7 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
       const { data, state } = decodeMachineState(readFileSync(from));
       if (!data.moduleBytes) throw new Error('the snapshot does not carry the guest module');
       const module = await loadModule(data.moduleBytes, parseUnwindMode(data.config.unwind || 'all'));
-      initial = { machine: WasiMachine.restore(module, state, sleep.devices), module };
+      initial = { machine: WasiMachine.restore(module, state, sleep.devices, undefined, true), module };
       say(`holding a snapshot of vm ${data.vmId || c.vmId} at host call ${state.callIndex}: asking for the delta only`);
     } catch (e) {
       throw new CliError(`--from-snapshot ${from}: ${(e as Error).message}`, EXIT.dataError);

@@ -41,6 +41,7 @@ export const REPLAY_ARGS: CommandArgs = {
     '--report': { takesValue: true, value: 'FILE', help: 'write the report to FILE, and summary lines to stdout (one per trace, and the totals when there are several)' },
     '--until-divergence': { takesValue: false, help: 'stop at the first divergence (the default)' },
     '--keep-going': { takesValue: false, help: 'continue after a divergence where the call sequence still lines up, and report every one' },
+    '--input-lane': { takesValue: true, value: 'on|off', help: 'feed recorded clock and random results inside WebAssembly, without a call into the replayer for each (default on; off: every call goes through the replayer, as a comparison when a replay looks wrong)' },
     '--fault': { takesValue: true, value: 'input@SEQ|output@SEQ|memory@CALL[:ADDR]', help: 'test hook: perturb one input, one output or one memory byte, to see a divergence reported' },
   },
   shared: ['--dir'],
@@ -60,6 +61,7 @@ interface ReplayOptions {
   readonly keepGoing: boolean;
   readonly fault: string | undefined;
   readonly preopens: readonly Preopen[];
+  readonly inputLane: boolean;
 }
 
 export async function replayCommand(argv: readonly string[]): Promise<number> {
@@ -86,7 +88,8 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     checkOutputPath(reportFile, '--report', REPLAY_EXIT.unusable);
     checkNotAnInput(reportFile, '--report', [...traces, flags.get('--guest')?.at(-1)], REPLAY_EXIT.unusable);
   }
-  const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), match, digests, keepGoing, fault, preopens: run.preopens };
+  const inputLane = usage(() => oneOf(flags, '--input-lane', ['on', 'off'] as const, 'on')) === 'on';
+  const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), match, digests, keepGoing, fault, preopens: run.preopens, inputLane };
   const modules = new Map<string, LoadedModule>();
 
   if (traces.length === 1) {
@@ -179,7 +182,7 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
       if (module.hash !== h.moduleHash) {
         throw new CliError(`this trace starts from a snapshot of module ${hex(h.moduleHash)}; a different build (${hex(module.hash)}) cannot resume another build's memory`, REPLAY_EXIT.unusable);
       }
-      machine = WasiMachine.restore(module, decodeMachineState(reader.snapshot).state, replayDevices);
+      machine = WasiMachine.restore(module, decodeMachineState(reader.snapshot).state, replayDevices, undefined, o.inputLane);
     } else {
       const preopens = o.preopens.length ? o.preopens : h.preopens;
       for (const p of preopens) {
@@ -188,6 +191,7 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
       machine = WasiMachine.create(module, {
         config: { args: h.args, env: h.env, preopens, clockResolutionNs: h.machine.clockResolutionNs, bootTimeNs: h.machine.bootTimeNs },
         devices: replayDevices,
+        inputLane: o.inputLane,
       });
       if (machine.digest().devices !== h.diskDigest) notes.push('the preopened directories differ from the ones recorded: file-system calls may diverge');
     }

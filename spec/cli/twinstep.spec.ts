@@ -178,6 +178,30 @@ describe('twinstep CLI (spawned)', function () {
     });
   });
 
+  describe('--input-lane (clock and random results fed inside WebAssembly)', () => {
+    it('on (the default) and off give the same report; a diverging build is reported the same way', async () => {
+      const trace = at('lane.twt');
+      expect((await cli.run(['record', '-o', trace, '--digest-every', '500', HOSTCALLS, '20000'])).code).to.equal(0);
+      const strip = (r: Record<string, unknown>) => ({ ...r, durationMs: 0 });
+      for (const [guest, code] of [[HOSTCALLS, 0], [wasm('c/clockrand.wasm'), 1]] as const) {
+        const reports = [];
+        for (const lane of ['on', 'off']) {
+          const out = at(`lane-${lane}.json`);
+          const r = await cli.run(['replay', '--input-lane', lane, '--guest', guest, '--format', 'json', '--report', out, trace]);
+          expect(r.code, show(r)).to.equal(code);
+          reports.push(strip(json(out)));
+        }
+        expect(reports[0], guest).to.deep.equal(reports[1]);
+      }
+    });
+
+    it('refuses another value with exit 2', async () => {
+      const r = await cli.run(['replay', '--input-lane', 'fast', at('lane.twt')]);
+      expect(r.code, show(r)).to.equal(2);
+      expect(r.stderr).to.include("--input-lane expects one of on, off, got 'fast'");
+    });
+  });
+
   describe('--match stream (a new build that writes the same bytes through other calls)', () => {
     it('lines recorded, lines-split replayed: by calls exit 1 with a hint; by streams exit 0; lines-v2 still exit 1', async () => {
       const trace = at('match.twt');
