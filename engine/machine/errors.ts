@@ -6,6 +6,8 @@ export type MachineErrorCode =
   | 'E_NOT_WASM'
   | 'E_INVALID_WASM'
   | 'E_UNSUPPORTED_IMPORT'
+  /** A WASI function imported with other types than preview1 declares. */
+  | 'E_IMPORT_TYPE'
   | 'E_NO_START'
   | 'E_NO_MEMORY'
   | 'E_CONFIG'

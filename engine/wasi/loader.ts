@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { xxh64 } from '@node-rs/xxhash';
 import { MachineError } from '../machine/errors.ts';
 import { binaryenJob, jobError } from './binaryen-process.ts';
-import { WASI_CALLS, IO_CALLS } from './calls.ts';
+import { WASI_CALLS, IO_CALLS, WASI_SIGNATURES } from './calls.ts';
+import { describeType, functionImports } from './import-types.ts';
 
 export const WASI_MODULE = 'wasi_snapshot_preview1';
 
@@ -97,6 +98,12 @@ export function checkModule(bytes: Uint8Array): { imports: string[] } {
       throw new MachineError('E_UNSUPPORTED_IMPORT', `unsupported import ${imp.module}::${imp.name} (${imp.kind}); twinstep provides the functions of ${WASI_MODULE}`);
     }
     imports.push(imp.name);
+  }
+  for (const imp of functionImports(bytes) ?? []) {
+    const want = WASI_SIGNATURES[imp.name];
+    if (imp.module === WASI_MODULE && want !== undefined && imp.type !== want) {
+      throw new MachineError('E_IMPORT_TYPE', `the module imports ${WASI_MODULE}::${imp.name} as ${describeType(imp.type)}; ${WASI_MODULE} declares it ${describeType(want)}`);
+    }
   }
   const exports = WebAssembly.Module.exports(mod);
   if (!exports.some((e) => e.name === '_start' && e.kind === 'function')) {

@@ -38,6 +38,7 @@ const MACHINE_EXIT: Record<string, number> = {
   E_INVALID_WASM: EXIT.dataError,
   E_SNAPSHOT: EXIT.dataError,
   E_UNSUPPORTED_IMPORT: EXIT.unavailable,
+  E_IMPORT_TYPE: EXIT.unavailable,
   E_NO_START: EXIT.unavailable,
   E_NO_MEMORY: EXIT.unavailable,
   E_IO: EXIT.noInput,

@@ -6,6 +6,9 @@ import { PAUSE, type HostCallHandler } from '../../engine/machine/machine.ts';
 import { fakeDevices } from '../support/fake-devices.ts';
 import { newTape, outputText, player, recorder, type Tape } from '../support/tape.ts';
 import { RECURSIVE_WAT, wat } from '../support/wat.ts';
+import { functionImports, describeType } from '../../engine/wasi/import-types.ts';
+import { WASI_SIGNATURES } from '../../engine/wasi/calls.ts';
+import { WasiHost } from '../../engine/wasi/host.ts';
 
 const config = { args: ['guest'], env: [], preopens: [] };
 
@@ -116,6 +119,49 @@ describe('WasiMachine', () => {
     await expectCode(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 9, 9]), 'E_INVALID_WASM');
     await expectCode(await wat(`(module (import "env" "f" (func)) (memory (export "memory") 1) (func (export "_start")))`), 'E_UNSUPPORTED_IMPORT');
     await expectCode(await wat(`(module (memory (export "memory") 1) (func (export "main")))`), 'E_NO_START');
+  });
+
+  it('refuses a WASI function imported with other types than preview1 declares, naming both', async () => {
+    // The precision as an i32: it would link to the JavaScript host function, which wants a 64-bit value there.
+    const bytes = await wat(`(module
+      (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+      (import "wasi_snapshot_preview1" "clock_time_get" (func (param i32 i32 i32) (result i32)))
+      (memory (export "memory") 1) (func (export "_start")))`);
+    const e = await loadModule(bytes).then(() => undefined, (x: unknown) => x);
+    expect(e).to.be.instanceOf(MachineError);
+    expect((e as MachineError).code).to.equal('E_IMPORT_TYPE');
+    expect((e as MachineError).message).to.equal(
+      'the module imports wasi_snapshot_preview1::clock_time_get as (i32, i32, i32) -> i32; wasi_snapshot_preview1 declares it (i32, i64, i32) -> i32',
+    );
+    // A result where preview1 has none.
+    await expectCode(await wat(`(module (import "wasi_snapshot_preview1" "proc_exit" (func (param i32) (result i32))) (memory (export "memory") 1) (func (export "_start")))`), 'E_IMPORT_TYPE');
+  });
+
+  it('reads the types of function imports among imports of every kind', async () => {
+    const bytes = await wat(`(module
+      (type $t (func (param i64 f32 f64) (result i32)))
+      (import "a" "t" (table 2 10 funcref))
+      (import "a" "f" (func (type $t)))
+      (import "a" "m" (memory 1 2))
+      (import "a" "g" (global (mut i32)))
+      (import "b" "h" (func (param i32)))
+      (func (export "_start")))`);
+    expect(functionImports(bytes)).to.deep.equal([
+      { module: 'a', name: 'f', type: 'IfF:i' },
+      { module: 'b', name: 'h', type: 'i:' },
+    ]);
+    expect(describeType('IfF:i')).to.equal('(i64, f32, f64) -> i32');
+    expect(describeType(':')).to.equal('() -> nothing');
+  });
+
+  it('knows a type for every preview1 function, with the host function taking as many arguments (the socket stubs aside)', () => {
+    const host = new WasiHost(config, { memory: () => new WebAssembly.Memory({ initial: 1 }), input: () => new Uint8Array(0), output: () => {}, fsTimeNs: () => 0n }, fakeDevices(1));
+    const fns = host.hostFunctions() as Record<string, Function>;
+    expect(Object.keys(WASI_SIGNATURES).sort()).to.deep.equal(Object.keys(fns).sort());
+    for (const [name, type] of Object.entries(WASI_SIGNATURES)) {
+      if (name.startsWith('sock_')) continue;
+      expect(fns[name]!.length, name).to.equal(type.split(':')[0]!.length);
+    }
   });
 });
 
