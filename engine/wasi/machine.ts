@@ -107,17 +107,19 @@ export class WasiMachine implements Machine {
       if (wrapped.random_get) laned.random_get = lane.imports.random_get;
       try {
         instance = new WebAssembly.Instance(module.compiled, { [WASI_MODULE]: laned });
+        lane.attach(instance.exports.memory as WebAssembly.Memory);
         this.inputLane = lane;
       } catch (e) {
         // A guest that declares these imports with other types than preview1's links to JavaScript functions
-        // only (they take anything): it replays without the lane.
+        // only (they take anything), and one whose memory the lane cannot import (a shared memory): it replays
+        // without the lane.
         if (!(e instanceof WebAssembly.LinkError)) throw e;
+        instance = undefined;
       }
     }
     this.instance = instance ?? new WebAssembly.Instance(module.compiled, { [WASI_MODULE]: wrapped });
     this.exports = this.instance.exports as Record<string, any>;
     this.memory = this.exports.memory as WebAssembly.Memory;
-    this.inputLane?.attach(this.memory);
   }
 
   /** A fresh machine at the start of the guest. Preopens are loaded into the virtual disk now. */

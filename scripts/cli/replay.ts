@@ -182,7 +182,7 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
       if (module.hash !== h.moduleHash) {
         throw new CliError(`this trace starts from a snapshot of module ${hex(h.moduleHash)}; a different build (${hex(module.hash)}) cannot resume another build's memory`, REPLAY_EXIT.unusable);
       }
-      machine = WasiMachine.restore(module, decodeMachineState(reader.snapshot).state, replayDevices, undefined, o.inputLane);
+      machine = WasiMachine.restore(module, decodeMachineState(reader.snapshot).state, replayDevices, undefined, o.inputLane && o.match === 'calls');
     } else {
       const preopens = o.preopens.length ? o.preopens : h.preopens;
       for (const p of preopens) {
@@ -191,7 +191,8 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
       machine = WasiMachine.create(module, {
         config: { args: h.args, env: h.env, preopens, clockResolutionNs: h.machine.clockResolutionNs, bootTimeNs: h.machine.bootTimeNs },
         devices: replayDevices,
-        inputLane: o.inputLane,
+        // Only the replayer by calls offers the lane anything.
+        inputLane: o.inputLane && o.match === 'calls',
       });
       if (machine.digest().devices !== h.diskDigest) notes.push('the preopened directories differ from the ones recorded: file-system calls may diverge');
     }
