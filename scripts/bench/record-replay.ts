@@ -6,7 +6,8 @@
  *              (default digest intervals and budget, default fsync policy), as `twinstep record` does, into a
  *              new file each round;
  *   - replay : that trace read back (TraceReader, decoding on the decoder thread as `twinstep replay` does) and
- *              replayed by the Replayer on a machine with no devices.
+ *              replayed by the Replayer on a machine with no devices and an input lane, as `twinstep replay`
+ *              does; next to it, the same without the lane.
  * Figures: record/run ratio (target <= 1.15), replay/record ratio (target <= 0.67, i.e. replay >= 1.5x faster),
  * trace bytes per host call by entry kind (writer stats), and log entries encoded+decoded per second over the
  * recorded entries themselves (the real mix of this guest), next to benchLog's synthetic workloads.
@@ -103,13 +104,14 @@ export function recordOnce(module: LoadedModule, args: readonly string[], to: st
   return { calls: machine.callIndex, entries: recorder.entries, stats: writer.stats, offloaded };
 }
 
-export function replayOnce(module: LoadedModule, args: readonly string[], path: string): number {
+export function replayOnce(module: LoadedModule, args: readonly string[], path: string, inputLane = true): number {
   const reader = TraceReader.open(path, { decodeThread: true });
   try {
     const h = reader.header;
     const machine = WasiMachine.create(module, {
       config: { args: h.args, env: h.env, preopens: h.preopens, clockResolutionNs: h.machine.clockResolutionNs, bootTimeNs: h.machine.bootTimeNs },
       devices: noDevices,
+      inputLane,
     });
     const replayer = new Replayer({ machine, source: new TraceSource(reader) });
     const outcome = replayer.finish(machine.run(replayer));
@@ -176,6 +178,7 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
         rec = recordOnce(module, args, join(dir, `round-${k++}.twt`));
       }),
       replay: cpuOf('replay', () => void replayEntries.push(replayOnce(module, args, trace))),
+      replayNoLane: () => void replayOnce(module, args, trace, false),
       recordInThread: () => void recordOnce(module, args, join(dir, `in-thread-${k++}.twt`), true),
       recordEntriesOnly: () => recordOnce(module, args, 'entries'),
       recordEncodeOnly: () => recordOnce(module, args, 'encode'),
@@ -250,6 +253,8 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       'replay_vs_record_ratio_rounds_p25': replaySpread.p25,
       'replay_vs_record_ratio_rounds_p75': replaySpread.p75,
       'replay_speedup_vs_record': t.record / t.replay,
+      // The replay with every clock and random result fed through the replayer in JavaScript (--input-lane off).
+      'replay_no_lane_vs_record_ratio': t.replayNoLane / t.record,
       'record.ns_per_host_call_overhead': ((t.record - t.run) * 1e6) / rec.calls,
       'replay.ns_per_entry_over_run': ((t.replay - t.run) * 1e6) / rec.entries,
       // Where the overhead goes: the Recorder alone (entries handed to a sink that drops them), + encoding in
