@@ -30,6 +30,11 @@ export class SessionThread<In extends { s: number }, Out extends { s: number }> 
     return t as unknown as SessionThread<In, Out>;
   }
 
+  /** True when this process's thread for the boot file was started and has not died (up or still booting). */
+  static started(boot: URL): boolean {
+    return SessionThread.instances.get(boot.href)?.alive ?? false;
+  }
+
   /** True when this process's thread for the boot file is already up (does not start one). */
   static readyNow(boot: URL): boolean {
     return SessionThread.instances.get(boot.href)?.ready ?? false;

@@ -15,8 +15,9 @@
  *  - Bounded memory: at most CREDIT_BATCHES decoded batches wait for the reader; the thread decodes more only
  *    as the reader takes them.
  *  - No silent loss: a thread that fails or stops answering for `stallMs` is raised by the reader as E_IO.
- *  - Short traces (under OFFLOAD_MIN_BYTES after the header) never start the thread; until the thread is up
- *    the reader decodes in its own thread and hands over at the next frame boundary.
+ *  - Short traces (under OFFLOAD_MIN_BYTES after the header) never use the thread, and traces under
+ *    OFFLOAD_COLD_MIN_BYTES use it only when it is already running; until the thread is up the reader decodes
+ *    in its own thread and hands over at the next frame boundary.
  */
 import { statSync } from 'node:fs';
 import { LogFormatError } from './errors.ts';
@@ -71,8 +72,18 @@ type DecoderThread = SessionThread<ToDecoder, FromDecoder>;
 export const CREDIT_BATCHES = 32;
 /** Batches taken between two credit messages: small, so the thread is told early that there is room again. */
 const CREDIT_STEP = 4;
-/** Trace bytes after the header below which the thread is not worth starting. */
+/** Trace bytes after the header below which the thread is not worth using, even when it is up. */
 export const OFFLOAD_MIN_BYTES = 1 << 20;
+/**
+ * Trace bytes after the header from which a reader starts the thread when it is not running. A thread started
+ * for the reader costs it more than it gains below that: it boots for 300-400 ms (the TypeScript loader) on the
+ * other CPU, and then decodes at a fraction of its speed while its code is cold. On the bench host, the first
+ * replay in a process of the 2M-call hostcalls trace (59 MB) took 640 ms with the thread and 340-380 without; of
+ * the 10M-call trace (295 MB), 1.45 s either way. A thread already running (another trace of the same replay, an
+ * embedder that started it: helper-threads.ts) is used for any trace from OFFLOAD_MIN_BYTES on, and decodes
+ * about 30% faster than the replaying thread does itself once warm.
+ */
+export const OFFLOAD_COLD_MIN_BYTES = 256 << 20;
 
 /** A decoder feed for a reader (see the module comment), or undefined when the trace is too short for one. */
 export function decoderFeed(path: string, stream: BatchStream, stats: TraceReaderStats, opts: TraceReaderOptions): BatchFeed | undefined {
@@ -82,7 +93,9 @@ export function decoderFeed(path: string, stream: BatchStream, stats: TraceReade
   } catch {
     return undefined;
   }
-  if (size - stream.offset < OFFLOAD_MIN_BYTES) return undefined;
+  const rest = size - stream.offset;
+  if (rest < OFFLOAD_MIN_BYTES) return undefined;
+  if (rest < OFFLOAD_COLD_MIN_BYTES && !SessionThread.started(DECODER_BOOT)) return undefined;
   return new DecoderFeed(path, stream, stats, opts, SessionThread.get<ToDecoder, FromDecoder>(DECODER_BOOT));
 }
 

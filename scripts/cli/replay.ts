@@ -28,6 +28,8 @@ import { oneOf } from './flags.ts';
 import { parseRunArgs, type CommandArgs } from './run-options.ts';
 import { usageLine } from './help.ts';
 import { Progress } from './progress.ts';
+import { startHelperThread } from '../../engine/log/helper-threads.ts';
+import { OFFLOAD_COLD_MIN_BYTES } from '../../engine/log/trace-read-offload.ts';
 
 /** Replay's own exit codes (CI contract). */
 export const REPLAY_EXIT = { identical: 0, diverged: 1, unusable: 2 } as const;
@@ -92,6 +94,19 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), match, digests, keepGoing, fault, preopens: run.preopens, inputLane };
   const modules = new Map<string, LoadedModule>();
 
+  // Several traces that are long together: the decoder thread boots while the first is replayed, and decodes the
+  // later ones (a single trace starts it itself when it is long enough: trace-read-offload.ts).
+  if (traces.length > 1) {
+    let total = 0;
+    for (const t of traces) {
+      try {
+        total += statSync(t).size;
+      } catch {
+        // reported with that trace
+      }
+    }
+    if (total >= OFFLOAD_COLD_MIN_BYTES) startHelperThread('decoder');
+  }
   if (traces.length === 1) {
     // One trace: an unusable one is the command's error (one line on stderr, exit 2).
     const { report, notes } = await replayTrace(traces[0]!, o, modules, 'replaying');

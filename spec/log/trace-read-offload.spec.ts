@@ -12,6 +12,13 @@ import { TraceWriter } from '../../engine/log/trace-writer.ts';
 import { TraceReader, type TraceTail } from '../../engine/log/trace-reader.ts';
 import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
 import { seededRandom } from '../support/seeded-random.ts';
+import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { startHelperThread } from '../../engine/log/helper-threads.ts';
+import { OFFLOAD_COLD_MIN_BYTES, OFFLOAD_MIN_BYTES } from '../../engine/log/trace-read-offload.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const header: TraceHeaderData = {
   vmId: 'decode', moduleHash: 7n, moduleSizeBytes: 0, args: ['g'], env: [], preopens: [], diskDigest: 0n,
@@ -81,7 +88,9 @@ describe('trace decoding on the decoder thread', function () {
     const inThread = read(big, false);
     expect(inThread.tail.state).to.equal('clean');
     expect(inThread.offloaded).to.equal(false);
-    // The first reader of the process starts the thread and decodes in its own thread until the thread is up.
+    // A reader of a trace under OFFLOAD_COLD_MIN_BYTES uses the thread only once it runs (the next test shows
+    // that it does not start it). Started now, it boots while the first reader decodes in its own thread.
+    startHelperThread('decoder');
     const first = read(big, true);
     expectSame(first, inThread, 'first reader');
     let offloaded = first.offloaded;
@@ -116,6 +125,25 @@ describe('trace decoding on the decoder thread', function () {
       expect(got.offloaded, `${what}: decoded on the thread`).to.equal(true);
       expectSame(got, want, what);
     }
+  });
+
+  it('does not start the thread for a trace under OFFLOAD_COLD_MIN_BYTES: a process with no thread decodes it itself', () => {
+    // In a process of its own: in this one, earlier specs started the thread.
+    const probe = join(dir, 'probe.ts');
+    writeFileSync(probe, [
+      `import { TraceReader } from ${JSON.stringify(join(ROOT, 'engine/log/trace-reader.ts'))};`,
+      `import { SessionThread } from ${JSON.stringify(join(ROOT, 'engine/log/session-thread.ts'))};`,
+      `import { DECODER_BOOT } from ${JSON.stringify(join(ROOT, 'engine/log/helper-threads.ts'))};`,
+      `const r = TraceReader.open(${JSON.stringify(big)}, { decodeThread: true });`,
+      'let n = 0;',
+      'for (const _ of r) n++;',
+      'console.log(JSON.stringify({ n, offloaded: r.offloaded, started: SessionThread.started(DECODER_BOOT), tail: r.tail.state }));',
+      'r.close();',
+    ].join('\n'));
+    const p = spawnSync(process.execPath, ['--import', 'tsx', probe], { cwd: ROOT, encoding: 'utf8' });
+    expect(p.status, p.stderr).to.equal(0);
+    expect(statSync(big).size).to.be.greaterThan(OFFLOAD_MIN_BYTES).and.lessThan(OFFLOAD_COLD_MIN_BYTES);
+    expect(JSON.parse(p.stdout)).to.deep.equal({ n: read(big, false).entries.length, offloaded: false, started: false, tail: 'clean' });
   });
 
   it('leaves short traces to the reader', () => {
