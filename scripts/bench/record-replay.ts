@@ -5,9 +5,10 @@
  *   - record : the same, with the Recorder writing a real trace file through the CLI's TraceWriter sink
  *              (default digest intervals and budget, default fsync policy), as `twinstep record` does, into a
  *              new file each round;
- *   - replay : that trace read back (TraceReader, decoding on the decoder thread as `twinstep replay` does) and
- *              replayed by the Replayer on a machine with no devices and an input lane, as `twinstep replay`
- *              does; next to it, the same without the lane.
+ *   - replay : that trace read back and replayed by the Replayer on a machine with no devices and an input lane,
+ *              as `twinstep replay` does with it (decoded in the replaying thread: the trace is under the size
+ *              for which the CLI starts a decoder thread); next to it, the same without the lane, and the same
+ *              decoded on a warm decoder thread.
  * Figures: record/run ratio (target <= 1.15), replay/record ratio (target <= 0.67, i.e. replay >= 1.5x faster),
  * trace bytes per host call by entry kind (writer stats), and log entries encoded+decoded per second over the
  * recorded entries themselves (the real mix of this guest), next to benchLog's synthetic workloads.
@@ -28,6 +29,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
+import { statSync } from 'node:fs';
+import { DECODER_BOOT, startHelperThread } from '../../engine/log/helper-threads.ts';
+import { SessionThread } from '../../engine/log/session-thread.ts';
+import { OFFLOAD_COLD_MIN_BYTES } from '../../engine/log/trace-read-offload.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import type { Devices } from '../../engine/wasi/context.ts';
@@ -104,8 +109,13 @@ export function recordOnce(module: LoadedModule, args: readonly string[], to: st
   return { calls: machine.callIndex, entries: recorder.entries, stats: writer.stats, offloaded };
 }
 
-export function replayOnce(module: LoadedModule, args: readonly string[], path: string, inputLane = true): number {
-  const reader = TraceReader.open(path, { decodeThread: true });
+/**
+ * Replays the trace once. `decodeThread`: decode on the (running, warm) decoder thread. Without it the replaying
+ * thread decodes itself, which is what `twinstep replay` does with a trace under OFFLOAD_COLD_MIN_BYTES in a
+ * process that has no decoder thread running (a single trace of this guest: 59 MB).
+ */
+export function replayOnce(module: LoadedModule, args: readonly string[], path: string, inputLane = true, decodeThread = false): number {
+  const reader = TraceReader.open(path, { decodeThread });
   try {
     const h = reader.header;
     const machine = WasiMachine.create(module, {
@@ -161,6 +171,12 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
     runOnce(module, args);
     let rec = recordOnce(module, args, trace);
     replayOnce(module, args, trace);
+    // The decoder thread, up and warm for the rounds that use it (replayThread).
+    startHelperThread('decoder');
+    for (let i = 0; i < 500 && !SessionThread.readyNow(DECODER_BOOT); i++) await new Promise((r) => setTimeout(r, 10));
+    if (!SessionThread.readyNow(DECODER_BOOT)) throw new Error('the decoder thread did not come up in 5 s');
+    if (statSync(trace).size >= OFFLOAD_COLD_MIN_BYTES) throw new Error('the bench trace is large enough for the CLI to start the decoder thread: replay would not be what the CLI does');
+    replayOnce(module, args, trace, true, true);
     let k = 0;
     const replayEntries: number[] = [];
     // CPU time of the whole process (every thread: the encoder and decoder threads too) per round.
@@ -179,6 +195,7 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       }),
       replay: cpuOf('replay', () => void replayEntries.push(replayOnce(module, args, trace))),
       replayNoLane: () => void replayOnce(module, args, trace, false),
+      replayThread: () => void replayOnce(module, args, trace, true, true),
       recordInThread: () => void recordOnce(module, args, join(dir, `in-thread-${k++}.twt`), true),
       recordEntriesOnly: () => recordOnce(module, args, 'entries'),
       recordEncodeOnly: () => recordOnce(module, args, 'encode'),
@@ -253,8 +270,11 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       'replay_vs_record_ratio_rounds_p25': replaySpread.p25,
       'replay_vs_record_ratio_rounds_p75': replaySpread.p75,
       'replay_speedup_vs_record': t.record / t.replay,
-      // The replay with every clock and random result fed through the replayer in JavaScript (--input-lane off).
+      // The replay with every clock and random result fed through the replayer in JavaScript (--input-lane off),
+      // and the replay with the trace decoded on the warm decoder thread (the later traces of a replay of several,
+      // or a trace of OFFLOAD_COLD_MIN_BYTES and more once the thread is warm).
       'replay_no_lane_vs_record_ratio': t.replayNoLane / t.record,
+      'replay_decoder_thread_vs_record_ratio': t.replayThread / t.record,
       'record.ns_per_host_call_overhead': ((t.record - t.run) * 1e6) / rec.calls,
       'replay.ns_per_entry_over_run': ((t.replay - t.run) * 1e6) / rec.entries,
       // Where the overhead goes: the Recorder alone (entries handed to a sink that drops them), + encoding in
