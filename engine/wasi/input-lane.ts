@@ -120,25 +120,30 @@ export class WasiInputLane implements InputLane {
 
   offer(cols: EntryColumns, from: number): number {
     const v = cols.bytesView();
+    const count = cols.count;
+    let f64 = this.f64;
+    let i32 = this.i32;
     let at = RECORDS;
     let i = from;
-    for (; i < cols.count; i++) {
+    for (; i < count; i++) {
       if (cols.kind(i) !== EntryKind.Input) break;
       const id = cols.id(i);
       const q = cols.requestAt(i);
-      const d = cols.dataAt(i);
       if (id === CLOCK_ID) {
         // What the host's clock_time_get accepts: a 12-byte request (clock id, precision) and an 8-byte result.
         if (cols.requestLength(i) !== 12 || cols.dataLength(i) !== 8) break;
         const clock = v.getUint32(q, true);
-        if (clock > CLOCK_ID_MAX) break;
-        if (at + 32 > RECORDS + OFFER_BYTES) break;
-        if (at + 32 > this.capacity) this.room(at + 32);
+        if (clock > CLOCK_ID_MAX || at + 32 > RECORDS + OFFER_BYTES) break;
+        if (at + 32 > this.capacity) {
+          this.room(at + 32);
+          f64 = this.f64;
+          i32 = this.i32;
+        }
         const w = at >> 2;
-        this.f64[at >> 3] = cols.callIndex(i);
-        const i32 = this.i32;
+        f64[at >> 3] = cols.callIndex(i);
         i32[w + 2] = 1;
         i32[w + 3] = clock;
+        const d = cols.dataAt(i);
         i32[w + 4] = v.getInt32(q + 4, true);
         i32[w + 5] = v.getInt32(q + 8, true);
         i32[w + 6] = v.getInt32(d, true);
@@ -151,21 +156,26 @@ export class WasiInputLane implements InputLane {
         if (cols.dataLength(i) !== len || len > OFFER_BYTES) break;
         const size = 16 + ((len + 7) & ~7);
         if (at + size > RECORDS + OFFER_BYTES && at > RECORDS) break;
-        if (at + size > this.capacity) this.room(at + size);
+        if (at + size > this.capacity) {
+          this.room(at + size);
+          f64 = this.f64;
+          i32 = this.i32;
+        }
         const w = at >> 2;
-        this.f64[at >> 3] = cols.callIndex(i);
-        this.i32[w + 2] = 2;
-        this.i32[w + 3] = len;
+        f64[at >> 3] = cols.callIndex(i);
+        i32[w + 2] = 2;
+        i32[w + 3] = len;
         const u8 = this.u8;
         const bytes = cols.bytes;
+        const d = cols.dataAt(i);
         for (let k = 0; k < len; k++) u8[at + 16 + k] = bytes[d + k]!;
         at += size;
       } else {
         break;
       }
     }
-    this.i32[RD >> 2] = RECORDS;
-    this.i32[END >> 2] = at;
+    i32[RD >> 2] = RECORDS;
+    i32[END >> 2] = at;
     this.offered = i - from;
     this.fedAtOffer = this.fed;
     return this.offered;

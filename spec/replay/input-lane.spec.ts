@@ -143,14 +143,19 @@ describe('input lane (alone)', () => {
   it('holds a long run and a large random result (the memory grows)', () => {
     const { lane, memory, clockGet, randomGet } = laneOver();
     const entries: LogEntry[] = [];
-    for (let i = 0; i < 5000; i++) entries.push(clock(i, i, 1, 1n, BigInt(i) * 3n));
+    // One request array for all: the block then stores it once (SAME_REQUEST), as a primary's capture does, and
+    // each result sits apart from the request it answers.
+    const request = clockReq(1, 1n);
+    for (let i = 0; i < 5000; i++) entries.push(withEntry(clock(i, i, 1, 1n, BigInt(i) * 3n), { request }));
     const big = Array.from({ length: 100_000 }, (_, k) => k & 255);
     entries.push(random(5000, 5000, big));
     const block = EntryBlock.fromEntries(entries);
     expect(lane.offer(block, 0)).to.equal(5001);
     memory.grow(1);
-    for (let i = 0; i < 5000; i++) expect(clockGet(1, 1n, 8)).to.equal(0);
-    expect(new DataView(memory.buffer).getBigUint64(8, true)).to.equal(4999n * 3n);
+    for (let i = 0; i < 5000; i++) {
+      expect(clockGet(1, 1n, 8)).to.equal(0);
+      expect(new DataView(memory.buffer).getBigUint64(8, true)).to.equal(BigInt(i) * 3n);
+    }
     expect(randomGet(16, 100_000)).to.equal(0);
     expect(Buffer.from(memory.buffer, 16, 100_000).equals(Buffer.from(big))).to.equal(true);
     expect(lane.fed).to.equal(5001);
