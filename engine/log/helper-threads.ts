@@ -1,15 +1,16 @@
 /**
  * The process's helper threads (session-thread.ts): the trace encoder of `twinstep record` and the decoder of
- * `twinstep replay`. Until its thread is up, a recording or replay does that work in its own thread; booting a
- * thread takes a few hundred ms (the TypeScript loader and the codec). A writer or reader starts the thread
- * itself once its work is worth it (trace-offload.ts; trace-read-offload.ts, from 256 MiB of trace when the thread
- * is not running yet); an embedder that knows a long recording or replay is coming can start it sooner
+ * `twinstep replay`. Until its thread is up, a recording or replay does that work in its own thread. A thread
+ * comes up in about 80 ms on the bench host: its worker is one bundled JavaScript module (schema/generated/
+ * workers/, made by `npm run schema`); through the TypeScript loader it took 300-400 ms. A writer or reader starts
+ * the thread itself once its work is worth it (trace-offload.ts; trace-read-offload.ts, from 128 MiB of trace when
+ * the thread is not running yet); an embedder that knows a long recording or replay is coming can start it sooner
  * (startHelperThread), so that the work is handed over from its first entry.
  *
- * The CLI does so only for a replay of several traces that are long together. Started with the process, the boot competed with the CLI's own loading on the bench host and
+ * The CLI does so only for a replay of several traces that are long together. When the threads booted through the
+ * TypeScript loader, a thread started with the process competed with the CLI's own loading on the bench host and
  * made a short `record` or `replay` 0.2-0.25 s slower (hello.wasm: 0.96-1.02 s against 0.70-0.75), while a 2M-call
- * recording or replay gained nothing measurable once in-thread encoding stopped faulting in a new array per
- * frame (record 1.44-1.46 against 1.45-1.56 s, replay 1.20-1.26 against 1.23-1.34).
+ * recording or replay gained nothing measurable.
  */
 import { SessionThread } from './session-thread.ts';
 

@@ -75,15 +75,15 @@ const CREDIT_STEP = 4;
 /** Trace bytes after the header below which the thread is not worth using, even when it is up. */
 export const OFFLOAD_MIN_BYTES = 1 << 20;
 /**
- * Trace bytes after the header from which a reader starts the thread when it is not running. A thread started
- * for the reader costs it more than it gains below that: it boots for 300-400 ms (the TypeScript loader) on the
- * other CPU, and then decodes at a fraction of its speed while its code is cold. On the bench host, the first
- * replay in a process of the 2M-call hostcalls trace (59 MB) took 640 ms with the thread and 340-380 without; of
- * the 10M-call trace (295 MB), 1.45 s either way. A thread already running (another trace of the same replay, an
- * embedder that started it: helper-threads.ts) is used for any trace from OFFLOAD_MIN_BYTES on, and decodes
- * about 30% faster than the replaying thread does itself once warm.
+ * Trace bytes after the header from which a reader starts the thread when it is not running. Below that, a thread
+ * started for the reader costs it more than it gains: it comes up in about 80 ms (helper-threads.ts), and then
+ * decodes slowly while its code is cold. On the bench host, a first replay in a process of the hostcalls traces
+ * took, with the thread started at open against without it: 59 MB 415 against 335 ms, 148 MB 620-650 against
+ * 670-680 ms, 295 MB 1.10 against 1.16-1.21 s. A thread already running (another trace of the same replay, an
+ * embedder that started it: helper-threads.ts) is used for any trace from OFFLOAD_MIN_BYTES on; once warm it
+ * decodes about 30% faster than the replaying thread does itself.
  */
-export const OFFLOAD_COLD_MIN_BYTES = 256 << 20;
+export const OFFLOAD_COLD_MIN_BYTES = 128 << 20;
 
 /** A decoder feed for a reader (see the module comment), or undefined when the trace is too short for one. */
 export function decoderFeed(path: string, stream: BatchStream, stats: TraceReaderStats, opts: TraceReaderOptions): BatchFeed | undefined {

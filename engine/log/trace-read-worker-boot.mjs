@@ -1,7 +1,4 @@
-// Entry point of the trace decoder thread (engine/log/trace-read-offload.ts): the thread starts without the
-// TypeScript loader, so it registers it before loading the worker itself (with tsx's ESM loader, as the encoder
-// thread does: trace-worker-boot.mjs says why).
-import { register } from 'tsx/esm/api';
-
-register();
-await import('./trace-read-worker.ts');
+// Entry point of the trace decoder thread (engine/log/trace-read-offload.ts). It loads the worker
+// (trace-read-worker.ts) bundled into one JavaScript module by `npm run schema`, as the encoder thread does
+// (trace-worker-boot.mjs says why).
+await import('../../schema/generated/workers/trace-read-worker.mjs');

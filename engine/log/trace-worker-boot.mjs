@@ -1,8 +1,5 @@
-// Entry point of the trace encoder thread (engine/log/trace-offload.ts): the thread starts without the
-// TypeScript loader, so it registers it before loading the worker itself. (tsx's CommonJS hook boots the thread
-// faster, but code loaded through it ran measurably slower: the pair's secondary took 2.35-2.47 s instead of
-// 1.78-1.86 for the same replay.)
-import { register } from 'tsx/esm/api';
-
-register();
-await import('./trace-worker.ts');
+// Entry point of the trace encoder thread (engine/log/trace-offload.ts). It loads the worker (trace-worker.ts)
+// bundled into one JavaScript module by `npm run schema` (drift-checked by a test like the rest of
+// schema/generated): through the TypeScript loader the thread took 300-400 ms to come up on the bench host (and
+// tsx's faster CommonJS hook made the code it loaded run slower), bundled it takes about 80.
+await import('../../schema/generated/workers/trace-worker.mjs');
