@@ -30,6 +30,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
 import { statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { DECODER_BOOT, startHelperThread } from '../../engine/log/helper-threads.ts';
 import { SessionThread } from '../../engine/log/session-thread.ts';
 import { OFFLOAD_COLD_MIN_BYTES } from '../../engine/log/trace-read-offload.ts';
@@ -148,6 +149,40 @@ function codecRate(entries: readonly LogEntry[], budgetMs = 400): number {
   return n / ((nowMs() - t0) / 1000);
 }
 
+/**
+ * The commands as a user runs them: `twinstep run`, `record` and `replay` of the same guest, each a fresh process
+ * (cold: nothing loaded, no JIT tiering, no helper thread up), interleaved, medians of 3 rounds after 1 uncounted.
+ * Wall times, and the ratios with the start-up of a command taken out (`twinstep --version`: Node, the TypeScript
+ * loader and the CLI; the instrumented module comes from the cache the warm-up round fills).
+ */
+async function benchCli(dir: string, calls: number): Promise<Record<string, number>> {
+  const cliPath = join(root, 'scripts/twinstep.mjs');
+  const trace = join(dir, 'cli.twt');
+  const cache = join(dir, 'cli-cache');
+  const wall = (args: string[]): number => {
+    const t0 = nowMs();
+    const r = spawnSync(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TWINSTEP_CACHE: cache } });
+    if (r.status !== 0) throw new Error(`twinstep ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+    return nowMs() - t0;
+  };
+  const t = medians(
+    await interleavedRounds(3, {
+      startup: () => wall(['--version']),
+      run: () => wall(['run', GUEST, String(calls)]),
+      record: () => wall(['record', '-o', trace, GUEST, String(calls)]),
+      replay: () => wall(['replay', trace]),
+    }, 1),
+  );
+  return {
+    'cli.startup_ms': t.startup,
+    'cli.run_ms': t.run,
+    'cli.record_ms': t.record,
+    'cli.replay_ms': t.replay,
+    'cli.record_vs_run_ratio': (t.record - t.startup) / (t.run - t.startup),
+    'cli.replay_vs_record_ratio': (t.replay - t.startup) / (t.record - t.startup),
+  };
+}
+
 /** The work sweep: [iterations, WORK steps between calls], each point about 0.2-0.4 s of run. */
 const SWEEP: ReadonlyArray<readonly [number, number]> = [
   [1_000_000, 100],
@@ -224,6 +259,7 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
 
     // The same guest with WORK arithmetic steps between two host calls: what the recording costs against a
     // guest that computes between its calls (the overhead per call is about constant; its weight is not).
+    const cli = await benchCli(dir, calls);
     const sweep: Record<string, number> = {};
     for (const [n, work] of SWEEP) {
       const a = [String(n), String(work)];
@@ -302,6 +338,7 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       'record.cpu_ns_per_host_call': cpuNs('record'),
       'replay.cpu_ns_per_host_call': cpuNs('replay'),
       'hostcalls.pair_throughput_ceiling_on_this_host': Math.min(1, cpuNs('run') / ((cpuNs('record') + cpuNs('replay')) / cpus)),
+      ...cli,
       ...sweep,
     };
   } finally {
