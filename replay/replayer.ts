@@ -145,10 +145,8 @@ export class Replayer implements HostCallHandler {
     this.recentPos = new Array(ring).fill(0);
     this.flat = isFlat(o.source) && !o.fault ? o.source : undefined;
     this.lane = this.flat !== undefined ? o.machine.inputLane : undefined;
-    if (this.lane !== undefined) {
-      this.lane.withdraw();
-      this.laneSeen = this.lane.fed;
-    }
+    // Outside a run nothing is offered (an offer ends with its run): only what was fed before counts as seen.
+    if (this.lane !== undefined) this.laneSeen = this.lane.fed;
   }
 
   get entries(): number {
@@ -327,10 +325,7 @@ export class Replayer implements HostCallHandler {
 
   /** Compares how the run ended with the log's end, and reports the outcome. */
   finish(result: RunResult): ReplayOutcome {
-    if (this.lane !== undefined) {
-      this.syncLane();
-      this.lane.withdraw();
-    }
+    if (this.lane !== undefined) this.syncLane();
     const callIndex = this.o.machine.callIndex;
     if (result.status === 'paused') {
       if (this.waiting && !this.stopped) return { status: 'waiting', entries: this.consumed, callIndex };
@@ -546,7 +541,6 @@ export class Replayer implements HostCallHandler {
     const context = this.recentEntries().filter((r) => r !== e).slice(-(this.o.contextEntries ?? 5)).map(view);
     this.divergences.push({ kind, seq: e?.seq ?? -1, callIndex, message, expected: e ? view(e) : undefined, actual, context, state });
     if (!this.o.keepGoing || this.divergences.length >= (this.o.divergencesMax ?? 1000)) this.stopped = true;
-    if (this.stopped) this.lane?.withdraw();
   }
 
   // ---- the input lane ------------------------------------------------------------------------------

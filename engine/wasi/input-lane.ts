@@ -129,50 +129,50 @@ export class WasiInputLane implements InputLane {
       if (cols.kind(i) !== EntryKind.Input) break;
       const id = cols.id(i);
       const q = cols.requestAt(i);
+      // The record's tag, its word (clock id, or length) and its size; what the host function accepts only.
+      let tag: number;
+      let word: number;
+      let size: number;
       if (id === CLOCK_ID) {
-        // What the host's clock_time_get accepts: a 12-byte request (clock id, precision) and an 8-byte result.
+        // clock_time_get: a 12-byte request (clock id, precision) and an 8-byte result.
         if (cols.requestLength(i) !== 12 || cols.dataLength(i) !== 8) break;
-        const clock = v.getUint32(q, true);
-        if (clock > CLOCK_ID_MAX || at + 32 > RECORDS + OFFER_BYTES) break;
-        if (at + 32 > this.capacity) {
-          this.room(at + 32);
-          f64 = this.f64;
-          i32 = this.i32;
-        }
-        const w = at >> 2;
-        f64[at >> 3] = cols.callIndex(i);
-        i32[w + 2] = 1;
-        i32[w + 3] = clock;
-        const d = cols.dataAt(i);
+        tag = 1;
+        word = v.getUint32(q, true);
+        if (word > CLOCK_ID_MAX) break;
+        size = 32;
+      } else if (id === RANDOM_ID) {
+        // random_get: a 4-byte request (the length) and exactly that many bytes.
+        if (cols.requestLength(i) !== 4) break;
+        tag = 2;
+        word = v.getUint32(q, true);
+        if (cols.dataLength(i) !== word || word > OFFER_BYTES) break;
+        size = 16 + ((word + 7) & ~7);
+      } else {
+        break;
+      }
+      // One record of any size fits (the memory grows for it); more stop at OFFER_BYTES.
+      if (at + size > RECORDS + OFFER_BYTES && at > RECORDS) break;
+      if (at + size > this.capacity) {
+        this.room(at + size);
+        f64 = this.f64;
+        i32 = this.i32;
+      }
+      const w = at >> 2;
+      f64[at >> 3] = cols.callIndex(i);
+      i32[w + 2] = tag;
+      i32[w + 3] = word;
+      const d = cols.dataAt(i);
+      if (tag === 1) {
         i32[w + 4] = v.getInt32(q + 4, true);
         i32[w + 5] = v.getInt32(q + 8, true);
         i32[w + 6] = v.getInt32(d, true);
         i32[w + 7] = v.getInt32(d + 4, true);
-        at += 32;
-      } else if (id === RANDOM_ID) {
-        // random_get: a 4-byte request (the length) and exactly that many bytes.
-        if (cols.requestLength(i) !== 4) break;
-        const len = v.getUint32(q, true);
-        if (cols.dataLength(i) !== len || len > OFFER_BYTES) break;
-        const size = 16 + ((len + 7) & ~7);
-        if (at + size > RECORDS + OFFER_BYTES && at > RECORDS) break;
-        if (at + size > this.capacity) {
-          this.room(at + size);
-          f64 = this.f64;
-          i32 = this.i32;
-        }
-        const w = at >> 2;
-        f64[at >> 3] = cols.callIndex(i);
-        i32[w + 2] = 2;
-        i32[w + 3] = len;
+      } else {
         const u8 = this.u8;
         const bytes = cols.bytes;
-        const d = cols.dataAt(i);
-        for (let k = 0; k < len; k++) u8[at + 16 + k] = bytes[d + k]!;
-        at += size;
-      } else {
-        break;
+        for (let k = 0; k < word; k++) u8[at + 16 + k] = bytes[d + k]!;
       }
+      at += size;
     }
     i32[RD >> 2] = RECORDS;
     i32[END >> 2] = at;

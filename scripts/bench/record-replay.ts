@@ -25,11 +25,10 @@
  * seconds. They are measured on their own (record.fixed_ms: a recording of a guest that makes almost no host
  * calls, minus its run) and reported next to the ratios instead of hiding inside them.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
-import { statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { DECODER_BOOT, startHelperThread } from '../../engine/log/helper-threads.ts';
 import { SessionThread } from '../../engine/log/session-thread.ts';

@@ -63,6 +63,7 @@ interface ReplayOptions {
   readonly keepGoing: boolean;
   readonly fault: string | undefined;
   readonly preopens: readonly Preopen[];
+  /** Whether the machine gets an input lane (on, and replay by calls). */
   readonly inputLane: boolean;
 }
 
@@ -90,7 +91,8 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     checkOutputPath(reportFile, '--report', REPLAY_EXIT.unusable);
     checkNotAnInput(reportFile, '--report', [...traces, flags.get('--guest')?.at(-1)], REPLAY_EXIT.unusable);
   }
-  const inputLane = usage(() => oneOf(flags, '--input-lane', ['on', 'off'] as const, 'on')) === 'on';
+  // Only the replayer by calls offers the lane anything: a machine replayed by streams goes without.
+  const inputLane = usage(() => oneOf(flags, '--input-lane', ['on', 'off'] as const, 'on')) === 'on' && match === 'calls';
   const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), match, digests, keepGoing, fault, preopens: run.preopens, inputLane };
   const modules = new Map<string, LoadedModule>();
 
@@ -197,7 +199,7 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
       if (module.hash !== h.moduleHash) {
         throw new CliError(`this trace starts from a snapshot of module ${hex(h.moduleHash)}; a different build (${hex(module.hash)}) cannot resume another build's memory`, REPLAY_EXIT.unusable);
       }
-      machine = WasiMachine.restore(module, decodeMachineState(reader.snapshot).state, replayDevices, undefined, o.inputLane && o.match === 'calls');
+      machine = WasiMachine.restore(module, decodeMachineState(reader.snapshot).state, replayDevices, undefined, o.inputLane);
     } else {
       const preopens = o.preopens.length ? o.preopens : h.preopens;
       for (const p of preopens) {
@@ -206,8 +208,7 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
       machine = WasiMachine.create(module, {
         config: { args: h.args, env: h.env, preopens, clockResolutionNs: h.machine.clockResolutionNs, bootTimeNs: h.machine.bootTimeNs },
         devices: replayDevices,
-        // Only the replayer by calls offers the lane anything.
-        inputLane: o.inputLane && o.match === 'calls',
+        inputLane: o.inputLane,
       });
       if (machine.digest().devices !== h.diskDigest) notes.push('the preopened directories differ from the ones recorded: file-system calls may diverge');
     }
