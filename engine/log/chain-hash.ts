@@ -17,6 +17,11 @@ export interface ChainExports {
     n: number, prevLo: number, prevHi: number, seq: number, desc: number, blob: number, names: number,
     custom: number, links: number, scratch: number,
   ) => void;
+  /** See schema/wasm/xxh64.wat: a run of captured entries turned into descriptors, payload and deltas. */
+  readonly encodeRepeats: (
+    n: number, src: number, stride: number, req: number, reqLen: number, dataLen: number, prev: number, channel: number,
+    kind: number, id: number, desc: number, blob: number, deltas: number,
+  ) => number;
   /** See schema/wasm/xxh64.wat: the per-entry walk of a batch's columns when decoding. */
   readonly decodeColumns: (
     n: number, firstCallIndex: number, kinds: number, calls: number, deltas: number, deltasEnd: number,
@@ -236,6 +241,43 @@ export class BatchChain {
       links,
       last,
     };
+  }
+
+  /** Where the last `repeats` left its output in the module's memory: descriptors, payload, deltas, and their sizes. */
+  private lastRun = { n: 0, payload: 0, deltas: 0, descOut: 0, blobOut: 0, deltasOut: 0 };
+
+  /**
+   * A run of `n` captured records of one size (`stride`) at `src[at ..)` that share kind, call id, channel and
+   * request (schema/wasm/xxh64.wat `encodeRepeats`): their descriptors, payloads (request, then data) and
+   * call-index deltas from `prev` (as varints) are made in the module's memory, where `repeatsInto` copies
+   * them from. Returns the varint bytes, or -(k + 1) when entry k's call index goes back or is not a safe
+   * integer.
+   */
+  repeats(n: number, src: Uint8Array, at: number, stride: number, req: Uint8Array, dataLen: number, prev: number, channel: number, kind: number, id: number): number {
+    const reqLen = req.length;
+    const payload = reqLen + dataLen;
+    const reqIn = dynamicBase;
+    const srcIn = align8(reqIn + reqLen);
+    const descOut = align8(srcIn + n * stride);
+    const blobOut = descOut + n * descBytes;
+    const deltasOut = blobOut + n * payload;
+    this.room(deltasOut + n * 8);
+    const mem = new Uint8Array(this.wasm.memory.buffer);
+    mem.set(req, reqIn);
+    mem.set(src.subarray(at, at + n * stride), srcIn);
+    const r = this.wasm.encodeRepeats(n, srcIn, stride, reqIn, reqLen, dataLen, prev, channel, kind, id, descOut, blobOut, deltasOut);
+    this.lastRun = { n, payload, deltas: r < 0 ? 0 : r, descOut, blobOut, deltasOut };
+    return r;
+  }
+
+  /** Copies the last run's descriptors, payloads and deltas to the given arrays at the given offsets (they must have room); returns the delta bytes. */
+  repeatsInto(desc: Uint8Array, descAt: number, blob: Uint8Array, blobAt: number, deltas: Uint8Array, deltasAt: number): number {
+    const { n, payload, deltas: dn, descOut, blobOut, deltasOut } = this.lastRun;
+    const mem = new Uint8Array(this.wasm.memory.buffer);
+    desc.set(mem.subarray(descOut, descOut + n * descBytes), descAt);
+    blob.set(mem.subarray(blobOut, blobOut + n * payload), blobAt);
+    deltas.set(mem.subarray(deltasOut, deltasOut + dn), deltasAt);
+    return dn;
   }
 
   /** Lays the custom names out from dynamicBase: a (ptr, len) table, then their bytes (chainBatch's `custom`). */

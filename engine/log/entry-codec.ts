@@ -168,20 +168,21 @@ export class BatchEncoder {
     if (count <= 0) return;
     if (id === callIdCustom) throw this.error(this.count, 'a run of entries needs a call-table id');
     if (this.count + count > batchEntriesMax) throw this.error(this.count, `batch reached ${batchEntriesMax} entries`);
-    const strideF = stride >> 3;
-    // Every call index of the run checked before anything is written: a refused run leaves the batch as it
-    // was (the first entry's checks against the batch are addRange's, which also writes nothing when it refuses).
-    {
-      let prev = indexes[(at >> 3) + 1]!;
-      for (let k = 1, fi = (at >> 3) + 1 + strideF; k < count; k++, fi += strideF) {
-        const callIndex = indexes[fi]!;
-        if (!(callIndex >= prev) || !Number.isSafeInteger(callIndex)) throw this.error(this.count + k, `call index ${callIndex} must be a safe integer >= ${prev}`);
-        prev = callIndex;
+    const firstIndex = indexes[(at >> 3) + 1]!;
+    const rest = count - 1;
+    // The rest of the run is made in WebAssembly first (descriptors, payload, deltas: BatchChain.repeats), which
+    // checks every call index before anything is written here: a refused run leaves the batch as it was (the
+    // first entry's checks against the batch are addRange's, which also writes nothing when it refuses).
+    if (rest > 0) {
+      const r = this.chainer.repeats(rest, src, at + stride, stride, req, dataLen, firstIndex, channel, kind, id);
+      if (r < 0) {
+        const k = -r;
+        const prev = indexes[(at >> 3) + 1 + (k - 1) * (stride >> 3)]!;
+        throw this.error(this.count + k, `call index ${indexes[(at >> 3) + 1 + k * (stride >> 3)]} must be a safe integer >= ${prev}`);
       }
     }
     // The first entry goes the general way (every check, the first-entry bookkeeping); the rest repeat it.
-    this.addRange(kind, indexes[(at >> 3) + 1]!, id, call, channel, req, 0, req.length, src, at + captureHeaderBytes, dataLen);
-    const rest = count - 1;
+    this.addRange(kind, firstIndex, id, call, channel, req, 0, req.length, src, at + captureHeaderBytes, dataLen);
     if (rest === 0) return;
     const first = this.count;
     while (this.kinds.length < first + rest) this.grow();
@@ -189,73 +190,25 @@ export class BatchEncoder {
     const payload = reqLen + dataLen;
     const blob = this.blob;
     blob.reserve(rest * payload);
-    const bytes = blob.bytes;
-    const kinds = this.kinds;
-    const calls = this.calls;
-    const f64 = this.descF64;
-    const i32 = this.descI32;
-    const d8 = this.descU8;
     const deltas = this.deltas;
+    deltas.reserve(rest * 8);
+    const deltaBytes = this.chainer.repeatsInto(this.descU8, first * descBytes, blob.bytes, blob.length, deltas.bytes, deltas.length);
+    blob.length += rest * payload;
+    deltas.length += deltaBytes;
+    this.kinds.fill(kind, first, first + rest);
+    this.calls.fill(id, first, first + rest);
     // The length varints are the same for every entry of the run: written for the second entry, then repeated.
     const reqWidth = this.reqLens.varint(reqLen);
     const dataWidth = this.dataLens.varint(dataLen);
     this.reqLens.repeatLast(reqWidth, rest - 1);
     this.dataLens.repeatLast(dataWidth, rest - 1);
     const fixed = 1 + 1 + 4 + payload + reqWidth + dataWidth + (kind === EntryKind.Output ? 4 : 0);
-    let prev = this.prevCallIndex;
-    let own = rest * fixed;
-    let pos = blob.length;
-    let fi = (at >> 3) + 1 + strideF;
-    let q = at + stride + captureHeaderBytes;
-    // Deltas of one byte (the common case: consecutive calls) are stored here; longer ones through varint().
-    deltas.reserve(rest);
-    let dBytes = deltas.bytes;
-    let dLen = deltas.length;
-    // Word copies when request, data and blob position are all word-aligned (a clock read: 12 + 8 bytes).
-    const words = ((reqLen | dataLen | pos | q | stride | req.byteOffset) & 3) === 0;
-    const blobWords = words ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2) : undefined;
-    const srcWords = words ? new Int32Array(src.buffer, src.byteOffset, src.length >> 2) : undefined;
-    const reqWords = words ? new Int32Array(req.buffer, req.byteOffset, reqLen >> 2) : undefined;
-    const rw = reqLen >> 2;
-    const dw = dataLen >> 2;
-    for (let k = 0; k < rest; k++) {
-      const i = first + k;
-      const callIndex = indexes[fi]!;
-      kinds[i] = kind;
-      calls[i] = id;
-      setDesc(f64, i32, d8, i, callIndex, channel, reqLen, dataLen, kind, id);
-      if (blobWords !== undefined) {
-        const w = pos >> 2;
-        for (let b = 0; b < rw; b++) blobWords[w + b] = reqWords![b]!;
-        const sq = q >> 2;
-        for (let b = 0; b < dw; b++) blobWords[w + rw + b] = srcWords![sq + b]!;
-      } else {
-        for (let b = 0; b < reqLen; b++) bytes[pos + b] = req[b]!;
-        for (let b = 0; b < dataLen; b++) bytes[pos + reqLen + b] = src[q + b]!;
-      }
-      pos += payload;
-      const delta = callIndex - prev;
-      if (delta < 0x80 && dLen < dBytes.length) {
-        dBytes[dLen++] = delta;
-        own += 1;
-      } else {
-        deltas.length = dLen;
-        own += deltas.varint(delta);
-        dBytes = deltas.bytes;
-        dLen = deltas.length;
-      }
-      prev = callIndex;
-      fi += strideF;
-      q += stride;
-    }
-    deltas.length = dLen;
-    blob.length = pos;
-    this.prevCallIndex = prev;
+    this.prevCallIndex = indexes[(at >> 3) + 1 + rest * (stride >> 3)]!;
     if (kind === EntryKind.Output) for (let k = 0; k < rest; k++) this.channels.push(channel);
     // recordMax and the chain's staleness were set by the first entry's addRange (every entry has its size).
     this.payloadBytes += rest * payload;
     this.kindEntries[kind] += rest;
-    this.kindBytes[kind] += own;
+    this.kindBytes[kind] += rest * fixed + deltaBytes;
     this.count = first + rest;
   }
 

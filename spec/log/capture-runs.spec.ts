@@ -149,4 +149,17 @@ describe('capture runs (repeated entries read at once)', function () {
     expect(w.pendingEntries).to.equal(2);
     expect(w.pendingBytes).to.equal(40);
   });
+
+  for (const bad of [7.5, 2 ** 53, Number.NaN, Infinity]) {
+    it(`refuses a run with call index ${bad} (not a safe integer) and keeps nothing of it`, () => {
+      const req = Uint8Array.of(1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0);
+      const data = new Uint8Array(8);
+      const chunk = new CaptureChunk(capturedRequests());
+      for (const i of [5, 6, 7, bad, 9, 10]) expect(chunk.add(EntryKind.Input, i, 'clock_time_get', 0, req, data)).to.equal(true);
+      const { w } = memoryWriter({ fsync: 'none' });
+      w.add(EntryKind.Input, 1, 'clock_time_get', 0, req, data);
+      expect(() => new CaptureReader().read(chunk.buf, chunk.pos, w)).to.throw(LogFormatError, new RegExp(`call index ${String(bad)} must be a safe integer >= 7`));
+      expect(w.pendingEntries).to.equal(2);
+    });
+  }
 });

@@ -1263,7 +1263,7 @@ function callName(id) {
 }
 
 // schema/generated/wasm/xxh64.ts
-var wasmBase64 = "AGFzbQEAAAABNgVgA39/fwBgAn9/AX5gCn9/f3x/f39/f38AYAF/AX5gE398f39/f39/f39/f39/f39/f38BfwMGBQABAgMEBQMBAAEGCwJ/AUEAC38BQQALBy8EBm1lbW9yeQIABXh4aDY0AAEKY2hhaW5CYXRjaAACDWRlY29kZUNvbHVtbnMABAqnEAWfAQAgAkEITwRAIAAgAkEIa2ogASACakEIayICKQAANwAAA0AgASACT0UEQCAAIAEpAAA3AAAgAUEIaiEBIABBCGohAAwBCwsPCyACQQRPBEAgACABKAAANgAAIAAgAmpBBGsgASACakEEaygAADYAAA8LIAEgAmohAgNAIAEgAk9FBEAgACABLQAAOgAAIAFBAWohASAAQQFqIQAMAQsLC9gFAgR+An8gACABaiEGIAFBIE8EfiAGQSBrIQdC1uuC7ur9ifXgACECQs/W077Sx6vZQiEDQvnq0NDnyaHk4QAhBANAIAIgACkAAELP1tO+0ser2UJ+fEIfiUKHla+vmLbem55/fiECIAMgACkACELP1tO+0ser2UJ+fEIfiUKHla+vmLbem55/fiEDIAUgACkAEELP1tO+0ser2UJ+fEIfiUKHla+vmLbem55/fiEFIAQgACkAGELP1tO+0ser2UJ+fEIfiUKHla+vmLbem55/fiEEIAcgAEEgaiIATw0ACyACQgGJIANCB4l8IAVCDIkgBEISiXx8IAJCz9bTvtLHq9lCfkIfiUKHla+vmLbem55/foVCh5Wvr5i23puef35CnaO16oOxjYr6AH0gA0LP1tO+0ser2UJ+Qh+JQoeVr6+Ytt6bnn9+hUKHla+vmLbem55/fkKdo7Xqg7GNivoAfSAFQs/W077Sx6vZQn5CH4lCh5Wvr5i23puef36FQoeVr6+Ytt6bnn9+Qp2jteqDsY2K+gB9IARCz9bTvtLHq9lCfkIfiUKHla+vmLbem55/foVCh5Wvr5i23puef35CnaO16oOxjYr6AH0FQsXP2bLx5brqJwsgAa18IQIDQCAGIABBCGoiAU8EQCACIAApAABCz9bTvtLHq9lCfkIfiUKHla+vmLbem55/foVCG4lCh5Wvr5i23puef35CnaO16oOxjYr6AH0hAiABIQAMAQsLIABBBGoiASAGTQRAIAIgADUAAEKHla+vmLbem55/foVCF4lCz9bTvtLHq9lCfkL5893xmfaZqxZ8IQIgASEACwNAIAAgBkkEQCACIAAxAABCxc/ZsvHluuonfoVCC4lCh5Wvr5i23puef34hAiAAQQFqIQAMAQsLIAIgAkIhiIVCz9bTvtLHq9lCfiICQh2IIAKFQvnz3fGZ9pmrFn4iAkIgiCAChQufAgIEfwJ+IAGtIAKtQiCGhCEOIAOxIQ8DQCAAIAtLBEAgCCALQQJ0aiAOPgAAIAQoAAwhASAEKAAQIQIgBC0AFSIKQf8BRgRAIAcoAAAhDCAHKAAEIQogB0EIaiEHBSAGIApBA3RqIgooAAAhDCAKKAAEIQoLIAkgDjcAACAJIA8gC618NwAIIAkgBCsAALE3ABAgCSAELQAUOgAYIAkgCjsAGSAJQRtqIg0gDCAKEAAgCiANaiIKIAQoAAg2AAAgCiABNgAEIApBCGoiCiAFIAEQACABIApqIgogAjYAACAKQQRqIgogASAFaiIBIAIQACABIAJqIQUgCSACIApqIAlrEAEhDiAEQRhqIQQgC0EBaiELDAELC0EAIA43AwALqAECA38BfiMAIgEgAEkEQCABLQAAIgJBgAFJBEAgAUEBaiQAIAKtDwsLA0AgACABTQRAQQEkAUIADwsgAS0AACECIAFBAWohASAEIAJB/wBxrSADQQdsrYaEIQQgAkGAAXFFBEAgASQAIAJFIANBAEdxBEBBAiQBQgAPCyAEQv////////8PVgRAQQMkAUIADwsgBA8LIANBAWoiA0EISQ0AC0EEJAFCAAveBQIPfwN+QQAkASAEIRYgBiEXIAghGCASQgA3AwggEkIANwMQIBJCADcDGANAIAAgE0sEQCACIBNqLQAAIhRBAksEQCASIBM2AgAgEiAUNgIEQQEPC0H/ASEfQQYhGSADIBNqLQAAIhpB/wFGBEAgDSAbTQRAIBIgEzYCACASQQA2AgRBAg8LIAwgG0EDdGooAgAiH0EASARAIBIgEzYCACASQQA2AgRBCQ8LIAwgG0EDdGooAgRBDmohGSAbQQFqIRsFIA4gGk0EQCASIBM2AgAgEiAaNgIEQQMPCwsgGkUgFEECRkcEQCASIBM2AgAgEiAaNgIEQQQPC0EAISAgFEEBRgRAIAsgHE0EQCASIBM2AgAgEkEANgIEQQUPCyAKIBxBAnRqKAIAISAgHEEBaiEcIBlBBGohGQsgFiQAIAEgBRADuqAhASMBBEAgEiATNgIAIBIjATYCBEEGDwsgFiAXaiAYaiEhIwAhFiABRP///////z9DZARAIBIgEzYCACASQQA2AgRBBw8LIBckACAHEAMhIiMBBEAgEiATNgIAIBIjAUEIajYCBEEGDwsjACEXIBgkACAJEAMhIyMBBEAgEiATNgIAIBIjAUEQajYCBEEGDwsjACEYICMgDyAda60iJCAifVYgIiAkVnIEQCASIBM2AgAgEkEANgIEQQgPBSASIBRBAnRqIhUgFSgCCEEBajYCCCAVIBUoAhQgGSAiICN8pyIVaiAWIBdqIBhqICFramo2AhQgESATQQJ0aiAdNgIAIBUgHWohHSAQIAE5AwAgECAgNgIIIBAgIj4CDCAQICM+AhAgECAUIBpBCHRyNgIUIBUgH2oiFCAeSwRAIBQhHgsgEEEYaiEQIBNBAWohEwwCCwALCyASIAA2AgAgEiAeNgIgIBIgHTYCJCASIBYgBGs2AiggEiAXIAZrNgIsIBIgGCAIazYCMCASIBw2AjQgEiAbNgI4QQAL";
+var wasmBase64 = "AGFzbQEAAAABRwZgA39/fwBgAn9/AX5gCn9/f3x/f39/f38AYAF/AX5gE398f39/f39/f39/f39/f39/f38Bf2ANf39/f39/fH9/f39/fwF/AwcGAAECAwQFBQMBAAEGCwJ/AUEAC38BQQALBz8FBm1lbW9yeQIABXh4aDY0AAEKY2hhaW5CYXRjaAACDWRlY29kZUNvbHVtbnMABA1lbmNvZGVSZXBlYXRzAAUKlBIGnwEAIAJBCE8EQCAAIAJBCGtqIAEgAmpBCGsiAikAADcAAANAIAEgAk9FBEAgACABKQAANwAAIAFBCGohASAAQQhqIQAMAQsLDwsgAkEETwRAIAAgASgAADYAACAAIAJqQQRrIAEgAmpBBGsoAAA2AAAPCyABIAJqIQIDQCABIAJPRQRAIAAgAS0AADoAACABQQFqIQEgAEEBaiEADAELCwvYBQIEfgJ/IAAgAWohBiABQSBPBH4gBkEgayEHQtbrgu7q/Yn14AAhAkLP1tO+0ser2UIhA0L56tDQ58mh5OEAIQQDQCACIAApAABCz9bTvtLHq9lCfnxCH4lCh5Wvr5i23puef34hAiADIAApAAhCz9bTvtLHq9lCfnxCH4lCh5Wvr5i23puef34hAyAFIAApABBCz9bTvtLHq9lCfnxCH4lCh5Wvr5i23puef34hBSAEIAApABhCz9bTvtLHq9lCfnxCH4lCh5Wvr5i23puef34hBCAHIABBIGoiAE8NAAsgAkIBiSADQgeJfCAFQgyJIARCEol8fCACQs/W077Sx6vZQn5CH4lCh5Wvr5i23puef36FQoeVr6+Ytt6bnn9+Qp2jteqDsY2K+gB9IANCz9bTvtLHq9lCfkIfiUKHla+vmLbem55/foVCh5Wvr5i23puef35CnaO16oOxjYr6AH0gBULP1tO+0ser2UJ+Qh+JQoeVr6+Ytt6bnn9+hUKHla+vmLbem55/fkKdo7Xqg7GNivoAfSAEQs/W077Sx6vZQn5CH4lCh5Wvr5i23puef36FQoeVr6+Ytt6bnn9+Qp2jteqDsY2K+gB9BULFz9my8eW66icLIAGtfCECA0AgBiAAQQhqIgFPBEAgAiAAKQAAQs/W077Sx6vZQn5CH4lCh5Wvr5i23puef36FQhuJQoeVr6+Ytt6bnn9+Qp2jteqDsY2K+gB9IQIgASEADAELCyAAQQRqIgEgBk0EQCACIAA1AABCh5Wvr5i23puef36FQheJQs/W077Sx6vZQn5C+fPd8Zn2masWfCECIAEhAAsDQCAAIAZJBEAgAiAAMQAAQsXP2bLx5brqJ36FQguJQoeVr6+Ytt6bnn9+IQIgAEEBaiEADAELCyACIAJCIYiFQs/W077Sx6vZQn4iAkIdiCAChUL5893xmfaZqxZ+IgJCIIggAoULnwICBH8CfiABrSACrUIghoQhDiADsSEPA0AgACALSwRAIAggC0ECdGogDj4AACAEKAAMIQEgBCgAECECIAQtABUiCkH/AUYEQCAHKAAAIQwgBygABCEKIAdBCGohBwUgBiAKQQN0aiIKKAAAIQwgCigABCEKCyAJIA43AAAgCSAPIAutfDcACCAJIAQrAACxNwAQIAkgBC0AFDoAGCAJIAo7ABkgCUEbaiINIAwgChAAIAogDWoiCiAEKAAINgAAIAogATYABCAKQQhqIgogBSABEAAgASAKaiIKIAI2AAAgCkEEaiIKIAEgBWoiASACEAAgASACaiEFIAkgAiAKaiAJaxABIQ4gBEEYaiEEIAtBAWohCwwBCwtBACAONwMAC6gBAgN/AX4jACIBIABJBEAgAS0AACICQYABSQRAIAFBAWokACACrQ8LCwNAIAAgAU0EQEEBJAFCAA8LIAEtAAAhAiABQQFqIQEgBCACQf8Aca0gA0EHbK2GhCEEIAJBgAFxRQRAIAEkACACRSADQQBHcQRAQQIkAUIADwsgBEL/////////D1YEQEEDJAFCAA8LIAQPCyADQQFqIgNBCEkNAAtBBCQBQgAL3gUCD38DfkEAJAEgBCEWIAYhFyAIIRggEkIANwMIIBJCADcDECASQgA3AxgDQCAAIBNLBEAgAiATai0AACIUQQJLBEAgEiATNgIAIBIgFDYCBEEBDwtB/wEhH0EGIRkgAyATai0AACIaQf8BRgRAIA0gG00EQCASIBM2AgAgEkEANgIEQQIPCyAMIBtBA3RqKAIAIh9BAEgEQCASIBM2AgAgEkEANgIEQQkPCyAMIBtBA3RqKAIEQQ5qIRkgG0EBaiEbBSAOIBpNBEAgEiATNgIAIBIgGjYCBEEDDwsLIBpFIBRBAkZHBEAgEiATNgIAIBIgGjYCBEEEDwtBACEgIBRBAUYEQCALIBxNBEAgEiATNgIAIBJBADYCBEEFDwsgCiAcQQJ0aigCACEgIBxBAWohHCAZQQRqIRkLIBYkACABIAUQA7qgIQEjAQRAIBIgEzYCACASIwE2AgRBBg8LIBYgF2ogGGohISMAIRYgAUT///////8/Q2QEQCASIBM2AgAgEkEANgIEQQcPCyAXJAAgBxADISIjAQRAIBIgEzYCACASIwFBCGo2AgRBBg8LIwAhFyAYJAAgCRADISMjAQRAIBIgEzYCACASIwFBEGo2AgRBBg8LIwAhGCAjIA8gHWutIiQgIn1WICIgJFZyBEAgEiATNgIAIBJBADYCBEEIDwUgEiAUQQJ0aiIVIBUoAghBAWo2AgggFSAVKAIUIBkgIiAjfKciFWogFiAXaiAYaiAha2pqNgIUIBEgE0ECdGogHTYCACAVIB1qIR0gECABOQMAIBAgIDYCCCAQICI+AgwgECAjPgIQIBAgFCAaQQh0cjYCFCAVIB9qIhQgHksEQCAUIR4LIBBBGGohECATQQFqIRMMAgsACwsgEiAANgIAIBIgHjYCICASIB02AiQgEiAWIARrNgIoIBIgFyAGazYCLCASIBggCGs2AjAgEiAcNgI0IBIgGzYCOEEAC+sBAwJ/AXwBfiAMIQ0gCCAJQQh0ciEIA0AgACAOSwRAIAErAAgiDyAPnWEgBiAPZXEgD0QAAAAAAABAQ2NxBEAgCiAPOQAAIAogBzYACCAKIAQ2AAwgCiAFNgAQIAogCDYAFCALIAMgBBAAIAQgC2ogAUEYaiAFEAAgDyAGobEhEANAIBBCgAFaBEAgDSAQp0GAAXI6AAAgDUEBaiENIBBCB4ghEAwBCwsgDSAQPAAAIA1BAWohDSAPIQYgASACaiEBIApBGGohCiALIAQgBWpqIQsgDkEBaiEODAIFQX8gDmsPCwALCyANIAxrCw==";
 
 // engine/log/chain-hash.ts
 if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error("twinstep needs a little-endian host");
@@ -1419,6 +1419,40 @@ var BatchChain = class {
       links,
       last
     };
+  }
+  /** Where the last `repeats` left its output in the module's memory: descriptors, payload, deltas, and their sizes. */
+  lastRun = { n: 0, payload: 0, deltas: 0, descOut: 0, blobOut: 0, deltasOut: 0 };
+  /**
+   * A run of `n` captured records of one size (`stride`) at `src[at ..)` that share kind, call id, channel and
+   * request (schema/wasm/xxh64.wat `encodeRepeats`): their descriptors, payloads (request, then data) and
+   * call-index deltas from `prev` (as varints) are made in the module's memory, where `repeatsInto` copies
+   * them from. Returns the varint bytes, or -(k + 1) when entry k's call index goes back or is not a safe
+   * integer.
+   */
+  repeats(n, src, at, stride, req, dataLen, prev, channel, kind, id) {
+    const reqLen = req.length;
+    const payload = reqLen + dataLen;
+    const reqIn = dynamicBase;
+    const srcIn = align8(reqIn + reqLen);
+    const descOut = align8(srcIn + n * stride);
+    const blobOut = descOut + n * descBytes;
+    const deltasOut = blobOut + n * payload;
+    this.room(deltasOut + n * 8);
+    const mem = new Uint8Array(this.wasm.memory.buffer);
+    mem.set(req, reqIn);
+    mem.set(src.subarray(at, at + n * stride), srcIn);
+    const r = this.wasm.encodeRepeats(n, srcIn, stride, reqIn, reqLen, dataLen, prev, channel, kind, id, descOut, blobOut, deltasOut);
+    this.lastRun = { n, payload, deltas: r < 0 ? 0 : r, descOut, blobOut, deltasOut };
+    return r;
+  }
+  /** Copies the last run's descriptors, payloads and deltas to the given arrays at the given offsets (they must have room); returns the delta bytes. */
+  repeatsInto(desc, descAt, blob, blobAt, deltas, deltasAt) {
+    const { n, payload, deltas: dn, descOut, blobOut, deltasOut } = this.lastRun;
+    const mem = new Uint8Array(this.wasm.memory.buffer);
+    desc.set(mem.subarray(descOut, descOut + n * descBytes), descAt);
+    blob.set(mem.subarray(blobOut, blobOut + n * payload), blobAt);
+    deltas.set(mem.subarray(deltasOut, deltasOut + dn), deltasAt);
+    return dn;
   }
   /** Lays the custom names out from dynamicBase: a (ptr, len) table, then their bytes (chainBatch's `custom`). */
   putCustomNames(names) {
@@ -1855,17 +1889,17 @@ var BatchEncoder = class {
     if (count <= 0) return;
     if (id === callIdCustom) throw this.error(this.count, "a run of entries needs a call-table id");
     if (this.count + count > batchEntriesMax) throw this.error(this.count, `batch reached ${batchEntriesMax} entries`);
-    const strideF = stride >> 3;
-    {
-      let prev2 = indexes[(at >> 3) + 1];
-      for (let k = 1, fi2 = (at >> 3) + 1 + strideF; k < count; k++, fi2 += strideF) {
-        const callIndex = indexes[fi2];
-        if (!(callIndex >= prev2) || !Number.isSafeInteger(callIndex)) throw this.error(this.count + k, `call index ${callIndex} must be a safe integer >= ${prev2}`);
-        prev2 = callIndex;
+    const firstIndex = indexes[(at >> 3) + 1];
+    const rest = count - 1;
+    if (rest > 0) {
+      const r = this.chainer.repeats(rest, src, at + stride, stride, req, dataLen, firstIndex, channel, kind, id);
+      if (r < 0) {
+        const k = -r;
+        const prev = indexes[(at >> 3) + 1 + (k - 1) * (stride >> 3)];
+        throw this.error(this.count + k, `call index ${indexes[(at >> 3) + 1 + k * (stride >> 3)]} must be a safe integer >= ${prev}`);
       }
     }
-    this.addRange(kind, indexes[(at >> 3) + 1], id, call, channel, req, 0, req.length, src, at + captureHeaderBytes, dataLen);
-    const rest = count - 1;
+    this.addRange(kind, firstIndex, id, call, channel, req, 0, req.length, src, at + captureHeaderBytes, dataLen);
     if (rest === 0) return;
     const first = this.count;
     while (this.kinds.length < first + rest) this.grow();
@@ -1873,69 +1907,23 @@ var BatchEncoder = class {
     const payload = reqLen + dataLen;
     const blob = this.blob;
     blob.reserve(rest * payload);
-    const bytes = blob.bytes;
-    const kinds = this.kinds;
-    const calls = this.calls;
-    const f64 = this.descF64;
-    const i32 = this.descI32;
-    const d8 = this.descU8;
     const deltas = this.deltas;
+    deltas.reserve(rest * 8);
+    const deltaBytes = this.chainer.repeatsInto(this.descU8, first * descBytes, blob.bytes, blob.length, deltas.bytes, deltas.length);
+    blob.length += rest * payload;
+    deltas.length += deltaBytes;
+    this.kinds.fill(kind, first, first + rest);
+    this.calls.fill(id, first, first + rest);
     const reqWidth = this.reqLens.varint(reqLen);
     const dataWidth = this.dataLens.varint(dataLen);
     this.reqLens.repeatLast(reqWidth, rest - 1);
     this.dataLens.repeatLast(dataWidth, rest - 1);
     const fixed = 1 + 1 + 4 + payload + reqWidth + dataWidth + (kind === 1 /* Output */ ? 4 : 0);
-    let prev = this.prevCallIndex;
-    let own = rest * fixed;
-    let pos = blob.length;
-    let fi = (at >> 3) + 1 + strideF;
-    let q = at + stride + captureHeaderBytes;
-    deltas.reserve(rest);
-    let dBytes = deltas.bytes;
-    let dLen = deltas.length;
-    const words = ((reqLen | dataLen | pos | q | stride | req.byteOffset) & 3) === 0;
-    const blobWords = words ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2) : void 0;
-    const srcWords = words ? new Int32Array(src.buffer, src.byteOffset, src.length >> 2) : void 0;
-    const reqWords = words ? new Int32Array(req.buffer, req.byteOffset, reqLen >> 2) : void 0;
-    const rw = reqLen >> 2;
-    const dw = dataLen >> 2;
-    for (let k = 0; k < rest; k++) {
-      const i = first + k;
-      const callIndex = indexes[fi];
-      kinds[i] = kind;
-      calls[i] = id;
-      setDesc(f64, i32, d8, i, callIndex, channel, reqLen, dataLen, kind, id);
-      if (blobWords !== void 0) {
-        const w = pos >> 2;
-        for (let b = 0; b < rw; b++) blobWords[w + b] = reqWords[b];
-        const sq = q >> 2;
-        for (let b = 0; b < dw; b++) blobWords[w + rw + b] = srcWords[sq + b];
-      } else {
-        for (let b = 0; b < reqLen; b++) bytes[pos + b] = req[b];
-        for (let b = 0; b < dataLen; b++) bytes[pos + reqLen + b] = src[q + b];
-      }
-      pos += payload;
-      const delta = callIndex - prev;
-      if (delta < 128 && dLen < dBytes.length) {
-        dBytes[dLen++] = delta;
-        own += 1;
-      } else {
-        deltas.length = dLen;
-        own += deltas.varint(delta);
-        dBytes = deltas.bytes;
-        dLen = deltas.length;
-      }
-      prev = callIndex;
-      fi += strideF;
-      q += stride;
-    }
-    deltas.length = dLen;
-    blob.length = pos;
-    this.prevCallIndex = prev;
+    this.prevCallIndex = indexes[(at >> 3) + 1 + rest * (stride >> 3)];
     if (kind === 1 /* Output */) for (let k = 0; k < rest; k++) this.channels.push(channel);
     this.payloadBytes += rest * payload;
     this.kindEntries[kind] += rest;
-    this.kindBytes[kind] += own;
+    this.kindBytes[kind] += rest * fixed + deltaBytes;
     this.count = first + rest;
   }
   /** Adds the EntryBatch table of the entries added since start() to `builder`; returns its offset. */
