@@ -50,6 +50,7 @@ import { interleaved, interleavedRounds, median, medians, nowMs, pairedRatioQuar
 import { lineChart, toCsv, writeBenchFile } from './plot.ts';
 import { replayDevices } from '../../replay/devices.ts';
 import { coarseClockCell, coarseNowMs } from '../../engine/node/coarse-clock.ts';
+import { v8FlagsFor } from '../v8-flags.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
 const GUEST = join(root, 'guests/build/c/hostcalls.wasm');
@@ -189,12 +190,26 @@ const SWEEP: ReadonlyArray<readonly [number, number]> = [
   [200_000, 1000],
 ];
 
-export async function benchRecordReplay(): Promise<Record<string, number>> {
-  const calls = Number(process.env.BENCH_RR_CALLS ?? 2_000_000);
-  // 11 rounds after 3 uncounted ones: on the 2-vCPU bench host one round of a variant varies by up to 1.5x
-  // (the first replays run at twice the steady time while the JIT tiers the replay path up).
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 11);
-  const warmup = 3;
+/** What the headline process measures (see headlineProcess), as it hands it back. */
+interface Headline {
+  readonly times: Record<'run' | 'record' | 'replay', number[]>;
+  readonly cpu: Record<'run' | 'record' | 'replay', number[]>;
+  readonly calls: number;
+  readonly entries: number;
+  readonly stats: TraceWriter['stats'];
+  readonly offloaded: boolean;
+  readonly fixed: { run: number; record: number };
+  readonly sweep: Record<string, number>;
+}
+
+/**
+ * The headline figures, measured in a process of their own that runs, records and replays and does nothing
+ * else, as the `twinstep run`, `record` and `replay` processes do. In a process that also records with other
+ * sinks (the diagnostic variants below: in-thread, entries only, encode only) and replays on a decoder thread,
+ * the recorder's and the machine's per-call code sees several kinds of sink and handler, and V8 compiles it for
+ * all of them: record vs run measured 1.77 that way against 1.51-1.60 in a process that only records.
+ */
+async function headlineProcess(calls: number, rounds: number, warmup: number): Promise<Headline> {
   const args = [String(calls)];
   const module = await loadModule(readFileSync(GUEST), 'all');
   const dir = mkdtempSync(join(tmpdir(), 'twinstep-bench-rr-'));
@@ -205,15 +220,10 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
     runOnce(module, args);
     let rec = recordOnce(module, args, trace);
     replayOnce(module, args, trace);
-    // The decoder thread, up and warm for the rounds that use it (replayThread).
-    startHelperThread('decoder');
-    for (let i = 0; i < 500 && !SessionThread.readyNow(DECODER_BOOT); i++) await new Promise((r) => setTimeout(r, 10));
-    if (!SessionThread.readyNow(DECODER_BOOT)) throw new Error('the decoder thread did not come up in 5 s');
     if (statSync(trace).size >= OFFLOAD_COLD_MIN_BYTES) throw new Error('the bench trace is large enough for the CLI to start the decoder thread: replay would not be what the CLI does');
-    replayOnce(module, args, trace, true, true);
     let k = 0;
     const replayEntries: number[] = [];
-    // CPU time of the whole process (every thread: the encoder and decoder threads too) per round.
+    // CPU time of the whole process (every thread: the encoder thread too) per round.
     const cpu: Record<'run' | 'record' | 'replay', number[]> = { run: [], record: [], replay: [] };
     const cpuOf = (what: keyof typeof cpu, f: () => void) => (): void => {
       const c0 = process.cpuUsage();
@@ -221,24 +231,88 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       const c = process.cpuUsage(c0);
       cpu[what].push((c.user + c.system) / 1000);
     };
-    const rt = await interleavedRounds(rounds, {
+    const times = await interleavedRounds(rounds, {
       run: cpuOf('run', () => runOnce(module, args)),
       // Each round records into a new file, as a CI job does (overwriting a 6 MB trace would add its truncation).
       record: cpuOf('record', () => {
         rec = recordOnce(module, args, join(dir, `round-${k++}.twt`));
       }),
       replay: cpuOf('replay', () => void replayEntries.push(replayOnce(module, args, trace))),
+    }, warmup);
+    if (replayEntries.some((n) => n !== replayEntries[0])) throw new Error('replays consumed different entry counts');
+
+    // What a recording costs whatever its length: the same guest with 10 iterations (a few dozen host calls),
+    // recorded and run, interleaved; the difference is the file, the header, the close and the final fsync.
+    const tiny = ['10'];
+    let f = 0;
+    const fixed = await interleaved(rounds * 2, { run: () => runOnce(module, tiny), record: () => void recordOnce(module, tiny, join(dir, `fixed-${f++}.twt`)) }, 3);
+
+    // The same guest with WORK arithmetic steps between two host calls: what the recording costs against a
+    // guest that computes between its calls (the overhead per call is about constant; its weight is not).
+    const sweep: Record<string, number> = {};
+    for (const [n, work] of SWEEP) {
+      const a = [String(n), String(work)];
+      let r = 0;
+      const s = await interleaved(rounds, { run: () => runOnce(module, a), record: () => void recordOnce(module, a, join(dir, `sweep-${work}-${r++}.twt`)) }, 1);
+      // Host calls: the clock reads, a random_get every 64th and a write every 1000th.
+      const calls = n + Math.ceil(n / 64) + Math.ceil(n / 1000);
+      sweep[`sweep.work_${work}.guest_ns_per_host_call`] = (s.run * 1e6) / calls;
+      sweep[`sweep.work_${work}.record_vs_run_ratio`] = s.record / s.run;
+    }
+    return { times: times as Headline['times'], cpu, calls: rec.calls, entries: rec.entries, stats: rec.stats, offloaded: rec.offloaded, fixed: { run: fixed.run!, record: fixed.record! }, sweep };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs headlineProcess in a child process (this module, with the record command's V8 flags); its result. */
+function headlineChild(calls: number, rounds: number, warmup: number): Headline {
+  const r = spawnSync(process.execPath, [...v8FlagsFor('record'), '--import', 'tsx', new URL(import.meta.url).pathname], {
+    env: { ...process.env, TWINSTEP_BENCH_RR_HEADLINE: JSON.stringify({ calls, rounds, warmup }) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0) throw new Error(`the record-replay headline process failed (exit ${r.status}, signal ${r.signal})`);
+  const lines = r.stdout.toString().trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as Headline;
+}
+
+export async function benchRecordReplay(): Promise<Record<string, number>> {
+  const calls = Number(process.env.BENCH_RR_CALLS ?? 2_000_000);
+  // 11 rounds after 3 uncounted ones: on the 2-vCPU bench host one round of a variant varies by up to 1.5x
+  // (the first replays run at twice the steady time while the JIT tiers the replay path up).
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 11);
+  const warmup = 3;
+  const h = headlineChild(calls, rounds, warmup);
+  const args = [String(calls)];
+  const module = await loadModule(readFileSync(GUEST), 'all');
+  const dir = mkdtempSync(join(tmpdir(), 'twinstep-bench-rr-'));
+  try {
+    const trace = join(dir, 'bench.twt');
+    // The diagnostic variants, in this process: each against the run and the record of the same rounds here.
+    runOnce(module, args);
+    recordOnce(module, args, trace);
+    replayOnce(module, args, trace);
+    // The decoder thread, up and warm for the rounds that use it (replayThread).
+    startHelperThread('decoder');
+    for (let i = 0; i < 500 && !SessionThread.readyNow(DECODER_BOOT); i++) await new Promise((r) => setTimeout(r, 10));
+    if (!SessionThread.readyNow(DECODER_BOOT)) throw new Error('the decoder thread did not come up in 5 s');
+    replayOnce(module, args, trace, true, true);
+    let k = 0;
+    const d = medians(await interleavedRounds(rounds, {
+      run: () => runOnce(module, args),
+      record: () => void recordOnce(module, args, join(dir, `round-${k++}.twt`)),
+      replay: () => replayOnce(module, args, trace),
       replayNoLane: () => void replayOnce(module, args, trace, false),
       replayThread: () => void replayOnce(module, args, trace, true, true),
       recordInThread: () => void recordOnce(module, args, join(dir, `in-thread-${k++}.twt`), true),
       recordEntriesOnly: () => recordOnce(module, args, 'entries'),
       recordEncodeOnly: () => recordOnce(module, args, 'encode'),
-    }, warmup);
-    const t = medians(rt);
+    }, warmup));
+    const t = medians(h.times);
     // How far single rounds spread (each round's pair back to back): the headline ratios are medians of medians.
-    const recordSpread = pairedRatioQuartiles(rt.record!, rt.run!);
-    const replaySpread = pairedRatioQuartiles(rt.replay!, rt.record!);
-    if (replayEntries.some((n) => n !== replayEntries[0])) throw new Error('replays consumed different entry counts');
+    const recordSpread = pairedRatioQuartiles(h.times.record, h.times.run);
+    const replaySpread = pairedRatioQuartiles(h.times.replay, h.times.record);
 
     // Entries of the recorded trace (its first 200k: as objects they take ~100 bytes each), for the codec rate
     // over the real mix.
@@ -250,28 +324,11 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
     }
     reader.close();
 
-    // What a recording costs whatever its length: the same guest with 10 iterations (a few dozen host calls),
-    // recorded and run, interleaved; the difference is the file, the header, the close and the final fsync.
-    const tiny = ['10'];
-    let f = 0;
-    const fixed = await interleaved(rounds * 2, { run: () => runOnce(module, tiny), record: () => void recordOnce(module, tiny, join(dir, `fixed-${f++}.twt`)) }, 3);
-
-    // The same guest with WORK arithmetic steps between two host calls: what the recording costs against a
-    // guest that computes between its calls (the overhead per call is about constant; its weight is not).
     const cli = await benchCli(dir, calls);
-    const sweep: Record<string, number> = {};
-    for (const [n, work] of SWEEP) {
-      const a = [String(n), String(work)];
-      let r = 0;
-      const s = await interleaved(rounds, { run: () => runOnce(module, a), record: () => void recordOnce(module, a, join(dir, `sweep-${work}-${r++}.twt`)) }, 1);
-      // Host calls: the clock reads, a random_get every 64th and a write every 1000th.
-      const calls = n + Math.ceil(n / 64) + Math.ceil(n / 1000);
-      sweep[`sweep.work_${work}.guest_ns_per_host_call`] = (s.run * 1e6) / calls;
-      sweep[`sweep.work_${work}.record_vs_run_ratio`] = s.record / s.run;
-    }
+    const sweep = h.sweep;
 
     // The overhead against call density: the main run (no work between calls) and the sweep's points.
-    const density: Array<[number, number]> = [[(t.run * 1e6) / rec.calls, t.record / t.run]];
+    const density: Array<[number, number]> = [[(t.run * 1e6) / h.calls, t.record / t.run]];
     for (const [, work] of SWEEP) density.push([sweep[`sweep.work_${work}.guest_ns_per_host_call`]!, sweep[`sweep.work_${work}.record_vs_run_ratio`]!]);
     writeBenchFile('record-overhead.csv', toCsv(['guest_ns_per_host_call', 'record_vs_run_ratio'], density));
     writeBenchFile('record-overhead.svg', lineChart([{ name: 'record / run', points: density }], {
@@ -282,42 +339,45 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       hLines: [{ y: 1.15, label: 'target 1.15' }, { y: 1, label: 'no overhead' }],
     }));
 
-    const s = rec.stats;
-    const perCall = (kind: EntryKind) => s.bytes[kind] / rec.calls;
-    const cpuNs = (what: keyof typeof cpu) => (median(cpu[what].slice(warmup)) * 1e6) / rec.calls;
+    const s = h.stats;
+    const perCall = (kind: EntryKind) => s.bytes[kind] / h.calls;
+    const cpuNs = (what: keyof Headline['cpu']) => (median(h.cpu[what].slice(warmup)) * 1e6) / h.calls;
     const cpus = availableParallelism();
     return {
-      'hostcalls.host_calls': rec.calls,
-      'hostcalls.entries': rec.entries,
+      'hostcalls.host_calls': h.calls,
+      'hostcalls.entries': h.entries,
       'hostcalls.run_ms': t.run,
       'hostcalls.record_ms': t.record,
       'hostcalls.replay_ms': t.replay,
       'record_vs_run_ratio': t.record / t.run,
       // Per-recording costs (see the module comment), and the ratio with them taken out.
-      'record.fixed_ms': fixed.record - fixed.run,
-      'record_vs_run_ratio_without_fixed': (t.record - (fixed.record - fixed.run)) / t.run,
+      'record.fixed_ms': h.fixed.record - h.fixed.run,
+      'record_vs_run_ratio_without_fixed': (t.record - (h.fixed.record - h.fixed.run)) / t.run,
       'record_vs_run_ratio_rounds_p25': recordSpread.p25,
       'record_vs_run_ratio_rounds_p75': recordSpread.p75,
-      'record.encoded_on_encoder_thread': rec.offloaded ? 1 : 0,
-      // The same recording with every entry encoded in the recording thread (no encoder thread).
-      'record_in_thread_vs_run_ratio': t.recordInThread / t.run,
+      'record.encoded_on_encoder_thread': h.offloaded ? 1 : 0,
       'replay_vs_record_ratio': t.replay / t.record,
       'replay_vs_record_ratio_rounds_p25': replaySpread.p25,
       'replay_vs_record_ratio_rounds_p75': replaySpread.p75,
       'replay_speedup_vs_record': t.record / t.replay,
-      // The replay with every clock and random result fed through the replayer in JavaScript (--input-lane off),
-      // and the replay with the trace decoded on the warm decoder thread (the later traces of a replay of several,
-      // or a trace of OFFLOAD_COLD_MIN_BYTES and more once the thread is warm).
-      'replay_no_lane_vs_record_ratio': t.replayNoLane / t.record,
-      'replay_decoder_thread_vs_record_ratio': t.replayThread / t.record,
-      'record.ns_per_host_call_overhead': ((t.record - t.run) * 1e6) / rec.calls,
-      'replay.ns_per_entry_over_run': ((t.replay - t.run) * 1e6) / rec.entries,
-      // Where the overhead goes: the Recorder alone (entries handed to a sink that drops them), + encoding in
-      // the recording thread (TraceWriter into a null sink), + the file.
-      'record_entries_only_vs_run_ratio': t.recordEntriesOnly / t.run,
-      'record_encode_no_file_vs_run_ratio': t.recordEncodeOnly / t.run,
+      'record.ns_per_host_call_overhead': ((t.record - t.run) * 1e6) / h.calls,
+      'replay.ns_per_entry_over_run': ((t.replay - t.run) * 1e6) / h.entries,
+      // The diagnostic variants, measured in one process that makes them all (so its own record and replay run
+      // slower than the headline's; each variant is given against those of the same process):
+      // record vs run there; the recording with every entry encoded in the recording thread (no encoder thread);
+      // the Recorder alone (entries handed to a sink that drops them); + encoding in the recording thread
+      // (TraceWriter into a null sink); the replay with every clock and random result fed through the replayer in
+      // JavaScript (--input-lane off); and the replay decoded on the warm decoder thread (the later traces of a
+      // replay of several, or a trace of OFFLOAD_COLD_MIN_BYTES and more once the thread is warm).
+      'mixed_process.record_vs_run_ratio': d.record / d.run,
+      'mixed_process.replay_vs_record_ratio': d.replay / d.record,
+      'record_in_thread_vs_run_ratio': d.recordInThread / d.run,
+      'record_entries_only_vs_run_ratio': d.recordEntriesOnly / d.run,
+      'record_encode_no_file_vs_run_ratio': d.recordEncodeOnly / d.run,
+      'replay_no_lane_vs_record_ratio': d.replayNoLane / d.record,
+      'replay_decoder_thread_vs_record_ratio': d.replayThread / d.record,
       'trace.bytes_total': s.bytesTotal,
-      'trace.bytes_per_host_call': s.bytesTotal / rec.calls,
+      'trace.bytes_per_host_call': s.bytesTotal / h.calls,
       'trace.input_bytes_per_host_call': perCall(EntryKind.Input),
       'trace.output_bytes_per_host_call': perCall(EntryKind.Output),
       'trace.digest_bytes_per_host_call': perCall(EntryKind.Digest),
@@ -328,7 +388,7 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
       'trace.entries_output': s.entries[EntryKind.Output],
       'trace.entries_digest': s.entries[EntryKind.Digest],
       'codec.hostcalls_mix.entries_encoded_decoded_per_s': Math.round(median([codecRate(entries), codecRate(entries), codecRate(entries)])),
-      'replay.entries_per_s': rec.entries / (t.replay / 1000),
+      'replay.entries_per_s': h.entries / (t.replay / 1000),
       // CPU per host call, all threads of the process (median round): what each side of a pair spends per call
       // of this guest. A primary records, a secondary replays; on ONE host with `cpus` CPUs (the bench pair)
       // they share them, so the protected guest's throughput against the unprotected one cannot exceed
@@ -345,8 +405,13 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
   }
 }
 
-// `tsx scripts/bench/record-replay.ts` runs this section alone.
-if (import.meta.url === `file://${process.argv[1]}`) {
+// The headline process (headlineChild): measures, prints its result as one JSON line, and exits.
+const headlineJob = process.env.TWINSTEP_BENCH_RR_HEADLINE;
+if (headlineJob !== undefined && import.meta.url === `file://${process.argv[1]}`) {
+  const { calls, rounds, warmup } = JSON.parse(headlineJob) as { calls: number; rounds: number; warmup: number };
+  process.stdout.write(`${JSON.stringify(await headlineProcess(calls, rounds, warmup))}\n`);
+} else if (import.meta.url === `file://${process.argv[1]}`) {
+  // `tsx scripts/bench/record-replay.ts` runs this section alone.
   const r = await benchRecordReplay();
   for (const [key, v] of Object.entries(r)) process.stdout.write(`  ${key.padEnd(52)} ${Number.isInteger(v) ? v : v.toPrecision(4)}\n`);
 }
