@@ -17,6 +17,8 @@ import { wasmBase64 as laneBase64 } from '../../schema/generated/wasm/lane.ts';
 import { wasmBase64 as laneMemBase64 } from '../../schema/generated/wasm/lane-mem.ts';
 import type { InputLane } from '../machine/machine.ts';
 import type { EntryColumns } from '../log/entry-block.ts';
+import { FlatBatch } from '../log/flat-batch.ts';
+import { descBytes } from '../log/chain-hash.ts';
 import { EntryKind } from '../log/entry.ts';
 import { callId } from '../log/call-table.ts';
 
@@ -37,6 +39,12 @@ const RECORDS = 64;
 const CLOCK_ID_MAX = 3;
 /** Records take at most this many bytes of the lane's memory per offer (it grows to hold one large random). */
 const OFFER_BYTES = 256 * 1024;
+/** Where packFlat stages a batch's entries: past the largest offer's records (one record may take OFFER_BYTES + 16). */
+const STAGE = RECORDS + OFFER_BYTES + 64;
+/** Entries and payload bytes staged per offer at most (records stop at OFFER_BYTES, so the payload too). */
+const STAGE_ENTRIES = 8192;
+const STAGE_BLOB_BYTES = OFFER_BYTES + 64;
+
 const PAGE = 65536;
 
 let laneModule: WebAssembly.Module | undefined;
@@ -48,6 +56,8 @@ export class WasiInputLane implements InputLane {
   /** The functions the guest imports instead of the machine's clock_time_get and random_get. */
   readonly imports: { readonly clock_time_get: Function; readonly random_get: Function };
   private readonly memory: WebAssembly.Memory;
+  /** lane.wat `pack` (see packFlat). */
+  private readonly pack: (n: number, desc: number, payAt: number, blob: number, base: number, blobLen: number, clockId: number, randomId: number, limit: number) => number;
   private readonly table: WebAssembly.Table;
   private f64: Float64Array;
   private i32: Int32Array;
@@ -64,6 +74,7 @@ export class WasiInputLane implements InputLane {
     const instance = new WebAssembly.Instance(laneModule, { host: { clock_time_get: clock, random_get: random, table: this.table } });
     const x = instance.exports as Record<string, any>;
     this.imports = { clock_time_get: x.clock_time_get, random_get: x.random_get };
+    this.pack = x.pack;
     this.memory = x.memory as WebAssembly.Memory;
     this.f64 = new Float64Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
@@ -119,6 +130,47 @@ export class WasiInputLane implements InputLane {
   }
 
   offer(cols: EntryColumns, from: number): number {
+    this.offered = cols instanceof FlatBatch ? this.packFlat(cols, from) : this.offerColumns(cols, from);
+    this.fedAtOffer = this.fed;
+    return this.offered;
+  }
+
+  /**
+   * The offer from a trace's batch: the run of inputs from `from` (at most STAGE_ENTRIES, and the payload bytes an
+   * offer can take) is staged in the lane's memory as the batch holds it (descriptors, payload offsets, payload
+   * bytes: three copies), and lane.wat `pack` writes the records there, with offerColumns's rules.
+   */
+  private packFlat(b: FlatBatch, from: number): number {
+    const kinds = b.kinds;
+    const stop = Math.min(b.count, from + STAGE_ENTRIES);
+    let end = from;
+    while (end < stop && kinds[end] === EntryKind.Input) end++;
+    const n = end - from;
+    if (n === 0) {
+      this.i32[RD >> 2] = RECORDS;
+      this.i32[END >> 2] = RECORDS;
+      return 0;
+    }
+    const payAt = b.payAt;
+    const base = payAt[from]!;
+    const last = end - 1;
+    const blobLen = Math.min(payAt[last]! + b.requestLength(last) + b.dataLength(last) - base, STAGE_BLOB_BYTES);
+    const descAt = STAGE;
+    const payAtAt = descAt + n * descBytes;
+    const blobAt = payAtAt + n * 4;
+    if (blobAt + blobLen > this.capacity) this.room(blobAt + blobLen);
+    const u8 = this.u8;
+    u8.set(new Uint8Array(b.f64.buffer, b.f64.byteOffset + from * descBytes, n * descBytes), descAt);
+    this.i32.set(payAt.subarray(from, end), payAtAt >> 2);
+    u8.set(b.blob.subarray(base, base + blobLen), blobAt);
+    return this.pack(n, descAt, payAtAt, blobAt, base, blobLen, CLOCK_ID, RANDOM_ID, OFFER_BYTES);
+  }
+
+  /**
+   * The offer from any columns (an entry block of the secondary), entry by entry; packFlat makes the same records
+   * from a trace's batch in WebAssembly.
+   */
+  private offerColumns(cols: EntryColumns, from: number): number {
     const v = cols.bytesView();
     const count = cols.count;
     let f64 = this.f64;
@@ -176,9 +228,12 @@ export class WasiInputLane implements InputLane {
     }
     i32[RD >> 2] = RECORDS;
     i32[END >> 2] = at;
-    this.offered = i - from;
-    this.fedAtOffer = this.fed;
-    return this.offered;
+    return i - from;
+  }
+
+  /** The records of the current offer as the lane holds them (a copy; for tests and diagnostics). */
+  records(): Uint8Array {
+    return this.u8.slice(this.i32[RD >> 2]!, this.i32[END >> 2]!);
   }
 
   /** Grows the lane's memory to hold `bytes`. */

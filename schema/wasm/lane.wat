@@ -103,4 +103,88 @@
                   (i32.add (i32.const 16) (i32.and (i32.add (local.get $len) (i32.const 7)) (i32.const -8))))
                 (return (i32.const 0))))))))
     (call $jsRandom (local.get $ptr) (local.get $len)))
+  ;; An offer from a trace's batch, packed here rather than entry by entry in JavaScript (input-lane.ts
+  ;; offerFlat; the JavaScript loop cost a replay about 20 ns per entry). input-lane.ts stages $n entries of the
+  ;; batch in this memory: their descriptors at $desc (24 bytes each: call index f64 | channel i32 | request
+  ;; length i32 | data length i32 | kind u8 | call id u8 | 2 unused), their payload offsets at $payAt (i32 each,
+  ;; offsets in the batch's blob), and $blobLen bytes of the blob from offset $base on at $blob. The records are written
+  ;; from 64 exactly as input-lane.ts offerColumns writes them, with the same rules: the run stops at the first
+  ;; entry that is not an input of call $clockId (a 12-byte request of a clock id <= 3 and an 8-byte result) or
+  ;; $randomId (a 4-byte request equal to the length of the result, at most $limit), and once more records
+  ;; would end past 64 + $limit (one record always fits). Sets rd and end; returns the entries packed.
+  (func (export "pack")
+    (param $n i32) (param $desc i32) (param $payAt i32) (param $blob i32) (param $base i32) (param $blobLen i32)
+    (param $clockId i32) (param $randomId i32) (param $limit i32) (result i32)
+    (local $i i32) (local $at i32) (local $d i32) (local $id i32) (local $q i32) (local $word i32)
+    (local $size i32) (local $dataLen i32) (local $k i32)
+    (local.set $at (i32.const 64))
+    (local.set $d (local.get $desc))
+    (block $stop
+      (loop $entries
+        (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
+        ;; An input (kind 0).
+        (br_if $stop (i32.load8_u offset=20 (local.get $d)))
+        (local.set $id (i32.load8_u offset=21 (local.get $d)))
+        (local.set $dataLen (i32.load offset=16 align=4 (local.get $d)))
+        (local.set $q
+          (i32.add (local.get $blob)
+            (i32.sub (i32.load (i32.add (local.get $payAt) (i32.shl (local.get $i) (i32.const 2)))) (local.get $base))))
+        ;; Its request and result were staged (the staging stops at the bytes an offer can take).
+        (br_if $stop
+          (i64.gt_u
+            (i64.add
+              (i64.extend_i32_u (i32.sub (local.get $q) (local.get $blob)))
+              (i64.add (i64.extend_i32_u (i32.load offset=12 align=4 (local.get $d))) (i64.extend_i32_u (local.get $dataLen))))
+            (i64.extend_i32_u (local.get $blobLen))))
+        (if (i32.eq (local.get $id) (local.get $clockId))
+          (then
+            (br_if $stop (i32.ne (i32.load offset=12 align=4 (local.get $d)) (i32.const 12)))
+            (br_if $stop (i32.ne (local.get $dataLen) (i32.const 8)))
+            (local.set $word (i32.load align=1 (local.get $q)))
+            (br_if $stop (i32.gt_u (local.get $word) (i32.const 3)))
+            (local.set $size (i32.const 32))
+            (br_if $stop
+              (i32.and (i32.gt_u (i32.add (local.get $at) (local.get $size)) (i32.add (i32.const 64) (local.get $limit)))
+                       (i32.gt_u (local.get $at) (i32.const 64))))
+            (f64.store (local.get $at) (f64.load align=8 (local.get $d)))
+            (i32.store offset=8 (local.get $at) (i32.const 1))
+            (i32.store offset=12 (local.get $at) (local.get $word))
+            (i64.store offset=16 (local.get $at) (i64.load offset=4 align=1 (local.get $q)))
+            (i64.store offset=24 (local.get $at) (i64.load offset=12 align=1 (local.get $q))))
+          (else
+            (br_if $stop (i32.ne (local.get $id) (local.get $randomId)))
+            (br_if $stop (i32.ne (i32.load offset=12 align=4 (local.get $d)) (i32.const 4)))
+            (local.set $word (i32.load align=1 (local.get $q)))
+            (br_if $stop (i32.ne (local.get $dataLen) (local.get $word)))
+            (br_if $stop (i32.gt_u (local.get $word) (local.get $limit)))
+            (local.set $size (i32.add (i32.const 16) (i32.and (i32.add (local.get $word) (i32.const 7)) (i32.const -8))))
+            (br_if $stop
+              (i32.and (i32.gt_u (i32.add (local.get $at) (local.get $size)) (i32.add (i32.const 64) (local.get $limit)))
+                       (i32.gt_u (local.get $at) (i32.const 64))))
+            (f64.store (local.get $at) (f64.load align=8 (local.get $d)))
+            (i32.store offset=8 (local.get $at) (i32.const 2))
+            (i32.store offset=12 (local.get $at) (local.get $word))
+            ;; The bytes: whole words, then the rest one by one (they end at the entry's end).
+            (local.set $k (i32.const 0))
+            (block $words
+              (loop $copy8
+                (br_if $words (i32.gt_u (i32.add (local.get $k) (i32.const 8)) (local.get $word)))
+                (i64.store offset=16 align=1 (i32.add (local.get $at) (local.get $k))
+                  (i64.load offset=4 align=1 (i32.add (local.get $q) (local.get $k))))
+                (local.set $k (i32.add (local.get $k) (i32.const 8)))
+                (br $copy8)))
+            (block $bytes
+              (loop $copy1
+                (br_if $bytes (i32.ge_u (local.get $k) (local.get $word)))
+                (i32.store8 offset=16 (i32.add (local.get $at) (local.get $k))
+                  (i32.load8_u offset=4 (i32.add (local.get $q) (local.get $k))))
+                (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                (br $copy1)))))
+        (local.set $at (i32.add (local.get $at) (local.get $size)))
+        (local.set $d (i32.add (local.get $d) (i32.const 24)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $entries)))
+    (i32.store (i32.const 16) (i32.const 64))
+    (i32.store (i32.const 20) (local.get $at))
+    (local.get $i))
 )

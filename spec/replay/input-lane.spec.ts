@@ -8,6 +8,7 @@
 import { expect } from 'chai';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
 import { EntryBlock } from '../../engine/log/entry-block.ts';
+import { decodeFlatBatch, encodeEntryBatch } from '../../engine/log/entry-codec.ts';
 import { WasiInputLane } from '../../engine/wasi/input-lane.ts';
 import { PAUSE, type HostCallHandler } from '../../engine/machine/machine.ts';
 import { Replayer } from '../../replay/replayer.ts';
@@ -159,6 +160,89 @@ describe('input lane (alone)', () => {
     expect(randomGet(16, 100_000)).to.equal(0);
     expect(Buffer.from(memory.buffer, 16, 100_000).equals(Buffer.from(big))).to.equal(true);
     expect(lane.fed).to.equal(5001);
+  });
+});
+
+describe('input lane: offers from a trace batch (packed in WebAssembly) and from an entry block (JavaScript)', () => {
+  /** Seeded xorshift32 in [0, 1). */
+  function rng(seed: number): () => number {
+    let x = seed >>> 0 || 1;
+    return () => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      return x / 2 ** 32;
+    };
+  }
+  /** Entries of every shape an offer must take or stop at, with payloads at every alignment. */
+  function mix(seed: number, n: number): LogEntry[] {
+    const r = rng(seed);
+    const out: LogEntry[] = [];
+    let index = 1;
+    const bytes = (len: number) => Uint8Array.from({ length: len }, () => Math.floor(r() * 256));
+    for (let seq = 0; seq < n; seq++) {
+      index += r() < 0.9 ? 1 : 1 + Math.floor(r() * 1000);
+      const x = r();
+      const precision = BigInt(Math.floor(r() * 2 ** 32)) * BigInt(Math.floor(r() * 2 ** 20));
+      let e: LogEntry;
+      if (x < 0.5) e = clock(seq, index, Math.floor(r() * 4), precision, BigInt(Math.floor(r() * 2 ** 48)));
+      else if (x < 0.53) e = clock(seq, index, 4 + Math.floor(r() * 3), precision, 5n);
+      else if (x < 0.55) e = withEntry(clock(seq, index, 1, precision, 5n), { data: bytes(7) });
+      else if (x < 0.57) e = withEntry(clock(seq, index, 1, precision, 5n), { request: bytes(8) });
+      else if (x < 0.75) e = random(seq, index, [...bytes(Math.floor(r() * 41))]);
+      else if (x < 0.77) e = withEntry(random(seq, index, [...bytes(5)]), { request: u32(6) });
+      else if (x < 0.785) e = random(seq, index, [...bytes(100_000 + Math.floor(r() * 60_000))]);
+      else if (x < 0.79) e = random(seq, index, [...bytes(256 * 1024 + 1)]);
+      else if (x < 0.85) e = { seq, callIndex: index, kind: EntryKind.Output, call: 'fd_write', channel: 1 + Math.floor(r() * 2), request: new Uint8Array(0), data: bytes(Math.floor(r() * 30)) };
+      else if (x < 0.9) e = { seq, callIndex: index, kind: EntryKind.Input, call: 'poll_oneoff', channel: 0, request: bytes(Math.floor(r() * 9)), data: bytes(8) };
+      else if (x < 0.93) e = { seq, callIndex: index, kind: EntryKind.Digest, call: '', channel: 0, request: new Uint8Array(0), data: bytes(12) };
+      else e = clock(seq, index, 1, 1000n, BigInt(seq));
+      out.push(e);
+    }
+    return out;
+  }
+  function laneFor(): WasiInputLane {
+    const lane = new WasiInputLane(() => 99, () => 98);
+    lane.attach(new WebAssembly.Memory({ initial: 1 }));
+    return lane;
+  }
+  /** Every offer position of the entries: the batch's lane and the block's lane take the same records. */
+  function compare(entries: LogEntry[], what: string): number {
+    const batch = decodeFlatBatch(encodeEntryBatch(entries).bytes);
+    const block = EntryBlock.fromEntries(entries);
+    const a = laneFor();
+    const b = laneFor();
+    let offered = 0;
+    for (let from = 0; from < entries.length; from++) {
+      const n = a.offer(batch, from);
+      expect(n, `${what}: offer at ${from}`).to.equal(b.offer(block, from));
+      expect(a.pending, `${what}: pending at ${from}`).to.equal(b.pending);
+      expect(Buffer.compare(a.records(), b.records()), `${what}: records of the offer at ${from}`).to.equal(0);
+      offered += n;
+    }
+    return offered;
+  }
+
+  for (let k = 0; k < 6; k++) {
+    const seed = BASE_SEED + k;
+    it(`takes the same records at every position of a mixed batch (seed ${seed})`, () => {
+      expect(compare(mix(seed, 1500), `seed ${seed}`), `seed ${seed}: some offers take entries`).to.be.greaterThan(1000);
+    });
+  }
+
+  it('stops a long run where the JavaScript path stops it (the offer limit), and goes on from there', () => {
+    // 10000 clock reads: 8192 records fill an offer exactly.
+    const entries = Array.from({ length: 10_000 }, (_, i) => clock(i, i + 1, 1, 1000n, BigInt(i)));
+    const batch = decodeFlatBatch(encodeEntryBatch(entries).bytes);
+    const lane = laneFor();
+    expect(lane.offer(batch, 0)).to.equal(8192);
+    expect(lane.offer(batch, 8192)).to.equal(10_000 - 8192);
+    expect(compare(entries.slice(0, 9000), 'a long run')).to.be.greaterThan(0);
+    // A large random result first: one record of any size fits; after it, the run stops at the limit.
+    const big = [random(0, 1, Array.from({ length: 200_000 }, (_, i) => i & 0xff)), ...Array.from({ length: 3000 }, (_, i) => clock(i + 1, i + 2, 1, 1n, 7n))];
+    compare(big, 'a large random first');
   });
 });
 
