@@ -13,9 +13,10 @@
  * recording or replay gained nothing measurable.
  */
 import { SessionThread } from './session-thread.ts';
+import { ROOT_URL } from '../root.ts';
 
-export const ENCODER_BOOT = new URL('./trace-worker-boot.mjs', import.meta.url);
-export const DECODER_BOOT = new URL('./trace-read-worker-boot.mjs', import.meta.url);
+export const ENCODER_BOOT = new URL('engine/log/trace-worker-boot.mjs', ROOT_URL);
+export const DECODER_BOOT = new URL('engine/log/trace-read-worker-boot.mjs', ROOT_URL);
 
 /** Starts the process's encoder or decoder thread now, if it is not running (does not wait for it). */
 export function startHelperThread(which: 'encoder' | 'decoder'): void {

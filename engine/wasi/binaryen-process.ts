@@ -7,8 +7,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { MachineError, type MachineErrorCode } from '../machine/errors.ts';
+import { ROOT_URL } from '../root.ts';
 
-const CHILD = fileURLToPath(new URL('./instrument-child.mjs', import.meta.url));
+/** The child's module (exported for the spec of the command line's bundle). */
+export const INSTRUMENT_CHILD = fileURLToPath(new URL('engine/wasi/instrument-child.mjs', ROOT_URL));
+const CHILD = INSTRUMENT_CHILD;
 
 export type BinaryenJob =
   | { op: 'instrument'; in: string; out: string; unwindable: string[]; wasiModule: string; globalPrefix: string }

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchMachine, benchPageHash, benchSnapshot } from './machine.ts';
 import { writtenBenchFiles } from './plot.ts';
-import { applyV8Flags } from '../v8-flags.ts';
+import { applyV8Flags } from '../v8-flags.mjs';
 
 // The sections run the guest in this process as the CLI runs it: the pair's primary exactly as `twinstep
 // primary` (its flags include those of run, record and replay). Set before any guest is compiled.

@@ -50,7 +50,7 @@ import { interleaved, interleavedRounds, median, medians, nowMs, pairedRatioQuar
 import { lineChart, toCsv, writeBenchFile } from './plot.ts';
 import { replayDevices } from '../../replay/devices.ts';
 import { coarseClockCell, coarseNowMs } from '../../engine/node/coarse-clock.ts';
-import { v8FlagsFor } from '../v8-flags.ts';
+import { v8FlagsFor } from '../v8-flags.mjs';
 
 const root = new URL('../../', import.meta.url).pathname;
 const GUEST = join(root, 'guests/build/c/hostcalls.wasm');

@@ -2823,9 +2823,12 @@ var TraceWriter = class _TraceWriter {
 // engine/log/session-thread.ts
 var CTRL_READY = 0;
 
+// engine/root.ts
+var ROOT_URL = new URL("../", import.meta.url);
+
 // engine/log/helper-threads.ts
-var ENCODER_BOOT = new URL("./trace-worker-boot.mjs", import.meta.url);
-var DECODER_BOOT = new URL("./trace-read-worker-boot.mjs", import.meta.url);
+var ENCODER_BOOT = new URL("engine/log/trace-worker-boot.mjs", ROOT_URL);
+var DECODER_BOOT = new URL("engine/log/trace-read-worker-boot.mjs", ROOT_URL);
 
 // engine/log/trace-offload.ts
 var CTRL_CONSUMED = 0;

@@ -1,4 +1,4 @@
-// V8 flags per twinstep command, set by scripts/twinstep.mjs before the CLI compiles any guest, and by the benchmark, which
+// V8 flags per twinstep command (plain JavaScript: the launcher imports it before any loader), set by scripts/twinstep.mjs before the CLI compiles any guest, and by the benchmark, which
 // runs the guest in its own process and must run it as the command it measures does.
 //
 // A guest spends its life in a few long-running functions (the main loop inside _start). V8 compiles wasm
@@ -17,13 +17,13 @@ const batchCommands = new Set(['run', 'record', 'replay']);
 const pairCommands = new Set(['primary', 'secondary']);
 
 /** The V8 flags `twinstep COMMAND` runs with. */
-export function v8FlagsFor(command: string): string[] {
+export function v8FlagsFor(command) {
   if (batchCommands.has(command)) return ['--no-liftoff'];
   if (pairCommands.has(command)) return ['--no-liftoff', '--no-wasm-lazy-compilation'];
   return [];
 }
 
 /** Sets them in this process (before any guest is compiled: a module compiled earlier keeps how it was compiled). */
-export function applyV8Flags(command: string): void {
+export function applyV8Flags(command) {
   for (const f of v8FlagsFor(command)) setFlagsFromString(f);
 }
