@@ -59,6 +59,7 @@ export interface EntryColumns {
 
 /** Index stride: per entry its record offset, request offset, request length and data offset. */
 const IX = 4;
+export const RECORD_INDEX_STRIDE = IX;
 
 export class EntryBlock implements EntryColumns {
   private ix: Int32Array | undefined;
@@ -94,6 +95,15 @@ export class EntryBlock implements EntryColumns {
   }
 
   // ---- columns -------------------------------------------------------------------------------------------
+
+  /**
+   * Per entry, RECORD_INDEX_STRIDE i32s: its record's offset in `bytes`, its request's offset and length (a repeated
+   * request resolved to where it was written), and its data's offset. For readers that walk many entries (the
+   * input lane's offers).
+   */
+  recordIndex(): Int32Array {
+    return this.index();
+  }
 
   private index(): Int32Array {
     // Blocks written here are indexed with the same walk that checks untrusted ones: a block that does not pass

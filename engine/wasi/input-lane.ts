@@ -16,7 +16,7 @@
 import { wasmBase64 as laneBase64 } from '../../schema/generated/wasm/lane.ts';
 import { wasmBase64 as laneMemBase64 } from '../../schema/generated/wasm/lane-mem.ts';
 import type { InputLane } from '../machine/machine.ts';
-import type { EntryColumns } from '../log/entry-block.ts';
+import { EntryBlock, RECORD_INDEX_STRIDE, type EntryColumns } from '../log/entry-block.ts';
 import { FlatBatch } from '../log/flat-batch.ts';
 import { descBytes } from '../log/chain-hash.ts';
 import { EntryKind } from '../log/entry.ts';
@@ -58,6 +58,8 @@ export class WasiInputLane implements InputLane {
   private readonly memory: WebAssembly.Memory;
   /** lane.wat `pack` (see packFlat). */
   private readonly pack: (n: number, desc: number, payAt: number, blob: number, base: number, blobLen: number, clockId: number, randomId: number, limit: number) => number;
+  /** lane.wat `packBlock` (see packBlock). */
+  private readonly packBlockWasm: (n: number, ix: number, bytes: number, base: number, bytesLen: number, clockId: number, randomId: number, limit: number) => number;
   private readonly table: WebAssembly.Table;
   private f64: Float64Array;
   private i32: Int32Array;
@@ -75,6 +77,7 @@ export class WasiInputLane implements InputLane {
     const x = instance.exports as Record<string, any>;
     this.imports = { clock_time_get: x.clock_time_get, random_get: x.random_get };
     this.pack = x.pack;
+    this.packBlockWasm = x.packBlock;
     this.memory = x.memory as WebAssembly.Memory;
     this.f64 = new Float64Array(this.memory.buffer);
     this.i32 = new Int32Array(this.memory.buffer);
@@ -130,7 +133,7 @@ export class WasiInputLane implements InputLane {
   }
 
   offer(cols: EntryColumns, from: number): number {
-    this.offered = cols instanceof FlatBatch ? this.packFlat(cols, from) : this.offerColumns(cols, from);
+    this.offered = cols instanceof FlatBatch ? this.packFlat(cols, from) : cols instanceof EntryBlock ? this.packBlock(cols, from) : this.offerColumns(cols, from);
     this.fedAtOffer = this.fed;
     return this.offered;
   }
@@ -167,8 +170,43 @@ export class WasiInputLane implements InputLane {
   }
 
   /**
-   * The offer from any columns (an entry block of the secondary), entry by entry; packFlat makes the same records
-   * from a trace's batch in WebAssembly.
+   * The offer from an entry block (the pair's channel), as packFlat: the run of inputs from `from` is staged (its
+   * part of the block's index, and the block's bytes from the lowest record or request the run refers to, up to the
+   * end of its last record) and lane.wat `packBlock` writes the records. A run whose requests sit far back in a
+   * large block (more than STAGE_BLOB_BYTES to stage) is offered entry by entry instead.
+   */
+  private packBlock(b: EntryBlock, from: number): number {
+    const ix = b.recordIndex();
+    const bi = new Int32Array(b.bytes.buffer, b.bytes.byteOffset, b.bytes.length >> 2);
+    const stop = Math.min(b.count, from + STAGE_ENTRIES);
+    let end = from;
+    let lo = ix[from * RECORD_INDEX_STRIDE]!;
+    for (; end < stop; end++) {
+      const x = end * RECORD_INDEX_STRIDE;
+      if ((bi[ix[x]! >> 2]! & 0xff) !== EntryKind.Input) break;
+      const req = ix[x + 1]!;
+      if (req < lo) lo = req;
+    }
+    const n = end - from;
+    if (n === 0) {
+      this.i32[RD >> 2] = RECORDS;
+      this.i32[END >> 2] = RECORDS;
+      return 0;
+    }
+    const last = (end - 1) * RECORD_INDEX_STRIDE;
+    const hi = ix[last + 3]! + bi[(ix[last]! >> 2) + 5]!;
+    if (hi - lo > STAGE_BLOB_BYTES) return this.offerColumns(b, from);
+    const ixAt = STAGE;
+    const bytesAt = ixAt + n * RECORD_INDEX_STRIDE * 4;
+    if (bytesAt + (hi - lo) > this.capacity) this.room(bytesAt + (hi - lo));
+    this.i32.set(ix.subarray(from * RECORD_INDEX_STRIDE, end * RECORD_INDEX_STRIDE), ixAt >> 2);
+    this.u8.set(b.bytes.subarray(lo, hi), bytesAt);
+    return this.packBlockWasm(n, ixAt, bytesAt, lo, hi - lo, CLOCK_ID, RANDOM_ID, OFFER_BYTES);
+  }
+
+  /**
+   * The offer from any columns, entry by entry; packFlat and packBlock make the same records from a trace's batch
+   * and from an entry block in WebAssembly.
    */
   private offerColumns(cols: EntryColumns, from: number): number {
     const v = cols.bytesView();

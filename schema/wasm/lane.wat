@@ -187,4 +187,91 @@
     (i32.store (i32.const 16) (i32.const 64))
     (i32.store (i32.const 20) (local.get $at))
     (local.get $i))
+  ;; The same offer from an entry block of the pair's channel (engine/log/entry-block.ts: records in the capture
+  ;; format, each a 24-byte header (kind | call id << 8 | name length << 16 i32, channel i32, call index f64,
+  ;; request length i32, data length i32) then name, request and data). input-lane.ts stages the block's index
+  ;; for $n entries at $ix (per entry, i32 offsets in the block: record, request, request length, data) and
+  ;; $bytesLen bytes of the block from offset $base on at $bytes. Same records and rules as `pack`.
+  (func (export "packBlock")
+    (param $n i32) (param $ix i32) (param $bytes i32) (param $base i32) (param $bytesLen i32)
+    (param $clockId i32) (param $randomId i32) (param $limit i32) (result i32)
+    (local $i i32) (local $at i32) (local $x i32) (local $rec i32) (local $head i32) (local $id i32)
+    (local $q i32) (local $reqLen i32) (local $d i32) (local $dataLen i32) (local $word i32) (local $size i32)
+    (local $k i32)
+    (local.set $at (i32.const 64))
+    (local.set $x (local.get $ix))
+    (block $stop
+      (loop $entries
+        (br_if $stop (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $rec (i32.sub (i32.load (local.get $x)) (local.get $base)))
+        (local.set $q (i32.sub (i32.load offset=4 (local.get $x)) (local.get $base)))
+        (local.set $reqLen (i32.load offset=8 (local.get $x)))
+        (local.set $d (i32.sub (i32.load offset=12 (local.get $x)) (local.get $base)))
+        ;; The header, the request and the data were staged (offsets below $base wrap to large numbers).
+        (br_if $stop (i64.gt_u (i64.add (i64.extend_i32_u (local.get $rec)) (i64.const 24)) (i64.extend_i32_u (local.get $bytesLen))))
+        (local.set $head (i32.load (i32.add (local.get $bytes) (local.get $rec))))
+        (local.set $dataLen (i32.load offset=20 (i32.add (local.get $bytes) (local.get $rec))))
+        (br_if $stop
+          (i64.gt_u
+            (i64.add (i64.extend_i32_u (local.get $q)) (i64.extend_i32_u (local.get $reqLen)))
+            (i64.extend_i32_u (local.get $bytesLen))))
+        (br_if $stop
+          (i64.gt_u
+            (i64.add (i64.extend_i32_u (local.get $d)) (i64.extend_i32_u (local.get $dataLen)))
+            (i64.extend_i32_u (local.get $bytesLen))))
+        ;; An input (kind 0).
+        (br_if $stop (i32.and (local.get $head) (i32.const 0xff)))
+        (local.set $id (i32.and (i32.shr_u (local.get $head) (i32.const 8)) (i32.const 0xff)))
+        (local.set $q (i32.add (local.get $bytes) (local.get $q)))
+        (local.set $d (i32.add (local.get $bytes) (local.get $d)))
+        (if (i32.eq (local.get $id) (local.get $clockId))
+          (then
+            (br_if $stop (i32.ne (local.get $reqLen) (i32.const 12)))
+            (br_if $stop (i32.ne (local.get $dataLen) (i32.const 8)))
+            (local.set $word (i32.load align=1 (local.get $q)))
+            (br_if $stop (i32.gt_u (local.get $word) (i32.const 3)))
+            (local.set $size (i32.const 32))
+            (br_if $stop
+              (i32.and (i32.gt_u (i32.add (local.get $at) (local.get $size)) (i32.add (i32.const 64) (local.get $limit)))
+                       (i32.gt_u (local.get $at) (i32.const 64))))
+            (f64.store (local.get $at) (f64.load offset=8 align=1 (i32.add (local.get $bytes) (local.get $rec))))
+            (i32.store offset=8 (local.get $at) (i32.const 1))
+            (i32.store offset=12 (local.get $at) (local.get $word))
+            (i64.store offset=16 (local.get $at) (i64.load offset=4 align=1 (local.get $q)))
+            (i64.store offset=24 (local.get $at) (i64.load align=1 (local.get $d))))
+          (else
+            (br_if $stop (i32.ne (local.get $id) (local.get $randomId)))
+            (br_if $stop (i32.ne (local.get $reqLen) (i32.const 4)))
+            (local.set $word (i32.load align=1 (local.get $q)))
+            (br_if $stop (i32.ne (local.get $dataLen) (local.get $word)))
+            (br_if $stop (i32.gt_u (local.get $word) (local.get $limit)))
+            (local.set $size (i32.add (i32.const 16) (i32.and (i32.add (local.get $word) (i32.const 7)) (i32.const -8))))
+            (br_if $stop
+              (i32.and (i32.gt_u (i32.add (local.get $at) (local.get $size)) (i32.add (i32.const 64) (local.get $limit)))
+                       (i32.gt_u (local.get $at) (i32.const 64))))
+            (f64.store (local.get $at) (f64.load offset=8 align=1 (i32.add (local.get $bytes) (local.get $rec))))
+            (i32.store offset=8 (local.get $at) (i32.const 2))
+            (i32.store offset=12 (local.get $at) (local.get $word))
+            (local.set $k (i32.const 0))
+            (block $words
+              (loop $copy8
+                (br_if $words (i32.gt_u (i32.add (local.get $k) (i32.const 8)) (local.get $word)))
+                (i64.store offset=16 align=1 (i32.add (local.get $at) (local.get $k))
+                  (i64.load align=1 (i32.add (local.get $d) (local.get $k))))
+                (local.set $k (i32.add (local.get $k) (i32.const 8)))
+                (br $copy8)))
+            (block $bytes
+              (loop $copy1
+                (br_if $bytes (i32.ge_u (local.get $k) (local.get $word)))
+                (i32.store8 offset=16 (i32.add (local.get $at) (local.get $k))
+                  (i32.load8_u (i32.add (local.get $d) (local.get $k))))
+                (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                (br $copy1)))))
+        (local.set $at (i32.add (local.get $at) (local.get $size)))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $entries)))
+    (i32.store (i32.const 16) (i32.const 64))
+    (i32.store (i32.const 20) (local.get $at))
+    (local.get $i))
 )

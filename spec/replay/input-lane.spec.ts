@@ -7,7 +7,7 @@
  */
 import { expect } from 'chai';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
-import { EntryBlock } from '../../engine/log/entry-block.ts';
+import { EntryBlock, type EntryColumns } from '../../engine/log/entry-block.ts';
 import { decodeFlatBatch, encodeEntryBatch } from '../../engine/log/entry-codec.ts';
 import { WasiInputLane } from '../../engine/wasi/input-lane.ts';
 import { PAUSE, type HostCallHandler } from '../../engine/machine/machine.ts';
@@ -163,7 +163,7 @@ describe('input lane (alone)', () => {
   });
 });
 
-describe('input lane: offers from a trace batch (packed in WebAssembly) and from an entry block (JavaScript)', () => {
+describe('input lane: offers from a trace batch and from an entry block (packed in WebAssembly) and entry by entry (JavaScript)', () => {
   /** Seeded xorshift32 in [0, 1). */
   function rng(seed: number): () => number {
     let x = seed >>> 0 || 1;
@@ -208,18 +208,43 @@ describe('input lane: offers from a trace batch (packed in WebAssembly) and from
     lane.attach(new WebAssembly.Memory({ initial: 1 }));
     return lane;
   }
-  /** Every offer position of the entries: the batch's lane and the block's lane take the same records. */
+  /** The columns through the EntryColumns methods only (neither a batch nor a block: the lane's JavaScript path). */
+  function generic(c: EntryColumns): EntryColumns {
+    return {
+      count: c.count,
+      firstSeq: c.firstSeq,
+      kind: (i) => c.kind(i),
+      id: (i) => c.id(i),
+      callIndex: (i) => c.callIndex(i),
+      requestAt: (i) => c.requestAt(i),
+      requestLength: (i) => c.requestLength(i),
+      dataAt: (i) => c.dataAt(i),
+      dataLength: (i) => c.dataLength(i),
+      bytes: c.bytes,
+      bytesView: () => c.bytesView(),
+      entry: (i) => c.entry(i),
+    };
+  }
+  /**
+   * Every offer position of the entries: the batch's lane and the block's lane (both packed in WebAssembly) take the
+   * same records as a lane offered the block entry by entry in JavaScript.
+   */
   function compare(entries: LogEntry[], what: string): number {
     const batch = decodeFlatBatch(encodeEntryBatch(entries).bytes);
     const block = EntryBlock.fromEntries(entries);
+    const js = generic(block);
     const a = laneFor();
     const b = laneFor();
+    const c = laneFor();
     let offered = 0;
     for (let from = 0; from < entries.length; from++) {
-      const n = a.offer(batch, from);
-      expect(n, `${what}: offer at ${from}`).to.equal(b.offer(block, from));
-      expect(a.pending, `${what}: pending at ${from}`).to.equal(b.pending);
-      expect(Buffer.compare(a.records(), b.records()), `${what}: records of the offer at ${from}`).to.equal(0);
+      const n = c.offer(js, from);
+      expect(a.offer(batch, from), `${what}: batch offer at ${from}`).to.equal(n);
+      expect(b.offer(block, from), `${what}: block offer at ${from}`).to.equal(n);
+      expect(a.pending, `${what}: pending at ${from}`).to.equal(c.pending);
+      expect(b.pending, `${what}: pending at ${from}`).to.equal(c.pending);
+      expect(Buffer.compare(a.records(), c.records()), `${what}: records of the batch offer at ${from}`).to.equal(0);
+      expect(Buffer.compare(b.records(), c.records()), `${what}: records of the block offer at ${from}`).to.equal(0);
       offered += n;
     }
     return offered;
