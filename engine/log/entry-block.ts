@@ -16,7 +16,7 @@
  * Blocks are immutable once sealed: views of their bytes (LogEntry requests and data) stay valid for as long as
  * anybody holds them.
  */
-import { callIdCustom, callIdNone, callName } from './call-table.ts';
+import { callIdCustom, callIdNone, callIdsUsed, callName } from './call-table.ts';
 import { CaptureChunk, SAME_REQUEST, captureHeaderBytes, capturedRequests, type CapturedRequests } from './capture.ts';
 import { EntryKind, type LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
@@ -295,7 +295,10 @@ function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count:
   // Every cell is written below (IX per record) before the index is used, so it need not be zeroed first (a block
   // of 4096 entries has a 64 KiB index, allocated per block received).
   const ix = new Int32Array(Buffer.allocUnsafeSlow(count * IX * 4).buffer, 0, count * IX);
-  const last: number[] = [];
+  // Per call id: where its last request in the block starts and its length (-1: none yet). Typed, so the loop
+  // below reads and writes it without checks of an array's shape.
+  const last = lastRequests;
+  last.fill(-1);
   let p = 0;
   let lastCall = -1;
   let lastHost = -1;
@@ -315,17 +318,18 @@ function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count:
       if (nameLen === 0) throw malformed(`record ${i}: custom call without a name`);
     } else {
       if (nameLen !== 0) throw malformed(`record ${i}: call id ${id} with a name`);
-      if (callName(id) === undefined) throw malformed(`record ${i}: unknown call id ${id}`);
+      if (id >= callIdsUsed) throw malformed(`record ${i}: unknown call id ${id}`);
     }
     if ((kind === EntryKind.Digest) !== (id === callIdNone)) throw malformed(`record ${i}: call id ${id} does not fit kind ${kind}`);
     if (kind !== EntryKind.Output && channel !== 0) throw malformed(`record ${i}: channel ${channel} on a non-output entry`);
-    if (!Number.isSafeInteger(callIndex) || callIndex < 0) throw malformed(`record ${i}: call index ${callIndex}`);
+    // A safe integer >= 0 (NaN fails the first test).
+    if (!(callIndex >= 0 && callIndex <= Number.MAX_SAFE_INTEGER && Math.floor(callIndex) === callIndex)) throw malformed(`record ${i}: call index ${callIndex}`);
     if (dataLen < 0) throw malformed(`record ${i}: data length ${dataLen}`);
     let q = p + captureHeaderBytes + nameLen;
     let reqAt = q;
     let rl = reqLen;
     if (reqLen === SAME_REQUEST) {
-      if (id === callIdCustom || last[id * 2] === undefined) throw malformed(`record ${i}: repeats a request not in the block`);
+      if (id === callIdCustom || last[id * 2]! < 0) throw malformed(`record ${i}: repeats a request not in the block`);
       reqAt = last[id * 2]!;
       rl = last[id * 2 + 1]!;
     } else {
@@ -348,11 +352,14 @@ function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count:
     ix[o + 1] = reqAt;
     ix[o + 2] = rl;
     ix[o + 3] = q;
-    p = align8(q + dataLen);
+    p = (q + dataLen + 7) & ~7;
   }
   if (p !== len) throw malformed(`${len - p} bytes after the last of ${count} records`);
   return ix;
 }
+
+/** indexRecords's table of last requests per call id (offset, length), reused (blocks are indexed one at a time). */
+const lastRequests = new Int32Array(256 * 2);
 
 /** Bytes of the buffers blocks are written into (a larger entry gets a buffer of its own size). */
 export const blockArenaBytes = 1 << 20;
