@@ -209,17 +209,32 @@ interface Headline {
  * the recorder's and the machine's per-call code sees several kinds of sink and handler, and V8 compiles it for
  * all of them: record vs run measured 1.77 that way against 1.51-1.60 in a process that only records.
  */
-async function headlineProcess(calls: number, rounds: number, warmup: number): Promise<Headline> {
+/**
+ * The guest loaded, a scratch directory (the caller removes it), and a warm-up of one run, record and replay, so
+ * no variant pays for first-run JIT tiering; the trace it leaves is the one every replay round reads (each record
+ * round writes its own file).
+ */
+async function warmedUp(calls: number) {
   const args = [String(calls)];
   const module = await loadModule(readFileSync(GUEST), 'all');
   const dir = mkdtempSync(join(tmpdir(), 'twinstep-bench-rr-'));
+  const trace = join(dir, 'bench.twt');
   try {
-    const trace = join(dir, 'bench.twt');
-    // Warm-up: one of each, so no variant pays for first-run JIT tiering; the trace it leaves is the one
-    // every replay round reads (each record round writes its own file).
     runOnce(module, args);
-    let rec = recordOnce(module, args, trace);
+    const rec = recordOnce(module, args, trace);
     replayOnce(module, args, trace);
+    return { args, module, dir, trace, rec };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function headlineProcess(calls: number, rounds: number, warmup: number): Promise<Headline> {
+  const w = await warmedUp(calls);
+  const { args, module, dir, trace } = w;
+  let rec = w.rec;
+  try {
     if (statSync(trace).size >= OFFLOAD_COLD_MIN_BYTES) throw new Error('the bench trace is large enough for the CLI to start the decoder thread: replay would not be what the CLI does');
     let k = 0;
     const replayEntries: number[] = [];
@@ -284,15 +299,9 @@ export async function benchRecordReplay(): Promise<Record<string, number>> {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 11);
   const warmup = 3;
   const h = headlineChild(calls, rounds, warmup);
-  const args = [String(calls)];
-  const module = await loadModule(readFileSync(GUEST), 'all');
-  const dir = mkdtempSync(join(tmpdir(), 'twinstep-bench-rr-'));
+  // The diagnostic variants, in this process: each against the run and the record of the same rounds here.
+  const { args, module, dir, trace } = await warmedUp(calls);
   try {
-    const trace = join(dir, 'bench.twt');
-    // The diagnostic variants, in this process: each against the run and the record of the same rounds here.
-    runOnce(module, args);
-    recordOnce(module, args, trace);
-    replayOnce(module, args, trace);
     // The decoder thread, up and warm for the rounds that use it (replayThread).
     startHelperThread('decoder');
     for (let i = 0; i < 500 && !SessionThread.readyNow(DECODER_BOOT); i++) await new Promise((r) => setTimeout(r, 10));
