@@ -103,6 +103,33 @@
                   (i32.add (i32.const 16) (i32.and (i32.add (local.get $len) (i32.const 7)) (i32.const -8))))
                 (return (i32.const 0))))))))
     (call $jsRandom (local.get $ptr) (local.get $len)))
+  ;; The bytes memory[src .. src+len) to dst: whole words, then the rest one by one (never reads past src+len).
+  (func $copyBytes (param $dst i32) (param $src i32) (param $len i32)
+    (local $k i32)
+    (block $words
+      (loop $copy8
+        (br_if $words (i32.gt_u (i32.add (local.get $k) (i32.const 8)) (local.get $len)))
+        (i64.store align=1 (i32.add (local.get $dst) (local.get $k)) (i64.load align=1 (i32.add (local.get $src) (local.get $k))))
+        (local.set $k (i32.add (local.get $k) (i32.const 8)))
+        (br $copy8)))
+    (block $bytes
+      (loop $copy1
+        (br_if $bytes (i32.ge_u (local.get $k) (local.get $len)))
+        (i32.store8 (i32.add (local.get $dst) (local.get $k)) (i32.load8_u (i32.add (local.get $src) (local.get $k))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $copy1))))
+
+  ;; Whether a record of $size bytes at $at would end past the offer limit (64 + $limit) while not the first.
+  (func $full (param $at i32) (param $size i32) (param $limit i32) (result i32)
+    (i32.and (i32.gt_u (i32.add (local.get $at) (local.get $size)) (i32.add (i32.const 64) (local.get $limit)))
+             (i32.gt_u (local.get $at) (i32.const 64))))
+
+  ;; A record's head: call index, tag (1 clock, 2 random) and word (clock id, or length).
+  (func $head3 (param $at i32) (param $callIndex f64) (param $tag i32) (param $word i32)
+    (f64.store (local.get $at) (local.get $callIndex))
+    (i32.store offset=8 (local.get $at) (local.get $tag))
+    (i32.store offset=12 (local.get $at) (local.get $word)))
+
   ;; An offer from a trace's batch, packed here rather than entry by entry in JavaScript (input-lane.ts
   ;; offerFlat; the JavaScript loop cost a replay about 20 ns per entry). input-lane.ts stages $n entries of the
   ;; batch in this memory: their descriptors at $desc (24 bytes each: call index f64 | channel i32 | request
@@ -116,7 +143,7 @@
     (param $n i32) (param $desc i32) (param $payAt i32) (param $blob i32) (param $base i32) (param $blobLen i32)
     (param $clockId i32) (param $randomId i32) (param $limit i32) (result i32)
     (local $i i32) (local $at i32) (local $d i32) (local $id i32) (local $q i32) (local $word i32)
-    (local $size i32) (local $dataLen i32) (local $k i32)
+    (local $size i32) (local $dataLen i32)
     (local.set $at (i32.const 64))
     (local.set $d (local.get $desc))
     (block $stop
@@ -143,12 +170,8 @@
             (local.set $word (i32.load align=1 (local.get $q)))
             (br_if $stop (i32.gt_u (local.get $word) (i32.const 3)))
             (local.set $size (i32.const 32))
-            (br_if $stop
-              (i32.and (i32.gt_u (i32.add (local.get $at) (local.get $size)) (i32.add (i32.const 64) (local.get $limit)))
-                       (i32.gt_u (local.get $at) (i32.const 64))))
-            (f64.store (local.get $at) (f64.load align=8 (local.get $d)))
-            (i32.store offset=8 (local.get $at) (i32.const 1))
-            (i32.store offset=12 (local.get $at) (local.get $word))
+            (br_if $stop (call $full (local.get $at) (local.get $size) (local.get $limit)))
+            (call $head3 (local.get $at) (f64.load align=8 (local.get $d)) (i32.const 1) (local.get $word))
             (i64.store offset=16 (local.get $at) (i64.load offset=4 align=1 (local.get $q)))
             (i64.store offset=24 (local.get $at) (i64.load offset=12 align=1 (local.get $q))))
           (else
@@ -158,28 +181,9 @@
             (br_if $stop (i32.ne (local.get $dataLen) (local.get $word)))
             (br_if $stop (i32.gt_u (local.get $word) (local.get $limit)))
             (local.set $size (i32.add (i32.const 16) (i32.and (i32.add (local.get $word) (i32.const 7)) (i32.const -8))))
-            (br_if $stop
-              (i32.and (i32.gt_u (i32.add (local.get $at) (local.get $size)) (i32.add (i32.const 64) (local.get $limit)))
-                       (i32.gt_u (local.get $at) (i32.const 64))))
-            (f64.store (local.get $at) (f64.load align=8 (local.get $d)))
-            (i32.store offset=8 (local.get $at) (i32.const 2))
-            (i32.store offset=12 (local.get $at) (local.get $word))
-            ;; The bytes: whole words, then the rest one by one (they end at the entry's end).
-            (local.set $k (i32.const 0))
-            (block $words
-              (loop $copy8
-                (br_if $words (i32.gt_u (i32.add (local.get $k) (i32.const 8)) (local.get $word)))
-                (i64.store offset=16 align=1 (i32.add (local.get $at) (local.get $k))
-                  (i64.load offset=4 align=1 (i32.add (local.get $q) (local.get $k))))
-                (local.set $k (i32.add (local.get $k) (i32.const 8)))
-                (br $copy8)))
-            (block $bytes
-              (loop $copy1
-                (br_if $bytes (i32.ge_u (local.get $k) (local.get $word)))
-                (i32.store8 offset=16 (i32.add (local.get $at) (local.get $k))
-                  (i32.load8_u offset=4 (i32.add (local.get $q) (local.get $k))))
-                (local.set $k (i32.add (local.get $k) (i32.const 1)))
-                (br $copy1)))))
+            (br_if $stop (call $full (local.get $at) (local.get $size) (local.get $limit)))
+            (call $head3 (local.get $at) (f64.load align=8 (local.get $d)) (i32.const 2) (local.get $word))
+            (call $copyBytes (i32.add (local.get $at) (i32.const 16)) (i32.add (local.get $q) (i32.const 4)) (local.get $word))))
         (local.set $at (i32.add (local.get $at) (local.get $size)))
         (local.set $d (i32.add (local.get $d) (i32.const 24)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
@@ -197,7 +201,6 @@
     (param $clockId i32) (param $randomId i32) (param $limit i32) (result i32)
     (local $i i32) (local $at i32) (local $x i32) (local $rec i32) (local $head i32) (local $id i32)
     (local $q i32) (local $reqLen i32) (local $d i32) (local $dataLen i32) (local $word i32) (local $size i32)
-    (local $k i32)
     (local.set $at (i32.const 64))
     (local.set $x (local.get $ix))
     (block $stop
@@ -231,12 +234,8 @@
             (local.set $word (i32.load align=1 (local.get $q)))
             (br_if $stop (i32.gt_u (local.get $word) (i32.const 3)))
             (local.set $size (i32.const 32))
-            (br_if $stop
-              (i32.and (i32.gt_u (i32.add (local.get $at) (local.get $size)) (i32.add (i32.const 64) (local.get $limit)))
-                       (i32.gt_u (local.get $at) (i32.const 64))))
-            (f64.store (local.get $at) (f64.load offset=8 align=1 (i32.add (local.get $bytes) (local.get $rec))))
-            (i32.store offset=8 (local.get $at) (i32.const 1))
-            (i32.store offset=12 (local.get $at) (local.get $word))
+            (br_if $stop (call $full (local.get $at) (local.get $size) (local.get $limit)))
+            (call $head3 (local.get $at) (f64.load offset=8 align=1 (i32.add (local.get $bytes) (local.get $rec))) (i32.const 1) (local.get $word))
             (i64.store offset=16 (local.get $at) (i64.load offset=4 align=1 (local.get $q)))
             (i64.store offset=24 (local.get $at) (i64.load align=1 (local.get $d))))
           (else
@@ -246,27 +245,9 @@
             (br_if $stop (i32.ne (local.get $dataLen) (local.get $word)))
             (br_if $stop (i32.gt_u (local.get $word) (local.get $limit)))
             (local.set $size (i32.add (i32.const 16) (i32.and (i32.add (local.get $word) (i32.const 7)) (i32.const -8))))
-            (br_if $stop
-              (i32.and (i32.gt_u (i32.add (local.get $at) (local.get $size)) (i32.add (i32.const 64) (local.get $limit)))
-                       (i32.gt_u (local.get $at) (i32.const 64))))
-            (f64.store (local.get $at) (f64.load offset=8 align=1 (i32.add (local.get $bytes) (local.get $rec))))
-            (i32.store offset=8 (local.get $at) (i32.const 2))
-            (i32.store offset=12 (local.get $at) (local.get $word))
-            (local.set $k (i32.const 0))
-            (block $words
-              (loop $copy8
-                (br_if $words (i32.gt_u (i32.add (local.get $k) (i32.const 8)) (local.get $word)))
-                (i64.store offset=16 align=1 (i32.add (local.get $at) (local.get $k))
-                  (i64.load align=1 (i32.add (local.get $d) (local.get $k))))
-                (local.set $k (i32.add (local.get $k) (i32.const 8)))
-                (br $copy8)))
-            (block $bytes
-              (loop $copy1
-                (br_if $bytes (i32.ge_u (local.get $k) (local.get $word)))
-                (i32.store8 offset=16 (i32.add (local.get $at) (local.get $k))
-                  (i32.load8_u (i32.add (local.get $d) (local.get $k))))
-                (local.set $k (i32.add (local.get $k) (i32.const 1)))
-                (br $copy1)))))
+            (br_if $stop (call $full (local.get $at) (local.get $size) (local.get $limit)))
+            (call $head3 (local.get $at) (f64.load offset=8 align=1 (i32.add (local.get $bytes) (local.get $rec))) (i32.const 2) (local.get $word))
+            (call $copyBytes (i32.add (local.get $at) (i32.const 16)) (local.get $d) (local.get $word))))
         (local.set $at (i32.add (local.get $at) (local.get $size)))
         (local.set $x (i32.add (local.get $x) (i32.const 16)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
