@@ -114,13 +114,22 @@ export class FrameReader {
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    if (this.end + chunk.length > this.buf.length) {
+    this.room(chunk.length).set(chunk);
+    this.commit(chunk.length);
+  }
+
+  /**
+   * `n` bytes of room after what was received, for a reader to fill in place (then commit() what it wrote): the
+   * bytes of a file go into the reader's buffer with no copy on the way.
+   */
+  room(n: number): Uint8Array {
+    if (this.end + n > this.buf.length) {
       const live = this.end - this.start;
-      if (live + chunk.length <= this.buf.length && this.start > 0) {
+      if (live + n <= this.buf.length && this.start > 0) {
         this.buf.copyWithin(0, this.start, this.end);
       } else {
         let cap = this.buf.length;
-        while (cap < live + chunk.length) cap *= 2;
+        while (cap < live + n) cap *= 2;
         const next = new Uint8Array(cap);
         next.set(this.buf.subarray(this.start, this.end));
         this.buf = next;
@@ -129,8 +138,18 @@ export class FrameReader {
       this.start = 0;
       this.end = live;
     }
-    this.buf.set(chunk, this.end);
-    this.end += chunk.length;
+    this.roomEnd = this.end + n;
+    return this.buf.subarray(this.end, this.roomEnd);
+  }
+
+  /** End of the room the last room() gave (commit() stays inside it). */
+  private roomEnd = 0;
+
+  /** The first `n` bytes of the last room() were written. */
+  commit(n: number): void {
+    if (!(n >= 0 && this.end + n <= this.roomEnd)) throw new RangeError(`commit of ${n} bytes past the room given (${this.roomEnd - this.end})`);
+    this.end += n;
+    this.roomEnd = this.end;
   }
 
   /**

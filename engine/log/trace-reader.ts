@@ -101,8 +101,8 @@ const FIRST_READ_BYTES = 64 * 1024;
 export class BatchStream {
   tail: TraceTail = { state: 'reading' };
   readonly chain: HashChain;
-  /** The read buffer; grows to chunkBytes. */
-  private chunk: Uint8Array;
+  /** Bytes asked of the next read; grows to chunkBytes. */
+  private readBytes: number;
   private readonly chunkBytes: number;
   private readonly frames: FrameReader;
   private position: number;
@@ -117,9 +117,9 @@ export class BatchStream {
     opts: TraceReaderOptions = {},
   ) {
     this.chunkBytes = Math.max(64, opts.chunkBytes ?? 1024 * 1024);
-    // Allocated at the first read's size and grown with the reads (see pullFrame): a stream that reads one
-    // small trace never zero-fills a MiB.
-    this.chunk = new Uint8Array(Math.min(this.chunkBytes, FIRST_READ_BYTES));
+    // The first read is small and the reads grow (see pullFrame): a stream that reads one small trace never
+    // zero-fills a MiB.
+    this.readBytes = Math.min(this.chunkBytes, FIRST_READ_BYTES);
     this.position = offset;
     this.frames = new FrameReader({ maxFrameBytes: opts.maxFrameBytes ?? 256 * 1024 * 1024, startOffset: offset });
     this.chain = new HashChain(chain.checksum, chain.nextSeq);
@@ -197,19 +197,19 @@ export class BatchStream {
         return f;
       }
       if (this.eof) return undefined;
-      const n = this.source.read(this.chunk, this.position);
+      // Read straight into the frame reader's buffer (no copy on the way).
+      const n = this.source.read(this.frames.room(this.readBytes), this.position);
       this.stats.reads++;
       if (n === 0) {
         this.eof = true;
         return undefined;
       }
+      this.frames.commit(n);
       this.position += n;
       this.stats.bytesRead += n;
-      this.frames.push(this.chunk.subarray(0, n));
-      // The first read is small and the buffer doubles after each read up to the chunk size: the first batch is
-      // ready after a 64 KiB read instead of a 1 MiB one (a replay waits for it before the guest runs). The frame
-      // reader copied what it was given, so the old buffer can go.
-      if (this.chunk.length < this.chunkBytes) this.chunk = new Uint8Array(Math.min(this.chunkBytes, this.chunk.length * 2));
+      // The first read is small and the reads double up to the chunk size: the first batch is ready after a
+      // 64 KiB read instead of a 1 MiB one (a replay waits for it before the guest runs).
+      if (this.readBytes < this.chunkBytes) this.readBytes = Math.min(this.chunkBytes, this.readBytes * 2);
       this.stats.bufferBytesPeak = this.frames.bufferBytesPeak;
     }
   }

@@ -46,6 +46,39 @@ describe('framing', () => {
     );
   });
 
+  it('reads frames written in place (room, then commit of what a read filled), as from pushed chunks (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 3000 }), { maxLength: 12 }),
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 0, max: 5000 })), { minLength: 1, maxLength: 50 }),
+        (payloads, reads) => {
+          const stream = concat(payloads.map((p) => encodeFrame(FrameType.Message, p)));
+          const reader = new FrameReader();
+          const got: Frame[] = [];
+          let at = 0;
+          let c = 0;
+          while (at < stream.length) {
+            // A read asks for `ask` bytes and gets up to that many (a short read, or none).
+            const [ask, short] = reads[c++ % reads.length]!;
+            const room = reader.room(ask);
+            expect(room.length).to.equal(ask);
+            const n = Math.min(ask, Math.max(1, ask - short), stream.length - at);
+            room.set(stream.subarray(at, at + n));
+            reader.commit(n);
+            at += n;
+            for (let f = reader.next(); f; f = reader.next()) got.push(f);
+          }
+          expect(got.map((f) => Array.from(f.payload))).to.deep.equal(payloads.map((p) => Array.from(p)));
+          expect(reader.pending).to.equal(0);
+        },
+      ),
+      { seed: propertySeed, numRuns: 200 },
+    );
+    const reader = new FrameReader();
+    reader.room(10);
+    expect(() => reader.commit(11)).to.throw(RangeError);
+  });
+
   it('reports a payload checksum mismatch with the frame offset, and stays failed', () => {
     const a = encodeFrame(FrameType.Batch, Uint8Array.from([1, 2, 3]));
     const b = encodeFrame(FrameType.Batch, Uint8Array.from([4, 5, 6]));

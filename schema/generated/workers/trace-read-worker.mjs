@@ -2245,13 +2245,21 @@ var FrameReader = class {
   }
   push(chunk) {
     if (chunk.length === 0) return;
-    if (this.end + chunk.length > this.buf.length) {
+    this.room(chunk.length).set(chunk);
+    this.commit(chunk.length);
+  }
+  /**
+   * `n` bytes of room after what was received, for a reader to fill in place (then commit() what it wrote): the
+   * bytes of a file go into the reader's buffer with no copy on the way.
+   */
+  room(n) {
+    if (this.end + n > this.buf.length) {
       const live = this.end - this.start;
-      if (live + chunk.length <= this.buf.length && this.start > 0) {
+      if (live + n <= this.buf.length && this.start > 0) {
         this.buf.copyWithin(0, this.start, this.end);
       } else {
         let cap = this.buf.length;
-        while (cap < live + chunk.length) cap *= 2;
+        while (cap < live + n) cap *= 2;
         const next = new Uint8Array(cap);
         next.set(this.buf.subarray(this.start, this.end));
         this.buf = next;
@@ -2260,8 +2268,16 @@ var FrameReader = class {
       this.start = 0;
       this.end = live;
     }
-    this.buf.set(chunk, this.end);
-    this.end += chunk.length;
+    this.roomEnd = this.end + n;
+    return this.buf.subarray(this.end, this.roomEnd);
+  }
+  /** End of the room the last room() gave (commit() stays inside it). */
+  roomEnd = 0;
+  /** The first `n` bytes of the last room() were written. */
+  commit(n) {
+    if (!(n >= 0 && this.end + n <= this.roomEnd)) throw new RangeError(`commit of ${n} bytes past the room given (${this.roomEnd - this.end})`);
+    this.end += n;
+    this.roomEnd = this.end;
   }
   /**
    * The next complete frame, or undefined when more bytes are needed. Throws LogFormatError
@@ -2432,7 +2448,7 @@ var BatchStream = class {
     this.source = source;
     this.stats = stats;
     this.chunkBytes = Math.max(64, opts.chunkBytes ?? 1024 * 1024);
-    this.chunk = new Uint8Array(Math.min(this.chunkBytes, FIRST_READ_BYTES));
+    this.readBytes = Math.min(this.chunkBytes, FIRST_READ_BYTES);
     this.position = offset;
     this.frames = new FrameReader({ maxFrameBytes: opts.maxFrameBytes ?? 256 * 1024 * 1024, startOffset: offset });
     this.chain = new HashChain(chain.checksum, chain.nextSeq);
@@ -2441,8 +2457,8 @@ var BatchStream = class {
   stats;
   tail = { state: "reading" };
   chain;
-  /** The read buffer; grows to chunkBytes. */
-  chunk;
+  /** Bytes asked of the next read; grows to chunkBytes. */
+  readBytes;
   chunkBytes;
   frames;
   position;
@@ -2513,16 +2529,16 @@ var BatchStream = class {
         return f;
       }
       if (this.eof) return void 0;
-      const n = this.source.read(this.chunk, this.position);
+      const n = this.source.read(this.frames.room(this.readBytes), this.position);
       this.stats.reads++;
       if (n === 0) {
         this.eof = true;
         return void 0;
       }
+      this.frames.commit(n);
       this.position += n;
       this.stats.bytesRead += n;
-      this.frames.push(this.chunk.subarray(0, n));
-      if (this.chunk.length < this.chunkBytes) this.chunk = new Uint8Array(Math.min(this.chunkBytes, this.chunk.length * 2));
+      if (this.readBytes < this.chunkBytes) this.readBytes = Math.min(this.chunkBytes, this.readBytes * 2);
       this.stats.bufferBytesPeak = this.frames.bufferBytesPeak;
     }
   }
