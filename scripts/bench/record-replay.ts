@@ -152,8 +152,8 @@ function codecRate(entries: readonly LogEntry[], budgetMs = 400): number {
 /**
  * The commands as a user runs them: `twinstep run`, `record` and `replay` of the same guest, each a fresh process
  * (cold: nothing loaded, no JIT tiering, no helper thread up), interleaved, medians of 3 rounds after 1 uncounted.
- * Wall times, and the ratios with the start-up of a command taken out (`twinstep --version`: Node, the TypeScript
- * loader and the CLI; the instrumented module comes from the cache the warm-up round fills).
+ * Wall times, and the ratios with the start-up of a command taken out (`twinstep --version`: Node and the bundled
+ * CLI, which the warm-up round makes if need be; the instrumented module comes from the cache that round fills).
  */
 async function benchCli(dir: string, calls: number): Promise<Record<string, number>> {
   const cliPath = join(root, 'scripts/twinstep.mjs');
@@ -203,13 +203,6 @@ interface Headline {
 }
 
 /**
- * The headline figures, measured in a process of their own that runs, records and replays and does nothing
- * else, as the `twinstep run`, `record` and `replay` processes do. In a process that also records with other
- * sinks (the diagnostic variants below: in-thread, entries only, encode only) and replays on a decoder thread,
- * the recorder's and the machine's per-call code sees several kinds of sink and handler, and V8 compiles it for
- * all of them: record vs run measured 1.77 that way against 1.51-1.60 in a process that only records.
- */
-/**
  * The guest loaded, a scratch directory (the caller removes it), and a warm-up of one run, record and replay, so
  * no variant pays for first-run JIT tiering; the trace it leaves is the one every replay round reads (each record
  * round writes its own file).
@@ -230,6 +223,13 @@ async function warmedUp(calls: number) {
   }
 }
 
+/**
+ * The headline figures, measured in a process of their own that runs, records and replays and does nothing
+ * else, as the `twinstep run`, `record` and `replay` processes do. In a process that also records with other
+ * sinks (the diagnostic variants below: in-thread, entries only, encode only) and replays on a decoder thread,
+ * the recorder's and the machine's per-call code sees several kinds of sink and handler, and V8 compiles it for
+ * all of them: record vs run measured 1.77 that way against 1.51-1.60 in a process that only records.
+ */
 async function headlineProcess(calls: number, rounds: number, warmup: number): Promise<Headline> {
   const w = await warmedUp(calls);
   const { args, module, dir, trace } = w;
