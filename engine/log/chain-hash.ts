@@ -30,6 +30,20 @@ export interface ChainExports {
   ) => number;
 }
 
+/** A run made by BatchChain.repeats: where its output lies in the module's memory, and its sizes. */
+export interface RepeatsRun {
+  readonly n: number;
+  /** Request and data bytes of each entry. */
+  readonly payload: number;
+  /** The run's first entry with a bad call index, or -1. */
+  readonly bad: number;
+  /** Bytes of the call-index varints. */
+  readonly deltaBytes: number;
+  readonly descOut: number;
+  readonly blobOut: number;
+  readonly deltasOut: number;
+}
+
 // Chain values are read through Uint32Array views on wasm memory, which is little-endian.
 if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('twinstep needs a little-endian host');
 
@@ -243,17 +257,14 @@ export class BatchChain {
     };
   }
 
-  /** Where the last `repeats` left its output in the module's memory: descriptors, payload, deltas, and their sizes. */
-  private lastRun = { n: 0, payload: 0, deltas: 0, descOut: 0, blobOut: 0, deltasOut: 0 };
-
   /**
    * A run of `n` captured records of one size (`stride`) at `src[at ..)` that share kind, call id, channel and
    * request (schema/wasm/xxh64.wat `encodeRepeats`): their descriptors, payloads (request, then data) and
-   * call-index deltas from `prev` (as varints) are made in the module's memory, where `repeatsInto` copies
-   * them from. Returns the varint bytes, or -(k + 1) when entry k's call index goes back or is not a safe
-   * integer.
+   * call-index deltas from `prev` (as varints) are made in the module's memory, where `repeatsInto` copies them
+   * from (until the module is used again). `bad` is the run's first entry whose call index goes back or is not a
+   * safe integer (then nothing is to be copied), or -1.
    */
-  repeats(n: number, src: Uint8Array, at: number, stride: number, req: Uint8Array, dataLen: number, prev: number, channel: number, kind: number, id: number): number {
+  repeats(n: number, src: Uint8Array, at: number, stride: number, req: Uint8Array, dataLen: number, prev: number, channel: number, kind: number, id: number): RepeatsRun {
     const reqLen = req.length;
     const payload = reqLen + dataLen;
     const reqIn = dynamicBase;
@@ -266,18 +277,15 @@ export class BatchChain {
     mem.set(req, reqIn);
     mem.set(src.subarray(at, at + n * stride), srcIn);
     const r = this.wasm.encodeRepeats(n, srcIn, stride, reqIn, reqLen, dataLen, prev, channel, kind, id, descOut, blobOut, deltasOut);
-    this.lastRun = { n, payload, deltas: r < 0 ? 0 : r, descOut, blobOut, deltasOut };
-    return r;
+    return { n, payload, bad: r < 0 ? -r - 1 : -1, deltaBytes: r < 0 ? 0 : r, descOut, blobOut, deltasOut };
   }
 
-  /** Copies the last run's descriptors, payloads and deltas to the given arrays at the given offsets (they must have room); returns the delta bytes. */
-  repeatsInto(desc: Uint8Array, descAt: number, blob: Uint8Array, blobAt: number, deltas: Uint8Array, deltasAt: number): number {
-    const { n, payload, deltas: dn, descOut, blobOut, deltasOut } = this.lastRun;
+  /** Copies a run's descriptors, payloads and deltas to the given arrays at the given offsets (they must have room). */
+  repeatsInto(run: RepeatsRun, desc: Uint8Array, descAt: number, blob: Uint8Array, blobAt: number, deltas: Uint8Array, deltasAt: number): void {
     const mem = new Uint8Array(this.wasm.memory.buffer);
-    desc.set(mem.subarray(descOut, descOut + n * descBytes), descAt);
-    blob.set(mem.subarray(blobOut, blobOut + n * payload), blobAt);
-    deltas.set(mem.subarray(deltasOut, deltasOut + dn), deltasAt);
-    return dn;
+    desc.set(mem.subarray(run.descOut, run.descOut + run.n * descBytes), descAt);
+    blob.set(mem.subarray(run.blobOut, run.blobOut + run.n * run.payload), blobAt);
+    deltas.set(mem.subarray(run.deltasOut, run.deltasOut + run.deltaBytes), deltasAt);
   }
 
   /** Lays the custom names out from dynamicBase: a (ptr, len) table, then their bytes (chainBatch's `custom`). */

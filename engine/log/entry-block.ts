@@ -352,7 +352,7 @@ function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count:
     ix[o + 1] = reqAt;
     ix[o + 2] = rl;
     ix[o + 3] = q;
-    p = (q + dataLen + 7) & ~7;
+    p = align8(q + dataLen);
   }
   if (p !== len) throw malformed(`${len - p} bytes after the last of ${count} records`);
   return ix;

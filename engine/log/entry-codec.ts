@@ -173,17 +173,16 @@ export class BatchEncoder {
     // The rest of the run is made in WebAssembly first (descriptors, payload, deltas: BatchChain.repeats), which
     // checks every call index before anything is written here: a refused run leaves the batch as it was (the
     // first entry's checks against the batch are addRange's, which also writes nothing when it refuses).
-    if (rest > 0) {
-      const r = this.chainer.repeats(rest, src, at + stride, stride, req, dataLen, firstIndex, channel, kind, id);
-      if (r < 0) {
-        const k = -r;
-        const prev = indexes[(at >> 3) + 1 + (k - 1) * (stride >> 3)]!;
-        throw this.error(this.count + k, `call index ${indexes[(at >> 3) + 1 + k * (stride >> 3)]} must be a safe integer >= ${prev}`);
-      }
+    const run = rest > 0 ? this.chainer.repeats(rest, src, at + stride, stride, req, dataLen, firstIndex, channel, kind, id) : undefined;
+    if (run !== undefined && run.bad >= 0) {
+      // Entry k of the run (the first of the rest is k = 1).
+      const k = run.bad + 1;
+      const prev = indexes[(at >> 3) + 1 + (k - 1) * (stride >> 3)]!;
+      throw this.error(this.count + k, `call index ${indexes[(at >> 3) + 1 + k * (stride >> 3)]} must be a safe integer >= ${prev}`);
     }
     // The first entry goes the general way (every check, the first-entry bookkeeping); the rest repeat it.
     this.addRange(kind, firstIndex, id, call, channel, req, 0, req.length, src, at + captureHeaderBytes, dataLen);
-    if (rest === 0) return;
+    if (run === undefined) return;
     const first = this.count;
     while (this.kinds.length < first + rest) this.grow();
     const reqLen = req.length;
@@ -192,9 +191,9 @@ export class BatchEncoder {
     blob.reserve(rest * payload);
     const deltas = this.deltas;
     deltas.reserve(rest * 8);
-    const deltaBytes = this.chainer.repeatsInto(this.descU8, first * descBytes, blob.bytes, blob.length, deltas.bytes, deltas.length);
+    this.chainer.repeatsInto(run, this.descU8, first * descBytes, blob.bytes, blob.length, deltas.bytes, deltas.length);
     blob.length += rest * payload;
-    deltas.length += deltaBytes;
+    deltas.length += run.deltaBytes;
     this.kinds.fill(kind, first, first + rest);
     this.calls.fill(id, first, first + rest);
     // The length varints are the same for every entry of the run: written for the second entry, then repeated.
@@ -208,7 +207,7 @@ export class BatchEncoder {
     // recordMax and the chain's staleness were set by the first entry's addRange (every entry has its size).
     this.payloadBytes += rest * payload;
     this.kindEntries[kind] += rest;
-    this.kindBytes[kind] += rest * fixed + deltaBytes;
+    this.kindBytes[kind] += rest * fixed + run.deltaBytes;
     this.count = first + rest;
   }
 

@@ -39,7 +39,7 @@ const RECORDS = 64;
 const CLOCK_ID_MAX = 3;
 /** Records take at most this many bytes of the lane's memory per offer (it grows to hold one large random). */
 const OFFER_BYTES = 256 * 1024;
-/** Where packFlat stages a batch's entries: past the largest offer's records (one record may take OFFER_BYTES + 16). */
+/** Where packFlat and packBlock stage a run: past the largest offer's records (one record may take OFFER_BYTES + 16). */
 const STAGE = RECORDS + OFFER_BYTES + 64;
 /** Entries and payload bytes staged per offer at most (records stop at OFFER_BYTES, so the payload too). */
 const STAGE_ENTRIES = 8192;
@@ -149,11 +149,7 @@ export class WasiInputLane implements InputLane {
     let end = from;
     while (end < stop && kinds[end] === EntryKind.Input) end++;
     const n = end - from;
-    if (n === 0) {
-      this.i32[RD >> 2] = RECORDS;
-      this.i32[END >> 2] = RECORDS;
-      return 0;
-    }
+    if (n === 0) return this.emptyOffer();
     const payAt = b.payAt;
     const base = payAt[from]!;
     const last = end - 1;
@@ -188,11 +184,7 @@ export class WasiInputLane implements InputLane {
       if (req < lo) lo = req;
     }
     const n = end - from;
-    if (n === 0) {
-      this.i32[RD >> 2] = RECORDS;
-      this.i32[END >> 2] = RECORDS;
-      return 0;
-    }
+    if (n === 0) return this.emptyOffer();
     const last = (end - 1) * RECORD_INDEX_STRIDE;
     const hi = ix[last + 3]! + bi[(ix[last]! >> 2) + 5]!;
     if (hi - lo > STAGE_BLOB_BYTES) return this.offerColumns(b, from);
@@ -202,6 +194,13 @@ export class WasiInputLane implements InputLane {
     this.i32.set(ix.subarray(from * RECORD_INDEX_STRIDE, end * RECORD_INDEX_STRIDE), ixAt >> 2);
     this.u8.set(b.bytes.subarray(lo, hi), bytesAt);
     return this.packBlockWasm(n, ixAt, bytesAt, lo, hi - lo, CLOCK_ID, RANDOM_ID, OFFER_BYTES);
+  }
+
+  /** An offer of nothing (the run starts with an entry the lane cannot take). */
+  private emptyOffer(): number {
+    this.i32[RD >> 2] = RECORDS;
+    this.i32[END >> 2] = RECORDS;
+    return 0;
   }
 
   /**

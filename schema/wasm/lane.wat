@@ -23,6 +23,7 @@
 ;;   64 ...          records, each 8-byte aligned:
 ;;        clock:  f64 callIndex, i32 1, i32 clock id, i64 precision, i64 result          (32 bytes)
 ;;        random: f64 callIndex, i32 2, i32 length, the bytes, padded to 8               (16 + pad8(len))
+;;   past the largest offer's records: the run that `pack` or `packBlock` packs, staged by input-lane.ts (STAGE)
 (module
   (type $put64 (func (param i32 i64) (result i32)))
   (type $fits (func (param i32 i32) (result i32)))

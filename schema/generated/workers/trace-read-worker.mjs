@@ -1420,14 +1420,12 @@ var BatchChain = class {
       last
     };
   }
-  /** Where the last `repeats` left its output in the module's memory: descriptors, payload, deltas, and their sizes. */
-  lastRun = { n: 0, payload: 0, deltas: 0, descOut: 0, blobOut: 0, deltasOut: 0 };
   /**
    * A run of `n` captured records of one size (`stride`) at `src[at ..)` that share kind, call id, channel and
    * request (schema/wasm/xxh64.wat `encodeRepeats`): their descriptors, payloads (request, then data) and
-   * call-index deltas from `prev` (as varints) are made in the module's memory, where `repeatsInto` copies
-   * them from. Returns the varint bytes, or -(k + 1) when entry k's call index goes back or is not a safe
-   * integer.
+   * call-index deltas from `prev` (as varints) are made in the module's memory, where `repeatsInto` copies them
+   * from (until the module is used again). `bad` is the run's first entry whose call index goes back or is not a
+   * safe integer (then nothing is to be copied), or -1.
    */
   repeats(n, src, at, stride, req, dataLen, prev, channel, kind, id) {
     const reqLen = req.length;
@@ -1442,17 +1440,14 @@ var BatchChain = class {
     mem.set(req, reqIn);
     mem.set(src.subarray(at, at + n * stride), srcIn);
     const r = this.wasm.encodeRepeats(n, srcIn, stride, reqIn, reqLen, dataLen, prev, channel, kind, id, descOut, blobOut, deltasOut);
-    this.lastRun = { n, payload, deltas: r < 0 ? 0 : r, descOut, blobOut, deltasOut };
-    return r;
+    return { n, payload, bad: r < 0 ? -r - 1 : -1, deltaBytes: r < 0 ? 0 : r, descOut, blobOut, deltasOut };
   }
-  /** Copies the last run's descriptors, payloads and deltas to the given arrays at the given offsets (they must have room); returns the delta bytes. */
-  repeatsInto(desc, descAt, blob, blobAt, deltas, deltasAt) {
-    const { n, payload, deltas: dn, descOut, blobOut, deltasOut } = this.lastRun;
+  /** Copies a run's descriptors, payloads and deltas to the given arrays at the given offsets (they must have room). */
+  repeatsInto(run, desc, descAt, blob, blobAt, deltas, deltasAt) {
     const mem = new Uint8Array(this.wasm.memory.buffer);
-    desc.set(mem.subarray(descOut, descOut + n * descBytes), descAt);
-    blob.set(mem.subarray(blobOut, blobOut + n * payload), blobAt);
-    deltas.set(mem.subarray(deltasOut, deltasOut + dn), deltasAt);
-    return dn;
+    desc.set(mem.subarray(run.descOut, run.descOut + run.n * descBytes), descAt);
+    blob.set(mem.subarray(run.blobOut, run.blobOut + run.n * run.payload), blobAt);
+    deltas.set(mem.subarray(run.deltasOut, run.deltasOut + run.deltaBytes), deltasAt);
   }
   /** Lays the custom names out from dynamicBase: a (ptr, len) table, then their bytes (chainBatch's `custom`). */
   putCustomNames(names) {
@@ -2084,16 +2079,14 @@ var BatchEncoder = class {
     if (this.count + count > batchEntriesMax) throw this.error(this.count, `batch reached ${batchEntriesMax} entries`);
     const firstIndex = indexes[(at >> 3) + 1];
     const rest = count - 1;
-    if (rest > 0) {
-      const r = this.chainer.repeats(rest, src, at + stride, stride, req, dataLen, firstIndex, channel, kind, id);
-      if (r < 0) {
-        const k = -r;
-        const prev = indexes[(at >> 3) + 1 + (k - 1) * (stride >> 3)];
-        throw this.error(this.count + k, `call index ${indexes[(at >> 3) + 1 + k * (stride >> 3)]} must be a safe integer >= ${prev}`);
-      }
+    const run = rest > 0 ? this.chainer.repeats(rest, src, at + stride, stride, req, dataLen, firstIndex, channel, kind, id) : void 0;
+    if (run !== void 0 && run.bad >= 0) {
+      const k = run.bad + 1;
+      const prev = indexes[(at >> 3) + 1 + (k - 1) * (stride >> 3)];
+      throw this.error(this.count + k, `call index ${indexes[(at >> 3) + 1 + k * (stride >> 3)]} must be a safe integer >= ${prev}`);
     }
     this.addRange(kind, firstIndex, id, call, channel, req, 0, req.length, src, at + captureHeaderBytes, dataLen);
-    if (rest === 0) return;
+    if (run === void 0) return;
     const first = this.count;
     while (this.kinds.length < first + rest) this.grow();
     const reqLen = req.length;
@@ -2102,9 +2095,9 @@ var BatchEncoder = class {
     blob.reserve(rest * payload);
     const deltas = this.deltas;
     deltas.reserve(rest * 8);
-    const deltaBytes = this.chainer.repeatsInto(this.descU8, first * descBytes, blob.bytes, blob.length, deltas.bytes, deltas.length);
+    this.chainer.repeatsInto(run, this.descU8, first * descBytes, blob.bytes, blob.length, deltas.bytes, deltas.length);
     blob.length += rest * payload;
-    deltas.length += deltaBytes;
+    deltas.length += run.deltaBytes;
     this.kinds.fill(kind, first, first + rest);
     this.calls.fill(id, first, first + rest);
     const reqWidth = this.reqLens.varint(reqLen);
@@ -2116,7 +2109,7 @@ var BatchEncoder = class {
     if (kind === 1 /* Output */) for (let k = 0; k < rest; k++) this.channels.push(channel);
     this.payloadBytes += rest * payload;
     this.kindEntries[kind] += rest;
-    this.kindBytes[kind] += rest * fixed + deltaBytes;
+    this.kindBytes[kind] += rest * fixed + run.deltaBytes;
     this.count = first + rest;
   }
   /** Adds the EntryBatch table of the entries added since start() to `builder`; returns its offset. */
