@@ -4,6 +4,7 @@
  */
 import { fnv1a64, type ChunkHash } from './chunk-hash.ts';
 import { ProtocolError } from './errors.ts';
+import { blockArenaBytes } from '../log/entry-block.ts';
 
 /**
  * 'ack': an output is released once the secondary has RECEIVED every entry up to it (the classic output rule).
@@ -55,6 +56,17 @@ export interface PrimaryConfig extends PairConfig {
    * peerTimeoutMs plus the transfer's bytes at this rate (bytes per ms; 50_000: 1.3 s more for 64 MiB).
    */
   readonly transferApplyBytesPerMs: number;
+  /**
+   * The driver encodes every message ready() returns before it steps the core again (it never keeps a message,
+   * or a block of one, for later). The log may then write new entries into the buffers of entries the secondary
+   * acknowledged, instead of a fresh buffer for every megabyte of log: a host-call-heavy guest logs a megabyte
+   * every few milliseconds, and each fresh buffer cost its page faults and its share of the collector's work
+   * (about 1 ms per MiB on a virtual machine). Off by default: a driver that holds messages (the simulator's
+   * network) would see their bytes change.
+   */
+  readonly reuseLogBuffers: boolean;
+  /** Bytes of each buffer the log writes entries into (a larger entry gets one of its own size). */
+  readonly logBufferBytes: number;
 }
 
 export interface SecondaryConfig extends PairConfig {
@@ -94,6 +106,8 @@ export const primaryDefaults = {
   batchBytesMax: 4 << 20,
   onPeerLoss: 'continue',
   transferApplyBytesPerMs: 50_000,
+  reuseLogBuffers: false,
+  logBufferBytes: blockArenaBytes,
 } as const satisfies Omit<PrimaryConfig, 'vmId'>;
 
 export const secondaryDefaults = {
@@ -120,7 +134,7 @@ function checkPair(c: PairConfig): void {
 export function primaryConfig(c: Partial<PrimaryConfig> & { vmId: string }): PrimaryConfig {
   const full: PrimaryConfig = { ...primaryDefaults, ...c };
   checkPair(full);
-  for (const k of ['heldOutputsMax', 'heldBytesMax', 'inflightEntriesMax', 'lagEntriesMax', 'batchEntriesMax', 'batchBytesMax', 'transferApplyBytesPerMs'] as const) positive(k, full[k]);
+  for (const k of ['heldOutputsMax', 'heldBytesMax', 'inflightEntriesMax', 'lagEntriesMax', 'batchEntriesMax', 'batchBytesMax', 'transferApplyBytesPerMs', 'logBufferBytes'] as const) positive(k, full[k]);
   return full;
 }
 

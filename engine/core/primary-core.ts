@@ -109,7 +109,7 @@ export class PrimaryCore {
     this.nextSeq = start.nextSeq ?? 0;
     this.lastCallIndex = start.callIndex ?? 0;
     this.sentSeq = this.receivedSeq = this.matchedSeq = this.nextSeq - 1;
-    this.log = new BlockLog(this.nextSeq, this.config.batchEntriesMax, this.config.batchBytesMax);
+    this.log = new BlockLog(this.nextSeq, this.config.batchEntriesMax, this.config.batchBytesMax, this.config.reuseLogBuffers, this.config.logBufferBytes);
     this.gate.restartAcks(this.nextSeq - 1);
     if (this.mode === 'unprotected') this.gate.force(Infinity);
     if (start.leaseUntilMs !== undefined) this.lease.acquired(start.leaseUntilMs, start.leaseEpoch ?? this.epoch);
@@ -656,6 +656,8 @@ export class PrimaryCore {
  * entries written since the last seal. Entries are written straight into the blocks' buffers (a few stores per
  * entry, no object): a host-call-heavy guest logs millions a second. Acks drop whole blocks from the front (a
  * block partly acked stays until all of it is); the block list is compacted once most of it is dropped.
+ * With `reuse` (PrimaryConfig.reuseLogBuffers), a buffer whose blocks were all acked goes back to the writer for
+ * new entries.
  */
 class BlockLog {
   private readonly writer: EntryBlockWriter;
@@ -666,8 +668,10 @@ class BlockLog {
     nextSeq: number,
     private readonly entriesMax: number,
     private readonly bytesMax: number,
+    private readonly reuse = false,
+    bufferBytes?: number,
   ) {
-    this.writer = new EntryBlockWriter(nextSeq);
+    this.writer = new EntryBlockWriter(nextSeq, bufferBytes);
   }
 
   /** Seq of the oldest entry kept (nextSeq when none is). */
@@ -719,7 +723,13 @@ class BlockLog {
   dropThrough(seq: number): void {
     const blocks = this.blocks;
     let head = this.head;
-    while (head < blocks.length && blocks[head]!.lastSeq <= seq) blocks[head++] = undefined as unknown as EntryBlock;
+    while (head < blocks.length && blocks[head]!.lastSeq <= seq) {
+      const buf = blocks[head]!.bytes.buffer;
+      blocks[head++] = undefined as unknown as EntryBlock;
+      // The blocks of a buffer are consecutive in the log: the last one of it is gone when the next block is in
+      // another buffer, and the buffer is done with when the writer has moved on from it too.
+      if (this.reuse && (head === blocks.length || blocks[head]!.bytes.buffer !== buf)) this.writer.recycle(buf);
+    }
     if (head === blocks.length) {
       this.blocks = [];
       this.head = 0;

@@ -7,7 +7,9 @@
  *
  * Record (8-byte aligned, so the header is written with four typed-array stores rather than a DataView):
  *   i32 kind | call id << 8 | custom name length << 16 ; i32 channel ; f64 call index ;
- *   i32 request length, or SAME_REQUEST ; i32 data length ; custom name ; request ; data ; padding to 8.
+ *   i32 request length, or SAME_REQUEST ; i32 data length ; custom name ; request ; data ; zeros to 8.
+ * Every byte of a record is written (its padding too), so a chunk written into a reused buffer holds exactly what
+ * one written into a fresh buffer would.
  * SAME_REQUEST: the request is the very array captured last for this call id (host requests are never changed
  * once handed out, machine.ts HostCallHandler), so its bytes are not copied again; the reader keeps the last
  * request per call id. That holds across the chunks of one recording, which are read in order. Little-endian.
@@ -99,6 +101,8 @@ export class CaptureChunk {
         i32[w + 4] = SAME_REQUEST;
         i32[w + 5] = dataLen;
         for (let k = 0; k < words.length; k++) i32[w + 6 + k] = words[k]!;
+        // Padding is written too: a buffer may be reused (its old bytes must not show through).
+        if ((words.length & 1) !== 0) i32[w + 6 + words.length] = 0;
         this.pos = end;
         this.entries++;
         this.payload += request.length + dataLen;
@@ -168,6 +172,7 @@ export class CaptureChunk {
     } else {
       u8.set(data, q);
     }
+    for (let k = q + dataLen; k < end; k++) u8[k] = 0;
     this.pos = end;
     this.entries++;
     this.payload += request.length + dataLen;
@@ -192,6 +197,7 @@ export class CaptureChunk {
     this.u8.set(request, q);
     q += request.length;
     this.u8.set(data, q);
+    this.u8.fill(0, q + data.length, end);
     this.pos = end;
     this.entries++;
     this.payload += request.length + data.length;

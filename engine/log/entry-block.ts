@@ -364,6 +364,9 @@ const lastRequests = new Int32Array(256 * 2);
 /** Bytes of the buffers blocks are written into (a larger entry gets a buffer of its own size). */
 export const blockArenaBytes = 1 << 20;
 
+/** Buffers a writer keeps for reuse (EntryBlockWriter.recycle): a few round trips' worth of log. */
+const SPARE_ARENAS = 4;
+
 /**
  * Writes consecutive entries into blocks. Entries go into a large arena buffer; `seal()` closes the entries
  * written since the last seal as one block (a view of the arena), so a block costs no allocation of its own and
@@ -407,12 +410,26 @@ export class EntryBlockWriter {
     return this.sealedBlocks.length;
   }
 
+  /** Buffers handed back (recycle) for the next arenas. */
+  private readonly spare: ArrayBuffer[] = [];
+
+  /**
+   * Hands back a buffer of this writer's blocks that nobody reads any more (no block of it, nor any view of one,
+   * is used again): the next arena is written into it. The writer's current arena and buffers of another size
+   * are ignored; at most SPARE_ARENAS are kept.
+   */
+  recycle(buf: ArrayBufferLike): void {
+    if (buf === this.arena.buf || buf.byteLength !== this.arenaBytes || this.spare.length >= SPARE_ARENAS || !(buf instanceof ArrayBuffer)) return;
+    this.spare.push(buf);
+  }
+
   /** Appends the next entry; the byte arrays are copied. */
   add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
     if (this.arena.add(kind, callIndex, call, channel, request, data)) return;
     this.seal();
     const need = CaptureChunk.recordBytes(call, request, data);
-    this.arena = new CaptureChunk(this.requests, Math.max(this.arenaBytes, need));
+    const size = Math.max(this.arenaBytes, need);
+    this.arena = new CaptureChunk(this.requests, size, size === this.arenaBytes ? this.spare.pop() : undefined);
     this.start = this.startEntries = this.startPayload = 0;
     if (!this.arena.add(kind, callIndex, call, channel, request, data)) throw new Error(`an entry of ${need} bytes does not fit an arena of its size`);
   }

@@ -22,11 +22,19 @@ export function listenChannel(t: Transport, onMessage: (m: Message) => void, onC
   t.onClose(onClose);
 }
 
+/**
+ * A message already encoded: what a driver keeps instead of the message when it cannot send at once (a core that
+ * reuses its log buffers, PrimaryConfig.reuseLogBuffers, needs every entries message encoded before its next step).
+ */
+export interface EncodedMessage {
+  readonly encoded: Uint8Array;
+}
+
 /** Sends one message if the channel is open; returns its size on the wire (0 when not sent). */
-export function sendOnChannel(t: Transport | undefined, m: Message, log: (line: string) => void): number {
+export function sendOnChannel(t: Transport | undefined, m: Message | EncodedMessage, log: (line: string) => void): number {
   if (!t || t.closed) return 0; // the core retransmits what was not acknowledged
   try {
-    const bytes = encodeChannelMessage(m);
+    const bytes = 'encoded' in m ? m.encoded : encodeChannelMessage(m);
     t.send(bytes);
     return bytes.length;
   } catch (e) {
@@ -39,7 +47,7 @@ export function sendOnChannel(t: Transport | undefined, m: Message, log: (line: 
  * Sends messages in order, coalesced into as few writes as the transport allows (a slice's entry batches, or
  * acks with a heartbeat, cost one system call instead of one each); `sent` gets each message's size on the wire.
  */
-export function sendAllOnChannel(t: Transport | undefined, messages: readonly Message[], log: (line: string) => void, sent?: (bytes: number) => void): void {
+export function sendAllOnChannel(t: Transport | undefined, messages: ReadonlyArray<Message | EncodedMessage>, log: (line: string) => void, sent?: (bytes: number) => void): void {
   if (messages.length === 0) return;
   const cork = messages.length > 1 && t !== undefined && !t.closed && t.cork !== undefined;
   if (cork) t.cork!();

@@ -24,7 +24,8 @@ import type { Transport } from '../net/transport.ts';
 import { LeaseIo } from './lease-io.ts';
 import { pollSleepNs, type SleepGate } from './guest-sleep.ts';
 import { Precopy, chunkHashXxh64, takeCheckpoint } from './state-transfer.ts';
-import { listenChannel, sendAllOnChannel } from './channel.ts';
+import { listenChannel, sendAllOnChannel, type EncodedMessage } from './channel.ts';
+import { encodeChannelMessage } from '../log/channel-codec.ts';
 import { SliceTimer } from './slice-timer.ts';
 import { DigestSchedule } from './digest-schedule.ts';
 
@@ -86,6 +87,8 @@ export const PRIMARY_DRIVER_DEFAULTS = {
   inflightEntriesMax: 65_536,
   lagEntriesMax: 262_144,
   chunkHash: chunkHashXxh64,
+  // send() encodes every message it is given before it returns, or keeps it encoded (outQueue).
+  reuseLogBuffers: true,
 } as const;
 
 /** Operating errors that are routine around (re)connects: logged only with TWINSTEP_DEBUG. */
@@ -216,8 +219,11 @@ export class PrimaryDriver {
   private readonly logSendError = (l: string): void => this.o.log(`primary: ${l}`);
   private readonly countSent = (n: number): void => this.o.onSent?.(n);
 
-  /** Messages waiting behind a state transfer's chunks (in order; see send). */
-  private outQueue: Message[] = [];
+  /**
+   * Messages waiting behind a state transfer's chunks (in order; see send). An entries message waits encoded:
+   * its block's buffer is the core's to reuse once the entries are acknowledged (reuseLogBuffers).
+   */
+  private outQueue: Array<Message | EncodedMessage> = [];
   private drainScheduled = false;
 
   /**
@@ -230,7 +236,7 @@ export class PrimaryDriver {
       sendAllOnChannel(this.transport, messages, this.logSendError, this.countSent);
       return;
     }
-    this.outQueue.push(...messages);
+    for (const m of messages) this.outQueue.push(m.type === 'entries' ? { encoded: encodeChannelMessage(m) } : m);
     this.drainOut();
   }
 
@@ -239,7 +245,7 @@ export class PrimaryDriver {
     let n = 0;
     while (n < this.outQueue.length && bytes < SEND_TURN_BYTES) {
       const m = this.outQueue[n++]!;
-      if (m.type === 'state-chunk') bytes += m.payload.length;
+      if (!('encoded' in m) && m.type === 'state-chunk') bytes += m.payload.length;
     }
     sendAllOnChannel(this.transport, this.outQueue.splice(0, n), this.logSendError, this.countSent);
     if (this.outQueue.length === 0 || this.drainScheduled) return;

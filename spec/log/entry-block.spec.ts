@@ -132,6 +132,71 @@ describe('entry blocks', () => {
     expect([...blocks[1]!.entry(0).data]).to.deep.equal([...big]);
   });
 
+  it('written into a recycled buffer, blocks hold exactly the bytes of a fresh writer (padding included)', () => {
+    const seed = testSeed();
+    const arena = 2048;
+    // Fill buffers with one log; a second writer gets those buffers back and writes another log over the old
+    // records. Its blocks must come out byte for byte as a fresh writer's blocks of the same log.
+    const old = new EntryBlockWriter(0, arena);
+    for (const e of log(seed, 600)) old.add(e.kind, e.callIndex, e.call, e.channel, e.request, e.data);
+    old.seal();
+    const used = [...new Set(old.take().map((b) => b.bytes.buffer))];
+    expect(used.length, `seed ${seed}`).to.be.greaterThan(4);
+    const second = log(seed + 1, 300, 600);
+    const reusing = new EntryBlockWriter(600, arena);
+    const fresh = new EntryBlockWriter(600, arena);
+    const reused: EntryBlock[] = [];
+    const plainBlocks: EntryBlock[] = [];
+    const pool = [...used];
+    for (const buf of pool.splice(0, 2)) reusing.recycle(buf);
+    for (const e of second) {
+      reusing.add(e.kind, e.callIndex, e.call, e.channel, e.request, e.data);
+      fresh.add(e.kind, e.callIndex, e.call, e.channel, e.request, e.data);
+      const sealed = reusing.take();
+      reused.push(...sealed);
+      plainBlocks.push(...fresh.take());
+      // A buffer comes back whenever a block leaves, as acks would hand them back.
+      if (sealed.length > 0 && pool.length > 0) reusing.recycle(pool.pop()!);
+    }
+    reusing.seal();
+    fresh.seal();
+    reused.push(...reusing.take());
+    plainBlocks.push(...fresh.take());
+    const wroteOld = new Set(reused.map((b) => b.bytes.buffer).filter((buf) => used.includes(buf)));
+    expect(wroteOld.size, `seed ${seed}: old buffers written again`).to.be.greaterThan(2);
+    expect(reused.length, `seed ${seed}`).to.equal(plainBlocks.length);
+    for (let i = 0; i < reused.length; i++) {
+      expect(Buffer.compare(reused[i]!.bytes, plainBlocks[i]!.bytes), `seed ${seed}, block ${i}`).to.equal(0);
+    }
+    expectSame(reused.flatMap((b) => b.entries()), second, seed);
+  });
+
+  it('recycle ignores the arena being written, buffers of another size, and more than a few', () => {
+    const w = new EntryBlockWriter(0, 1024);
+    w.add(EntryKind.Output, 1, 'fd_write', 1, new Uint8Array(0), Uint8Array.of(1));
+    w.seal();
+    const [b] = w.take();
+    // b's buffer is still the arena being written: handing it back must not make it the next arena twice.
+    w.recycle(b!.bytes.buffer);
+    w.recycle(new ArrayBuffer(512));
+    for (let i = 0; i < 10; i++) w.recycle(new ArrayBuffer(1024));
+    const seen = new Set<ArrayBufferLike>([b!.bytes.buffer]);
+    // Fill past several arenas: each new arena is a distinct buffer, never the one in use.
+    let last = b!.bytes.buffer;
+    for (let i = 0; i < 200; i++) {
+      w.add(EntryKind.Output, 2 + i, 'fd_write', 1, new Uint8Array(0), new Uint8Array(100).fill(i));
+      w.seal();
+      for (const x of w.take()) {
+        if (x.bytes.buffer !== last) {
+          expect(seen.has(x.bytes.buffer), 'an arena buffer came back while its blocks were in use').to.equal(false);
+          seen.add(x.bytes.buffer);
+          last = x.bytes.buffer;
+        }
+        expect(x.entry(0).data[0]).to.equal(i & 255);
+      }
+    }
+  });
+
   describe('decode refuses', () => {
     const entries = log(11, 60);
     const good = EntryBlock.fromEntries(entries);

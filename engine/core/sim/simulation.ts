@@ -151,6 +151,11 @@ export function simulate(o: SimOptions): SimReport {
       batchBytesMax: o.seed % 7 === 2 ? 24 : 4 << 20,
       onPeerLoss: o.onPeerLoss,
       transferApplyBytesPerMs: primaryDefaults.transferApplyBytesPerMs,
+      // The fake network copies every message as it is sent (encodes it), as the real drivers do: the log may
+      // reuse acknowledged buffers. Every other seed does, so both ways are simulated.
+      reuseLogBuffers: o.seed % 2 === 1,
+      // Small log buffers, so that they fill, are handed back and are reused within a run.
+      logBufferBytes: 256 + (o.seed % 4) * 128,
     },
     secondaryConfig: {
       ...timing,
