@@ -14,7 +14,8 @@
  * the chain order (call indices, seqs) of every record when it decodes a block.
  *
  * Blocks are immutable once sealed: views of their bytes (LogEntry requests and data) stay valid for as long as
- * anybody holds them.
+ * anybody holds them, unless their writer is handed the buffer back (EntryBlockWriter.recycle: the primary's log
+ * does so for acknowledged entries when its driver asks, PrimaryConfig.reuseLogBuffers).
  */
 import { callIdCustom, callIdNone, callIdsUsed, callName } from './call-table.ts';
 import { CaptureChunk, SAME_REQUEST, captureHeaderBytes, capturedRequests, type CapturedRequests } from './capture.ts';
