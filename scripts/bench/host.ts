@@ -13,6 +13,13 @@
  * computes in registers, 'memory' streams over 64 MiB. Each is measured interleaved with runs alone.
  * Figures: host.codec_with_alu_neighbour_ratio and host.codec_with_memory_neighbour_ratio (throughput with
  * the neighbour / alone: 1.0 = no interference, 0.5 = half speed).
+ *
+ * Scheduling gaps: one thread per CPU reads the clock in a loop for SPIN_MS, and every jump of more than
+ * GAP_MS between two reads is time the thread did not run (the host or the kernel took the CPU). An output's
+ * hold is a round trip through both processes of a pair; a gap in either one lands in it whole, so on a host
+ * that takes a CPU away for a few ms several times a second, about that share of holds is that much longer,
+ * whatever the pair does. Figures: host.sched_gaps_per_s (per CPU), host.sched_lost_ms_per_s (per CPU) and
+ * host.sched_gap_max_ms.
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
@@ -34,6 +41,41 @@ if (workerData.kind === 'memory') {
 }
 parentPort.postMessage(x === 0.5 ? 'never' : 'stopped');
 `;
+
+const SPINNER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const { performance } = require('node:perf_hooks');
+const gaps = [];
+const end = performance.now() + workerData.ms;
+let last = performance.now();
+for (;;) {
+  const t = performance.now();
+  if (t - last > workerData.gapMs) gaps.push(t - last);
+  last = t;
+  if (t > end) break;
+}
+parentPort.postMessage(gaps);
+`;
+
+/** Clock jumps longer than this count as a gap (a loop of clock reads takes well under a microsecond a turn). */
+const GAP_MS = 0.5;
+const SPIN_MS = 2000;
+
+/** Gaps (ms) that `threads` spinning threads saw over `ms` each, all running at once. */
+async function schedulingGaps(threads: number, ms: number): Promise<number[][]> {
+  return Promise.all(
+    Array.from({ length: threads }, () => {
+      const w = new Worker(SPINNER, { eval: true, workerData: { ms, gapMs: GAP_MS } });
+      return new Promise<number[]>((resolve, reject) => {
+        w.once('message', (gaps: number[]) => {
+          void w.terminate();
+          resolve(gaps);
+        });
+        w.once('error', reject);
+      });
+    }),
+  );
+}
 
 type NeighbourKind = 'alu' | 'memory';
 
@@ -85,11 +127,17 @@ export async function benchHost(rounds = Number(process.env.BENCH_ROUNDS ?? 5), 
     memory.push(await withNeighbour('memory', () => codecRate(batch, ms)));
   }
   const base = median(alone);
+  const cpus = availableParallelism();
+  const gaps = await schedulingGaps(cpus, SPIN_MS);
+  const all = gaps.flat();
   return {
-    'host.cpus': availableParallelism(),
+    'host.cpus': cpus,
     'host.codec_alone_entries_per_s': Math.round(base),
     'host.codec_with_alu_neighbour_ratio': median(alu) / base,
     'host.codec_with_memory_neighbour_ratio': median(memory) / base,
+    'host.sched_gaps_per_s': all.length / cpus / (SPIN_MS / 1000),
+    'host.sched_lost_ms_per_s': all.reduce((a, g) => a + g, 0) / cpus / (SPIN_MS / 1000),
+    'host.sched_gap_max_ms': all.length > 0 ? Math.max(...all) : 0,
   };
 }
 
