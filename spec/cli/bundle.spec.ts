@@ -36,7 +36,11 @@ describe('the command line bundle', function () {
       utimesSync(file, before.atime, new Date(before.mtimeMs + 5_000));
       expect(sourceFingerprint(), 'after a change').to.not.equal(fp);
     } finally {
-      utimesSync(file, before.atime, before.mtime);
+      // Back to the same millisecond (the fingerprint's unit). Not `before.mtime`: a Date goes to the kernel as
+      // float seconds, and about half the time lands a hair below its millisecond (one ms earlier, floored);
+      // the middle of the millisecond survives that rounding.
+      const ms = Math.floor(before.mtimeMs) + 0.5;
+      utimesSync(file, before.atime, ms / 1000);
     }
     expect(sourceFingerprint(), 'restored').to.equal(fp);
   });
