@@ -30,6 +30,21 @@ export interface EncodedMessage {
   readonly encoded: Uint8Array;
 }
 
+/**
+ * What a driver keeps of a message it sends later: an entries message encoded now (its block's buffer may be
+ * reused once the entries are acknowledged), any other message as it is. Undefined when the message does not
+ * encode: that is logged as a failed send, and the core retransmits what was not acknowledged.
+ */
+export function keepForLater(m: Message, log: (line: string) => void): Message | EncodedMessage | undefined {
+  if (m.type !== 'entries') return m;
+  try {
+    return { encoded: encodeChannelMessage(m) };
+  } catch (e) {
+    log(`send failed: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
 /** Sends one message if the channel is open; returns its size on the wire (0 when not sent). */
 export function sendOnChannel(t: Transport | undefined, m: Message | EncodedMessage, log: (line: string) => void): number {
   if (!t || t.closed) return 0; // the core retransmits what was not acknowledged

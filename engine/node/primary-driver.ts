@@ -24,8 +24,7 @@ import type { Transport } from '../net/transport.ts';
 import { LeaseIo } from './lease-io.ts';
 import { pollSleepNs, type SleepGate } from './guest-sleep.ts';
 import { Precopy, chunkHashXxh64, takeCheckpoint } from './state-transfer.ts';
-import { listenChannel, sendAllOnChannel, type EncodedMessage } from './channel.ts';
-import { encodeChannelMessage } from '../log/channel-codec.ts';
+import { keepForLater, listenChannel, sendAllOnChannel, type EncodedMessage } from './channel.ts';
 import { SliceTimer } from './slice-timer.ts';
 import { DigestSchedule } from './digest-schedule.ts';
 
@@ -236,7 +235,10 @@ export class PrimaryDriver {
       sendAllOnChannel(this.transport, messages, this.logSendError, this.countSent);
       return;
     }
-    for (const m of messages) this.outQueue.push(m.type === 'entries' ? { encoded: encodeChannelMessage(m) } : m);
+    for (const m of messages) {
+      const kept = keepForLater(m, this.logSendError);
+      if (kept !== undefined) this.outQueue.push(kept);
+    }
     this.drainOut();
   }
 
