@@ -176,25 +176,28 @@ describe('entry blocks', () => {
     w.add(EntryKind.Output, 1, 'fd_write', 1, new Uint8Array(0), Uint8Array.of(1));
     w.seal();
     const [b] = w.take();
-    // b's buffer is still the arena being written: handing it back must not make it the next arena twice.
-    w.recycle(b!.bytes.buffer);
-    w.recycle(new ArrayBuffer(512));
-    for (let i = 0; i < 10; i++) w.recycle(new ArrayBuffer(1024));
-    const seen = new Set<ArrayBufferLike>([b!.bytes.buffer]);
-    // Fill past several arenas: each new arena is a distinct buffer, never the one in use.
-    let last = b!.bytes.buffer;
+    const current = b!.bytes.buffer;
+    // The buffer still being written, one of another size, then ten of the right size (only a few are kept).
+    const small = new ArrayBuffer(512);
+    const right = Array.from({ length: 10 }, () => new ArrayBuffer(1024));
+    w.recycle(current);
+    w.recycle(small);
+    for (const buf of right) w.recycle(buf);
+    const arenas: ArrayBufferLike[] = [current];
     for (let i = 0; i < 200; i++) {
       w.add(EntryKind.Output, 2 + i, 'fd_write', 1, new Uint8Array(0), new Uint8Array(100).fill(i));
       w.seal();
       for (const x of w.take()) {
-        if (x.bytes.buffer !== last) {
-          expect(seen.has(x.bytes.buffer), 'an arena buffer came back while its blocks were in use').to.equal(false);
-          seen.add(x.bytes.buffer);
-          last = x.bytes.buffer;
-        }
+        if (x.bytes.buffer !== arenas[arenas.length - 1]) arenas.push(x.bytes.buffer);
         expect(x.entry(0).data[0]).to.equal(i & 255);
       }
     }
+    expect(arenas.length, 'arenas filled').to.be.greaterThan(10);
+    expect(new Set(arenas).size, 'no buffer is an arena twice').to.equal(arenas.length);
+    expect(arenas.includes(small), 'a buffer of another size').to.equal(false);
+    // The next arenas were the kept ones (last handed back, first used), then fresh buffers.
+    expect(arenas.slice(1, 5).map((a) => right.indexOf(a as ArrayBuffer))).to.deep.equal([3, 2, 1, 0]);
+    expect(arenas.filter((a) => right.includes(a as ArrayBuffer))).to.have.length(4);
   });
 
   describe('decode refuses', () => {
