@@ -66,6 +66,8 @@ export class EntryBlock implements EntryColumns {
   private ix: Int32Array | undefined;
   private summary: { firstCallIndex: number; lastCallIndex: number; firstHostCallIndex: number; lastHostCallIndex: number } | undefined;
   private outs: BlockOutput[] | undefined;
+  /** Indices of the output entries, when decode found them (undefined: not looked for). */
+  private outputAt: Int32Array | undefined;
   private view: DataView | undefined;
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
@@ -224,11 +226,14 @@ export class EntryBlock implements EntryColumns {
   get outputs(): readonly BlockOutput[] {
     if (this.outs) return this.outs;
     const outs: BlockOutput[] = [];
-    for (let i = 0; i < this.count; i++) {
-      if (this.kind(i) !== EntryKind.Output) continue;
+    const add = (i: number) => {
       const at = this.dataAt(i);
       outs.push({ seq: this.firstSeq + i, callIndex: this.callIndex(i), channel: this.channel(i), data: this.bytes.subarray(at, at + this.dataLength(i)) });
-    }
+    };
+    // A decoded block knows its outputs from its check (decode); a written one looks at every record.
+    const known = this.outputAt;
+    if (known !== undefined) for (let k = 0; k < known.length; k++) add(known[k]!);
+    else for (let i = 0; i < this.count; i++) if (this.kind(i) === EntryKind.Output) add(i);
     return (this.outs = outs);
   }
 
@@ -274,6 +279,8 @@ export class EntryBlock implements EntryColumns {
     if (bytes.byteOffset % 8 !== 0) bytes = bytes.slice();
     const b = new EntryBlock(firstSeq, count, bytes);
     b.ix = indexRecords(b.i32, b.f64, bytes, count);
+    // The records indexRecords found to be outputs (a receiver asks every block for them).
+    b.outputAt = outputsFound === 0 ? noOutputs : foundOutputs.slice(0, outputsFound);
     return b;
   }
 
@@ -303,6 +310,7 @@ function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count:
   let p = 0;
   let lastCall = -1;
   let lastHost = -1;
+  outputsFound = 0;
   for (let i = 0; i < count; i++) {
     if (p + captureHeaderBytes > len) throw malformed(`record ${i} starts past the end (${p} of ${len} bytes)`);
     const w = p >> 2;
@@ -348,6 +356,14 @@ function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count:
     }
     lastCall = callIndex;
     if (kind !== EntryKind.Digest) lastHost = callIndex;
+    if (kind === EntryKind.Output) {
+      if (outputsFound === foundOutputs.length) {
+        const grown = new Int32Array(foundOutputs.length * 2);
+        grown.set(foundOutputs);
+        foundOutputs = grown;
+      }
+      foundOutputs[outputsFound++] = i;
+    }
     const o = i * IX;
     ix[o] = p;
     ix[o + 1] = reqAt;
@@ -358,6 +374,11 @@ function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count:
   if (p !== len) throw malformed(`${len - p} bytes after the last of ${count} records`);
   return ix;
 }
+
+/** The output entries indexRecords found in the block it indexed last: their indices, and how many. */
+let foundOutputs = new Int32Array(64);
+let outputsFound = 0;
+const noOutputs = new Int32Array(0);
 
 /** indexRecords's table of last requests per call id (offset, length), reused (blocks are indexed one at a time). */
 const lastRequests = new Int32Array(256 * 2);

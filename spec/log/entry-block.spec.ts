@@ -104,6 +104,29 @@ describe('entry blocks', () => {
     expect(() => block.slice(0, entries.length)).to.throw(RangeError);
   });
 
+  it('a decoded block lists the outputs its check found, as many as it holds, the same as a written block', () => {
+    for (const n of [0, 1, 63, 64, 65, 300]) {
+      const entries: LogEntry[] = [];
+      // n outputs spread over 400 entries, the rest clock reads.
+      const every = n > 0 ? Math.floor(400 / n) : Infinity;
+      let outs = 0;
+      for (let i = 0; i < 400; i++) {
+        const out = outs < n && i % every === 0;
+        if (out) outs++;
+        entries.push(out
+          ? { seq: i, callIndex: i, kind: EntryKind.Output, call: 'fd_write', channel: 1 + (i % 2), request: new Uint8Array(0), data: Uint8Array.of(i & 255, 7) }
+          : { seq: i, callIndex: i, kind: EntryKind.Input, call: 'clock_time_get', channel: 0, request: new Uint8Array(12), data: new Uint8Array(8).fill(i & 255) });
+      }
+      const written = EntryBlock.fromEntries(entries);
+      const decoded = EntryBlock.decode(written.bytes.slice(), 0, entries.length);
+      const want = entries.filter((e) => e.kind === EntryKind.Output).map((e) => [e.seq, e.callIndex, e.channel, [...e.data]]);
+      expect(want.length, `${n} outputs`).to.equal(n);
+      const list = (b: EntryBlock) => b.outputs.map((o) => [o.seq, o.callIndex, o.channel, [...o.data]]);
+      expect(list(decoded), `${n} outputs, decoded`).to.deep.equal(want);
+      expect(list(written), `${n} outputs, written`).to.deep.equal(want);
+    }
+  });
+
   it('a writer reset drops what was written since the last seal and renumbers', () => {
     const entries = log(7, 40);
     const w = new EntryBlockWriter(0);
