@@ -28,6 +28,11 @@ const SETTINGS = ['package.json', 'package-lock.json', 'tsconfig.json'];
 /** A fingerprint of the sources and settings (12 hex digits). */
 export function sourceFingerprint() {
   const h = createHash('sha256');
+  /** A file's path, size and modification time (to the millisecond) into the hash. */
+  const stamp = (rel) => {
+    const s = statSync(join(ROOT, rel));
+    h.update(`${rel}\0${s.size}\0${Math.floor(s.mtimeMs)}\n`);
+  };
   const visit = (dir) => {
     let names;
     try {
@@ -39,18 +44,11 @@ export function sourceFingerprint() {
     for (const d of names) {
       const rel = `${dir}/${d.name}`;
       if (d.isDirectory()) visit(rel);
-      else if (/\.(ts|mts|mjs|js|json)$/.test(d.name)) {
-        const s = statSync(join(ROOT, rel));
-        h.update(`${rel}\0${s.size}\0${Math.floor(s.mtimeMs)}\n`);
-      }
+      else if (/\.(ts|mts|mjs|js|json)$/.test(d.name)) stamp(rel);
     }
   };
   for (const dir of SOURCE_DIRS) visit(dir);
-  for (const f of SETTINGS) {
-    if (!existsSync(join(ROOT, f))) continue;
-    const s = statSync(join(ROOT, f));
-    h.update(`${f}\0${s.size}\0${Math.floor(s.mtimeMs)}\n`);
-  }
+  for (const f of SETTINGS) if (existsSync(join(ROOT, f))) stamp(f);
   h.update(process.version);
   return h.digest('hex').slice(0, 12);
 }

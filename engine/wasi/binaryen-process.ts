@@ -11,7 +11,6 @@ import { ROOT_URL } from '../root.ts';
 
 /** The child's module (exported for the spec of the command line's bundle). */
 export const INSTRUMENT_CHILD = fileURLToPath(new URL('engine/wasi/instrument-child.mjs', ROOT_URL));
-const CHILD = INSTRUMENT_CHILD;
 
 export type BinaryenJob =
   | { op: 'instrument'; in: string; out: string; unwindable: string[]; wasiModule: string; globalPrefix: string }
@@ -45,7 +44,7 @@ function start(): Child {
   // Node's defaults: no NODE_OPTIONS (a TypeScript loader there is what made Binaryen slow to load).
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
-  const proc = spawn(process.execPath, [CHILD], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [INSTRUMENT_CHILD], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const c: Child = { proc, pending: new Map(), out: '', err: '' };
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
     c.out += d;
