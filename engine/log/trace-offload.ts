@@ -141,7 +141,8 @@ export class OffloadingTraceWriter {
   /** A chunk on a handed-back buffer when there is one, else on a new one (counted). */
   private newChunk(reuse: ArrayBuffer | undefined, size = captureChunkBytes): CaptureChunk {
     if (reuse === undefined || size !== captureChunkBytes) this.allocated++;
-    return new CaptureChunk(this.requests, size, size === captureChunkBytes ? reuse : undefined);
+    // Packed runs: only the encoder thread's CaptureReader reads these chunks.
+    return new CaptureChunk(this.requests, size, size === captureChunkBytes ? reuse : undefined, true);
   }
 
   /** True once the encoder thread writes the trace. */

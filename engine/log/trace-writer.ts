@@ -377,6 +377,27 @@ export class TraceWriter {
     }
   }
 
+  /**
+   * A packed run of captured entries (CaptureTarget.addPacked): cut at batch boundaries exactly where addRange one
+   * entry at a time would cut it, so the frames are the same.
+   */
+  addPacked(kind: EntryKind, id: number, call: string, channel: number, req: Uint8Array, src: Uint8Array, at: number, first: number, dataLen: number, count: number): void {
+    const p = this.pending;
+    const size = req.length + dataLen;
+    let done = 0;
+    while (done < count) {
+      if (this.closed) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
+      if (this.full) throw new LogFormatError('E_LIMIT', 'trace reached its size cap');
+      let room = Math.min(count - done, this.batchEntriesMax - p.count);
+      if (size > 0) room = Math.min(room, Math.max(1, Math.ceil((this.batchBytesMax - p.payloadBytes) / size)));
+      if (room < 1) room = 1;
+      p.addPacked(kind, id, call, channel, req, src, at + done * dataLen, first + done, dataLen, room);
+      this.rangePayloadBytes += room * size;
+      done += room;
+      if (p.count >= this.batchEntriesMax || p.payloadBytes >= this.batchBytesMax) this.flush();
+    }
+  }
+
   /** Writes pending entries as one batch frame (no-op when none), then fsyncs under policy 'batch'. */
   flush(): void {
     if (this.closed) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
