@@ -112,6 +112,10 @@ export class BatchEncoder {
   private links: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
   private lastCall = '';
   private lastId = callIdNone;
+  /** addPacked's word views of the blob, the request and the chunk, kept while the same arrays come back. */
+  private readonly packedViews: {
+    out?: Uint8Array; outView?: DataView; req?: Uint8Array; reqWords?: Int32Array; src?: Uint8Array; srcWords?: Int32Array;
+  } = {};
 
   /** Starts a batch whose first entry has `firstSeq`, continuing the chain value `prevChecksum`. */
   start(firstSeq: number, prevChecksum: bigint): void {
@@ -290,10 +294,22 @@ export class BatchEncoder {
     if (((reqLen | dataLen | from | req.byteOffset | src.byteOffset) & 3) === 0) {
       // Word copies (a clock read: 3 request words and 2 data words per entry), stored through a DataView: the
       // blob's length need not be a whole number of words.
-      const dv = new DataView(out.buffer, out.byteOffset, out.length);
-      const rw = new Int32Array(req.buffer, req.byteOffset, reqLen >> 2);
-      const sw = new Int32Array(src.buffer, src.byteOffset, src.length >> 2);
-      o = packedPayloadWords(dv, o, rw, sw, from >> 2, dataLen >> 2, rest);
+      // The views are kept while their arrays come back (the same chunk, request and blob, run after run: a
+      // host-call-heavy guest's runs are short, so views made per run cost more than the copies).
+      const v = this.packedViews;
+      if (v.out !== out) {
+        v.out = out;
+        v.outView = new DataView(out.buffer, out.byteOffset, out.length);
+      }
+      if (v.req !== req) {
+        v.req = req;
+        v.reqWords = new Int32Array(req.buffer, req.byteOffset, reqLen >> 2);
+      }
+      if (v.src !== src) {
+        v.src = src;
+        v.srcWords = new Int32Array(src.buffer, src.byteOffset, src.length >> 2);
+      }
+      o = packedPayloadWords(v.outView!, o, v.reqWords!, v.srcWords!, from >> 2, dataLen >> 2, rest);
     } else {
       o = packedPayloadBytes(out, o, req, src, from, dataLen, rest);
     }

@@ -1842,6 +1842,8 @@ var BatchEncoder = class {
   links = new Uint32Array(0);
   lastCall = "";
   lastId = callIdNone;
+  /** addPacked's word views of the blob, the request and the chunk, kept while the same arrays come back. */
+  packedViews = {};
   /** Starts a batch whose first entry has `firstSeq`, continuing the chain value `prevChecksum`. */
   start(firstSeq, prevChecksum) {
     if (!Number.isSafeInteger(firstSeq) || firstSeq < 0) throw new LogFormatError("E_ENTRY", `seq ${firstSeq} out of range`);
@@ -2002,10 +2004,20 @@ var BatchEncoder = class {
     let o = blob.length;
     let from = at + dataLen;
     if (((reqLen | dataLen | from | req.byteOffset | src.byteOffset) & 3) === 0) {
-      const dv = new DataView(out.buffer, out.byteOffset, out.length);
-      const rw = new Int32Array(req.buffer, req.byteOffset, reqLen >> 2);
-      const sw = new Int32Array(src.buffer, src.byteOffset, src.length >> 2);
-      o = packedPayloadWords(dv, o, rw, sw, from >> 2, dataLen >> 2, rest);
+      const v = this.packedViews;
+      if (v.out !== out) {
+        v.out = out;
+        v.outView = new DataView(out.buffer, out.byteOffset, out.length);
+      }
+      if (v.req !== req) {
+        v.req = req;
+        v.reqWords = new Int32Array(req.buffer, req.byteOffset, reqLen >> 2);
+      }
+      if (v.src !== src) {
+        v.src = src;
+        v.srcWords = new Int32Array(src.buffer, src.byteOffset, src.length >> 2);
+      }
+      o = packedPayloadWords(v.outView, o, v.reqWords, v.srcWords, from >> 2, dataLen >> 2, rest);
     } else {
       o = packedPayloadBytes(out, o, req, src, from, dataLen, rest);
     }
