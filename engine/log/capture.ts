@@ -14,7 +14,7 @@
  * once handed out, machine.ts HostCallHandler), so its bytes are not copied again; the reader keeps the last
  * request per call id. That holds across the chunks of one recording, which are read in order. Little-endian.
  *
- * Packed runs (chunks made with `packRuns`, the trace's capture; never an entry block's): entries that repeat
+ * Packed runs (chunks made with `packRuns`: the trace's capture and the pair's entry blocks): entries that repeat
  * the last one in all but data (same kind, call, channel, request array, result array of a whole number of
  * 8-byte words) at consecutive call indices share one record:
  *   i32 kind | call id << 8 ; i32 channel ; f64 first call index ; i32 PACKED_RUN ; i32 data length (per entry) ;
@@ -68,8 +68,8 @@ export class CaptureChunk {
 
   /**
    * `reuse`: a chunk's buffer handed back by the reader (its old records are overwritten, never read).
-   * `packRuns`: repeated entries go into packed runs (see the module comment); for chunks that only a
-   * CaptureReader reads (an entry block indexes one record per entry, so its writer never packs).
+   * `packRuns`: repeated entries go into packed runs (see the module comment), for readers that take them
+   * (CaptureReader, EntryBlock.decode).
    */
   constructor(
     private readonly requests: CapturedRequests,

@@ -3,8 +3,10 @@
  *
  * A block is a run of consecutive log entries (seq firstSeq .. firstSeq + count - 1) in the capture record
  * format (capture.ts: an 8-byte aligned header of four typed-array stores, then name, request and data), with
- * one difference: a block is SELF-CONTAINED. A record may say SAME_REQUEST only for a request written earlier
- * in the same block, so a block can be kept, sent again, sliced and decoded on its own.
+ * one difference: a block is SELF-CONTAINED. A record may say SAME_REQUEST, and a packed run may repeat a
+ * request, only for a request written earlier in the same block, so a block can be kept, sent again, sliced and
+ * decoded on its own. Repeated clock reads go into packed runs (capture.ts): several entries share one record,
+ * so a block's index (recordIndex) gives every entry its record, request, data and call index.
  *
  * Why not the trace's FlatBuffers batches on the channel: a host-call-heavy guest makes a call every 100 ns,
  * and building columns, varints and a hash chain per entry costs the primary about as much again (the trace
@@ -18,7 +20,7 @@
  * does so for acknowledged entries when its driver asks, PrimaryConfig.reuseLogBuffers).
  */
 import { callIdCustom, callIdNone, callIdsUsed, callName } from './call-table.ts';
-import { CaptureChunk, SAME_REQUEST, captureHeaderBytes, capturedRequests, type CapturedRequests } from './capture.ts';
+import { CaptureChunk, PACKED_RUN, SAME_REQUEST, captureHeaderBytes, capturedRequests, packedRunHeaderBytes, type CapturedRequests } from './capture.ts';
 import { EntryKind, type LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
 
@@ -58,12 +60,18 @@ export interface EntryColumns {
   entry(i: number): LogEntry;
 }
 
-/** Index stride: per entry its record offset, request offset, request length and data offset. */
-const IX = 4;
+/**
+ * Index stride (in i32s): per entry its record offset, request offset, request length and data offset, then its
+ * call index as an f64 (two words; 8-byte aligned, as the stride is 24 bytes). An entry of a packed run shares
+ * its run's record (kind, call, channel, data length), so its call index is kept here.
+ */
+const IX = 6;
 export const RECORD_INDEX_STRIDE = IX;
 
 export class EntryBlock implements EntryColumns {
   private ix: Int32Array | undefined;
+  /** The index as f64s (the call index of entry i is element i * IX / 2 + 2). */
+  private ixF64: Float64Array | undefined;
   private summary: { firstCallIndex: number; lastCallIndex: number; firstHostCallIndex: number; lastHostCallIndex: number } | undefined;
   private outs: BlockOutput[] | undefined;
   /** Indices of the output entries, when decode found them (undefined: not looked for). */
@@ -111,7 +119,13 @@ export class EntryBlock implements EntryColumns {
   private index(): Int32Array {
     // Blocks written here are indexed with the same walk that checks untrusted ones: a block that does not pass
     // was written wrong, and says so at once.
-    return (this.ix ??= indexRecords(this.i32, this.f64, this.bytes, this.count));
+    if (this.ix === undefined) this.setIndex(indexRecords(this.i32, this.f64, this.bytes, this.count));
+    return this.ix!;
+  }
+
+  private setIndex(ix: Int32Array): void {
+    this.ix = ix;
+    this.ixF64 = new Float64Array(ix.buffer, ix.byteOffset, ix.length >> 1);
   }
 
   kind(i: number): EntryKind {
@@ -123,7 +137,8 @@ export class EntryBlock implements EntryColumns {
   }
 
   callIndex(i: number): number {
-    return this.f64[(this.index()[i * IX]! >> 3) + 1]!;
+    this.index();
+    return this.ixF64![i * (IX >> 1) + 2]!;
   }
 
   channel(i: number): number {
@@ -274,11 +289,12 @@ export class EntryBlock implements EntryColumns {
       throw new LogFormatError('E_MALFORMED', `entry block: bad seq range ${firstSeq} + ${count}`);
     }
     if (bytes.length % 8 !== 0) throw new LogFormatError('E_MALFORMED', `entry block: ${bytes.length} bytes is not a whole number of records`);
-    // Every record has a header: a count the bytes cannot hold is refused before anything is sized by it.
-    if (count > bytes.length / captureHeaderBytes) throw new LogFormatError('E_MALFORMED', `entry block: ${count} records cannot fit in ${bytes.length} bytes`);
+    // Every entry takes 8 bytes at least (in a packed run): a count the bytes cannot hold is refused before anything
+    // is sized by it.
+    if (count > bytes.length / 8) throw new LogFormatError('E_MALFORMED', `entry block: ${count} entries cannot fit in ${bytes.length} bytes`);
     if (bytes.byteOffset % 8 !== 0) bytes = bytes.slice();
     const b = new EntryBlock(firstSeq, count, bytes);
-    b.ix = indexRecords(b.i32, b.f64, bytes, count);
+    b.setIndex(indexRecords(b.i32, b.f64, bytes, count));
     // The records indexRecords found to be outputs (a receiver asks every block for them).
     b.outputAt = outputsFound === 0 ? noOutputs : foundOutputs.slice(0, outputsFound);
     return b;
@@ -302,7 +318,9 @@ function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count:
   const len = u8.length;
   // Every cell is written below (IX per record) before the index is used, so it need not be zeroed first (a block
   // of 4096 entries has a 64 KiB index, allocated per block received).
-  const ix = new Int32Array(Buffer.allocUnsafeSlow(count * IX * 4).buffer, 0, count * IX);
+  const ixBuf = Buffer.allocUnsafeSlow(count * IX * 4).buffer;
+  const ix = new Int32Array(ixBuf, 0, count * IX);
+  const ixF64 = new Float64Array(ixBuf, 0, (count * IX) >> 1);
   // Per call id: where its last request in the block starts and its length (-1: none yet). Typed, so the loop
   // below reads and writes it without checks of an array's shape.
   const last = lastRequests;
@@ -313,6 +331,16 @@ function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count:
   outputsFound = 0;
   for (let i = 0; i < count; i++) {
     if (p + captureHeaderBytes > len) throw malformed(`record ${i} starts past the end (${p} of ${len} bytes)`);
+    if (i32[(p >> 2) + 4] === PACKED_RUN) {
+      // A packed run (capture.ts): entries i .. i + n - 1.
+      const n = indexPackedRun(i32, f64, len, count, i, p, lastHost, ix, ixF64);
+      const w = p >> 2;
+      lastHost = f64[(p >> 3) + 1]! + n - 1;
+      lastCall = lastHost;
+      p += packedRunHeaderBytes + n * i32[w + 5]!;
+      i += n - 1;
+      continue;
+    }
     const w = p >> 2;
     const head = i32[w]!;
     const kind = head & 0xff;
@@ -369,10 +397,51 @@ function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count:
     ix[o + 1] = reqAt;
     ix[o + 2] = rl;
     ix[o + 3] = q;
+    ixF64[(o >> 1) + 2] = callIndex;
     p = align8(q + dataLen);
   }
   if (p !== len) throw malformed(`${len - p} bytes after the last of ${count} records`);
   return ix;
+}
+
+/**
+ * Checks the packed run at byte `p` (entry `i` of `count`) and writes the index rows of its entries; returns how
+ * many entries it holds. A packed run is inputs of one call from the call table, on channel 0, whose request was
+ * written earlier in the block, 8 or 16 data bytes each, at consecutive call indices after `lastHost`.
+ */
+function indexPackedRun(i32: Int32Array, f64: Float64Array, len: number, count: number, i: number, p: number, lastHost: number, ix: Int32Array, ixF64: Float64Array): number {
+  const w = p >> 2;
+  if (p + packedRunHeaderBytes > len) throw malformed(`record ${i}: packed run header runs past the end of ${len} bytes`);
+  const head = i32[w]!;
+  const kind = head & 0xff;
+  const id = (head >>> 8) & 0xff;
+  const channel = i32[w + 1]!;
+  const first = f64[(p >> 3) + 1]!;
+  const dataLen = i32[w + 5]!;
+  const n = i32[w + 6]!;
+  if (kind !== EntryKind.Input || head >>> 16 !== 0 || id === callIdCustom || id === callIdNone || id >= callIdsUsed) {
+    throw malformed(`record ${i}: a packed run of kind ${kind}, call id ${id}`);
+  }
+  if (channel !== 0) throw malformed(`record ${i}: channel ${channel} on a non-output entry`);
+  if (lastRequests[id * 2]! < 0) throw malformed(`record ${i}: repeats a request not in the block`);
+  if (dataLen !== 8 && dataLen !== 16) throw malformed(`record ${i}: packed run of ${dataLen}-byte data`);
+  if (!(n >= 1 && n <= count - i)) throw malformed(`record ${i}: packed run of ${n} entries (${count - i} left of ${count})`);
+  if (n * dataLen > len - p - packedRunHeaderBytes) throw malformed(`record ${i}: runs past the end of ${len} bytes`);
+  if (!(first >= 0 && first + n - 1 <= Number.MAX_SAFE_INTEGER && Math.floor(first) === first)) throw malformed(`record ${i}: call index ${first}`);
+  if (first <= lastHost) throw new LogFormatError('E_CHAIN', `entry block: record ${i} at call ${first} after call ${lastHost}`);
+  const reqAt = lastRequests[id * 2]!;
+  const reqLen = lastRequests[id * 2 + 1]!;
+  let d = p + packedRunHeaderBytes;
+  for (let k = 0; k < n; k++) {
+    const o = (i + k) * IX;
+    ix[o] = p;
+    ix[o + 1] = reqAt;
+    ix[o + 2] = reqLen;
+    ix[o + 3] = d;
+    ixF64[(o >> 1) + 2] = first + k;
+    d += dataLen;
+  }
+  return n;
 }
 
 /** The output entries indexRecords found in the block it indexed last: their indices, and how many. */
@@ -409,7 +478,8 @@ export class EntryBlockWriter {
     private readonly arenaBytes = blockArenaBytes,
   ) {
     this.firstSeq = firstSeq;
-    this.arena = new CaptureChunk(this.requests, arenaBytes);
+    // Packed runs: a repeated clock read is 8 bytes of the block (the index gives each entry its call index).
+    this.arena = new CaptureChunk(this.requests, arenaBytes, undefined, true);
   }
 
   /** Seq the next entry gets. */
@@ -451,7 +521,7 @@ export class EntryBlockWriter {
     this.seal();
     const need = CaptureChunk.recordBytes(call, request, data);
     const size = Math.max(this.arenaBytes, need);
-    this.arena = new CaptureChunk(this.requests, size, size === this.arenaBytes ? this.spare.pop() : undefined);
+    this.arena = new CaptureChunk(this.requests, size, size === this.arenaBytes ? this.spare.pop() : undefined, true);
     this.start = this.startEntries = this.startPayload = 0;
     if (!this.arena.add(kind, callIndex, call, channel, request, data)) throw new Error(`an entry of ${need} bytes does not fit an arena of its size`);
   }

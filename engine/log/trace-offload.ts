@@ -141,7 +141,7 @@ export class OffloadingTraceWriter {
   /** A chunk on a handed-back buffer when there is one, else on a new one (counted). */
   private newChunk(reuse: ArrayBuffer | undefined, size = captureChunkBytes): CaptureChunk {
     if (reuse === undefined || size !== captureChunkBytes) this.allocated++;
-    // Packed runs: only the encoder thread's CaptureReader reads these chunks.
+    // Packed runs: the encoder thread's CaptureReader takes them.
     return new CaptureChunk(this.requests, size, size === captureChunkBytes ? reuse : undefined, true);
   }
 

@@ -18,9 +18,9 @@ export const snapshotFormatVersionMin = 1;
  * are taken only before input and output calls (a secondary replays through pure calls without waiting).
  * 3: state chunks are hashed with xxh64 (was FNV-1a), and a full pre-copy may come as a full piece without
  * memory followed by diff pieces. 4: entries travel as entry blocks (capture records) instead of FlatBuffers
- * entry batches.
+ * entry batches. 5: an entry block may hold packed runs (capture.ts: a repeated clock read is 8 bytes).
  */
-export const channelFormatVersion = 4;
+export const channelFormatVersion = 5;
 
 /** Default "created by" string for traces and Hello messages. */
 export const createdByDefault = 'twinstep 0.1.0';

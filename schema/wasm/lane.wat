@@ -194,9 +194,10 @@
     (local.get $i))
   ;; The same offer from an entry block of the pair's channel (engine/log/entry-block.ts: records in the capture
   ;; format, each a 24-byte header (kind | call id << 8 | name length << 16 i32, channel i32, call index f64,
-  ;; request length i32, data length i32) then name, request and data). input-lane.ts stages the block's index
-  ;; for $n entries at $ix (per entry, i32 offsets in the block: record, request, request length, data) and
-  ;; $bytesLen bytes of the block from offset $base on at $bytes. Same records and rules as `pack`.
+  ;; request length i32, data length i32) then name, request and data; the entries of a packed run share one
+  ;; header). input-lane.ts stages the block's index for $n entries at $ix (per entry, 24 bytes: i32 offsets in the
+  ;; block of its record, request, request length and data, then its call index f64) and $bytesLen bytes of the
+  ;; block from offset $base on at $bytes. Same records and rules as `pack`.
   (func (export "packBlock")
     (param $n i32) (param $ix i32) (param $bytes i32) (param $base i32) (param $bytesLen i32)
     (param $clockId i32) (param $randomId i32) (param $limit i32) (result i32)
@@ -236,7 +237,7 @@
             (br_if $stop (i32.gt_u (local.get $word) (i32.const 3)))
             (local.set $size (i32.const 32))
             (br_if $stop (call $full (local.get $at) (local.get $size) (local.get $limit)))
-            (call $head3 (local.get $at) (f64.load offset=8 align=1 (i32.add (local.get $bytes) (local.get $rec))) (i32.const 1) (local.get $word))
+            (call $head3 (local.get $at) (f64.load offset=16 align=1 (local.get $x)) (i32.const 1) (local.get $word))
             (i64.store offset=16 (local.get $at) (i64.load offset=4 align=1 (local.get $q)))
             (i64.store offset=24 (local.get $at) (i64.load align=1 (local.get $d))))
           (else
@@ -247,10 +248,10 @@
             (br_if $stop (i32.gt_u (local.get $word) (local.get $limit)))
             (local.set $size (i32.add (i32.const 16) (i32.and (i32.add (local.get $word) (i32.const 7)) (i32.const -8))))
             (br_if $stop (call $full (local.get $at) (local.get $size) (local.get $limit)))
-            (call $head3 (local.get $at) (f64.load offset=8 align=1 (i32.add (local.get $bytes) (local.get $rec))) (i32.const 2) (local.get $word))
+            (call $head3 (local.get $at) (f64.load offset=16 align=1 (local.get $x)) (i32.const 2) (local.get $word))
             (call $copyBytes (i32.add (local.get $at) (i32.const 16)) (local.get $d) (local.get $word))))
         (local.set $at (i32.add (local.get $at) (local.get $size)))
-        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $x (i32.add (local.get $x) (i32.const 24)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $entries)))
     (i32.store (i32.const 16) (i32.const 64))

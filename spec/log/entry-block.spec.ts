@@ -9,6 +9,8 @@ import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
 import { EntryBlock, EntryBlockWriter } from '../../engine/log/entry-block.ts';
 import { LogFormatError } from '../../engine/log/errors.ts';
 import { seededRandom, testSeed } from '../support/seeded-random.ts';
+import { hostBlock } from '../support/host-block.ts';
+import { callId } from '../../engine/log/call-table.ts';
 
 /** A log as a host-call-heavy guest makes it: clock reads with the host's shared request array, random, writes, digests, custom calls. */
 function log(seed: number, n: number, firstSeq = 0): LogEntry[] {
@@ -306,6 +308,144 @@ describe('entry blocks', () => {
           expect(e, `seed ${seed}, round ${k}`).to.be.instanceOf(LogFormatError);
         }
       }
+    });
+  });
+
+  describe('packed runs (repeated clock reads as a host hands them over)', () => {
+    /** Clock reads at consecutive call indices with the host's arrays, broken by a random read, an output or a jump. */
+    function clockLog(seed: number, n: number): LogEntry[] {
+      const rand = seededRandom(seed);
+      const out: LogEntry[] = [];
+      const req = Uint8Array.of(1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0);
+      let index = 5;
+      for (let seq = 0; seq < n; seq++) {
+        const r = rand();
+        index += r < 0.02 ? 2 + Math.floor(rand() * 100) : 1;
+        const data = Uint8Array.from({ length: 8 }, () => Math.floor(rand() * 256));
+        if (r < 0.95) out.push({ seq, callIndex: index, kind: EntryKind.Input, call: 'clock_time_get', channel: 0, request: req, data });
+        else if (r < 0.98) out.push({ seq, callIndex: index, kind: EntryKind.Input, call: 'random_get', channel: 0, request: Uint8Array.of(16, 0, 0, 0), data: Uint8Array.from({ length: 16 }, () => Math.floor(rand() * 256)) });
+        else out.push({ seq, callIndex: index, kind: EntryKind.Output, call: 'fd_write', channel: 1, request: new Uint8Array(0), data: Uint8Array.of(1, 2, 3) });
+      }
+      return out;
+    }
+
+    it('give back every entry from the writer, from decoded bytes and per column, in about 8 bytes a clock read', () => {
+      const seed = testSeed();
+      const entries = clockLog(seed, 5000);
+      const block = hostBlock(entries);
+      expectSame(block.entries(), entries, seed);
+      const decoded = EntryBlock.decode(block.bytes.slice(), 0, block.count);
+      expectSame(decoded.entries(), entries, seed);
+      for (let i = 0; i < decoded.count; i++) {
+        const e = entries[i]!;
+        expect(decoded.callIndex(i), `seed ${seed}, entry ${i}`).to.equal(e.callIndex);
+        expect(decoded.dataLength(i)).to.equal(e.data.length);
+        expect([...decoded.bytes.subarray(decoded.requestAt(i), decoded.requestAt(i) + decoded.requestLength(i))]).to.deep.equal([...e.request]);
+      }
+      expect(decoded.lastHostCallIndex).to.equal(entries[entries.length - 1]!.callIndex);
+      // Unpacked, a clock read is a 32-byte record.
+      expect(block.bytes.length, `seed ${seed}: block bytes`).to.be.lessThan(EntryBlock.fromEntries(entries).bytes.length / 2);
+      // Sliced and written again: every slice decodes alone.
+      const rand = seededRandom(seed);
+      for (let k = 0; k < 30; k++) {
+        const from = Math.floor(rand() * entries.length);
+        const to = from + Math.floor(rand() * (entries.length - from));
+        const s = decoded.slice(from, to);
+        expectSame(EntryBlock.decode(s.bytes.slice(), s.firstSeq, s.count).entries(), entries.slice(from, to + 1), seed);
+      }
+    });
+
+    it('never run across a seal: blocks cut anywhere decode alone', () => {
+      const seed = testSeed();
+      const entries = clockLog(seed, 3000);
+      const w = new EntryBlockWriter(0, 4096);
+      const requests = new Map<string, Uint8Array>();
+      const result = new Uint8Array(8);
+      const rand = seededRandom(seed + 2);
+      const blocks: EntryBlock[] = [];
+      for (const e of entries) {
+        const key = `${e.call}:${[...e.request].join(',')}`;
+        if (!requests.has(key)) requests.set(key, e.request.slice());
+        let data = e.data;
+        if (e.call === 'clock_time_get') {
+          result.set(e.data);
+          data = result;
+        }
+        w.add(e.kind, e.callIndex, e.call, e.channel, requests.get(key)!, data);
+        if (rand() < 0.01) w.seal();
+        blocks.push(...w.take());
+      }
+      w.seal();
+      blocks.push(...w.take());
+      expect(blocks.length, `seed ${seed}`).to.be.greaterThan(10);
+      const decoded = blocks.map((b) => EntryBlock.decode(b.bytes.slice(), b.firstSeq, b.count));
+      expectSame(decoded.flatMap((b) => b.entries()), entries, seed);
+    });
+
+    describe('decode refuses a damaged run', () => {
+      // Two clock reads go the general way (48 and 32 bytes), then a run of 18 at byte 80.
+      const req = Uint8Array.of(1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0);
+      const entries: LogEntry[] = Array.from({ length: 20 }, (_, i) => ({ seq: i, callIndex: 10 + i, kind: EntryKind.Input, call: 'clock_time_get', channel: 0, request: req, data: Uint8Array.of(i, 0, 0, 0, 0, 0, 0, 0) }));
+      const good = hostBlock(entries);
+      const at = 80;
+      const damaged = (f: (v: DataView) => void, count = 20): () => EntryBlock => {
+        const b = good.bytes.slice();
+        f(new DataView(b.buffer));
+        return () => EntryBlock.decode(b, 0, count);
+      };
+      const refused = (d: () => EntryBlock, code: string, message: RegExp) => {
+        let err: unknown;
+        try {
+          d();
+        } catch (e) {
+          err = e;
+        }
+        expect(err).to.be.instanceOf(LogFormatError);
+        expect((err as LogFormatError).code).to.equal(code);
+        expect((err as LogFormatError).message).to.match(message);
+      };
+
+      it('decodes intact (the layout the cases below damage)', () => {
+        expect(good.bytes.length).to.equal(at + 32 + 18 * 8);
+        expect(new DataView(good.bytes.buffer, good.bytes.byteOffset).getInt32(at + 24, true)).to.equal(18);
+        expectSame(damaged(() => {})().entries(), entries, 0);
+      });
+      it('a count of none, or more than the entries left or the bytes hold', () => {
+        refused(damaged((v) => v.setInt32(at + 24, 0, true)), 'E_MALFORMED', /packed run of 0 entries/);
+        refused(damaged((v) => v.setInt32(at + 24, 19, true)), 'E_MALFORMED', /packed run of 19 entries \(18 left of 20\)/);
+        refused(damaged((v) => v.setInt32(at + 24, 19, true), 21), 'E_MALFORMED', /runs past the end/);
+        refused(damaged((v) => v.setInt32(at + 24, -1, true)), 'E_MALFORMED', /packed run of -1 entries/);
+      });
+      it('a data length other than 8 or 16, an output, a custom or unknown call, a channel', () => {
+        refused(damaged((v) => v.setInt32(at + 20, 12, true)), 'E_MALFORMED', /packed run of 12-byte data/);
+        refused(damaged((v) => v.setUint8(at, EntryKind.Output)), 'E_MALFORMED', /a packed run of kind/);
+        refused(damaged((v) => v.setUint8(at + 1, 250)), 'E_MALFORMED', /a packed run of kind 0, call id 250/);
+        refused(damaged((v) => v.setUint16(at + 2, 4, true)), 'E_MALFORMED', /a packed run of kind/);
+        refused(damaged((v) => v.setInt32(at + 4, 1, true)), 'E_MALFORMED', /channel 1 on a non-output entry/);
+      });
+      it('a request not in the block', () => {
+        refused(damaged((v) => v.setUint8(at + 1, callId('random_get'))), 'E_MALFORMED', /repeats a request not in the block/);
+      });
+      it('call indices that do not come after the last host call (E_CHAIN), or pass the largest safe integer', () => {
+        refused(damaged((v) => v.setFloat64(at + 8, 11, true)), 'E_CHAIN', /record 2 at call 11 after call 11/);
+        refused(damaged((v) => v.setFloat64(at + 8, 2.5, true)), 'E_MALFORMED', /call index 2.5/);
+        refused(damaged((v) => v.setFloat64(at + 8, Number.MAX_SAFE_INTEGER - 3, true)), 'E_MALFORMED', /call index 9007199254740988/);
+      });
+      it('never anything but a LogFormatError for random damage (or a block that decodes)', () => {
+        const seed = testSeed();
+        const rand = seededRandom(seed);
+        const big = hostBlock(clockLog(seed, 400));
+        for (let k = 0; k < 2000; k++) {
+          const b = big.bytes.slice();
+          const flips = 1 + Math.floor(rand() * 4);
+          for (let f = 0; f < flips; f++) b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
+          try {
+            EntryBlock.decode(b, 0, big.count);
+          } catch (e) {
+            expect(e, `seed ${seed}, case ${k}`).to.be.instanceOf(LogFormatError);
+          }
+        }
+      });
     });
   });
 });

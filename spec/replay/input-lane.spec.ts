@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { wat } from '../support/wat.ts';
 import { decodeMachineState } from '../../engine/wasi/snapshot.ts';
 import { refusingDevices } from './support.ts';
+import { hostBlock } from '../support/host-block.ts';
 
 const BASE_SEED = Number(process.env.REPLAY_SEED ?? 20261207);
 
@@ -232,19 +233,26 @@ describe('input lane: offers from a trace batch and from an entry block (packed 
   function compare(entries: LogEntry[], what: string): number {
     const batch = decodeFlatBatch(encodeEntryBatch(entries).bytes);
     const block = EntryBlock.fromEntries(entries);
+    // The same entries as a primary writes them (repeated clock reads in packed runs), decoded as a secondary does.
+    const written = hostBlock(entries);
+    const packed = EntryBlock.decode(written.bytes.slice(), written.firstSeq, written.count);
     const js = generic(block);
     const a = laneFor();
     const b = laneFor();
     const c = laneFor();
+    const d = laneFor();
     let offered = 0;
     for (let from = 0; from < entries.length; from++) {
       const n = c.offer(js, from);
       expect(a.offer(batch, from), `${what}: batch offer at ${from}`).to.equal(n);
       expect(b.offer(block, from), `${what}: block offer at ${from}`).to.equal(n);
+      expect(d.offer(packed, from), `${what}: packed block offer at ${from}`).to.equal(n);
       expect(a.pending, `${what}: pending at ${from}`).to.equal(c.pending);
       expect(b.pending, `${what}: pending at ${from}`).to.equal(c.pending);
+      expect(d.pending, `${what}: pending at ${from}`).to.equal(c.pending);
       expect(Buffer.compare(a.records(), c.records()), `${what}: records of the batch offer at ${from}`).to.equal(0);
       expect(Buffer.compare(b.records(), c.records()), `${what}: records of the block offer at ${from}`).to.equal(0);
+      expect(Buffer.compare(d.records(), c.records()), `${what}: records of the packed block offer at ${from}`).to.equal(0);
       offered += n;
     }
     return offered;
@@ -265,6 +273,8 @@ describe('input lane: offers from a trace batch and from an entry block (packed 
     expect(lane.offer(batch, 0)).to.equal(8192);
     expect(lane.offer(batch, 8192)).to.equal(10_000 - 8192);
     expect(compare(entries.slice(0, 9000), 'a long run')).to.be.greaterThan(0);
+    // Written as a primary writes them, the 9000 clock reads are one packed run after two records.
+    expect(hostBlock(entries.slice(0, 9000)).bytes.length).to.be.lessThan(9000 * 8 + 200);
     // A large random result first: one record of any size fits; after it, the run stops at the limit.
     const big = [random(0, 1, Array.from({ length: 200_000 }, (_, i) => i & 0xff)), ...Array.from({ length: 3000 }, (_, i) => clock(i + 1, i + 2, 1, 1n, 7n))];
     compare(big, 'a large random first');
