@@ -34,16 +34,7 @@ function entryError(entry: LogEntry, index: number, what: string): LogFormatErro
  */
 /** Descriptors of `n` entries of a packed run from entry `i0`, call indices from `first` (BatchEncoder.addPacked). */
 function packedDescriptors(f64: Float64Array, i32: Int32Array, u8: Uint8Array, i0: number, n: number, first: number, channel: number, reqLen: number, dataLen: number, kind: number, id: number): void {
-  for (let k = 0; k < n; k++) {
-    const i = i0 + k;
-    f64[i * 3] = first + k;
-    const d = i * 6;
-    i32[d + 2] = channel;
-    i32[d + 3] = reqLen;
-    i32[d + 4] = dataLen;
-    u8[i * descBytes + 20] = kind;
-    u8[i * descBytes + 21] = id;
-  }
+  for (let k = 0; k < n; k++) setDesc(f64, i32, u8, i0 + k, first + k, channel, reqLen, dataLen, kind, id);
 }
 
 /**
@@ -245,21 +236,7 @@ export class BatchEncoder {
     this.chainer.repeatsInto(run, this.descU8, first * descBytes, blob.bytes, blob.length, deltas.bytes, deltas.length);
     blob.length += rest * payload;
     deltas.length += run.deltaBytes;
-    this.kinds.fill(kind, first, first + rest);
-    this.calls.fill(id, first, first + rest);
-    // The length varints are the same for every entry of the run: written for the second entry, then repeated.
-    const reqWidth = this.reqLens.varint(reqLen);
-    const dataWidth = this.dataLens.varint(dataLen);
-    this.reqLens.repeatLast(reqWidth, rest - 1);
-    this.dataLens.repeatLast(dataWidth, rest - 1);
-    const fixed = 1 + 1 + 4 + payload + reqWidth + dataWidth + (kind === EntryKind.Output ? 4 : 0);
-    this.prevCallIndex = indexes[(at >> 3) + 1 + rest * (stride >> 3)]!;
-    if (kind === EntryKind.Output) for (let k = 0; k < rest; k++) this.channels.push(channel);
-    // recordMax and the chain's staleness were set by the first entry's addRange (every entry has its size).
-    this.payloadBytes += rest * payload;
-    this.kindEntries[kind] += rest;
-    this.kindBytes[kind] += rest * fixed + run.deltaBytes;
-    this.count = first + rest;
+    this.endRun(kind, id, channel, reqLen, dataLen, first, rest, run.deltaBytes, indexes[(at >> 3) + 1 + rest * (stride >> 3)]!);
   }
 
   /**
@@ -318,20 +295,31 @@ export class BatchEncoder {
     deltas.reserve(rest);
     deltas.bytes.fill(1, deltas.length, deltas.length + rest);
     deltas.length += rest;
-    this.kinds.fill(kind, i0, i0 + rest);
-    this.calls.fill(id, i0, i0 + rest);
+    this.endRun(kind, id, channel, reqLen, dataLen, i0, rest, rest, last);
+  }
+
+  /**
+   * The columns a run's entries after its first share (kinds, calls, length varints, channels) and the batch's
+   * counts, once its descriptors, payloads and `deltaBytes` of call-index deltas are in: entries `from` to
+   * `from + rest - 1`, the last at call index `lastIndex`. recordMax and the chain's staleness were set by the
+   * first entry's addRange (every entry of a run has its size).
+   */
+  private endRun(kind: EntryKind, id: number, channel: number, reqLen: number, dataLen: number, from: number, rest: number, deltaBytes: number, lastIndex: number): void {
+    this.kinds.fill(kind, from, from + rest);
+    this.calls.fill(id, from, from + rest);
     // The length varints are the same for every entry of the run: written for the second entry, then repeated.
     const reqWidth = this.reqLens.varint(reqLen);
     const dataWidth = this.dataLens.varint(dataLen);
     this.reqLens.repeatLast(reqWidth, rest - 1);
     this.dataLens.repeatLast(dataWidth, rest - 1);
+    const payload = reqLen + dataLen;
     const fixed = 1 + 1 + 4 + payload + reqWidth + dataWidth + (kind === EntryKind.Output ? 4 : 0);
-    this.prevCallIndex = last;
+    this.prevCallIndex = lastIndex;
     if (kind === EntryKind.Output) for (let k = 0; k < rest; k++) this.channels.push(channel);
     this.payloadBytes += rest * payload;
     this.kindEntries[kind] += rest;
-    this.kindBytes[kind] += rest * (fixed + 1);
-    this.count = i0 + rest;
+    this.kindBytes[kind] += rest * fixed + deltaBytes;
+    this.count = from + rest;
   }
 
   /** Adds the EntryBatch table of the entries added since start() to `builder`; returns its offset. */

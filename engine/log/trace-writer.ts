@@ -359,8 +359,20 @@ export class TraceWriter {
    * entry at a time would cut it, so the frames are the same.
    */
   addRepeats(kind: EntryKind, id: number, call: string, channel: number, req: Uint8Array, src: Uint8Array, indexes: Float64Array, at: number, stride: number, dataLen: number, count: number): void {
+    this.cutRun(count, req.length + dataLen, (done, room) => this.pending.addRepeats(kind, id, call, channel, req, src, indexes, at + done * stride, stride, dataLen, room));
+  }
+
+  /** A packed run of captured entries (CaptureTarget.addPacked), cut as addRepeats cuts a run. */
+  addPacked(kind: EntryKind, id: number, call: string, channel: number, req: Uint8Array, src: Uint8Array, at: number, first: number, dataLen: number, count: number): void {
+    this.cutRun(count, req.length + dataLen, (done, room) => this.pending.addPacked(kind, id, call, channel, req, src, at + done * dataLen, first + done, dataLen, room));
+  }
+
+  /**
+   * Hands a run of `count` entries of `size` payload bytes each to `add` in pieces that end where one entry at a
+   * time would end a batch (by count or by bytes), flushing after each piece that fills one.
+   */
+  private cutRun(count: number, size: number, add: (done: number, room: number) => void): void {
     const p = this.pending;
-    const size = req.length + dataLen;
     let done = 0;
     while (done < count) {
       if (this.closed) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
@@ -370,28 +382,7 @@ export class TraceWriter {
       let room = Math.min(count - done, this.batchEntriesMax - p.count);
       if (size > 0) room = Math.min(room, Math.max(1, Math.ceil((this.batchBytesMax - p.payloadBytes) / size)));
       if (room < 1) room = 1;
-      p.addRepeats(kind, id, call, channel, req, src, indexes, at + done * stride, stride, dataLen, room);
-      this.rangePayloadBytes += room * size;
-      done += room;
-      if (p.count >= this.batchEntriesMax || p.payloadBytes >= this.batchBytesMax) this.flush();
-    }
-  }
-
-  /**
-   * A packed run of captured entries (CaptureTarget.addPacked): cut at batch boundaries exactly where addRange one
-   * entry at a time would cut it, so the frames are the same.
-   */
-  addPacked(kind: EntryKind, id: number, call: string, channel: number, req: Uint8Array, src: Uint8Array, at: number, first: number, dataLen: number, count: number): void {
-    const p = this.pending;
-    const size = req.length + dataLen;
-    let done = 0;
-    while (done < count) {
-      if (this.closed) throw new LogFormatError('E_CLOSED', 'trace writer is closed');
-      if (this.full) throw new LogFormatError('E_LIMIT', 'trace reached its size cap');
-      let room = Math.min(count - done, this.batchEntriesMax - p.count);
-      if (size > 0) room = Math.min(room, Math.max(1, Math.ceil((this.batchBytesMax - p.payloadBytes) / size)));
-      if (room < 1) room = 1;
-      p.addPacked(kind, id, call, channel, req, src, at + done * dataLen, first + done, dataLen, room);
+      add(done, room);
       this.rangePayloadBytes += room * size;
       done += room;
       if (p.count >= this.batchEntriesMax || p.payloadBytes >= this.batchBytesMax) this.flush();

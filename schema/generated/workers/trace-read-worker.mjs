@@ -1950,16 +1950,7 @@ var decoder = new TextDecoder();
 
 // engine/log/entry-codec.ts
 function packedDescriptors(f64, i32, u8, i0, n, first, channel, reqLen, dataLen, kind, id) {
-  for (let k = 0; k < n; k++) {
-    const i = i0 + k;
-    f64[i * 3] = first + k;
-    const d = i * 6;
-    i32[d + 2] = channel;
-    i32[d + 3] = reqLen;
-    i32[d + 4] = dataLen;
-    u8[i * descBytes + 20] = kind;
-    u8[i * descBytes + 21] = id;
-  }
+  for (let k = 0; k < n; k++) setDesc(f64, i32, u8, i0 + k, first + k, channel, reqLen, dataLen, kind, id);
 }
 function packedPayloadWords(out, at, req, src, from, dn, n) {
   const rn = req.length;
@@ -2139,19 +2130,7 @@ var BatchEncoder = class {
     this.chainer.repeatsInto(run, this.descU8, first * descBytes, blob.bytes, blob.length, deltas.bytes, deltas.length);
     blob.length += rest * payload;
     deltas.length += run.deltaBytes;
-    this.kinds.fill(kind, first, first + rest);
-    this.calls.fill(id, first, first + rest);
-    const reqWidth = this.reqLens.varint(reqLen);
-    const dataWidth = this.dataLens.varint(dataLen);
-    this.reqLens.repeatLast(reqWidth, rest - 1);
-    this.dataLens.repeatLast(dataWidth, rest - 1);
-    const fixed = 1 + 1 + 4 + payload + reqWidth + dataWidth + (kind === 1 /* Output */ ? 4 : 0);
-    this.prevCallIndex = indexes[(at >> 3) + 1 + rest * (stride >> 3)];
-    if (kind === 1 /* Output */) for (let k = 0; k < rest; k++) this.channels.push(channel);
-    this.payloadBytes += rest * payload;
-    this.kindEntries[kind] += rest;
-    this.kindBytes[kind] += rest * fixed + run.deltaBytes;
-    this.count = first + rest;
+    this.endRun(kind, id, channel, reqLen, dataLen, first, rest, run.deltaBytes, indexes[(at >> 3) + 1 + rest * (stride >> 3)]);
   }
   /**
    * `count` entries at consecutive call indices from `first` that differ only in data (CaptureTarget.addPacked):
@@ -2204,19 +2183,29 @@ var BatchEncoder = class {
     deltas.reserve(rest);
     deltas.bytes.fill(1, deltas.length, deltas.length + rest);
     deltas.length += rest;
-    this.kinds.fill(kind, i0, i0 + rest);
-    this.calls.fill(id, i0, i0 + rest);
+    this.endRun(kind, id, channel, reqLen, dataLen, i0, rest, rest, last);
+  }
+  /**
+   * The columns a run's entries after its first share (kinds, calls, length varints, channels) and the batch's
+   * counts, once its descriptors, payloads and `deltaBytes` of call-index deltas are in: entries `from` to
+   * `from + rest - 1`, the last at call index `lastIndex`. recordMax and the chain's staleness were set by the
+   * first entry's addRange (every entry of a run has its size).
+   */
+  endRun(kind, id, channel, reqLen, dataLen, from, rest, deltaBytes, lastIndex) {
+    this.kinds.fill(kind, from, from + rest);
+    this.calls.fill(id, from, from + rest);
     const reqWidth = this.reqLens.varint(reqLen);
     const dataWidth = this.dataLens.varint(dataLen);
     this.reqLens.repeatLast(reqWidth, rest - 1);
     this.dataLens.repeatLast(dataWidth, rest - 1);
+    const payload = reqLen + dataLen;
     const fixed = 1 + 1 + 4 + payload + reqWidth + dataWidth + (kind === 1 /* Output */ ? 4 : 0);
-    this.prevCallIndex = last;
+    this.prevCallIndex = lastIndex;
     if (kind === 1 /* Output */) for (let k = 0; k < rest; k++) this.channels.push(channel);
     this.payloadBytes += rest * payload;
     this.kindEntries[kind] += rest;
-    this.kindBytes[kind] += rest * (fixed + 1);
-    this.count = i0 + rest;
+    this.kindBytes[kind] += rest * fixed + deltaBytes;
+    this.count = from + rest;
   }
   /** Adds the EntryBatch table of the entries added since start() to `builder`; returns its offset. */
   build(builder) {

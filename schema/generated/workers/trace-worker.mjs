@@ -1772,16 +1772,7 @@ var CaptureReader = class {
 
 // engine/log/entry-codec.ts
 function packedDescriptors(f64, i32, u8, i0, n, first, channel, reqLen, dataLen, kind, id) {
-  for (let k = 0; k < n; k++) {
-    const i = i0 + k;
-    f64[i * 3] = first + k;
-    const d = i * 6;
-    i32[d + 2] = channel;
-    i32[d + 3] = reqLen;
-    i32[d + 4] = dataLen;
-    u8[i * descBytes + 20] = kind;
-    u8[i * descBytes + 21] = id;
-  }
+  for (let k = 0; k < n; k++) setDesc(f64, i32, u8, i0 + k, first + k, channel, reqLen, dataLen, kind, id);
 }
 function packedPayloadWords(out, at, req, src, from, dn, n) {
   const rn = req.length;
@@ -1961,19 +1952,7 @@ var BatchEncoder = class {
     this.chainer.repeatsInto(run, this.descU8, first * descBytes, blob.bytes, blob.length, deltas.bytes, deltas.length);
     blob.length += rest * payload;
     deltas.length += run.deltaBytes;
-    this.kinds.fill(kind, first, first + rest);
-    this.calls.fill(id, first, first + rest);
-    const reqWidth = this.reqLens.varint(reqLen);
-    const dataWidth = this.dataLens.varint(dataLen);
-    this.reqLens.repeatLast(reqWidth, rest - 1);
-    this.dataLens.repeatLast(dataWidth, rest - 1);
-    const fixed = 1 + 1 + 4 + payload + reqWidth + dataWidth + (kind === 1 /* Output */ ? 4 : 0);
-    this.prevCallIndex = indexes[(at >> 3) + 1 + rest * (stride >> 3)];
-    if (kind === 1 /* Output */) for (let k = 0; k < rest; k++) this.channels.push(channel);
-    this.payloadBytes += rest * payload;
-    this.kindEntries[kind] += rest;
-    this.kindBytes[kind] += rest * fixed + run.deltaBytes;
-    this.count = first + rest;
+    this.endRun(kind, id, channel, reqLen, dataLen, first, rest, run.deltaBytes, indexes[(at >> 3) + 1 + rest * (stride >> 3)]);
   }
   /**
    * `count` entries at consecutive call indices from `first` that differ only in data (CaptureTarget.addPacked):
@@ -2026,19 +2005,29 @@ var BatchEncoder = class {
     deltas.reserve(rest);
     deltas.bytes.fill(1, deltas.length, deltas.length + rest);
     deltas.length += rest;
-    this.kinds.fill(kind, i0, i0 + rest);
-    this.calls.fill(id, i0, i0 + rest);
+    this.endRun(kind, id, channel, reqLen, dataLen, i0, rest, rest, last);
+  }
+  /**
+   * The columns a run's entries after its first share (kinds, calls, length varints, channels) and the batch's
+   * counts, once its descriptors, payloads and `deltaBytes` of call-index deltas are in: entries `from` to
+   * `from + rest - 1`, the last at call index `lastIndex`. recordMax and the chain's staleness were set by the
+   * first entry's addRange (every entry of a run has its size).
+   */
+  endRun(kind, id, channel, reqLen, dataLen, from, rest, deltaBytes, lastIndex) {
+    this.kinds.fill(kind, from, from + rest);
+    this.calls.fill(id, from, from + rest);
     const reqWidth = this.reqLens.varint(reqLen);
     const dataWidth = this.dataLens.varint(dataLen);
     this.reqLens.repeatLast(reqWidth, rest - 1);
     this.dataLens.repeatLast(dataWidth, rest - 1);
+    const payload = reqLen + dataLen;
     const fixed = 1 + 1 + 4 + payload + reqWidth + dataWidth + (kind === 1 /* Output */ ? 4 : 0);
-    this.prevCallIndex = last;
+    this.prevCallIndex = lastIndex;
     if (kind === 1 /* Output */) for (let k = 0; k < rest; k++) this.channels.push(channel);
     this.payloadBytes += rest * payload;
     this.kindEntries[kind] += rest;
-    this.kindBytes[kind] += rest * (fixed + 1);
-    this.count = i0 + rest;
+    this.kindBytes[kind] += rest * fixed + deltaBytes;
+    this.count = from + rest;
   }
   /** Adds the EntryBatch table of the entries added since start() to `builder`; returns its offset. */
   build(builder) {
@@ -2854,28 +2843,18 @@ var TraceWriter = class _TraceWriter {
    * entry at a time would cut it, so the frames are the same.
    */
   addRepeats(kind, id, call, channel, req, src, indexes, at, stride, dataLen, count) {
-    const p = this.pending;
-    const size = req.length + dataLen;
-    let done = 0;
-    while (done < count) {
-      if (this.closed) throw new LogFormatError("E_CLOSED", "trace writer is closed");
-      if (this.full) throw new LogFormatError("E_LIMIT", "trace reached its size cap");
-      let room = Math.min(count - done, this.batchEntriesMax - p.count);
-      if (size > 0) room = Math.min(room, Math.max(1, Math.ceil((this.batchBytesMax - p.payloadBytes) / size)));
-      if (room < 1) room = 1;
-      p.addRepeats(kind, id, call, channel, req, src, indexes, at + done * stride, stride, dataLen, room);
-      this.rangePayloadBytes += room * size;
-      done += room;
-      if (p.count >= this.batchEntriesMax || p.payloadBytes >= this.batchBytesMax) this.flush();
-    }
+    this.cutRun(count, req.length + dataLen, (done, room) => this.pending.addRepeats(kind, id, call, channel, req, src, indexes, at + done * stride, stride, dataLen, room));
+  }
+  /** A packed run of captured entries (CaptureTarget.addPacked), cut as addRepeats cuts a run. */
+  addPacked(kind, id, call, channel, req, src, at, first, dataLen, count) {
+    this.cutRun(count, req.length + dataLen, (done, room) => this.pending.addPacked(kind, id, call, channel, req, src, at + done * dataLen, first + done, dataLen, room));
   }
   /**
-   * A packed run of captured entries (CaptureTarget.addPacked): cut at batch boundaries exactly where addRange one
-   * entry at a time would cut it, so the frames are the same.
+   * Hands a run of `count` entries of `size` payload bytes each to `add` in pieces that end where one entry at a
+   * time would end a batch (by count or by bytes), flushing after each piece that fills one.
    */
-  addPacked(kind, id, call, channel, req, src, at, first, dataLen, count) {
+  cutRun(count, size, add) {
     const p = this.pending;
-    const size = req.length + dataLen;
     let done = 0;
     while (done < count) {
       if (this.closed) throw new LogFormatError("E_CLOSED", "trace writer is closed");
@@ -2883,7 +2862,7 @@ var TraceWriter = class _TraceWriter {
       let room = Math.min(count - done, this.batchEntriesMax - p.count);
       if (size > 0) room = Math.min(room, Math.max(1, Math.ceil((this.batchBytesMax - p.payloadBytes) / size)));
       if (room < 1) room = 1;
-      p.addPacked(kind, id, call, channel, req, src, at + done * dataLen, first + done, dataLen, room);
+      add(done, room);
       this.rangePayloadBytes += room * size;
       done += room;
       if (p.count >= this.batchEntriesMax || p.payloadBytes >= this.batchBytesMax) this.flush();
