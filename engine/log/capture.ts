@@ -15,8 +15,8 @@
  * request per call id. That holds across the chunks of one recording, which are read in order. Little-endian.
  *
  * Packed runs (chunks made with `packRuns`: the trace's capture and the pair's entry blocks): entries that repeat
- * the last one in all but data (same kind, call, channel, request array, result array of a whole number of
- * 8-byte words) at consecutive call indices share one record:
+ * the last one in all but data (same kind, call, channel, request array, and result array: one of 8 or 16 bytes)
+ * at consecutive call indices share one record:
  *   i32 kind | call id << 8 ; i32 channel ; f64 first call index ; i32 PACKED_RUN ; i32 data length (per entry) ;
  *   i32 count ; i32 0 ; then `count` data fields back to back.
  * Entry k of the run has call index first + k and the request captured last for its call id. A clock read then
@@ -340,10 +340,11 @@ export class CaptureReader {
       if (reqLen === PACKED_RUN) {
         const last = requests[id];
         if (last === undefined || id === callIdCustom) throw new Error(`capture chunk: packed run at ${p} repeats a request of call id ${id} never captured`);
-        const count = p + packedRunHeaderBytes <= len ? i32[w + 6]! : 0;
-        if (count < 1 || (dataLen !== 8 && dataLen !== 16) || p + packedRunHeaderBytes + count * dataLen > len) {
-          throw new Error(`capture chunk: packed run at ${p} (${count} entries of ${dataLen} bytes) runs past ${len} bytes`);
-        }
+        if (p + packedRunHeaderBytes > len) throw new Error(`capture chunk: packed run at ${p}: its header runs past ${len} bytes`);
+        const count = i32[w + 6]!;
+        if (count < 1) throw new Error(`capture chunk: packed run at ${p} of ${count} entries`);
+        if (dataLen !== 8 && dataLen !== 16) throw new Error(`capture chunk: packed run at ${p} of ${dataLen}-byte data (8 or 16)`);
+        if (p + packedRunHeaderBytes + count * dataLen > len) throw new Error(`capture chunk: packed run at ${p} (${count} entries of ${dataLen} bytes) runs past ${len} bytes`);
         const at = p + packedRunHeaderBytes;
         if (count >= repeatsMin) target.addPacked(kind, id, call, channel, last, u8, at, callIndex, dataLen, count);
         else for (let k = 0; k < count; k++) target.addRange(kind, callIndex + k, id, call, channel, last, 0, last.length, u8, at + k * dataLen, dataLen);

@@ -316,8 +316,8 @@ function malformed(detail: string): LogFormatError {
  */
 function indexRecords(i32: Int32Array, f64: Float64Array, u8: Uint8Array, count: number): Int32Array {
   const len = u8.length;
-  // Every cell is written below (IX per record) before the index is used, so it need not be zeroed first (a block
-  // of 4096 entries has a 64 KiB index, allocated per block received).
+  // Every cell is written below (IX per entry) before the index is used, so it need not be zeroed first (a block
+  // of 4096 entries has a 96 KiB index, allocated per block received).
   const ixBuf = Buffer.allocUnsafeSlow(count * IX * 4).buffer;
   const ix = new Int32Array(ixBuf, 0, count * IX);
   const ixF64 = new Float64Array(ixBuf, 0, (count * IX) >> 1);

@@ -25,13 +25,6 @@ function entryError(entry: LogEntry, index: number, what: string): LogFormatErro
   return new LogFormatError('E_ENTRY', `entry #${index} (seq ${entry.seq}): ${what}`);
 }
 
-/**
- * Builds one EntryBatch column by column as entries arrive: no per-entry objects, the payload copied at once
- * (callers may reuse their buffers). The hash chain is computed once per batch, by one WebAssembly call that
- * walks the batch's columns (schema/wasm/xxh64.wat `chainBatch`): per entry, the JS side only stores a few
- * numbers. The trace writer and the live channel keep one and reuse it batch after batch; buildEntryBatch
- * wraps one for LogEntry arrays. Per-kind byte counts are kept for the writer's statistics (trace-stats.ts).
- */
 /** Descriptors of `n` entries of a packed run from entry `i0`, call indices from `first` (BatchEncoder.addPacked). */
 function packedDescriptors(f64: Float64Array, i32: Int32Array, u8: Uint8Array, i0: number, n: number, first: number, channel: number, reqLen: number, dataLen: number, kind: number, id: number): void {
   for (let k = 0; k < n; k++) setDesc(f64, i32, u8, i0 + k, first + k, channel, reqLen, dataLen, kind, id);
@@ -70,6 +63,13 @@ function packedPayloadBytes(out: Uint8Array, at: number, req: Uint8Array, src: U
   return o;
 }
 
+/**
+ * Builds one EntryBatch column by column as entries arrive: no per-entry objects, the payload copied at once
+ * (callers may reuse their buffers). The hash chain is computed once per batch, by one WebAssembly call that
+ * walks the batch's columns (schema/wasm/xxh64.wat `chainBatch`): per entry, the JS side only stores a few
+ * numbers. The trace writer and the live channel keep one and reuse it batch after batch; buildEntryBatch
+ * wraps one for LogEntry arrays. Per-kind byte counts are kept for the writer's statistics (trace-stats.ts).
+ */
 export class BatchEncoder {
   /** Entries in the batch under construction. */
   count = 0;

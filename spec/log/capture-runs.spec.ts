@@ -255,13 +255,13 @@ describe('packed runs (capture chunks of a recording)', () => {
     expect(readAltered(6, 19)()).to.equal(21);
   });
   it('refuses a run of no entries', () => {
-    expect(readAltered(6, 0)).to.throw(/packed run at 80 \(0 entries of 8 bytes\) runs past/);
+    expect(readAltered(6, 0)).to.throw(/packed run at 80 of 0 entries/);
   });
   it('refuses a run whose count goes past the chunk', () => {
     expect(readAltered(6, 20)).to.throw(/packed run at 80 \(20 entries of 8 bytes\) runs past/);
   });
   it('refuses a run of a data length other than 8 or 16', () => {
-    expect(readAltered(5, 12)).to.throw(/packed run at 80 \(19 entries of 12 bytes\)/);
+    expect(readAltered(5, 12)).to.throw(/packed run at 80 of 12-byte data \(8 or 16\)/);
   });
   it('refuses a run of a call whose request was never captured', () => {
     // Call id of random_get in the head word (kind Input | id << 8): no request of it came before.

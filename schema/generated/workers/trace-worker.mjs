@@ -1731,10 +1731,11 @@ var CaptureReader = class {
       if (reqLen === PACKED_RUN) {
         const last = requests[id];
         if (last === void 0 || id === callIdCustom) throw new Error(`capture chunk: packed run at ${p} repeats a request of call id ${id} never captured`);
-        const count = p + packedRunHeaderBytes <= len ? i32[w + 6] : 0;
-        if (count < 1 || dataLen !== 8 && dataLen !== 16 || p + packedRunHeaderBytes + count * dataLen > len) {
-          throw new Error(`capture chunk: packed run at ${p} (${count} entries of ${dataLen} bytes) runs past ${len} bytes`);
-        }
+        if (p + packedRunHeaderBytes > len) throw new Error(`capture chunk: packed run at ${p}: its header runs past ${len} bytes`);
+        const count = i32[w + 6];
+        if (count < 1) throw new Error(`capture chunk: packed run at ${p} of ${count} entries`);
+        if (dataLen !== 8 && dataLen !== 16) throw new Error(`capture chunk: packed run at ${p} of ${dataLen}-byte data (8 or 16)`);
+        if (p + packedRunHeaderBytes + count * dataLen > len) throw new Error(`capture chunk: packed run at ${p} (${count} entries of ${dataLen} bytes) runs past ${len} bytes`);
         const at = p + packedRunHeaderBytes;
         if (count >= repeatsMin) target.addPacked(kind, id, call, channel, last, u8, at, callIndex, dataLen, count);
         else for (let k = 0; k < count; k++) target.addRange(kind, callIndex + k, id, call, channel, last, 0, last.length, u8, at + k * dataLen, dataLen);
