@@ -56,7 +56,7 @@ describe('simulation', function () {
   it('exercised every fault and recovery path', function () {
     // A batch that never resyncs or fails over proves nothing: make sure the faults really happened.
     if (count < 100) this.skip();
-    for (const k of ['resyncs', 'goLives', 'protects', 'failovers', 'duplicates', 'deposed', 'crashes', 'partitions', 'leaseCuts', 'pagesTransferred'])
+    for (const k of ['resyncs', 'goLives', 'protects', 'failovers', 'duplicates', 'deposed', 'crashes', 'partitions', 'leaseCuts', 'pagesTransferred', 'packedBlocks'])
       expect(total[k] ?? 0, k).to.be.greaterThan(0);
     expect(total.outputs).to.be.greaterThan(count * 300);
   });

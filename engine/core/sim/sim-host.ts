@@ -4,6 +4,7 @@
  * It is the reference for how a driver uses the cores (see docs/PROTOCOL.md, "Driver loop").
  */
 import { EntryKind, type LogEntry } from '../../log/entry.ts';
+import { RECORD_INDEX_STRIDE, type EntryBlock } from '../../log/entry-block.ts';
 import type { PrimaryConfig, SecondaryConfig } from '../config.ts';
 import type { Message } from '../messages.ts';
 import type { HeldOutput } from '../output-gate.ts';
@@ -37,6 +38,15 @@ export interface HostContext {
   error(host: SimHost, error: ProtocolError): void;
   /** A secondary applied a transfer: its digest must equal the primary's checkpoint root. */
   restored(host: SimHost, expectedRoot: bigint, pagesWritten: number): void;
+  /** The primary sent an entries message whose block holds a packed run. */
+  packedBlock(): void;
+}
+
+/** Whether two entries of the block share a record (a packed run, capture.ts). */
+function holdsPackedRun(block: EntryBlock): boolean {
+  const ix = block.recordIndex();
+  for (let i = 1; i < block.count; i++) if (ix[i * RECORD_INDEX_STRIDE] === ix[(i - 1) * RECORD_INDEX_STRIDE]) return true;
+  return false;
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -61,6 +71,8 @@ export class SimHost {
   private readonly precopy = new Map<number, StateHashes>();
   private digestedAt = -1;
   liveSource: Prng;
+  /** The result array the host refills for clock reads (seeds that reuse log buffers). */
+  private readonly clockResult = new Uint8Array(8);
   /**
    * The lease answer on its way (one request at a time, as LeaseIo runs them), for the core that asked; it is
    * lost if that core is gone by then (crash, restart, role change). `next`: the latest request made meanwhile.
@@ -193,7 +205,10 @@ export class SimHost {
     const core = this.primary!;
     const r = core.ready();
     const now = this.ctx.now();
-    for (const m of r.messages) this.ctx.net.send(this.id, this.peer, m, now);
+    for (const m of r.messages) {
+      if (m.type === 'entries' && holdsPackedRun(m.block)) this.ctx.packedBlock();
+      this.ctx.net.send(this.id, this.peer, m, now);
+    }
     for (const n of r.notices) this.ctx.notice(this, n);
     for (const o of r.outputs) this.ctx.dispatch(this, o);
     for (const e of r.errors) this.ctx.error(this, e);
@@ -289,8 +304,12 @@ export class SimHost {
     const call = g.peek();
     const index = g.callIndex;
     if (call.kind === 'input') {
-      const data = new Uint8Array(4);
+      // A clock read gets 8 bytes; on the seeds that reuse log buffers the host refills one result array, as the
+      // WASI host does (so the log packs runs of them), elsewhere a new array per call.
+      const clock = call.name === 'clock_time_get';
+      const data = clock && this.ctx.primaryConfig.reuseLogBuffers ? this.clockResult : new Uint8Array(clock ? 8 : 4);
       new DataView(data.buffer).setUint32(0, this.liveSource.next(), true);
+      if (clock) new DataView(data.buffer).setUint32(4, index, true);
       g.complete(data);
       core.step({ type: 'input', callIndex: index, call: call.name, request: call.request, data });
     } else if (call.kind === 'output') {

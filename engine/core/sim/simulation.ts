@@ -58,6 +58,8 @@ export interface SimReport {
   pagesTransferred: number;
   messagesSent: number;
   messagesDropped: number;
+  /** Entries messages whose block held a packed run (capture.ts). */
+  packedBlocks: number;
   errors: Record<string, number>;
 }
 
@@ -122,6 +124,7 @@ export function simulate(o: SimOptions): SimReport {
     pagesTransferred: 0,
     messagesSent: 0,
     messagesDropped: 0,
+    packedBlocks: 0,
     errors: {},
   };
   /** A flipped page on the secondary not yet repaired: the primary must not crash (the secondary would go live wrong). */
@@ -204,6 +207,9 @@ export function simulate(o: SimOptions): SimReport {
       if (host.guest!.root() !== root) throw new Error(`${host.nodeId}: restore did not reproduce the primary's digest`);
       report.pagesTransferred += written;
       divergencePending = false;
+    },
+    packedBlock() {
+      report.packedBlocks++;
     },
   };
 
