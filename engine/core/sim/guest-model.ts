@@ -48,7 +48,7 @@ export class GuestModel {
   /** The host call the guest makes next (does not change state). */
   peek(): GuestCall {
     const h = this.choice();
-    // One window of 32 calls in 8 is a loop of clock reads with one request (as a guest polling a clock): the
+    // The first 32 calls of every 256 are a loop of clock reads with one request (a guest polling a clock): the
     // entries that a primary packs into runs when its host hands them over with the same arrays.
     if (((this.callIndex >> 5) & 7) === 0) return { kind: 'input', name: 'clock_time_get', request: CLOCK_LOOP_REQUEST };
     const r = h % 100;
