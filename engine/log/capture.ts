@@ -35,6 +35,14 @@ export const SAME_REQUEST = -1;
 export const PACKED_RUN = -2;
 /** Header of a packed run: the record header and the count word (with its padding). */
 export const packedRunHeaderBytes = captureHeaderBytes + 8;
+
+/**
+ * Whether entries with `dataLen` bytes of data pack: 8 or 16 (whole 8-byte words, so the records after a run stay
+ * 8-byte aligned). The one rule the writer and both readers (CaptureReader, EntryBlock.decode) apply.
+ */
+export function packedDataLength(dataLen: number): boolean {
+  return dataLen === 8 || dataLen === 16;
+}
 /** Call ids are one byte. */
 const callIds = 256;
 
@@ -113,7 +121,7 @@ export class CaptureChunk {
     if (data === this.fastData && call === this.lastCall && request === this.requests[this.lastId]) {
       const words = this.fastWords!;
       if (this.packRuns) {
-        if (words.length === 2 || words.length === 4) return this.addPacked(kind, callIndex, channel, request, words);
+        if (packedDataLength(words.length << 2)) return this.addPacked(kind, callIndex, channel, request, words);
         // A record between closes the open run (a run is always the chunk's last record while it grows).
         this.runW = -1;
       }
@@ -143,8 +151,8 @@ export class CaptureChunk {
 
   /**
    * The repeat case of a packing chunk: the entry joins the open run when it continues it (same head and channel,
-   * the next call index), else it opens a run of its own. Only results of 8 or 16 bytes pack (an even count of
-   * the repeat case's words), so the records after a run stay 8-byte aligned.
+   * the next call index), else it opens a run of its own. Only results of 8 or 16 bytes come here
+   * (packedDataLength).
    */
   private addPacked(kind: EntryKind, callIndex: number, channel: number, request: Uint8Array, words: Int32Array): boolean {
     const n = words.length;
@@ -343,7 +351,7 @@ export class CaptureReader {
         if (p + packedRunHeaderBytes > len) throw new Error(`capture chunk: packed run at ${p}: its header runs past ${len} bytes`);
         const count = i32[w + 6]!;
         if (count < 1) throw new Error(`capture chunk: packed run at ${p} of ${count} entries`);
-        if (dataLen !== 8 && dataLen !== 16) throw new Error(`capture chunk: packed run at ${p} of ${dataLen}-byte data (8 or 16)`);
+        if (!packedDataLength(dataLen)) throw new Error(`capture chunk: packed run at ${p} of ${dataLen}-byte data (8 or 16)`);
         if (p + packedRunHeaderBytes + count * dataLen > len) throw new Error(`capture chunk: packed run at ${p} (${count} entries of ${dataLen} bytes) runs past ${len} bytes`);
         const at = p + packedRunHeaderBytes;
         if (count >= repeatsMin) target.addPacked(kind, id, call, channel, last, u8, at, callIndex, dataLen, count);

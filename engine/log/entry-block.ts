@@ -20,7 +20,7 @@
  * does so for acknowledged entries when its driver asks, PrimaryConfig.reuseLogBuffers).
  */
 import { callIdCustom, callIdNone, callIdsUsed, callName } from './call-table.ts';
-import { CaptureChunk, PACKED_RUN, SAME_REQUEST, captureHeaderBytes, capturedRequests, packedRunHeaderBytes, type CapturedRequests } from './capture.ts';
+import { CaptureChunk, PACKED_RUN, SAME_REQUEST, captureHeaderBytes, capturedRequests, packedDataLength, packedRunHeaderBytes, type CapturedRequests } from './capture.ts';
 import { EntryKind, type LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
 
@@ -424,7 +424,7 @@ function indexPackedRun(i32: Int32Array, f64: Float64Array, len: number, count: 
   }
   if (channel !== 0) throw malformed(`record ${i}: channel ${channel} on a non-output entry`);
   if (lastRequests[id * 2]! < 0) throw malformed(`record ${i}: repeats a request not in the block`);
-  if (dataLen !== 8 && dataLen !== 16) throw malformed(`record ${i}: packed run of ${dataLen}-byte data`);
+  if (!packedDataLength(dataLen)) throw malformed(`record ${i}: packed run of ${dataLen}-byte data`);
   if (!(n >= 1 && n <= count - i)) throw malformed(`record ${i}: packed run of ${n} entries (${count - i} left of ${count})`);
   if (n * dataLen > len - p - packedRunHeaderBytes) throw malformed(`record ${i}: runs past the end of ${len} bytes`);
   if (!(first >= 0 && first + n - 1 <= Number.MAX_SAFE_INTEGER && Math.floor(first) === first)) throw malformed(`record ${i}: call index ${first}`);

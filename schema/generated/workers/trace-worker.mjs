@@ -1682,6 +1682,9 @@ var captureChunkBytes = 256 * 1024;
 var SAME_REQUEST = -1;
 var PACKED_RUN = -2;
 var packedRunHeaderBytes = captureHeaderBytes + 8;
+function packedDataLength(dataLen) {
+  return dataLen === 8 || dataLen === 16;
+}
 var callIds = 256;
 var encoder2 = new TextEncoder();
 var decoder = new TextDecoder();
@@ -1734,7 +1737,7 @@ var CaptureReader = class {
         if (p + packedRunHeaderBytes > len) throw new Error(`capture chunk: packed run at ${p}: its header runs past ${len} bytes`);
         const count = i32[w + 6];
         if (count < 1) throw new Error(`capture chunk: packed run at ${p} of ${count} entries`);
-        if (dataLen !== 8 && dataLen !== 16) throw new Error(`capture chunk: packed run at ${p} of ${dataLen}-byte data (8 or 16)`);
+        if (!packedDataLength(dataLen)) throw new Error(`capture chunk: packed run at ${p} of ${dataLen}-byte data (8 or 16)`);
         if (p + packedRunHeaderBytes + count * dataLen > len) throw new Error(`capture chunk: packed run at ${p} (${count} entries of ${dataLen} bytes) runs past ${len} bytes`);
         const at = p + packedRunHeaderBytes;
         if (count >= repeatsMin) target.addPacked(kind, id, call, channel, last, u8, at, callIndex, dataLen, count);
