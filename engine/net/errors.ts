@@ -12,6 +12,7 @@
  *                 messages reported
  *   E_TIMEOUT     handshake not finished in time, or heartbeats stopped          4007
  *   E_LIMIT       a resource limit (pending handshakes, queued messages)         4008
+ *   E_SETTINGS    the peer runs other pair settings (release rule, dispatch)     4010
  *   E_CLOSED      the connection is gone (lost, or used after close)             other
  *   E_CONNECT     could not reach the peer at all                                (local only)
  *   E_CONFIG      unusable local configuration, e.g. the secret file             (local only)
@@ -25,6 +26,7 @@ export type NetErrorCode =
   | 'E_MALFORMED'
   | 'E_TIMEOUT'
   | 'E_LIMIT'
+  | 'E_SETTINGS'
   | 'E_CLOSED'
   | 'E_CONNECT'
   | 'E_CONFIG';
@@ -44,7 +46,7 @@ export class NetError extends Error {
 
 /** Codes that travel to the peer in a close frame, so both sides log the same reason. */
 const WIRE_CODES: ReadonlyArray<NetErrorCode> = [
-  'E_AUTH', 'E_VMID', 'E_EPOCH', 'E_ROLE', 'E_FRAME_SIZE', 'E_MALFORMED', 'E_TIMEOUT', 'E_LIMIT', 'E_CLOSED',
+  'E_AUTH', 'E_VMID', 'E_EPOCH', 'E_ROLE', 'E_FRAME_SIZE', 'E_MALFORMED', 'E_TIMEOUT', 'E_LIMIT', 'E_CLOSED', 'E_SETTINGS',
 ];
 const WIRE_BASE = 4000;
 

@@ -1,21 +1,23 @@
 /**
  * The handshake frames and their MACs: pure functions, no I/O. Fixed binary layouts, big-endian:
  *
- *   HELLO    server→client  magic "TWS1" | type 1 | serverNonce[32]                                          37 bytes
- *   AUTH     client→server  magic | type 2 | role u8 | epoch u64 | clientNonce[32] | vmIdLen u8 | vmId | mac[32]
+ *   HELLO    server→client  magic "TWS2" | type 1 | serverNonce[32]                                          37 bytes
+ *   AUTH     client→server  magic | type 2 | role u8 | epoch u64 | clientNonce[32] | vmIdLen u8 | vmId
+ *                           | settingsLen u8 | settings | mac[32]
  *   OK       server→client  magic | type 3 | role u8 | epoch u64 | mac[32]                                    46 bytes
  *   CONFIRM  client→server  magic | type 4                                                                   5 bytes
  *
- *   AUTH.mac = HMAC-SHA256(secret, "twinstep/auth/client/v1" | serverNonce | clientNonce | vmIdLen | vmId
- *                                  | clientEpoch | clientRole)
- *   OK.mac   = HMAC-SHA256(secret, "twinstep/auth/server/v1" | serverNonce | clientNonce | vmIdLen | vmId
- *                                  | clientEpoch | clientRole | serverEpoch | serverRole)
+ *   AUTH.mac = HMAC-SHA256(secret, "twinstep/auth/client/v2" | serverNonce | clientNonce | vmIdLen | vmId
+ *                                  | settingsLen | settings | clientEpoch | clientRole)
+ *   OK.mac   = HMAC-SHA256(secret, "twinstep/auth/server/v2" | serverNonce | clientNonce | vmIdLen | vmId
+ *                                  | settingsLen | settings | clientEpoch | clientRole | serverEpoch | serverRole)
  *
  * Why this shape: the server's fresh nonce makes a recorded AUTH useless on a new connection; the client's nonce
  * does the same for a recorded OK, so the client also proves the server knows the secret (mutual authentication: an
  * impostor secondary could otherwise ack entries and make the primary release outputs). Distinct labels stop a
  * message from one direction being reflected as the other. vmId is length-prefixed so no two (vmId, epoch, role)
- * tuples hash the same bytes. CONFIRM lets the server hand the connection to the driver only after the client
+ * tuples hash the same bytes. `settings` is what both sides must run alike (the pair's release rule and dispatch
+ * side: a mismatch would drop or repeat outputs); the server refuses other settings with E_SETTINGS. CONFIRM lets the server hand the connection to the driver only after the client
  * accepted it too. Refusals are not frames: the refusing side closes with a close code carrying the NetError code.
  * The handshake authenticates; it does not encrypt (use a private network or a TLS tunnel for confidentiality).
  */
@@ -26,7 +28,8 @@ export const NONCE_BYTES = 32;
 export const MAC_BYTES = 32;
 export const VM_ID_BYTES_MAX = 128;
 
-const MAGIC = [0x54, 0x57, 0x53, 0x31]; // "TWS1": also the version; a new layout gets a new magic.
+const MAGIC = [0x54, 0x57, 0x53, 0x32]; // "TWS2": also the version; a new layout gets a new magic.
+export const SETTINGS_BYTES_MAX = 255;
 const HELLO = 1;
 const AUTH = 2;
 const OK = 3;
@@ -34,7 +37,7 @@ const CONFIRM = 4;
 const HEADER_BYTES = MAGIC.length + 1;
 const HELLO_BYTES = HEADER_BYTES + NONCE_BYTES;
 const OK_BYTES = HEADER_BYTES + 1 + 8 + MAC_BYTES;
-const AUTH_FIXED_BYTES = HEADER_BYTES + 1 + 8 + NONCE_BYTES + 1 + MAC_BYTES;
+const AUTH_FIXED_BYTES = HEADER_BYTES + 1 + 8 + NONCE_BYTES + 1 + 1 + MAC_BYTES;
 
 const ROLE_CODES: Record<Role, number> = { primary: 1, secondary: 2 };
 
@@ -47,6 +50,7 @@ export interface AuthFrame {
   epoch: number;
   clientNonce: Uint8Array;
   vmId: string;
+  settings: string;
   mac: Uint8Array;
 }
 
@@ -79,6 +83,12 @@ export function vmIdBytes(vmId: string): Uint8Array {
   return bytes;
 }
 
+export function settingsBytes(settings: string): Uint8Array {
+  const bytes = Buffer.from(settings, 'utf8');
+  if (bytes.length > SETTINGS_BYTES_MAX) throw new RangeError(`settings must be at most ${SETTINGS_BYTES_MAX} UTF-8 bytes`);
+  return bytes;
+}
+
 export function encodeHello(serverNonce: Uint8Array): Uint8Array {
   const buf = new Uint8Array(HELLO_BYTES);
   header(buf, HELLO);
@@ -94,7 +104,8 @@ export function decodeHello(buf: Uint8Array): { serverNonce: Uint8Array } | null
 export function encodeAuth(f: AuthFrame): Uint8Array {
   checkEpoch(f.epoch);
   const id = vmIdBytes(f.vmId);
-  const buf = new Uint8Array(AUTH_FIXED_BYTES + id.length);
+  const set = settingsBytes(f.settings);
+  const buf = new Uint8Array(AUTH_FIXED_BYTES + id.length + set.length);
   header(buf, AUTH);
   let at = HEADER_BYTES;
   buf[at++] = ROLE_CODES[f.role];
@@ -105,12 +116,16 @@ export function encodeAuth(f: AuthFrame): Uint8Array {
   buf[at++] = id.length;
   buf.set(id, at);
   at += id.length;
+  buf[at++] = set.length;
+  buf.set(set, at);
+  at += set.length;
   buf.set(f.mac, at);
   return buf;
 }
 
 export function decodeAuth(buf: Uint8Array): AuthFrame | null {
   if (buf.length < AUTH_FIXED_BYTES + 1 || !hasHeader(buf, AUTH)) return null;
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
   let at = HEADER_BYTES;
   const role = roleOf(buf[at++]!);
   const epoch = view(buf).getBigUint64(at);
@@ -119,16 +134,22 @@ export function decodeAuth(buf: Uint8Array): AuthFrame | null {
   at += NONCE_BYTES;
   const idLen = buf[at++]!;
   if (role === null || epoch > BigInt(Number.MAX_SAFE_INTEGER) || idLen === 0 || idLen > VM_ID_BYTES_MAX) return null;
-  if (buf.length !== AUTH_FIXED_BYTES + idLen) return null;
+  if (buf.length < AUTH_FIXED_BYTES + idLen) return null;
   const idBytes = buf.subarray(at, at + idLen);
+  at += idLen;
+  const setLen = buf[at++]!;
+  if (buf.length !== AUTH_FIXED_BYTES + idLen + setLen) return null;
+  const setBytes = buf.subarray(at, at + setLen);
+  at += setLen;
   let vmId: string;
+  let settings: string;
   try {
-    vmId = new TextDecoder('utf-8', { fatal: true }).decode(idBytes);
+    vmId = utf8.decode(idBytes);
+    settings = utf8.decode(setBytes);
   } catch {
     return null;
   }
-  at += idLen;
-  return { role, epoch: Number(epoch), clientNonce, vmId, mac: buf.slice(at, at + MAC_BYTES) };
+  return { role, epoch: Number(epoch), clientNonce, vmId, settings, mac: buf.slice(at, at + MAC_BYTES) };
 }
 
 export function encodeOk(f: OkFrame): Uint8Array {
@@ -169,18 +190,22 @@ export interface MacInput {
   serverNonce: Uint8Array;
   clientNonce: Uint8Array;
   vmId: string;
+  settings: string;
   clientEpoch: number;
   clientRole: Role;
 }
 
 export function clientMac(secret: Uint8Array, m: MacInput): Uint8Array {
   const id = vmIdBytes(m.vmId);
+  const set = settingsBytes(m.settings);
   return createHmac('sha256', secret)
-    .update('twinstep/auth/client/v1')
+    .update('twinstep/auth/client/v2')
     .update(m.serverNonce)
     .update(m.clientNonce)
     .update(Uint8Array.of(id.length))
     .update(id)
+    .update(Uint8Array.of(set.length))
+    .update(set)
     .update(u64(m.clientEpoch))
     .update(Uint8Array.of(ROLE_CODES[m.clientRole]))
     .digest();
@@ -188,12 +213,15 @@ export function clientMac(secret: Uint8Array, m: MacInput): Uint8Array {
 
 export function serverMac(secret: Uint8Array, m: MacInput & { serverEpoch: number; serverRole: Role }): Uint8Array {
   const id = vmIdBytes(m.vmId);
+  const set = settingsBytes(m.settings);
   return createHmac('sha256', secret)
-    .update('twinstep/auth/server/v1')
+    .update('twinstep/auth/server/v2')
     .update(m.serverNonce)
     .update(m.clientNonce)
     .update(Uint8Array.of(id.length))
     .update(id)
+    .update(Uint8Array.of(set.length))
+    .update(set)
     .update(u64(m.clientEpoch))
     .update(Uint8Array.of(ROLE_CODES[m.clientRole]))
     .update(u64(m.serverEpoch))

@@ -18,6 +18,7 @@ import {
   isConfirm,
   macEqual,
   serverMac,
+  settingsBytes,
   vmIdBytes,
 } from './handshake.ts';
 import { TransportBase, type PeerInfo, type Role, type Transport, type TransportLimits } from './transport.ts';
@@ -27,6 +28,11 @@ export interface AuthOptions extends TransportLimits {
   secret: Uint8Array;
   /** The VM this channel serves; a peer for another VM is refused with E_VMID. */
   vmId: string;
+  /**
+   * What both sides must run alike (a pair's release rule and dispatch side), as text; a client with other
+   * settings is refused with E_SETTINGS, naming both. Default ''.
+   */
+  settings?: string;
   role: Role;
   /** Our epoch (the lease epoch), announced to the peer; a function is read at each handshake. */
   epoch: number | (() => number);
@@ -86,6 +92,7 @@ export class Session extends TransportBase {
    */
   static authenticate(raw: Transport, side: 'server' | 'client', opts: AuthOptions): Promise<Session> {
     vmIdBytes(opts.vmId); // programmer error if the local vmId is unusable: fail before touching the network
+    settingsBytes(opts.settings ?? '');
     if (!(opts.secret instanceof Uint8Array) || opts.secret.length === 0) throw new Error('AuthOptions.secret must be non-empty bytes');
     const s = new Session(raw, opts);
     return new Promise<Session>((resolve, reject) => {
@@ -132,11 +139,14 @@ export class Session extends TransportBase {
       }
       const auth = decodeAuth(msg);
       if (!auth) return settle(new NetError('E_MALFORMED', 'expected handshake AUTH'));
-      const mac = { serverNonce, clientNonce: auth.clientNonce, vmId: auth.vmId, clientEpoch: auth.epoch, clientRole: auth.role };
+      const mac = { serverNonce, clientNonce: auth.clientNonce, vmId: auth.vmId, settings: auth.settings, clientEpoch: auth.epoch, clientRole: auth.role };
       // Secret first: only a peer that proved it knows the secret learns anything more specific than E_AUTH.
       if (!macEqual(auth.mac, clientMac(opts.secret, mac))) return settle(new NetError('E_AUTH', 'peer failed authentication'));
       if (auth.vmId !== opts.vmId) return settle(new NetError('E_VMID', `peer serves VM ${JSON.stringify(auth.vmId)}, not ${JSON.stringify(opts.vmId)}`));
       if (auth.role === opts.role) return settle(new NetError('E_ROLE', `peer is also a ${auth.role}`));
+      const ours = opts.settings ?? '';
+      // (Short: the reason travels in a ws close frame, at most 123 bytes.)
+      if (auth.settings !== ours) return settle(new NetError('E_SETTINGS', `${auth.role}: ${auth.settings || 'defaults'}; ${opts.role}: ${ours || 'defaults'}`));
       const minEpoch = read(opts.minPeerEpoch ?? opts.epoch);
       if (auth.epoch < minEpoch) return settle(new NetError('E_EPOCH', `peer epoch ${auth.epoch} is older than ${minEpoch}`));
       const epoch = read(opts.epoch);
@@ -153,8 +163,8 @@ export class Session extends TransportBase {
       if (!mac) {
         const hello = decodeHello(msg);
         if (!hello) return settle(new NetError('E_MALFORMED', 'expected handshake HELLO'));
-        mac = { serverNonce: hello.serverNonce, clientNonce, vmId: opts.vmId, clientEpoch: read(opts.epoch), clientRole: opts.role };
-        this.raw.send(encodeAuth({ role: opts.role, epoch: mac.clientEpoch, clientNonce, vmId: opts.vmId, mac: clientMac(opts.secret, mac) }));
+        mac = { serverNonce: hello.serverNonce, clientNonce, vmId: opts.vmId, settings: opts.settings ?? '', clientEpoch: read(opts.epoch), clientRole: opts.role };
+        this.raw.send(encodeAuth({ role: opts.role, epoch: mac.clientEpoch, clientNonce, vmId: opts.vmId, settings: mac.settings, mac: clientMac(opts.secret, mac) }));
         return;
       }
       const ok = decodeOk(msg);

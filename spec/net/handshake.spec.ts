@@ -19,8 +19,10 @@ describe('net/handshake frames', () => {
 
   it('round-trips every frame', () => {
     expect(decodeHello(encodeHello(nonce(1)))).to.deep.equal({ serverNonce: nonce(1) });
-    const auth = { role: 'secondary' as const, epoch: 2 ** 40 + 3, clientNonce: nonce(2), vmId: 'vm-é', mac: nonce(3) };
+    const auth = { role: 'secondary' as const, epoch: 2 ** 40 + 3, clientNonce: nonce(2), vmId: 'vm-é', settings: 'release compare, dispatch secondary', mac: nonce(3) };
     expect(decodeAuth(encodeAuth(auth))).to.deep.equal(auth);
+    expect(decodeAuth(encodeAuth({ ...auth, settings: '' }))).to.deep.equal({ ...auth, settings: '' });
+    expect(() => encodeAuth({ ...auth, settings: 'x'.repeat(256) })).to.throw(RangeError, /settings/);
     const ok = { role: 'primary' as const, epoch: 0, mac: nonce(4) };
     expect(decodeOk(encodeOk(ok))).to.deep.equal(ok);
   });
@@ -38,23 +40,33 @@ describe('net/handshake frames', () => {
   });
 
   it('decoders reject any single-byte corruption of the header or a truncation', () => {
-    const a = encodeAuth({ role: 'primary', epoch: 1, clientNonce: nonce(0), vmId: 'v', mac: nonce(0) });
+    const a = encodeAuth({ role: 'primary', epoch: 1, clientNonce: nonce(0), vmId: 'v', settings: 's', mac: nonce(0) });
     for (let i = 0; i < 6; i++) {
       const b = a.slice();
       b[i] ^= 0xff;
       expect(decodeAuth(b)).to.equal(null);
     }
     for (let n = 0; n < a.length; n++) expect(decodeAuth(a.subarray(0, n))).to.equal(null);
+    // Settings that are not UTF-8, or whose length byte disagrees with the frame, are no AUTH either.
+    const bad = a.slice();
+    bad[a.length - 33] = 0xff;
+    expect(decodeAuth(bad)).to.equal(null);
+    const long = a.slice();
+    long[a.length - 34] = 2;
+    expect(decodeAuth(long)).to.equal(null);
   });
 
   it('MACs bind every field and differ by direction', () => {
     const secret = new Uint8Array(32).fill(9);
-    const base = { serverNonce: nonce(1), clientNonce: nonce(2), vmId: 'vm', clientEpoch: 5, clientRole: 'secondary' as const };
+    const base = { serverNonce: nonce(1), clientNonce: nonce(2), vmId: 'vm', settings: 'release ack', clientEpoch: 5, clientRole: 'secondary' as const };
     const m = clientMac(secret, base);
     const variants = [
       { ...base, serverNonce: nonce(7) },
       { ...base, clientNonce: nonce(7) },
       { ...base, vmId: 'vm2' },
+      { ...base, settings: 'release compare' },
+      // The length prefixes keep the boundary between vmId and settings in the MAC.
+      { ...base, vmId: 'vmr', settings: 'elease ack' },
       { ...base, clientEpoch: 6 },
       { ...base, clientRole: 'primary' as const },
     ];
@@ -66,7 +78,7 @@ describe('net/handshake frames', () => {
   });
 
   it('maps every wire code through a ws close code and back', () => {
-    const codes: NetErrorCode[] = ['E_AUTH', 'E_VMID', 'E_EPOCH', 'E_ROLE', 'E_FRAME_SIZE', 'E_MALFORMED', 'E_TIMEOUT', 'E_LIMIT', 'E_CLOSED'];
+    const codes: NetErrorCode[] = ['E_AUTH', 'E_VMID', 'E_EPOCH', 'E_ROLE', 'E_FRAME_SIZE', 'E_MALFORMED', 'E_TIMEOUT', 'E_LIMIT', 'E_CLOSED', 'E_SETTINGS'];
     for (const c of codes) {
       const back = errorOfCloseCode(closeCodeOf(new NetError(c, 'x')), 'r');
       expect(back?.code).to.equal(c);

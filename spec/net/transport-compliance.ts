@@ -262,6 +262,14 @@ export function transportCompliance(name: string, makeHarness: () => TransportHa
 
     it('refuses another VM id with E_VMID', () => refusedWith('E_VMID', {}, { vmId: 'vm-2' }));
 
+    it('refuses other pair settings with E_SETTINGS, naming both sides', async () => {
+      await refusedWith('E_SETTINGS', { settings: 'release=ack dispatch=primary' }, { settings: 'release=compare dispatch=secondary' });
+      await refusedWith('E_SETTINGS', { settings: 'release ack' }, {});
+      const l = await listen({ settings: 'release ack' });
+      const err = await within(h.connect(l, clientAuth({ settings: 'release compare' })).then(() => null, (e: unknown) => e), 5000, 'refused connect');
+      expect((err as Error).message).to.include('release compare').and.to.include('release ack');
+    });
+
     it('refuses a stale client epoch with E_EPOCH', () => refusedWith('E_EPOCH', { epoch: 6 }, { epoch: 5, minPeerEpoch: 0 }));
 
     it('a client refuses a stale server epoch with E_EPOCH', async () => {
@@ -293,15 +301,15 @@ export function transportCompliance(name: string, makeHarness: () => TransportHa
           // A correct AUTH, truncated by one byte.
           const serverNonce = decodeHello(hello)!.serverNonce;
           const clientNonce = new Uint8Array(32);
-          const m = { serverNonce, clientNonce, vmId: 'vm-1', clientEpoch: 5, clientRole: 'secondary' as const };
-          return encodeAuth({ role: 'secondary', epoch: 5, clientNonce, vmId: 'vm-1', mac: clientMac(SECRET, m) }).subarray(0, 80);
+          const m = { serverNonce, clientNonce, vmId: 'vm-1', settings: '', clientEpoch: 5, clientRole: 'secondary' as const };
+          return encodeAuth({ role: 'secondary', epoch: 5, clientNonce, vmId: 'vm-1', settings: '', mac: clientMac(SECRET, m) }).subarray(0, 80);
         },
         (hello) => {
           // A correct AUTH with an unknown role byte.
           const serverNonce = decodeHello(hello)!.serverNonce;
           const clientNonce = new Uint8Array(32);
-          const m = { serverNonce, clientNonce, vmId: 'vm-1', clientEpoch: 5, clientRole: 'secondary' as const };
-          const a = encodeAuth({ role: 'secondary', epoch: 5, clientNonce, vmId: 'vm-1', mac: clientMac(SECRET, m) });
+          const m = { serverNonce, clientNonce, vmId: 'vm-1', settings: '', clientEpoch: 5, clientRole: 'secondary' as const };
+          const a = encodeAuth({ role: 'secondary', epoch: 5, clientNonce, vmId: 'vm-1', settings: '', mac: clientMac(SECRET, m) });
           a[5] = 9;
           return a;
         },
@@ -331,8 +339,8 @@ export function transportCompliance(name: string, makeHarness: () => TransportHa
       const [hello] = await within(got.until(1), 3000, 'hello');
       const serverNonce = decodeHello(hello!)!.serverNonce;
       const clientNonce = new Uint8Array(randomBytes(32));
-      const m = { serverNonce, clientNonce, vmId: 'vm-1', clientEpoch: 5, clientRole: 'secondary' as const };
-      raw.send(encodeAuth({ role: 'secondary', epoch: 5, clientNonce, vmId: 'vm-1', mac: clientMac(SECRET, m) }));
+      const m = { serverNonce, clientNonce, vmId: 'vm-1', settings: '', clientEpoch: 5, clientRole: 'secondary' as const };
+      raw.send(encodeAuth({ role: 'secondary', epoch: 5, clientNonce, vmId: 'vm-1', settings: '', mac: clientMac(SECRET, m) }));
       await within(got.until(2), 3000, 'ok');
       raw.send(Uint8Array.of(1, 2, 3));
       expectCode(await within(refusal, 3000, 'refusal'), 'E_MALFORMED');
