@@ -360,7 +360,9 @@ export class Replayer implements HostCallHandler {
       }
     } else if (result.status === 'trapped') {
       if (e !== WAIT && e !== END && e.kind === EntryKind.Output && e.channel === END_TRAP) {
+        // A trap matches a recorded trap (its message may name another build's function: not compared).
         this.take(e);
+        this.o.onMatched?.(e.seq, e.kind);
       } else {
         this.divergeEnd(e, callIndex, `the guest trapped: ${result.error.message}`, Buffer.from(result.error.message));
       }

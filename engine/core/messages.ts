@@ -106,7 +106,8 @@ export type SecondaryState =
   | 'candidate'
   | 'finishing'
   | 'live'
-  | 'failed';
+  | 'failed'
+  | 'ended';
 
 export interface SecondaryHeartbeat extends Envelope {
   readonly type: 'secondary-heartbeat';

@@ -153,7 +153,7 @@ export class PrimaryCore {
         break;
       case 'lease-denied':
         this.lease.lost(this.nowMs);
-        this.fail('E_LEASE_DENIED', `lease held by ${event.holder ?? 'another node'}`);
+        this.fail('E_LEASE_DENIED', event.error !== undefined ? `lease backend failed: ${event.error}` : `lease held by ${event.holder ?? 'another node'}`);
         if (event.holder !== null || event.fenced) {
           // Someone else is live: our history may already be superseded, so we must never release again.
           this.deposed = true;

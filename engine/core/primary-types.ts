@@ -36,7 +36,8 @@ export type PrimaryEvent =
   | { readonly type: 'lease-acquired'; readonly untilMs: number; readonly epoch: number }
   | { readonly type: 'lease-lost' }
   /** holder: who holds it; fenced: the lease carries a newer epoch than the request. */
-  | { readonly type: 'lease-denied'; readonly holder: string | null; readonly fenced: boolean }
+  /** Not granted: held by `holder`, fenced at a newer epoch, or (holder null) the backend failed with `error`. */
+  | { readonly type: 'lease-denied'; readonly holder: string | null; readonly fenced: boolean; readonly error?: string }
   /** The transport (re)connected: unacknowledged data is sent again at once. */
   | { readonly type: 'peer-connected' }
   /** The driver knows the peer is gone (connection refused for good, process reaped): same as a heartbeat timeout. */
@@ -69,7 +70,8 @@ export type NoticeKind =
   | 'deposed'
   | 'diverged'
   | 'taking-over'
-  | 'went-live';
+  | 'went-live'
+  | 'ended';
 
 export interface Notice {
   readonly kind: NoticeKind;

@@ -6,8 +6,11 @@
  * States:  joining ─▶ transferring ─▶ restoring ─▶ replicating ⇄ candidate ─lease─▶ finishing ─▶ live
  *                           ▲                           │ diverged (waits for the resync transfer)
  *                           └───────────────────────────┘
+ * and `ended` from any state short of finishing: the primary was lost after it released the guest's end (its
+ * exit or trap entry), so every output is out and there is nothing to take over.
  */
 import type { EntryBlock } from '../log/entry-block.ts';
+import { isEndChannel } from '../log/end-marker.ts';
 import { secondaryConfig, type SecondaryConfig } from './config.ts';
 import { ProtocolError } from './errors.ts';
 import { broken, invariant } from './invariant.ts';
@@ -64,6 +67,8 @@ export class SecondaryCore {
   private lastDone: { id: number; root: bigint } | null = null;
   private divergence: DivergenceMessage | null = null;
   private unsafeReported = false;
+  /** The guest's end entry (exit or trap output) once received in the current history. */
+  private endEntry: HeldOutput | null = null;
 
   private nowMs = 0;
   private started = false;
@@ -83,6 +88,7 @@ export class SecondaryCore {
   private restoreRequest: RestoreRequest | null = null;
   private leaseRequest: LeaseRequest | null = null;
   private goLive: GoLive | null = null;
+  private ended: HeldOutput | null = null;
   private discard = false;
   private needHashes = false;
 
@@ -131,7 +137,7 @@ export class SecondaryCore {
         break;
       case 'lease-denied':
         this.lease.lost(this.nowMs);
-        this.fail('E_LEASE_DENIED', `lease ${event.fenced ? 'fenced at a newer epoch' : `held by ${event.holder ?? 'another node'}`}: not going live`);
+        this.fail('E_LEASE_DENIED', `${event.error !== undefined ? `lease backend failed: ${event.error}` : `lease ${event.fenced ? 'fenced at a newer epoch' : `held by ${event.holder ?? 'another node'}`}`}: not going live`);
         // Fenced: the primary moved to a newer epoch and may have released outputs this log lacks. Never go live.
         if (event.fenced && (this.state === 'candidate' || this.state === 'replicating')) this.rejoin('lease fenced at a newer epoch');
         break;
@@ -176,7 +182,7 @@ export class SecondaryCore {
     }
     this.checkPrimary();
     const c = this.config;
-    if (nowMs - this.lastHeartbeatMs >= c.heartbeatMs && this.state !== 'live') {
+    if (nowMs - this.lastHeartbeatMs >= c.heartbeatMs && this.state !== 'live' && this.state !== 'ended') {
       this.lastHeartbeatMs = nowMs;
       const [r, m] = this.ackPositions();
       this.messages.push({ type: 'secondary-heartbeat', vmId: c.vmId, epoch: this.epoch, receivedSeq: r, matchedSeq: m, state: this.state });
@@ -198,6 +204,7 @@ export class SecondaryCore {
       lease: this.leaseRequest,
       needHashes: this.needHashes,
       goLive: this.goLive,
+      ended: this.ended,
       notices: this.notices,
       errors: this.errors,
       status: this.status(),
@@ -210,6 +217,7 @@ export class SecondaryCore {
     this.restoreRequest = null;
     this.leaseRequest = null;
     this.goLive = null;
+    this.ended = null;
     this.discard = false;
     this.needHashes = false;
     return r;
@@ -279,6 +287,7 @@ export class SecondaryCore {
     for (const b of res.delivered) {
       this.available.push(b);
       for (const o of b.outputs) {
+        if (isEndChannel(o.channel)) this.endEntry = o;
         if (o.seq <= this.knownReleasedSeq) continue;
         this.pending.push(o);
         // The primary may hold this output until it hears of its receipt: say so now, not at the next tick.
@@ -333,6 +342,7 @@ export class SecondaryCore {
   /** Everything handed or buffered belongs to a history being replaced. */
   private resetStream(): void {
     this.available = [];
+    this.endEntry = null;
     this.pending = [];
     this.window.clearAhead();
     this.divergence = null;
@@ -437,8 +447,18 @@ export class SecondaryCore {
 
   private checkPrimary(): void {
     if (this.nowMs - this.lastHeardMs < this.config.peerTimeoutMs) return;
+    const end = this.endEntry;
+    if (end && this.knownReleasedSeq >= end.seq && this.state !== 'finishing' && this.state !== 'live' && this.state !== 'ended') {
+      // The gate releases in order: the end released means every output before it is out too.
+      this.state = 'ended';
+      this.ended = end;
+      this.pending = [];
+      this.notice('ended', `the primary's guest ended at seq ${end.seq} and the primary released it: nothing to take over`);
+      return;
+    }
     if (this.state === 'replicating') {
-      this.fail('E_PEER_LOST', `primary silent for ${this.nowMs - this.lastHeardMs} ms: going for the lease`);
+      const why = Number.isFinite(this.lastHeardMs) ? `primary silent for ${this.nowMs - this.lastHeardMs} ms` : 'logging channel to the primary closed';
+      this.fail('E_PEER_LOST', `${why}: going for the lease`);
       this.state = 'candidate';
       this.notice('unprotected', 'primary lost: candidate for go-live');
     } else if (!this.unsafeReported && (this.state === 'diverged' || this.state === 'transferring' || this.state === 'restoring')) {

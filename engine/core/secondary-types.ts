@@ -30,7 +30,8 @@ export type SecondaryEvent =
   | { readonly type: 'hashes'; readonly hashes: StateHashes | null }
   | { readonly type: 'lease-acquired'; readonly untilMs: number; readonly epoch: number }
   | { readonly type: 'lease-lost' }
-  | { readonly type: 'lease-denied'; readonly holder: string | null; readonly fenced: boolean }
+  /** Not granted: held by `holder`, fenced at a newer epoch, or (holder null) the backend failed with `error`. */
+  | { readonly type: 'lease-denied'; readonly holder: string | null; readonly fenced: boolean; readonly error?: string }
   | { readonly type: 'peer-connected' }
   | { readonly type: 'peer-lost' };
 
@@ -103,6 +104,12 @@ export interface SecondaryReady {
    * host calls from now on are performed live, and a PrimaryCore built from GoLive takes over.
    */
   readonly goLive: GoLive | null;
+  /**
+   * The guest ended on the primary (this is its end entry: exit or trap) and the primary released it, so every
+   * output before it is out: there is nothing to take over. STOP REPLAYING; the pair's work is done (the
+   * driver finishes with the guest's end). Set once, when the primary is lost after that.
+   */
+  readonly ended: HeldOutput | null;
   readonly notices: readonly Notice[];
   readonly errors: readonly ProtocolError[];
   readonly status: SecondaryStatus;

@@ -14,6 +14,8 @@ import type { GoLive, RestoreRequest, SecondaryStatus } from '../core/secondary-
 import type { DivergenceReason } from '../core/messages.ts';
 import { EntryKind, type LogEntry } from '../log/entry.ts';
 import type { EntryBlock } from '../log/entry-block.ts';
+import { END_TRAP } from '../log/end-marker.ts';
+import type { HeldOutput } from '../core/output-gate.ts';
 import type { LoadedModule } from '../wasi/loader.ts';
 import type { WasiMachine } from '../wasi/machine.ts';
 import type { Transport } from '../net/transport.ts';
@@ -176,7 +178,10 @@ export class SecondaryDriver {
     this.done = new Promise<number>((resolve) => (this.finish = resolve));
   }
 
-  /** Resolves with the guest's exit code once this node went live and the guest finished. */
+  /**
+   * Resolves with the guest's exit code once this node went live and the guest finished, or once the primary,
+   * gone, had released the guest's end (endedOnPrimary).
+   */
   run(): Promise<number> {
     this.tickTimer = setInterval(() => this.tick(), this.o.tickMs ?? 10);
     this.tick();
@@ -266,7 +271,18 @@ export class SecondaryDriver {
     if (r.goLive) this.pendingGoLive = r.goLive;
     this.status = r.status;
     this.o.onStatus?.(r.status);
+    if (r.ended) return this.endWithPrimary(r.ended);
     this.kick();
+  }
+
+  /** True when run() resolved because the guest ended on the primary (nothing was taken over). */
+  endedOnPrimary = false;
+
+  /** The primary released the guest's end and is gone: finish with the guest's exit code (134 for a trap). */
+  private endWithPrimary(end: HeldOutput): void {
+    this.endedOnPrimary = true;
+    this.stop();
+    this.finish(end.channel === END_TRAP ? 134 : new DataView(end.data.buffer, end.data.byteOffset, end.data.byteLength).getInt32(0, true));
   }
 
   private kick(): void {
@@ -448,6 +464,7 @@ export class SecondaryDriver {
       connect: this.o.rejoin,
       checkpointFile: this.o.checkpointFile,
       checkpointEveryMs: this.o.checkpointEveryMs,
+      ended: this.ended,
       ...this.o.liveHooks,
     });
     this.primary = p;

@@ -20,7 +20,7 @@ import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 
 const PRIMARY_MODES: readonly PrimaryMode[] = ['unprotected', 'protecting', 'protected', 'resyncing'];
-const SECONDARY_STATES: readonly SecondaryState[] = ['joining', 'transferring', 'restoring', 'replicating', 'diverged', 'candidate', 'finishing', 'live', 'failed'];
+const SECONDARY_STATES: readonly SecondaryState[] = ['joining', 'transferring', 'restoring', 'replicating', 'diverged', 'candidate', 'finishing', 'live', 'failed', 'ended'];
 const CHECKPOINT_KINDS = ['full', 'diff', 'delta'] as const;
 const EMPTY_SUMMARY: LatencySummary = { count: 0, p50: NaN, p99: NaN, max: NaN };
 

@@ -4,6 +4,8 @@ import { fnv1a64 } from '../../engine/core/chunk-hash.ts';
 import { EntryKind } from '../../engine/log/entry.ts';
 import { EntryBlock } from '../../engine/log/entry-block.ts';
 import { SecondaryHarness, hashes, outputEntry, text, vmId } from './harness.ts';
+import { END_TRAP, exitCodeBytes } from '../../engine/log/end-marker.ts';
+import { EXIT_CHANNEL } from '../../engine/machine/machine.ts';
 
 const entries = (epoch: number, list: ReturnType<typeof outputEntry>[], releasedSeq = -1, lastSeq = list[list.length - 1]?.seq ?? -1): Message => ({
   type: 'entries',
@@ -202,6 +204,37 @@ describe('SecondaryCore', () => {
     expect(s.dispatched.map((o) => text(o.data))).to.deep.equal(['b', 'c']); // 'a' is known released: never repeated
     expect(s.last.goLive).to.deep.equal({ epoch: 2, nextSeq: 3, callIndex: 2, leaseUntilMs: 10_000, leaseEpoch: 2 });
     expect(s.core.status().state).to.equal('live');
+  });
+
+  it("the guest's end released before the primary is lost: ended, with nothing to take over (no lease, no outputs); not yet released: go-live", () => {
+    const exitEntry = (seq: number, code: number) => ({ ...outputEntry(seq, ''), call: 'proc_exit', channel: EXIT_CHANNEL, data: exitCodeBytes(code) });
+    const trapEntry = (seq: number) => ({ ...outputEntry(seq, 'unreachable'), call: '_trap', channel: END_TRAP });
+    for (const [end, released] of [[exitEntry(2, 3), 2], [trapEntry(2), 2], [exitEntry(2, 0), 1]] as const) {
+      const s = new SecondaryHarness();
+      s.receive(entries(1, [outputEntry(0, 'a'), outputEntry(1, 'b'), end], released));
+      s.replayNext();
+      s.tick(150);
+      if (released === 2) {
+        expect(s.core.status().state).to.equal('ended');
+        expect(s.last.ended).to.deep.include({ seq: 2, channel: end.channel });
+        expect(Buffer.from(s.last.ended!.data).equals(Buffer.from(end.data))).to.equal(true);
+        expect(s.last.notices.map((n) => n.kind)).to.deep.equal(['ended']);
+        expect(s.leaseWanted).to.equal(null);
+        // Nothing more: no lease, no outputs, no heartbeats, and the end is said once.
+        const sent = s.sent.length;
+        s.replayAll();
+        s.tick(1000);
+        expect(s.last.ended).to.equal(null);
+        expect(s.leaseWanted).to.equal(null);
+        expect(s.dispatched).to.have.length(0);
+        expect(s.sent.length).to.equal(sent);
+      } else {
+        // The end was not known released: it may be owed to the world, so the secondary takes over.
+        expect(s.core.status().state).to.equal('candidate');
+        expect(s.last.ended).to.equal(null);
+        expect(s.leaseWanted).to.deep.equal({ kind: 'acquire', epoch: 2 });
+      }
+    }
   });
 
   it('a lease fenced at a newer epoch means the primary moved on: it rejoins instead of going live', () => {
