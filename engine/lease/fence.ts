@@ -6,6 +6,11 @@
  *
  * The check runs before the lease acquire and the fence is raised right after it succeeds; the lease itself
  * keeps two acquirers from both winning, so the fence only has to remember, not arbitrate.
+ *
+ * A run that ends cleanly (the guest exited or trapped and every output was released) marks the fence `ended`
+ * at its own epoch before it gives the lease up: a new run of the VM then starts at the next epoch. A fence
+ * not marked ended belongs to a run that may still be going on somewhere (a secondary that went live), so a
+ * new run is refused unless the operator says the old one is gone (`twinstep primary --new-run`).
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -16,12 +21,26 @@ import { parseLeaseSpecString } from './lease-spec.ts';
 export interface FenceRecord {
   readonly epoch: number;
   readonly holder: string;
+  /** The run at this epoch ended cleanly (absent: it may still be going on). */
+  readonly ended?: boolean;
 }
 
 export interface Fence {
   read(): Promise<FenceRecord | null>;
   raise(r: FenceRecord): Promise<void>;
+  /** Marks the fence ended when it still names exactly this epoch and holder; false when it names another. */
+  markEnded(epoch: number, holder: string): Promise<boolean>;
   close(): Promise<void>;
+}
+
+function parseFence(text: string): FenceRecord | null {
+  try {
+    const r = JSON.parse(text);
+    if (typeof r.epoch !== 'number' || typeof r.holder !== 'string') return null;
+    return r.ended === true ? { epoch: r.epoch, holder: r.holder, ended: true } : { epoch: r.epoch, holder: r.holder };
+  } catch {
+    return null;
+  }
 }
 
 /** May `holder` be granted `epoch` under `fence`? */
@@ -35,17 +54,30 @@ export class FileFence implements Fence {
   constructor(private readonly path: string) {}
 
   async read(): Promise<FenceRecord | null> {
+    let text;
     try {
-      const r = JSON.parse(readFileSync(this.path, 'utf8'));
-      return typeof r.epoch === 'number' && typeof r.holder === 'string' ? r : null;
-    } catch {
-      return null;
+      text = readFileSync(this.path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
     }
+    return parseFence(text);
   }
 
   async raise(r: FenceRecord): Promise<void> {
     const cur = await this.read();
     if (cur && cur.epoch > r.epoch) return;
+    this.write({ epoch: r.epoch, holder: r.holder });
+  }
+
+  async markEnded(epoch: number, holder: string): Promise<boolean> {
+    const cur = await this.read();
+    if (!cur || cur.epoch !== epoch || cur.holder !== holder) return false;
+    this.write({ epoch, holder, ended: true });
+    return true;
+  }
+
+  private write(r: FenceRecord): void {
     mkdirSync(dirname(this.path), { recursive: true });
     const tmp = `${this.path}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(r));
@@ -65,18 +97,25 @@ export class EtcdFence implements Fence {
 
   async read(): Promise<FenceRecord | null> {
     const v = await this.client.get(this.key).string();
-    if (!v) return null;
-    try {
-      return JSON.parse(v);
-    } catch {
-      return null;
-    }
+    return v ? parseFence(v) : null;
   }
 
   async raise(r: FenceRecord): Promise<void> {
     const cur = await this.read();
     if (cur && cur.epoch > r.epoch) return;
-    await this.client.put(this.key).value(JSON.stringify(r));
+    await this.client.put(this.key).value(JSON.stringify({ epoch: r.epoch, holder: r.holder }));
+  }
+
+  async markEnded(epoch: number, holder: string): Promise<boolean> {
+    // Compare-and-swap on the exact value: a fence raised meanwhile by a newer run is left alone.
+    const v = await this.client.get(this.key).string();
+    const cur = v ? parseFence(v) : null;
+    if (!v || !cur || cur.epoch !== epoch || cur.holder !== holder) return false;
+    const r = await this.client
+      .if(this.key, 'Value', '==', v)
+      .then(this.client.put(this.key).value(JSON.stringify({ epoch, holder, ended: true })))
+      .commit();
+    return r.succeeded;
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,7 @@ import type { LeaseRequest } from '../core/lease-state.ts';
 
 export type LeaseOutcome =
   | { readonly type: 'lease-acquired'; readonly untilMs: number; readonly epoch: number }
-  | { readonly type: 'lease-denied'; readonly holder: string | null; readonly fenced: boolean }
+  | { readonly type: 'lease-denied'; readonly holder: string | null; readonly fenced: boolean; readonly error?: string }
   | { readonly type: 'lease-lost' };
 
 export class LeaseIo {
@@ -21,6 +21,8 @@ export class LeaseIo {
    * not going live, deposing the primary that wants it back.
    */
   private next: { readonly req: LeaseRequest; readonly done: (outcome: LeaseOutcome) => void } | undefined;
+  /** The epoch of the last grant to this holder (-1: none). */
+  private grantedEpoch = -1;
 
   constructor(
     private readonly lease: Lease,
@@ -66,19 +68,37 @@ export class LeaseIo {
             return { type: 'lease-denied', holder: f!.holder, fenced: true };
           }
         }
+        this.grantedEpoch = req.epoch;
         return { type: 'lease-acquired', untilMs: startedMs + this.lease.ttlMs, epoch: req.epoch };
       }
       return { type: 'lease-denied', holder: r.holder, fenced: false };
     };
     run()
       .then((o) => o && done(o))
-      .catch(() => done({ type: 'lease-denied', holder: null, fenced: false }))
+      // Not granted: the backend's failure is named (a lease directory that cannot be written, etcd down).
+      .catch((e: unknown) => done({ type: 'lease-denied', holder: null, fenced: false, error: e instanceof Error ? e.message : String(e) }))
       .finally(() => {
         this.busy = false;
         const n = this.next;
         this.next = undefined;
         if (n) this.perform(n.req, n.done);
       });
+  }
+
+  /**
+   * The run ended cleanly (the guest's end released): marks the fence ended at the epoch this holder was last
+   * granted, so that a new run of the VM may start at the next epoch, then releases the lease. Resolves whether
+   * the fence was marked (false: no fence, no grant, or a newer epoch fenced meanwhile).
+   */
+  async endRun(): Promise<boolean> {
+    while (this.busy) await new Promise((r) => setTimeout(r, 5));
+    let marked = false;
+    try {
+      if (this.fence && this.grantedEpoch >= 0) marked = await this.fence.markEnded(this.grantedEpoch, this.holder);
+    } finally {
+      await this.lease.release();
+    }
+    return marked;
   }
 
   async close(): Promise<void> {

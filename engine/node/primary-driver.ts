@@ -11,13 +11,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { renameSync, writeFileSync } from 'node:fs';
-import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type OutputCall } from '../machine/machine.ts';
+import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type HostCallInfo, type InputCall, type OutputCall, type RunResult } from '../machine/machine.ts';
 import { PrimaryCore, type PrimaryStart } from '../core/primary-core.ts';
 import type { PrimaryConfig } from '../core/config.ts';
 import type { CheckpointRequest, PrimaryStatus } from '../core/primary-types.ts';
 import type { Message } from '../core/messages.ts';
 import { DigestTrack, encodeDigestPayload } from '../log/digest-payload.ts';
-import { exitCodeBytes } from '../log/end-marker.ts';
+import { END_CALLS, END_TRAP, exitCodeBytes } from '../log/end-marker.ts';
 import type { LoadedModule } from '../wasi/loader.ts';
 import type { WasiMachine } from '../wasi/machine.ts';
 import type { Transport } from '../net/transport.ts';
@@ -71,6 +71,11 @@ export interface PrimaryDriverOptions {
   readonly checkpointEveryMs?: number;
   /** Called when the guest's exit was released (everything before it is out). */
   readonly onExitReleased?: () => void;
+  /**
+   * How the guest ended, when the machine is handed over already ended (a secondary going live after its replay
+   * reached the guest's exit or trap): the driver finishes with that end instead of running the machine.
+   */
+  readonly ended?: RunResult;
   /** Called with stun/transfer figures of each checkpoint. */
   readonly onCheckpoint?: (f: { kind: CheckpointRequest['kind']; stun: boolean; stunMs: number; sentBytes: number; fullBytes: number }) => void;
 }
@@ -309,7 +314,8 @@ export class PrimaryDriver {
   /**
    * The guest's end was released. Keep ticking for a few heartbeats so the secondary hears the final released
    * seq (otherwise it would count the last outputs as possibly unreleased and repeat them if it went live),
-   * then give the lease up so nobody waits for it to expire.
+   * then mark the lease's fence ended and give the lease up, so nobody waits for it to expire and the VM can
+   * be started again.
    */
   private complete(): void {
     if (this.stopped || this.completing) return;
@@ -317,10 +323,15 @@ export class PrimaryDriver {
     const lingerMs = 3 * (this.o.core.heartbeatMs ?? 50);
     setTimeout(() => {
       const code = this.exited!;
-      this.o.lease.perform({ kind: 'release' }, () => undefined);
       this.stop();
-      // Give the release a moment to reach the backend before the process ends.
-      setTimeout(() => this.finish(code), 50);
+      // The fence says the run ended (a new run of the VM may start at the next epoch), then the lease goes.
+      this.o.lease.endRun().then(
+        () => this.finish(code),
+        (e: unknown) => {
+          this.o.log(`primary: could not give the lease up at the end: ${e instanceof Error ? e.message : String(e)}`);
+          this.finish(code);
+        },
+      );
     }, lingerMs);
   }
 
@@ -363,9 +374,10 @@ export class PrimaryDriver {
     this.started = true;
     this.running = true;
     this.slice.start();
-    let result;
+    let result: RunResult;
     try {
-      result = this.o.machine.run(this.handler);
+      const m = this.o.machine;
+      result = (m.state === 'exited' || m.state === 'trapped') && this.o.ended ? this.o.ended : m.run(this.handler);
     } finally {
       this.running = false;
     }
@@ -379,6 +391,7 @@ export class PrimaryDriver {
         // and an ack lifts it).
         this.exitStepped = true;
         this.exitOwed = code;
+        this.trapOwed = result.status === 'trapped' ? result.error.message : undefined;
         if (!this.corePause) this.stepOwedExit();
       }
       this.exited = code;
@@ -392,14 +405,20 @@ export class PrimaryDriver {
     this.act();
   }
 
-  /** The exit code of a guest that returned from _start, until its exit output is stepped (see pump). */
+  /** The exit code of a guest that returned from _start or trapped, until its end is stepped (see pump). */
   private exitOwed: number | undefined;
+  /** The trap's message when the guest trapped: its end is a trap marker, as in a trace. */
+  private trapOwed: string | undefined;
 
   private stepOwedExit(): void {
     const code = this.exitOwed!;
+    const trap = this.trapOwed;
     this.exitOwed = undefined;
+    this.trapOwed = undefined;
     this.exitSeq = this.core.upcomingSeq;
-    this.core.step({ type: 'output', callIndex: this.o.machine.callIndex, call: 'proc_exit', channel: EXIT_CHANNEL, data: exitCodeBytes(code) });
+    const callIndex = this.o.machine.callIndex;
+    if (trap !== undefined) this.core.step({ type: 'output', callIndex, call: END_CALLS[END_TRAP]!, channel: END_TRAP, data: Buffer.from(trap) });
+    else this.core.step({ type: 'output', callIndex, call: 'proc_exit', channel: EXIT_CHANNEL, data: exitCodeBytes(code) });
   }
 
   private lastDurableMs = 0;

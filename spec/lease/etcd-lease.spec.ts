@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { Etcd3 } from 'etcd3';
 import { EtcdLease } from '../../engine/lease/etcd-lease.ts';
+import { EtcdFence } from '../../engine/lease/fence.ts';
 import { LeaseError } from '../../engine/lease/lease.ts';
 import { parseLeaseSpec } from '../../engine/lease/lease-spec.ts';
 import { startEtcd, type EtcdServer } from './etcd-server.ts';
@@ -109,6 +110,25 @@ describe('lease/EtcdLease (real etcd on loopback)', function () {
       await l.release();
     } finally {
       await l.close();
+    }
+  });
+
+  it("its fence: raised by epoch, marked ended only while it names the same epoch and holder", async () => {
+    const fence = new EtcdFence([etcd!.url], `${key}.fence`);
+    try {
+      expect(await fence.read()).to.equal(null);
+      expect(await fence.markEnded(1, 'a')).to.equal(false);
+      await fence.raise({ epoch: 3, holder: 'a' });
+      await fence.raise({ epoch: 2, holder: 'b' }); // lower: kept as it is
+      expect(await fence.read()).to.deep.equal({ epoch: 3, holder: 'a' });
+      expect(await fence.markEnded(3, 'b')).to.equal(false);
+      expect(await fence.markEnded(2, 'a')).to.equal(false);
+      expect(await fence.markEnded(3, 'a')).to.equal(true);
+      expect(await fence.read()).to.deep.equal({ epoch: 3, holder: 'a', ended: true });
+      await fence.raise({ epoch: 4, holder: 'c' });
+      expect(await fence.read()).to.deep.equal({ epoch: 4, holder: 'c' });
+    } finally {
+      await fence.close();
     }
   });
 

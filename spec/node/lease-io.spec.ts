@@ -7,6 +7,11 @@
 import { expect } from 'chai';
 import { LeaseIo, type LeaseOutcome } from '../../engine/node/lease-io.ts';
 import type { AcquireResult, Lease, LeaseRecord } from '../../engine/lease/lease.ts';
+import { FileLease } from '../../engine/lease/file-lease.ts';
+import { FileFence } from '../../engine/lease/fence.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** A lease whose every call waits until the test lets it answer; it records the calls in order. */
 class GatedLease implements Lease {
@@ -123,8 +128,32 @@ describe('LeaseIo', () => {
     io.perform({ kind: 'acquire', epoch: 1 }, (o) => seen.push(o));
     io.perform({ kind: 'release' }, () => {});
     await settle();
-    expect(seen).to.deep.equal([{ type: 'lease-denied', holder: null, fenced: false }]);
+    expect(seen).to.deep.equal([{ type: 'lease-denied', holder: null, fenced: false, error: 'backend down' }]);
     expect(calls).to.equal(2);
     expect(io.outstanding).to.equal(0);
+  });
+
+  it("endRun marks the fence ended at this holder's granted epoch, then releases; a fence raised by another run is left alone", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'twinstep-fence-'));
+    for (const other of [false, true]) {
+      const lease = new FileLease(join(dir, `lease-${other}`), { ttlMs: 5000 });
+      const fence = new FileFence(join(dir, `lease-${other}.fence`));
+      const io = new LeaseIo(lease, 'node-a', () => Date.now(), fence);
+      const got = await new Promise<LeaseOutcome>((resolve) => io.perform({ kind: 'acquire', epoch: 7 }, resolve));
+      expect(got.type).to.equal('lease-acquired');
+      expect(await fence.read()).to.deep.equal({ epoch: 7, holder: 'node-a' });
+      if (other) await fence.raise({ epoch: 8, holder: 'node-b' });
+      expect(await io.endRun()).to.equal(!other);
+      expect(await fence.read()).to.deep.equal(other ? { epoch: 8, holder: 'node-b' } : { epoch: 7, holder: 'node-a', ended: true });
+      expect(await lease.current()).to.equal(null);
+      // A run that raises the fence again starts a new run's history: no longer ended.
+      await fence.raise({ epoch: 9, holder: 'node-c' });
+      expect(await fence.read()).to.deep.equal({ epoch: 9, holder: 'node-c' });
+    }
+    // A fence that cannot be read is an error, never "no fence" (which would let any epoch through).
+    const unreadable = new FileFence(dir);
+    let err: unknown;
+    await unreadable.read().catch((e: unknown) => (err = e));
+    expect((err as NodeJS.ErrnoException)?.code).to.equal('EISDIR');
   });
 });
