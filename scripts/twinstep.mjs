@@ -13,3 +13,6 @@ import { loadCli } from './cli-bundle.mjs';
 applyV8Flags(process.argv[2] ?? '');
 const { main } = await loadCli();
 process.exitCode = await main(process.argv.slice(2));
+// The command is over: whatever is still pending (a lease backend that never answered, a peer that never
+// closed its connection) must not keep the process from ending. Output still being written gets a moment.
+setTimeout(() => process.exit(), 2000).unref();

@@ -15,7 +15,9 @@ import { liveDevices } from '../../engine/wasi/devices.ts';
 import { decodeMachineState } from '../../engine/wasi/snapshot.ts';
 import { readFileSync } from 'node:fs';
 import { parseLeaseSpec, parseLeaseSpecString } from '../../engine/lease/lease-spec.ts';
-import { fenceForSpec } from '../../engine/lease/fence.ts';
+import { fenceForSpec, type Fence } from '../../engine/lease/fence.ts';
+import type { Lease, LeaseRecord } from '../../engine/lease/lease.ts';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { connect, listen } from '../../engine/net/endpoint.ts';
 import { loadSecretFile } from '../../engine/net/secret.ts';
 import { NetError } from '../../engine/net/errors.ts';
@@ -80,6 +82,12 @@ interface Common {
   secret: Uint8Array;
   vmId: string;
   lease: LeaseIo;
+  /** The lease's backend and its epoch fence (engine/lease/fence.ts). */
+  leaseBackend: Lease;
+  fence: Fence;
+  leaseSpec: string;
+  /** What both sides must run alike, checked by the channel's handshake (E_SETTINGS otherwise). */
+  settings: string;
   /** Pair settings, and the primary's (this node's, or the one a secondary becomes at go-live). */
   pair: Partial<PrimaryConfig>;
   digestEveryCalls: number;
@@ -127,6 +135,10 @@ async function common(flags: Map<string, string[]>, role: string): Promise<Commo
     secret,
     vmId,
     lease: new LeaseIo(lease, holder, () => Date.now(), fence),
+    leaseBackend: lease,
+    fence,
+    settings: `release=${releaseRule} dispatch=${dispatchSide}`,
+    leaseSpec: spec,
     pair,
     digestEveryCalls: intFlag(flags, '--digest-every', DIGEST_EVERY_DEFAULT),
     digestBudget: digestBudgetFlag(flags, ['--digest-every'], DIGEST_BUDGET_DEFAULT),
@@ -164,6 +176,7 @@ export const PRIMARY_ARGS: CommandArgs = {
     ...COMMON,
     '--on-peer-loss': { takesValue: true, value: 'continue|pause', help: 'when the secondary is lost: take the lease and run unprotected, saying so loudly (continue, default), or pause the guest until a secondary joins' },
     '--no-wait': { takesValue: false, help: 'start the guest at once, unprotected until a secondary joins (default: wait for the secondary)' },
+    '--new-run': { takesValue: false, help: "start the VM afresh although its lease's fence names a run that did not end (one that crashed, or a secondary that went live): only when no node runs this VM any more" },
   },
   shared: ['--dir', '--env', '--unwind'],
   operand: 'MODULE.wasm',
@@ -202,6 +215,8 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     devices: sleep.devices,
   });
   const say = log('primary', c.quiet);
+  await checkLease(c);
+  const startEpoch = await firstEpoch(c, flags.has('--new-run'), say);
   let epoch = 0;
   // Live figures for the status line and page: how long outputs were held (entering the gate to release), how
   // late this process's event loop ran (a stall here or on the secondary's host is what a long hold is), totals.
@@ -214,9 +229,7 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
   const deposed = new Promise<number>((resolve) => {
     onDeposed = (held) => {
       onDeposed = () => {};
-      say(`DEPOSED: another node holds the lease (it went live); this node released nothing since and never will (${held} outputs held stay unreleased: the new primary owns them). Stopping; restart this host as a secondary of the new primary. Exit ${EXIT.deposed}`);
-      // The fence also stops a fresh start of a VM whose last primary stopped without being taken over.
-      say(`If no node runs this VM now (its last primary stopped; nobody took over) and it is to start afresh, clear the lease's fence (${fenceHint(flags.get('--lease')?.at(-1) ?? LEASE_DEFAULT)}) or give another --lease.`);
+      say(`DEPOSED: another node took the lease of vm ${c.vmId} at a newer epoch (a secondary that went live, or another primary of it); this node released nothing since and never will (${held} outputs held stay unreleased: the new primary owns them). Stopping; restart this host as a secondary of the new primary. Exit ${EXIT.deposed}`);
       queueMicrotask(() => {
         driver.stop();
         resolve(EXIT.deposed);
@@ -230,9 +243,9 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     vmId: c.vmId,
     nodeId,
     core: { ...c.pair, onPeerLoss },
-    start: { mode: 'unprotected' },
+    start: { mode: 'unprotected', epoch: startEpoch },
     lease: c.lease,
-    connect: () => connect(peer, { secret: c.secret, vmId: c.vmId, role: 'primary', epoch: () => epoch, minPeerEpoch: 0 }),
+    connect: () => connect(peer, { secret: c.secret, vmId: c.vmId, settings: c.settings, role: 'primary', epoch: () => epoch, minPeerEpoch: 0 }),
     emit,
     log: say,
     digestEveryCalls: c.digestEveryCalls,
@@ -268,6 +281,78 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
   return code & 0xff;
 }
 
+/**
+ * The epoch a new run of the VM starts at: 1 on a fresh lease, the next after a run that ended cleanly. A fence
+ * left by a run that did not end (a primary that crashed or was stopped, a secondary that went live and may still
+ * run the VM) refuses the start unless `newRun` (the operator says no node runs the VM any more); the lease
+ * itself still refuses a node that holds it now.
+ */
+async function firstEpoch(c: Common, newRun: boolean, say: (line: string) => void): Promise<number> {
+  const refuse = async (message: string, code: number): Promise<never> => {
+    await c.lease.close().catch(() => undefined);
+    throw new CliError(message, code);
+  };
+  let f;
+  try {
+    f = await c.fence.read();
+  } catch (e) {
+    return refuse(`cannot read the lease's fence (${fenceHint(c.leaseSpec)}): ${(e as Error).message}`, EXIT.unavailable);
+  }
+  const epoch = f ? f.epoch + 1 : 1;
+  if (f && !f.ended && !newRun) {
+    return refuse(
+      `vm ${c.vmId} already has a run on this lease that did not end: epoch ${f.epoch} was granted to ${f.holder} (${fenceHint(c.leaseSpec)}). ` +
+        `A node may still run it (a secondary that went live): then start this host as its secondary. If no node runs it any more and it is to start afresh, add --new-run.`,
+      EXIT.deposed,
+    );
+  }
+  if (f?.ended) say(`the last run of vm ${c.vmId} on this lease ended (epoch ${f.epoch}): this one starts at epoch ${epoch}`);
+  else if (f) say(`--new-run: the run of vm ${c.vmId} at epoch ${f.epoch} (${f.holder}) did not end; starting afresh at epoch ${epoch}`);
+  // A lease still held is either a node that runs the VM (it renews it: refused) or one that stopped without
+  // giving it up (a crash): its grant runs out within the lease's TTL.
+  let first: LeaseRecord | null = null;
+  for (;;) {
+    let cur;
+    try {
+      cur = await c.leaseBackend.current();
+    } catch (e) {
+      return refuse(`lease ${c.leaseSpec} cannot be used: ${(e as Error).message}`, EXIT.unavailable);
+    }
+    if (!cur) return epoch;
+    if (first && (cur.holder !== first.holder || cur.expiresAtMs !== first.expiresAtMs)) {
+      return refuse(`the lease of vm ${c.vmId} (${c.leaseSpec}) is held by ${cur.holder}, which renews it: a node runs this VM. Start this host as its secondary.`, EXIT.deposed);
+    }
+    if (!first) say(`the lease is held by ${cur.holder} until ${Math.max(0, cur.expiresAtMs - Date.now())} ms from now: waiting for it to run out (a holder that renews it refuses this start)`);
+    first = cur;
+    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(10, cur.expiresAtMs - Date.now() + 10))));
+  }
+}
+
+/** Refuses a lease that cannot be used at startup (a directory that cannot be created or written, etcd down). */
+async function checkLease(c: Common): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let answered = false;
+  try {
+    await Promise.race([
+      c.leaseBackend.current().finally(() => (answered = true)),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${LEASE_CHECK_MS / 1000} s`)), LEASE_CHECK_MS);
+      }),
+    ]);
+    const s = parseLeaseSpecString(c.leaseSpec);
+    if (s.kind === 'file') accessSync(s.dir, fsConstants.W_OK);
+  } catch (e) {
+    // (A backend that never answered would hold the close up too.)
+    if (answered) await c.lease.close().catch(() => undefined);
+    throw new CliError(`lease ${c.leaseSpec} cannot be used: ${(e as Error).message}`, EXIT.unavailable);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** How long the startup check waits for the lease backend (an unreachable etcd, a file system that hangs). */
+const LEASE_CHECK_MS = 10_000;
+
 export async function secondaryCommand(argv: readonly string[]): Promise<number> {
   const { flags } = parseRunArgs(argv, SECONDARY_ARGS);
   const listenAt = flags.get('--listen')?.at(-1);
@@ -276,6 +361,7 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   if (!m) throw new CliError(`--listen expects HOST:PORT, got '${listenAt}'`, EXIT.usage);
   const statusAt = statusListenFlag(flags);
   const c = await common(flags, 'secondary');
+  await checkLease(c);
   const inject = flags.get('--inject')?.at(-1);
   let fault;
   try {
@@ -304,7 +390,7 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   const nodeId = `secondary-${process.pid}`;
   const driver = new SecondaryDriver({
     initial,
-    rejoin: rejoinPeer ? () => connect(rejoinPeer, { secret: c.secret, vmId: c.vmId, role: 'primary', epoch: 0, minPeerEpoch: 0 }) : undefined,
+    rejoin: rejoinPeer ? () => connect(rejoinPeer, { secret: c.secret, vmId: c.vmId, settings: c.settings, role: 'primary', epoch: 0, minPeerEpoch: 0 }) : undefined,
     checkpointFile: flags.get('--checkpoint-file')?.at(-1),
     checkpointEveryMs: intFlag(flags, '--checkpoint-every-ms', 1000),
     vmId: c.vmId,
@@ -323,7 +409,7 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   });
   let listener;
   try {
-    listener = await listen(`ws://${m[1]}:${m[2]}`, { secret: c.secret, vmId: c.vmId, role: 'secondary', epoch: 0, minPeerEpoch: 0 });
+    listener = await listen(`ws://${m[1]}:${m[2]}`, { secret: c.secret, vmId: c.vmId, settings: c.settings, role: 'secondary', epoch: 0, minPeerEpoch: 0 });
   } catch (e) {
     throw new CliError((e as Error).message, e instanceof NetError ? EXIT.unavailable : EXIT.software);
   }
@@ -335,7 +421,22 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
     throw e;
   }) : undefined;
   listener.onConnection((t) => driver.attach(t));
-  listener.onRefused((err) => say(`refused a peer: ${err.code}: ${err.message}`));
+  // The same refusal again and again (a peer that keeps retrying) is said once every 10 s, with a count.
+  let refusedLast = '';
+  let refusedAtMs = -Infinity;
+  let refusedRepeats = 0;
+  listener.onRefused((err) => {
+    const line = `refused a peer: ${err.code}: ${err.message}`;
+    const now = Date.now();
+    if (line === refusedLast && now - refusedAtMs < 10_000) {
+      refusedRepeats++;
+      return;
+    }
+    say(refusedRepeats > 0 ? `${line} (and ${refusedRepeats} more times since the last such line)` : line);
+    refusedLast = line;
+    refusedAtMs = now;
+    refusedRepeats = 0;
+  });
   say(`listening on ${listener.url} for the primary of vm ${c.vmId}`);
   const statusTimer = setInterval(() => {
     figures.roll();
@@ -352,6 +453,6 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   await server?.close();
   await listener.close().catch(() => undefined);
   await c.lease.close().catch(() => undefined);
-  say(`guest exited with ${code} after go-live`);
+  say(driver.endedOnPrimary ? `guest exited with ${code} on the primary, every output released: done` : `guest exited with ${code} after go-live`);
   return code & 0xff;
 }
