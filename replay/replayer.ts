@@ -14,7 +14,7 @@ import { EntryKind, type LogEntry } from '../engine/log/entry.ts';
 import type { EntryColumns } from '../engine/log/entry-block.ts';
 import { callId, callIdCustom } from '../engine/log/call-table.ts';
 import { DigestTrack, decodeDigestPayload } from '../engine/log/digest-payload.ts';
-import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, isEndChannel } from '../engine/log/end-marker.ts';
+import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, isEndChannel, trapReason } from '../engine/log/end-marker.ts';
 import type { Divergence, DivergenceKind, EntryView } from './divergence.ts';
 import type { FaultHook } from './fault.ts';
 
@@ -343,7 +343,9 @@ export class Replayer implements HostCallHandler {
       if (e === END) break;
       if (e.kind === EntryKind.Digest && e.callIndex === callIndex) {
         this.take(e);
-        this.checkDigest(e, callIndex);
+        // A recording has no digest before a trap: this one was taken before an exit, and a run that trapped
+        // there is reported as the end it made (exit-mismatch), not as the state a trap left behind.
+        if (result.status !== 'trapped') this.checkDigest(e, callIndex);
         continue;
       }
       break;
@@ -360,11 +362,14 @@ export class Replayer implements HostCallHandler {
       }
     } else if (result.status === 'trapped') {
       if (e !== WAIT && e !== END && e.kind === EntryKind.Output && e.channel === END_TRAP) {
-        // A trap matches a recorded trap (its message may name another build's function: not compared).
+        // A trap matches a recorded trap of the same kind (V8's message names it: unreachable, an access out of
+        // bounds, a division by zero…).
         this.take(e);
-        this.o.onMatched?.(e.seq, e.kind);
+        const recorded = Buffer.from(e.data).toString();
+        if (recorded === result.error.message) this.o.onMatched?.(e.seq, e.kind);
+        else this.diverge('exit-mismatch', e, callIndex, `the guest trapped (${trapReason(result.error.message)}); the recording trapped (${trapReason(recorded)})`, { channel: END_TRAP, data: Buffer.from(result.error.message) });
       } else {
-        this.divergeEnd(e, callIndex, `the guest trapped: ${result.error.message}`, Buffer.from(result.error.message));
+        this.divergeEnd(e, callIndex, `the guest trapped (${trapReason(result.error.message)})`, Buffer.from(result.error.message));
       }
     }
     const rest = this.o.source.peek();

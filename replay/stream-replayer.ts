@@ -12,7 +12,7 @@
  */
 import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type InputCall, type Machine, type OutputCall, type RunResult } from '../engine/machine/machine.ts';
 import { EntryKind, type LogEntry } from '../engine/log/entry.ts';
-import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, isEndChannel } from '../engine/log/end-marker.ts';
+import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, isEndChannel, trapReason } from '../engine/log/end-marker.ts';
 import type { Divergence, DivergenceKind, EntryView } from './divergence.ts';
 import { END, WAIT, bytesEqual, describeEntry, entryView, type DigestCounts, type EntrySource, type ReplayOutcome } from './replayer.ts';
 
@@ -128,10 +128,10 @@ export class StreamReplayer implements HostCallHandler {
     if (result.status === 'exited') {
       if (end?.channel === END_EXIT && bytesEqual(end.data, exitCodeBytes(result.code))) this.note(end);
       else this.diverge('exit-mismatch', end, callIndex, `the guest exited with ${result.code}; the recording ${end ? `ends with ${describeEnd(end)}` : 'has no end marker'}`, { channel: END_EXIT, data: exitCodeBytes(result.code) });
-    } else if (end?.channel === END_TRAP) {
+    } else if (end?.channel === END_TRAP && Buffer.from(end.data).toString() === result.error.message) {
       this.note(end);
     } else {
-      this.diverge('exit-mismatch', end, callIndex, `the guest trapped: ${result.error.message}; the recording ${end ? `ends with ${describeEnd(end)}` : 'has no end marker'}`, { channel: END_EXIT, data: Buffer.from(result.error.message) });
+      this.diverge('exit-mismatch', end, callIndex, `the guest trapped (${trapReason(result.error.message)}); the recording ${end ? `ends with ${describeEnd(end)}` : 'has no end marker'}`, { channel: END_TRAP, data: Buffer.from(result.error.message) });
     }
     if (this.divergences.length === 0) {
       const input = this.inputs[0];
@@ -202,6 +202,6 @@ export class StreamReplayer implements HostCallHandler {
 
 function describeEnd(e: LogEntry): string {
   if (e.channel === END_EXIT) return `exit ${e.data.length >= 4 ? new DataView(e.data.buffer, e.data.byteOffset, 4).getInt32(0, true) : '?'}`;
-  if (e.channel === END_TRAP) return `a trap (${Buffer.from(e.data).toString()})`;
+  if (e.channel === END_TRAP) return `a trap (${trapReason(Buffer.from(e.data).toString())})`;
   return `a cap (${Buffer.from(e.data).toString()})`;
 }

@@ -22,3 +22,8 @@ export function exitCodeBytes(code: number): Uint8Array {
   new DataView(b.buffer).setInt32(0, code, true);
   return b;
 }
+
+/** A trap's message without the machine's "guest trapped: " prefix (what a divergence message quotes). */
+export function trapReason(message: string): string {
+  return message.replace(/^guest trapped: /, '');
+}

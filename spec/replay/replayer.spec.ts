@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
-import { END_CAP, END_EXIT, exitCodeBytes } from '../../engine/log/end-marker.ts';
+import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes } from '../../engine/log/end-marker.ts';
 import { singleFault } from '../../replay/fault.ts';
 import { decodeDigestPayload, encodeDigestPayload } from '../../engine/log/digest-payload.ts';
 import { firstDifference } from '../../replay/report/hexdump.ts';
@@ -292,6 +292,23 @@ describe(`Replayer (in-process, entries from ${via === 'array' ? 'an array' : 'a
       const cut = outputs(rec.entries)[5].seq;
       const short = await replay(LINES.path, { ...rec, entries: rec.entries.slice(0, cut) });
       expect(short.replayer.divergences.map((d) => [d.kind, d.seq])).to.deep.equal([['extra-call', -1]]);
+    });
+
+    it("a trap matches a recorded trap of the same kind only: another trap, or a trap where the recording exited, is an exit-mismatch", async () => {
+      const trapRec = await recordGuest(TRAP, { seed: 1 });
+      const end = trapRec.entries[trapRec.entries.length - 1];
+      expect([end.channel, Buffer.from(end.data).toString()]).to.deep.equal([END_TRAP, 'guest trapped: unreachable']);
+      const same = await replay(TRAP.path, trapRec);
+      expect(same.outcome.status).to.equal('identical');
+      const other = await replay(TRAP.path, { ...trapRec, entries: trapRec.entries.map((e) => (e === end ? withEntry(e, { data: Buffer.from('guest trapped: divide by zero') }) : e)) });
+      expect(other.replayer.divergences.map((d) => [d.kind, d.seq])).to.deep.equal([['exit-mismatch', end.seq]]);
+      expect(other.replayer.divergences[0].message).to.equal('the guest trapped (unreachable); the recording trapped (divide by zero)');
+      // A recording that exits there (with its digest before the exit): one divergence, the end, not the digest.
+      const digest = { ...end, kind: EntryKind.Digest, call: '', channel: 0, request: new Uint8Array(0), data: new Uint8Array(8) };
+      const exited = [...trapRec.entries.slice(0, -1), digest, withEntry(end, { seq: end.seq + 1, call: 'proc_exit', channel: END_EXIT, data: exitCodeBytes(0) })];
+      const r = await replay(TRAP.path, { ...trapRec, entries: exited });
+      expect(r.replayer.divergences.map((d) => d.kind)).to.deep.equal(['exit-mismatch']);
+      expect(r.replayer.divergences[0].message).to.match(/^the guest trapped \(unreachable\); the recording has proc_exit/);
     });
 
     it('a log that goes on after the run ended is a missing call', async () => {
