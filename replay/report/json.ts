@@ -14,8 +14,10 @@ function entry(e: EntryView | undefined) {
   return { seq: e.seq, callIndex: e.callIndex, kind: e.kind, call: e.call, channel: e.channel, request: bytes(e.request), data: bytes(e.data) };
 }
 
-export function jsonReport(r: ReplayReport): string {
-  return JSON.stringify(reportObject(r), null, 2) + '\n';
+/** One trace: its report, or (a trace that could not be replayed) `{ format, version, trace, status: "unusable", message }`. */
+export function jsonReport(r: TraceResult): string {
+  const o = r.status === 'unusable' ? { format: 'twinstep-replay-report', version: 1, trace: r.trace, status: r.status, message: r.message } : reportObject(r);
+  return JSON.stringify(o, null, 2) + '\n';
 }
 
 /**

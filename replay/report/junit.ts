@@ -27,8 +27,8 @@ function testcase(r: TraceResult): string[] {
   return lines;
 }
 
-/** One trace: a test suite named after it, with its one test case. */
-export function junitReport(r: ReplayReport): string {
+/** One trace: a test suite named after it, with its one test case (an <error type="unusable"> when it could not be replayed). */
+export function junitReport(r: TraceResult): string {
   return suites([r], baseName(r.trace));
 }
 

@@ -53,7 +53,12 @@ function digestsLine(r: ReplayReport): string {
 }
 
 /** Several traces: each one's report in turn (an unusable one says why), then the totals. */
+/** A trace that could not be replayed, and why. */
+export function unusableText(r: Extract<TraceResult, { status: 'unusable' }>): string {
+  return `twinstep replay: ${r.trace}\n  result: UNUSABLE: ${r.message}\n`;
+}
+
 export function textReports(results: readonly TraceResult[]): string {
-  const parts = results.map((r) => (r.status === 'unusable' ? `twinstep replay: ${r.trace}\n  result: UNUSABLE: ${r.message}\n` : textReport(r)));
+  const parts = results.map((r) => (r.status === 'unusable' ? unusableText(r) : textReport(r)));
   return `${parts.join('\n')}\n${totalsLine(results)}\n`;
 }

@@ -19,7 +19,7 @@ import { replayDevices } from '../../replay/devices.ts';
 import { TraceSource } from '../../replay/trace-source.ts';
 import { parseFault } from '../../replay/fault.ts';
 import { totalsLine, type ReplayReport, type TraceResult } from '../../replay/report/model.ts';
-import { textReport, textReports } from '../../replay/report/text.ts';
+import { textReport, textReports, unusableText } from '../../replay/report/text.ts';
 import { jsonReport, jsonReports } from '../../replay/report/json.ts';
 import { junitReport, junitReports } from '../../replay/report/junit.ts';
 import { CliError } from './cli-error.ts';
@@ -110,8 +110,20 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
     if (total >= OFFLOAD_COLD_MIN_BYTES) startHelperThread('decoder');
   }
   if (traces.length === 1) {
-    // One trace: an unusable one is the command's error (one line on stderr, exit 2).
-    const { report, notes } = await replayTrace(traces[0]!, o, modules, 'replaying');
+    // One trace: an unusable one is the command's error (one line on stderr, exit 2). A report asked for is still
+    // written, saying so: a CI step that publishes it must not find an earlier run's report, or none.
+    let replayed;
+    try {
+      replayed = await replayTrace(traces[0]!, o, modules, 'replaying');
+    } catch (e) {
+      if (!(e instanceof CliError) || e.exitCode !== REPLAY_EXIT.unusable || (!reportFile && format === 'text')) throw e;
+      const r = { trace: traces[0]!, status: 'unusable', message: e.message } as const;
+      const text = format === 'json' ? jsonReport(r) : format === 'junit' ? junitReport(r) : unusableText(r);
+      if (reportFile) writeOutputFile(reportFile, text, '--report', REPLAY_EXIT.unusable);
+      else process.stdout.write(text);
+      throw e;
+    }
+    const { report, notes } = replayed;
     const text = format === 'json' ? jsonReport(report) : format === 'junit' ? junitReport(report) : textReport(report);
     if (reportFile) {
       // The guest module a trace names is an input too, known only now.

@@ -395,6 +395,28 @@ describe('twinstep CLI (spawned)', function () {
       for (const r of [m, v, e]) expect(r.stderr.trim().split('\n'), show(r)).to.have.length(1);
     });
 
+    it('a single trace that cannot be replayed still gets the report asked for, replacing an older one (exit 2)', async () => {
+      writeFileSync(at('not-a-trace.twt'), 'hello\n');
+      const cases = [
+        { trace: at('not-a-trace.twt'), why: /not a twinstep trace file/ },
+        { trace: at('no-such.twt'), why: /no such file/ },
+      ];
+      for (const { trace, why } of cases) {
+        writeFileSync(at('stale.xml'), '<testsuites tests="1" failures="0" errors="0"/>');
+        const j = await cli.run(['replay', '--format', 'junit', '--report', at('stale.xml'), trace]);
+        expectUnusable(j, why, 'junit');
+        const xml = readFileSync(at('stale.xml'), 'utf8');
+        expect(xml).to.match(/<testsuites name="twinstep replay" tests="1" failures="0" errors="1"/);
+        expect(xml).to.match(/<error type="unusable" message="[^"]*"\/>/);
+        const o = await cli.run(['replay', '--format', 'json', trace]);
+        expectUnusable(o, why, 'json');
+        expect(JSON.parse(o.stdout)).to.deep.include({ format: 'twinstep-replay-report', status: 'unusable' });
+        const t = await cli.run(['replay', '--report', at('stale.txt'), trace]);
+        expectUnusable(t, why, 'text');
+        expect(readFileSync(at('stale.txt'), 'utf8')).to.match(/result: UNUSABLE: /);
+      }
+    });
+
     it('a recorder killed with SIGKILL leaves a trace whose prefix replays identically (seeded kill times)', async () => {
       const trials = [0, 1, 2, 3, 4];
       await pool(trials, 2, async (t) => {
