@@ -43,3 +43,8 @@ export interface Divergence {
   /** For digest mismatches: which memory pages (4 KiB) and which virtual-disk files differ. */
   readonly state: { readonly pages: readonly number[]; readonly files: readonly string[]; readonly devices: boolean } | undefined;
 }
+
+/** Where a divergence is: `entry #S, host call C`, or `host call C (no recorded entry)` past the log's entries. */
+export function divergenceWhere(d: Pick<Divergence, 'seq' | 'callIndex'>): string {
+  return d.seq >= 0 ? `entry #${d.seq}, host call ${d.callIndex}` : `host call ${d.callIndex} (no recorded entry)`;
+}

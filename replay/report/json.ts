@@ -54,7 +54,7 @@ function reportObject(r: ReplayReport) {
     durationMs: Math.round(r.durationMs),
     divergences: r.divergences.map((d) => ({
       kind: d.kind,
-      seq: d.seq,
+      seq: d.seq >= 0 ? d.seq : null, // null: past the recorded entries
       callIndex: d.callIndex,
       message: d.message,
       firstDifferingByte: d.expected && d.actual?.data ? firstDifference(d.expected.data, d.actual.data) : undefined,

@@ -5,6 +5,7 @@
  */
 import { escapeMarkup } from '../../engine/node/markup.ts';
 import { textReport } from './text.ts';
+import { divergenceWhere } from '../divergence.ts';
 import { totals, type ReplayReport, type TraceResult } from './model.ts';
 
 const seconds = (ms: number) => (ms / 1000).toFixed(3);
@@ -20,7 +21,7 @@ function testcase(r: TraceResult): string[] {
   }
   const lines = [`    <testcase classname="twinstep.replay" name="${escapeMarkup(`replay ${baseName(r.trace)} with ${r.guest}`)}" time="${seconds(r.durationMs)}">`];
   for (const d of r.divergences) {
-    lines.push(`      <failure type="${d.kind}" message="${escapeMarkup(`entry #${d.seq}, host call ${d.callIndex}: ${d.message}`)}"/>`);
+    lines.push(`      <failure type="${d.kind}" message="${escapeMarkup(`${divergenceWhere(d)}: ${d.message}`)}"/>`);
   }
   if (r.status === 'incomplete') lines.push(`      <error type="incomplete" message="${escapeMarkup(r.traceTail ?? 'replay did not complete')}"/>`);
   lines.push(`      <system-out>${escapeMarkup(textReport(r))}</system-out>`, '    </testcase>');

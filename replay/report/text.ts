@@ -15,7 +15,8 @@ function preview(b: Uint8Array, max = 40): string {
 }
 
 function divergenceText(d: Divergence, n: number): string {
-  const lines = [`divergence ${n}: ${d.kind} at entry #${d.seq} (host call ${d.callIndex})`, `  ${d.message}`];
+  const where = d.seq >= 0 ? `entry #${d.seq} (host call ${d.callIndex})` : `host call ${d.callIndex} (no recorded entry)`;
+  const lines = [`divergence ${n}: ${d.kind} at ${where}`, `  ${d.message}`];
   if (d.expected && d.actual?.data && d.expected.kind !== 'digest') lines.push(hexdumpDiff(d.expected.data, d.actual.data));
   if (d.expected && d.actual?.request) lines.push(hexdumpDiff(d.expected.request, d.actual.request));
   if (d.state) {

@@ -20,6 +20,7 @@ import { TraceSource } from '../../replay/trace-source.ts';
 import { parseFault } from '../../replay/fault.ts';
 import { totalsLine, type ReplayReport, type TraceResult } from '../../replay/report/model.ts';
 import { textReport, textReports, unusableText } from '../../replay/report/text.ts';
+import { divergenceWhere } from '../../replay/divergence.ts';
 import { jsonReport, jsonReports } from '../../replay/report/json.ts';
 import { junitReport, junitReports } from '../../replay/report/junit.ts';
 import { CliError } from './cli-error.ts';
@@ -280,7 +281,7 @@ function summaryLine(r: ReplayReport): string {
   if (r.status === 'identical') return `IDENTICAL (${r.entries} entries, ${r.callIndex} host calls)`;
   if (r.status === 'incomplete') return `INCOMPLETE (${r.traceTail})`;
   const d = r.divergences[0];
-  return `DIVERGED (${r.divergences.length}): first ${d.kind} at entry #${d.seq}, host call ${d.callIndex}: ${d.message}`;
+  return `DIVERGED (${r.divergences.length}): first ${d.kind} at ${divergenceWhere(d)}: ${d.message}`;
 }
 
 function usage<T>(f: () => T): T {

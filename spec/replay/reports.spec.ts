@@ -185,6 +185,15 @@ describe('replay reports', function () {
       expect(findAll(doc, 'system-out')[0].text).to.include('"changed <&> \\"line\\"\\n"');
     });
 
+    it('a divergence past the recorded entries names its host call, never an entry #-1 (text, JSON, JUnit)', () => {
+      const d = { ...differential.divergences[0], kind: 'extra-call' as const, seq: -1, callIndex: 12, message: 'the guest made fd_write at host call 12, after the end of the recording' };
+      const r = { ...differential, divergences: [d] };
+      expect(textReport(r)).to.include('divergence 1: extra-call at host call 12 (no recorded entry)');
+      expect(JSON.parse(jsonReport(r)).divergences[0].seq).to.equal(null);
+      expect(findAll(parseXml(junitReport(r)), 'failure')[0].attrs.message).to.match(/^host call 12 \(no recorded entry\): the guest made/);
+      for (const t of [textReport(r), jsonReport(r), junitReport(r)]) expect(t).not.to.include('#-1');
+    });
+
     it('survives control characters and markup in messages', () => {
       const d = { ...differential.divergences[0], message: 'bad \u0001\u001b[31m <tag attr="x"> & ]]> \u0000end' };
       const doc = parseXml(junitReport({ ...differential, trace: 'we<ird>&"name".twt', divergences: [d] }));
