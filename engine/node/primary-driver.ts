@@ -22,7 +22,7 @@ import type { LoadedModule } from '../wasi/loader.ts';
 import type { WasiMachine } from '../wasi/machine.ts';
 import type { Transport } from '../net/transport.ts';
 import { LeaseIo } from './lease-io.ts';
-import { pollSleepNs, type SleepGate } from './guest-sleep.ts';
+import { callWait, type SleepGate } from './guest-sleep.ts';
 import { Precopy, chunkHashXxh64, takeCheckpoint } from './state-transfer.ts';
 import { keepForLater, listenChannel, sendAllOnChannel, type EncodedMessage } from './channel.ts';
 import { SliceTimer } from './slice-timer.ts';
@@ -107,6 +107,9 @@ const PRECOPY_STEP_BYTES = 4 << 20;
 /** Poll sleeps shorter than this are slept in place: a timer would cost more than it saves. */
 const SLEEP_IN_PLACE_NS = 200_000n;
 
+/** How often a guest waiting for stdin looks again, with devices that cannot read it in the background. */
+const STDIN_RECHECK_MS = 5;
+
 export class PrimaryDriver {
   readonly core: PrimaryCore;
   private transport: Transport | undefined;
@@ -115,6 +118,8 @@ export class PrimaryDriver {
   private readonly precopy = new Map<number, BigUint64Array>();
   private sleepUntilMs = 0;
   private sleptAt = -1;
+  /** The call at sleptAt also waits for stdin to be readable (a read of stdin, a poll on it). */
+  private sleepOnStdin = false;
   private running = false;
   private scheduled = false;
   private readonly slice: SliceTimer;
@@ -368,8 +373,22 @@ export class PrimaryDriver {
     if (!this.started && this.o.waitForSecondary && this.status?.mode !== 'protected') return;
     const wait = this.sleepUntilMs - this.now();
     if (wait > 0) {
-      setTimeout(() => this.kick(), wait);
-      return;
+      if (!this.sleepOnStdin) {
+        setTimeout(() => this.kick(), wait);
+        return;
+      }
+      const d = this.o.sleep.devices;
+      if (d.stdinBuffered && d.stdinFill ? !d.stdinBuffered() : !d.stdinReady()) {
+        if (d.stdinFill) {
+          // Woken by what comes in (and by the clock when the call has one).
+          d.stdinFill(() => this.kick());
+          if (Number.isFinite(wait)) setTimeout(() => this.kick(), wait);
+        } else {
+          setTimeout(() => this.kick(), Math.min(wait, STDIN_RECHECK_MS));
+        }
+        return;
+      }
+      this.sleepUntilMs = 0; // stdin is readable: the call runs now, its clocks not yet due
     }
     this.started = true;
     this.running = true;
@@ -571,19 +590,24 @@ export class PrimaryDriver {
   }
 
   private input(call: InputCall): Uint8Array | typeof PAUSE {
-    if (call.name === 'poll_oneoff' && this.sleptAt !== call.index) {
-      const ns = pollSleepNs(call.request, this.o.sleep.devices);
-      if (ns !== undefined && ns > SLEEP_IN_PLACE_NS) {
-        // Sleep with a timer, not in the guest: the event loop must keep serving acks and heartbeats.
+    if ((call.name === 'poll_oneoff' || call.name === 'fd_read') && this.sleptAt !== call.index) {
+      const w = callWait(call.name, call.request, this.o.sleep.devices);
+      if (w && (w.stdin || w.sleepNs! > SLEEP_IN_PLACE_NS)) {
+        // Wait with a timer (and for stdin, by looking again), not in the guest: the event loop must keep serving
+        // acks, heartbeats and lease renewals. A guest blocked in a read of stdin stopped them all, and the
+        // secondary took over from a primary that was only waiting for its input.
         this.sleptAt = call.index;
-        this.sleepUntilMs = this.now() + Number(ns) / 1e6;
+        this.sleepOnStdin = w.stdin;
+        this.sleepUntilMs = w.sleepNs === undefined ? Infinity : this.now() + Number(w.sleepNs) / 1e6;
         return PAUSE;
       }
     }
-    if (this.sleptAt === call.index) this.o.sleep.waited();
+    // Back at the call it waited for: its clocks are due (skip the poll's sleeps), or stdin is readable.
+    if (this.sleptAt === call.index && this.sleepUntilMs !== 0) this.o.sleep.waited();
     if (this.periodicDigest(call.index) && this.boundReached()) return PAUSE;
     // live()'s bytes last until the next host call: the core copies them (and the request) into its log at once.
     const data = call.live();
+    this.o.sleep.callDone();
     // Entries are batched by the core and flushed at the end of the slice (tick); act only when the core has
     // something to say, so a host-call-heavy guest does not pay for a full ready() per call.
     if (this.core.input(call.index, call.name, call.request, data)) this.act();

@@ -32,6 +32,16 @@ export interface Devices {
   stdinRead(max: number): Uint8Array;
   /** Whether stdin has data or EOF ready without blocking (for poll_oneoff). */
   stdinReady(): boolean;
+  /**
+   * For a driver that must not block (a protected primary): whether a read of stdin returns at once (data
+   * buffered, end of input seen, or a file), asking nothing of stdin itself.
+   */
+  stdinBuffered?(): boolean;
+  /**
+   * Reads stdin in the background (not blocking this thread) until something is buffered or its end is seen,
+   * then calls `done`. While such a read is out, stdinReady says false rather than read beside it.
+   */
+  stdinFill?(done: () => void): void;
   /** Block the process for `ns` nanoseconds (poll_oneoff clock subscriptions). */
   sleepNs(ns: bigint): void;
 }

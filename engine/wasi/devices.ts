@@ -3,7 +3,7 @@
  * This is the ONLY module of the engine allowed to read the wall clock or randomness; everything it
  * returns reaches the guest through ctx.input, so a recording captures it and a replay never calls it.
  */
-import { closeSync, fstatSync, openSync, readSync, constants as fsc } from 'node:fs';
+import { closeSync, fstatSync, openSync, read, readSync, constants as fsc } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import type { Devices } from './context.ts';
 
@@ -41,9 +41,27 @@ export function liveDevices(options: LiveDevicesOptions = {}): Devices {
   // consecutive realtime readings never go backwards within a run (NTP steps are not followed).
   const anchorMono = monotonicNs();
   const anchorReal = BigInt(Date.now()) * 1_000_000n;
-  // Bytes taken from stdin by a readiness probe, handed out by the next stdinRead.
+  // Bytes taken from stdin by a readiness probe or a background read, handed out by the next stdinRead.
   let peeked: Uint8Array = new Uint8Array(0);
   let eofSeen = false;
+  // A background read (stdinFill) is out: nothing else reads stdin meanwhile, so bytes keep their order.
+  let filling = false;
+  let fillWaiters: Array<() => void> = [];
+  const append = (b: Uint8Array): void => {
+    const all = new Uint8Array(peeked.length + b.length);
+    all.set(peeked);
+    all.set(b, peeked.length);
+    peeked = all;
+  };
+  /** stdin is a regular file or /dev/null: a read never waits. */
+  const fileLike = (): boolean => {
+    try {
+      const st = fstatSync(stdinFd);
+      return st.isFile() || (st.isCharacterDevice() && st.rdev === 0x103);
+    } catch {
+      return true;
+    }
+  };
   // Entropy pool for small random() requests (see random()); randomAt: the first byte not handed out yet.
   const randomPool = new Uint8Array(RANDOM_POOL_BYTES);
   let randomAt = RANDOM_POOL_BYTES;
@@ -79,6 +97,7 @@ export function liveDevices(options: LiveDevicesOptions = {}): Devices {
    */
   const probe = (): boolean => {
     if (peeked.length > 0 || eofSeen) return true;
+    if (filling) return false;
     let st;
     try {
       st = fstatSync(stdinFd);
@@ -152,6 +171,31 @@ export function liveDevices(options: LiveDevicesOptions = {}): Devices {
       return readBlocking(max);
     },
     stdinReady: probe,
+    stdinBuffered(): boolean {
+      return peeked.length > 0 || eofSeen || (!filling && fileLike());
+    },
+    stdinFill(done: () => void): void {
+      if (peeked.length > 0 || eofSeen) return done();
+      fillWaiters.push(done);
+      if (filling) return;
+      filling = true;
+      const buf = Buffer.alloc(65536);
+      // On the thread pool: a pipe, terminal or socket with nothing to read blocks a pool thread, not this one.
+      const once = (): void =>
+        read(stdinFd, buf, 0, buf.length, null, (err, n) => {
+          if (err && isAgain(err)) {
+            setTimeout(once, 5); // a non-blocking stdin: look again shortly
+            return;
+          }
+          filling = false;
+          if (err || n === 0) eofSeen = true;
+          else append(new Uint8Array(buf.buffer, buf.byteOffset, n).slice());
+          const waiting = fillWaiters;
+          fillWaiters = [];
+          for (const w of waiting) w();
+        });
+      once();
+    },
     sleepNs(ns: bigint): void {
       // Atomics.wait takes milliseconds (fractions allowed); long sleeps go in slices to stay in range.
       let left = ns;

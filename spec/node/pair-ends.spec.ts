@@ -2,17 +2,19 @@
  * How a protected pair's run ends, and how the next one starts (real processes on loopback): a guest that exits
  * or traps ends both sides with its code and no go-live; the lease's fence lets the next run of the VM start at
  * the next epoch, refuses a new run while an earlier one did not end (unless --new-run), and settings or a lease
- * the two sides cannot work with are refused before anything runs.
+ * the two sides cannot work with are refused before anything runs. A guest waiting for its input is no failure.
  */
 import { expect } from 'chai';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, lines, pairDir, startPrimary, startSecondary, waitFor, warmCache } from '../support/pair-procs.ts';
+import { spawn } from 'node:child_process';
+import { CLI, ROOT, lines, pairDir, startPrimary, startSecondary, waitFor, warmCache } from '../support/pair-procs.ts';
 import { EXIT } from '../../scripts/cli/exit-codes.ts';
 
 const TICKER = join(ROOT, 'guests/build/c/ticker.wasm');
 const TRAP = join(ROOT, 'guests/build/c/trap.wasm');
+const ECHO = join(ROOT, 'guests/build/c/echo.wasm');
 const cache = mkdtempSync(join(tmpdir(), 'twinstep-cache-'));
 const env = { TWINSTEP_CACHE: cache };
 
@@ -24,7 +26,7 @@ describe('the end of a protected run, and the next one (real processes on loopba
   this.timeout(300_000);
 
   before(async () => {
-    await warmCache(cache, [TICKER, TRAP]);
+    await warmCache(cache, [TICKER, TRAP, ECHO]);
   });
 
   it('a guest that exits ends both sides with its code, without a go-live; the same pair then runs again on the same lease', async () => {
@@ -85,6 +87,27 @@ describe('the end of a protected run, and the next one (real processes on loopba
     expect(lines(fresh.stdout)).to.deep.equal(['tick 1', 'tick 2', 'tick 3']);
     expect(fence(dir).epoch).to.be.greaterThan(held.epoch);
     expect(fence(dir).ended).to.equal(true);
+  });
+
+  it('a guest waiting for stdin far longer than the peer timeout keeps its secondary: no failover, no input lost', async () => {
+    const dir = pairDir();
+    const sec = await startSecondary(dir, [], env);
+    const child = spawn(process.execPath, [CLI, 'primary', '--peer', sec.url, '--secret-file', 'secret', ECHO], { cwd: dir, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.stdin.write('first\n');
+    await waitFor('the first line', () => out.includes('FIRST'), 30_000);
+    // Three peer timeouts (500 ms) with the guest blocked in its read of stdin.
+    await new Promise((r) => setTimeout(r, 1500));
+    child.stdin.end('second\n');
+    expect(await exited, err).to.equal(0);
+    expect(await sec.proc.exited, sec.proc.stderr).to.equal(0);
+    expect(lines(out)).to.deep.equal(['FIRST', 'SECOND', 'lines: 2']);
+    expect(sec.proc.stderr).not.to.match(/GOING LIVE|E_PEER_LOST|candidate/);
+    expect(err).not.to.match(/unprotected|DEPOSED|ran \d+ ms without a host call/);
   });
 
   it('refuses other release or dispatch settings on both sides (E_SETTINGS), naming both', async () => {
