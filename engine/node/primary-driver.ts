@@ -120,6 +120,8 @@ export class PrimaryDriver {
   private sleptAt = -1;
   /** The call at sleptAt also waits for stdin to be readable (a read of stdin, a poll on it). */
   private sleepOnStdin = false;
+  /** The call whose wait has its timer (and background stdin read) set. */
+  private wakersAt = -1;
   private running = false;
   private scheduled = false;
   private readonly slice: SliceTimer;
@@ -373,18 +375,25 @@ export class PrimaryDriver {
     if (!this.started && this.o.waitForSecondary && this.status?.mode !== 'protected') return;
     const wait = this.sleepUntilMs - this.now();
     if (wait > 0) {
+      // The wakers of a wait are set once (pump runs at every ack and heartbeat meanwhile).
+      const arm = this.wakersAt !== this.sleptAt;
+      this.wakersAt = this.sleptAt;
+      const wake = (): void => {
+        this.wakersAt = -1; // a waker that came a little early arms the next
+        this.kick();
+      };
       if (!this.sleepOnStdin) {
-        setTimeout(() => this.kick(), wait);
+        if (arm) setTimeout(wake, wait);
         return;
       }
       const d = this.o.sleep.devices;
       if (d.stdinBuffered && d.stdinFill ? !d.stdinBuffered() : !d.stdinReady()) {
-        if (d.stdinFill) {
-          // Woken by what comes in (and by the clock when the call has one).
-          d.stdinFill(() => this.kick());
-          if (Number.isFinite(wait)) setTimeout(() => this.kick(), wait);
-        } else {
+        if (!d.stdinFill) {
           setTimeout(() => this.kick(), Math.min(wait, STDIN_RECHECK_MS));
+        } else if (arm) {
+          // Woken by what comes in, and by the clock when the call has one.
+          d.stdinFill(wake);
+          if (Number.isFinite(wait)) setTimeout(wake, wait);
         }
         return;
       }
