@@ -26,7 +26,7 @@ import { connect } from '../../engine/net/endpoint.ts';
 import type { HostCallHandler } from '../../engine/machine/machine.ts';
 import { lines, pairDir, startPrimary, startSecondary, waitFor } from '../../spec/support/pair-procs.ts';
 import { median, percentile } from './timing.ts';
-import { DIGEST_BUDGET_DEFAULT, DIGEST_EVERY_DEFAULT } from '../cli/pair.ts';
+import { DIGEST_BUDGET_DEFAULT, DIGEST_EVERY_DEFAULT, pairSettings } from '../cli/pair.ts';
 import { cdf, lineChart, toCsv, writeBenchFile, type Series } from './plot.ts';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -101,7 +101,8 @@ export async function protectedRun(c: Case, release: 'ack' | 'compare', secondar
     core: { releaseRule: release, leaseRenewMs: 200 },
     start: { mode: 'unprotected' },
     lease: new LeaseIo(new FileLease(join(dir, '.twinstep-lease'), { ttlMs: 600 }), 'bench-primary', () => Date.now(), new FileFence(join(dir, '.twinstep-lease.fence'))),
-    connect: () => connect(url, { secret, vmId: 'default', role: 'primary', epoch: () => epoch, minPeerEpoch: 0 }),
+    // The settings `twinstep secondary --release RULE` runs with (its handshake refuses others).
+    connect: () => connect(url, { secret, vmId: 'default', settings: pairSettings(release, 'primary'), role: 'primary', epoch: () => epoch, minPeerEpoch: 0 }),
     emit: () => {},
     log: () => {},
     digestEveryCalls,

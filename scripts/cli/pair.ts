@@ -137,13 +137,18 @@ async function common(flags: Map<string, string[]>, role: string): Promise<Commo
     lease: new LeaseIo(lease, holder, () => Date.now(), fence),
     leaseBackend: lease,
     fence,
-    settings: `release=${releaseRule} dispatch=${dispatchSide}`,
+    settings: pairSettings(releaseRule, dispatchSide),
     leaseSpec: spec,
     pair,
     digestEveryCalls: intFlag(flags, '--digest-every', DIGEST_EVERY_DEFAULT),
     digestBudget: digestBudgetFlag(flags, ['--digest-every'], DIGEST_BUDGET_DEFAULT),
     quiet: flags.has('--quiet'),
   };
+}
+
+/** The settings both sides of a pair must run alike, as the channel's handshake compares them (E_SETTINGS). */
+export function pairSettings(releaseRule: 'ack' | 'compare', dispatchSide: 'primary' | 'secondary'): string {
+  return `release=${releaseRule} dispatch=${dispatchSide}`;
 }
 
 /** The flag each setting comes from, for a usage error that names what to change. */
