@@ -14,7 +14,7 @@ import { EntryKind, type LogEntry } from '../engine/log/entry.ts';
 import type { EntryColumns } from '../engine/log/entry-block.ts';
 import { callId, callIdCustom } from '../engine/log/call-table.ts';
 import { DigestTrack, decodeDigestPayload } from '../engine/log/digest-payload.ts';
-import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, isEndChannel, trapReason } from '../engine/log/end-marker.ts';
+import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, exitCodeOf, isEndChannel, trapReason } from '../engine/log/end-marker.ts';
 import type { Divergence, DivergenceKind, EntryView } from './divergence.ts';
 import type { FaultHook } from './fault.ts';
 
@@ -355,7 +355,7 @@ export class Replayer implements HostCallHandler {
       if (e !== WAIT && e !== END && e.kind === EntryKind.Output && e.channel === END_EXIT) {
         // proc_exit itself is compared as an output; a return from _start has its end marker checked here.
         this.take(e);
-        if (!bytesEqual(e.data, exitCodeBytes(result.code))) this.diverge('exit-mismatch', e, callIndex, `the guest exited with ${result.code}, recorded exit ${readI32(e.data)}`, { channel: END_EXIT, data: exitCodeBytes(result.code) });
+        if (!bytesEqual(e.data, exitCodeBytes(result.code))) this.diverge('exit-mismatch', e, callIndex, `the guest exited with ${result.code}, recorded exit ${exitCodeOf(e.data)}`, { channel: END_EXIT, data: exitCodeBytes(result.code) });
         else this.o.onMatched?.(e.seq, e.kind);
       } else if (!this.endSeen) {
         this.divergeEnd(e, callIndex, `the guest exited with ${result.code}`, exitCodeBytes(result.code));
@@ -616,9 +616,6 @@ function describe(e: LogEntry): string {
   return `${e.call} (${kindName(e.kind)})`;
 }
 
-function readI32(b: Uint8Array): number {
-  return b.length >= 4 ? new DataView(b.buffer, b.byteOffset, 4).getInt32(0, true) : NaN;
-}
 
 /** Whether the words `rw` are the little-endian words of `v` from byte `at`. */
 function sameWords(rw: Int32Array, v: DataView, at: number): boolean {

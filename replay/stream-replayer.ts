@@ -12,7 +12,7 @@
  */
 import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type InputCall, type Machine, type OutputCall, type RunResult } from '../engine/machine/machine.ts';
 import { EntryKind, type LogEntry } from '../engine/log/entry.ts';
-import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, isEndChannel, trapReason } from '../engine/log/end-marker.ts';
+import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, exitCodeOf, isEndChannel, trapReason } from '../engine/log/end-marker.ts';
 import type { Divergence, DivergenceKind, EntryView } from './divergence.ts';
 import { END, WAIT, bytesEqual, describeEntry, entryView, type DigestCounts, type EntrySource, type ReplayOutcome } from './replayer.ts';
 
@@ -201,7 +201,7 @@ export class StreamReplayer implements HostCallHandler {
 }
 
 function describeEnd(e: LogEntry): string {
-  if (e.channel === END_EXIT) return `exit ${e.data.length >= 4 ? new DataView(e.data.buffer, e.data.byteOffset, 4).getInt32(0, true) : '?'}`;
+  if (e.channel === END_EXIT) return `exit ${Number.isNaN(exitCodeOf(e.data)) ? '?' : exitCodeOf(e.data)}`;
   if (e.channel === END_TRAP) return `a trap (${trapReason(Buffer.from(e.data).toString())})`;
   return `a cap (${Buffer.from(e.data).toString()})`;
 }

@@ -17,6 +17,11 @@ export function isEndChannel(channel: number): boolean {
   return channel === END_EXIT || channel === END_TRAP || channel === END_CAP;
 }
 
+/** The exit code an END_EXIT entry carries (NaN when its data is too short). */
+export function exitCodeOf(data: Uint8Array): number {
+  return data.length >= 4 ? new DataView(data.buffer, data.byteOffset, 4).getInt32(0, true) : NaN;
+}
+
 export function exitCodeBytes(code: number): Uint8Array {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setInt32(0, code, true);

@@ -14,7 +14,7 @@ import type { GoLive, RestoreRequest, SecondaryStatus } from '../core/secondary-
 import type { DivergenceReason } from '../core/messages.ts';
 import { EntryKind, type LogEntry } from '../log/entry.ts';
 import type { EntryBlock } from '../log/entry-block.ts';
-import { END_TRAP } from '../log/end-marker.ts';
+import { END_TRAP, exitCodeOf } from '../log/end-marker.ts';
 import type { HeldOutput } from '../core/output-gate.ts';
 import type { LoadedModule } from '../wasi/loader.ts';
 import type { WasiMachine } from '../wasi/machine.ts';
@@ -282,7 +282,7 @@ export class SecondaryDriver {
   private endWithPrimary(end: HeldOutput): void {
     this.endedOnPrimary = true;
     this.stop();
-    this.finish(end.channel === END_TRAP ? 134 : new DataView(end.data.buffer, end.data.byteOffset, end.data.byteLength).getInt32(0, true));
+    this.finish(end.channel === END_TRAP ? 134 : exitCodeOf(end.data));
   }
 
   private kick(): void {

@@ -3,7 +3,7 @@
  * This is the ONLY module of the engine allowed to read the wall clock or randomness; everything it
  * returns reaches the guest through ctx.input, so a recording captures it and a replay never calls it.
  */
-import { closeSync, fstatSync, openSync, read, readSync, constants as fsc } from 'node:fs';
+import { closeSync, fstatSync, openSync, read, readSync, constants as fsc, type Stats } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import type { Devices } from './context.ts';
 
@@ -53,13 +53,13 @@ export function liveDevices(options: LiveDevicesOptions = {}): Devices {
     all.set(b, peeked.length);
     peeked = all;
   };
-  /** stdin is a regular file or /dev/null: a read never waits. */
-  const fileLike = (): boolean => {
+  /** stdin is a regular file or /dev/null (or cannot be looked at): a read never waits. */
+  const fileLike = (st: Stats | undefined): boolean => !st || st.isFile() || (st.isCharacterDevice() && st.rdev === 0x103);
+  const stdinStat = (): Stats | undefined => {
     try {
-      const st = fstatSync(stdinFd);
-      return st.isFile() || (st.isCharacterDevice() && st.rdev === 0x103);
+      return fstatSync(stdinFd);
     } catch {
-      return true;
+      return undefined;
     }
   };
   // Entropy pool for small random() requests (see random()); randomAt: the first byte not handed out yet.
@@ -98,13 +98,8 @@ export function liveDevices(options: LiveDevicesOptions = {}): Devices {
   const probe = (): boolean => {
     if (peeked.length > 0 || eofSeen) return true;
     if (filling) return false;
-    let st;
-    try {
-      st = fstatSync(stdinFd);
-    } catch {
-      return true;
-    }
-    if (st.isFile() || (st.isCharacterDevice() && st.rdev === 0x103)) return true;
+    const st = stdinStat();
+    if (!st || fileLike(st)) return true;
     if (!st.isFIFO() && !st.isCharacterDevice()) return true;
     let fd: number;
     try {
@@ -172,7 +167,7 @@ export function liveDevices(options: LiveDevicesOptions = {}): Devices {
     },
     stdinReady: probe,
     stdinBuffered(): boolean {
-      return peeked.length > 0 || eofSeen || (!filling && fileLike());
+      return peeked.length > 0 || eofSeen || (!filling && fileLike(stdinStat()));
     },
     stdinFill(done: () => void): void {
       if (peeked.length > 0 || eofSeen) return done();

@@ -13,11 +13,10 @@ import { readModuleFile } from '../../engine/wasi/boot.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import { decodeMachineState } from '../../engine/wasi/snapshot.ts';
-import { readFileSync } from 'node:fs';
+import { accessSync, readFileSync, constants as fsConstants } from 'node:fs';
 import { parseLeaseSpec, parseLeaseSpecString } from '../../engine/lease/lease-spec.ts';
 import { fenceForSpec, type Fence } from '../../engine/lease/fence.ts';
 import type { Lease, LeaseRecord } from '../../engine/lease/lease.ts';
-import { accessSync, constants as fsConstants } from 'node:fs';
 import { connect, listen } from '../../engine/net/endpoint.ts';
 import { loadSecretFile } from '../../engine/net/secret.ts';
 import { NetError } from '../../engine/net/errors.ts';
@@ -220,8 +219,8 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     devices: sleep.devices,
   });
   const say = log('primary', c.quiet);
-  await checkLease(c);
-  const startEpoch = await firstEpoch(c, flags.has('--new-run'), say);
+  const held = await checkLease(c);
+  const startEpoch = await firstEpoch(c, held, flags.has('--new-run'), say);
   let epoch = 0;
   // Live figures for the status line and page: how long outputs were held (entering the gate to release), how
   // late this process's event loop ran (a stall here or on the secondary's host is what a long hold is), totals.
@@ -292,7 +291,7 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
  * run the VM) refuses the start unless `newRun` (the operator says no node runs the VM any more); the lease
  * itself still refuses a node that holds it now.
  */
-async function firstEpoch(c: Common, newRun: boolean, say: (line: string) => void): Promise<number> {
+async function firstEpoch(c: Common, held: LeaseRecord | null, newRun: boolean, say: (line: string) => void): Promise<number> {
   const refuse = async (message: string, code: number): Promise<never> => {
     await c.lease.close().catch(() => undefined);
     throw new CliError(message, code);
@@ -316,36 +315,39 @@ async function firstEpoch(c: Common, newRun: boolean, say: (line: string) => voi
   // A lease still held is either a node that runs the VM (it renews it: refused) or one that stopped without
   // giving it up (a crash): its grant runs out within the lease's TTL.
   let first: LeaseRecord | null = null;
-  for (;;) {
-    let cur;
-    try {
-      cur = await c.leaseBackend.current();
-    } catch (e) {
-      return refuse(`lease ${c.leaseSpec} cannot be used: ${(e as Error).message}`, EXIT.unavailable);
-    }
+  for (let cur = held; ; ) {
     if (!cur) return epoch;
     if (first && (cur.holder !== first.holder || cur.expiresAtMs !== first.expiresAtMs)) {
       return refuse(`the lease of vm ${c.vmId} (${c.leaseSpec}) is held by ${cur.holder}, which renews it: a node runs this VM. Start this host as its secondary.`, EXIT.deposed);
     }
     if (!first) say(`the lease is held by ${cur.holder} until ${Math.max(0, cur.expiresAtMs - Date.now())} ms from now: waiting for it to run out (a holder that renews it refuses this start)`);
     first = cur;
-    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(10, cur.expiresAtMs - Date.now() + 10))));
+    await new Promise((r) => setTimeout(r, Math.min(250, Math.max(10, first!.expiresAtMs - Date.now() + 10))));
+    try {
+      cur = await c.leaseBackend.current();
+    } catch (e) {
+      return refuse(`lease ${c.leaseSpec} cannot be used: ${(e as Error).message}`, EXIT.unavailable);
+    }
   }
 }
 
-/** Refuses a lease that cannot be used at startup (a directory that cannot be created or written, etcd down). */
-async function checkLease(c: Common): Promise<void> {
+/**
+ * Refuses a lease that cannot be used at startup (a directory that cannot be created or written, etcd down);
+ * resolves who holds it now (null: nobody).
+ */
+async function checkLease(c: Common): Promise<LeaseRecord | null> {
   let timer: NodeJS.Timeout | undefined;
   let answered = false;
   try {
-    await Promise.race([
+    const held = await Promise.race([
       c.leaseBackend.current().finally(() => (answered = true)),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer in ${LEASE_CHECK_MS / 1000} s`)), LEASE_CHECK_MS);
       }),
-    ]);
+    ]) as LeaseRecord | null;
     const s = parseLeaseSpecString(c.leaseSpec);
     if (s.kind === 'file') accessSync(s.dir, fsConstants.W_OK);
+    return held;
   } catch (e) {
     // (A backend that never answered would hold the close up too.)
     if (answered) await c.lease.close().catch(() => undefined);
