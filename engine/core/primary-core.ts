@@ -17,6 +17,7 @@ import {
   type DivergenceMessage,
   type JoinMessage,
   type Message,
+  type PrimaryHeartbeat,
   type PrimaryMode,
   type StateChunkMessage,
   type StateEndMessage,
@@ -241,15 +242,7 @@ export class PrimaryCore {
       this.losePeer(`silent for ${nowMs - this.lastHeardMs} ms`);
     if (nowMs - this.lastHeartbeatMs >= this.config.heartbeatMs) {
       this.lastHeartbeatMs = nowMs;
-      this.messages.push({
-        type: 'primary-heartbeat',
-        vmId: this.config.vmId,
-        epoch: this.epoch,
-        lastSeq: this.nextSeq - 1,
-        releasedSeq: this.gate.releasedSeq(this.nextSeq),
-        mode: this.mode,
-        joinId: this.joinId,
-      });
+      this.messages.push(this.heartbeat());
     }
     if (this.streaming() && this.receivedSeq < this.sentSeq && nowMs - this.lastProgressMs >= this.config.retransmitMs) {
       this.sentSeq = this.receivedSeq; // go back N: everything unacked goes again
@@ -267,6 +260,23 @@ export class PrimaryCore {
     this.flushWanted = true; // entries are batched per tick
     this.pump();
     this.checkInvariants();
+  }
+
+  /**
+   * The heartbeat this side sends now. Also what a driver hands the channel to repeat while the guest runs a long
+   * stretch (Transport.whileBusy): the secondary takes the highest lastSeq and releasedSeq it heard, so a repeat
+   * that grew stale meanwhile changes nothing.
+   */
+  heartbeat(): PrimaryHeartbeat {
+    return {
+      type: 'primary-heartbeat',
+      vmId: this.config.vmId,
+      epoch: this.epoch,
+      lastSeq: this.nextSeq - 1,
+      releasedSeq: this.gate.releasedSeq(this.nextSeq),
+      mode: this.mode,
+      joinId: this.joinId,
+    };
   }
 
   ready(): PrimaryReady {

@@ -20,6 +20,7 @@ import {
   type DivergenceMessage,
   type Message,
   type PrimaryHeartbeat,
+  type SecondaryHeartbeat,
   type SecondaryState,
   type StateChunkMessage,
   type StateEndMessage,
@@ -182,10 +183,12 @@ export class SecondaryCore {
     }
     this.checkPrimary();
     const c = this.config;
-    if (nowMs - this.lastHeartbeatMs >= c.heartbeatMs && this.state !== 'live' && this.state !== 'ended') {
-      this.lastHeartbeatMs = nowMs;
-      const [r, m] = this.ackPositions();
-      this.messages.push({ type: 'secondary-heartbeat', vmId: c.vmId, epoch: this.epoch, receivedSeq: r, matchedSeq: m, state: this.state });
+    if (nowMs - this.lastHeartbeatMs >= c.heartbeatMs) {
+      const h = this.heartbeat();
+      if (h) {
+        this.lastHeartbeatMs = nowMs;
+        this.messages.push(h);
+      }
     }
     if (nowMs - this.lastResendMs >= c.retransmitMs) this.resendOnTimer();
     this.ackFlushWanted = true; // acks are batched per tick (or every ackEntriesEvery entries)
@@ -294,6 +297,17 @@ export class SecondaryCore {
         if (this.config.ackOutputsAtOnce) this.ackFlushWanted = true;
       }
     }
+  }
+
+  /**
+   * The heartbeat this side sends now (none once it is live or ended). Also what the driver hands the channel to
+   * repeat while a replay slice runs long (Transport.whileBusy): the primary takes the highest receivedSeq and
+   * matchedSeq it heard, so a repeat that grew stale meanwhile changes nothing.
+   */
+  heartbeat(): SecondaryHeartbeat | undefined {
+    if (this.state === 'live' || this.state === 'ended') return undefined;
+    const [r, m] = this.ackPositions();
+    return { type: 'secondary-heartbeat', vmId: this.config.vmId, epoch: this.epoch, receivedSeq: r, matchedSeq: m, state: this.state };
   }
 
   /** A primary heartbeat from a newer epoch: is it serving somebody else (or nobody)? Then this node must rejoin. */

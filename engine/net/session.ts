@@ -79,6 +79,14 @@ export class Session extends TransportBase {
     this.raw.uncork?.();
   }
 
+  whileBusy<T>(everyMs: number, beat: () => Uint8Array | undefined, work: () => T): T {
+    return this.ready && !this.closed && this.raw.whileBusy ? this.raw.whileBusy(everyMs, beat, work) : work();
+  }
+
+  get standInBeats(): number {
+    return this.raw.standInBeats ?? 0;
+  }
+
   close(err?: NetError): void {
     if (this.closed) return;
     this.raw.close(err);

@@ -45,6 +45,16 @@ export interface Transport {
    * closed with E_MALFORMED: a broken or hostile peer cannot make us spin on garbage forever.
    */
   reportInvalid(reason: string): void;
+  /**
+   * Optional: runs `work`, a long synchronous stretch of this thread (a guest slice), while another thread keeps
+   * the peer hearing from this side: once the stretch has lasted `everyMs` without a send, `beat()`'s message
+   * (asked for at the start and after every send inside the stretch; undefined: nothing to send) goes out on its own, once per `everyMs`,
+   * until the stretch ends. Without it a guest computing longer than the peer timeout looks dead to the peer.
+   * Transports that cannot (the in-process memory one) leave it out: callers then run `work` as it is.
+   */
+  whileBusy?<T>(everyMs: number, beat: () => Uint8Array | undefined, work: () => T): T;
+  /** Messages sent by whileBusy's stand-in so far. */
+  readonly standInBeats?: number;
   /** Bytes accepted by send() but not yet handed to the OS (ws) or the peer (memory). The driver's backpressure signal. */
   readonly bufferedBytes: number;
   readonly maxFrameBytes: number;

@@ -11,6 +11,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { NetError, closeCodeOf, errorOfCloseCode } from './errors.ts';
 import { HeartbeatMonitor, type HeartbeatConfig } from './heartbeat.ts';
 import { HANDSHAKE_TIMEOUT_MS_DEFAULT, Session, type AuthOptions } from './session.ts';
+import { StandIn } from './stand-in.ts';
 import { MAX_FRAME_BYTES_DEFAULT, TransportBase, type Listener, type Transport, type TransportLimits } from './transport.ts';
 
 export interface WsChannelOptions extends TransportLimits {
@@ -49,10 +50,14 @@ export class WsChannel extends TransportBase {
   private socketError: NetError | undefined;
   private heartbeat: HeartbeatMonitor | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Sends heartbeats while this thread is busy (whileBusy); made at the first use. */
+  private standIn: StandIn | undefined;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly opts: WsChannelOptions = {},
+    /** Which end of the WebSocket this is: a client masks its frames (the stand-in writes frames itself). */
+    private readonly side: 'client' | 'server' = 'client',
   ) {
     super(opts);
     ws.binaryType = 'nodebuffer';
@@ -70,6 +75,7 @@ export class WsChannel extends TransportBase {
     });
     ws.on('close', (code: number, reason: Buffer) => {
       this.stopHeartbeat();
+      this.standIn?.close();
       this.finish(this.socketError ?? errorOfCloseCode(code, reason.toString()));
     });
     if (opts.heartbeat) {
@@ -92,18 +98,51 @@ export class WsChannel extends TransportBase {
   }
 
   uncork(): void {
-    this.socket?.uncork();
+    const s = this.socket;
+    if (!s) return;
+    // Uncorking writes what the sends since cork() queued.
+    if (this.standIn) this.standIn.writing(() => s.uncork());
+    else s.uncork();
   }
 
   send(msg: Uint8Array): void {
     this.checkSend(msg);
-    this.ws.send(msg, { binary: true });
+    if (this.standIn) this.standIn.writing(() => this.ws.send(msg, { binary: true }));
+    else this.ws.send(msg, { binary: true });
     this.heartbeat?.onSent(performance.now());
+  }
+
+  whileBusy<T>(everyMs: number, beat: () => Uint8Array | undefined, work: () => T): T {
+    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return work();
+    this.standIn ??= this.makeStandIn();
+    return this.standIn ? this.standIn.run(everyMs, beat, work) : work();
+  }
+
+  get standInBeats(): number {
+    return this.standIn?.beats ?? 0;
+  }
+
+  /** A stand-in on this socket's descriptor (none where the socket has no descriptor to share). */
+  private makeStandIn(): StandIn | undefined {
+    const socket = this.socket;
+    const handle = (socket as unknown as { _handle?: { fd?: number; writeQueueSize?: number } | null } | undefined)?._handle;
+    const fd = handle?.fd;
+    if (!socket || !handle || typeof fd !== 'number' || fd < 0) return undefined;
+    return new StandIn(
+      {
+        fd,
+        // Nothing of ours in ws, in the stream or in libuv: the kernel holds the end of our last frame.
+        drained: () => this.ws.bufferedAmount === 0 && (handle.writeQueueSize ?? 0) === 0 && !socket.writableCorked,
+      },
+      this.side === 'client',
+    );
   }
 
   close(err?: NetError): void {
     if (this.closed) return;
     this.stopHeartbeat();
+    // The close frame is ours to write: the stand-in stops first (it waits for a frame it is writing).
+    this.standIn?.close();
     // Local close is final at once (sends now throw E_CLOSED); the close frame carries the reason to the peer.
     this.finish(err);
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
@@ -117,6 +156,7 @@ export class WsChannel extends TransportBase {
   /** Drop the socket without a close frame (fault injection; also used when a listener shuts down hard). */
   terminate(): void {
     this.stopHeartbeat();
+    this.standIn?.close();
     this.finish(new NetError('E_CLOSED', 'connection terminated'));
     this.ws.terminate();
   }
@@ -129,7 +169,8 @@ export class WsChannel extends TransportBase {
       const { beat, lost } = hb.tick(now);
       if (lost) return this.close(new NetError('E_TIMEOUT', `no traffic from peer for ${this.opts.heartbeat!.timeoutMs} ms`));
       if (beat && this.ws.readyState === WebSocket.OPEN) {
-        this.ws.ping();
+        if (this.standIn) this.standIn.writing(() => this.ws.ping());
+        else this.ws.ping();
         hb.onSent(now);
       }
       this.armHeartbeat();
@@ -192,7 +233,7 @@ class WsListener implements Listener {
 
   private accept(ws: WebSocket, socket: Socket): void {
     socket.setNoDelay(true);
-    const channel = new WsChannel(ws, this.opts);
+    const channel = new WsChannel(ws, this.opts, 'server');
     if (this.closed) return channel.close(new NetError('E_CLOSED', 'listener closed'));
     if (this.pending >= (this.opts.pendingHandshakesMax ?? 16)) {
       const err = new NetError('E_LIMIT', 'too many handshakes in progress');
@@ -236,7 +277,7 @@ export async function connectWs(url: string, opts: WsConnectOptions): Promise<Tr
   const ws = new WebSocket(url, { ...wsSettings(opts), handshakeTimeout: timeoutMs, generateMask: zeroMask });
   ws.on('upgrade', (res: IncomingMessage) => (res.socket as Socket).setNoDelay(true));
   // The channel listens from the start: the server's HELLO can be parsed before our 'open' continuation runs.
-  const channel = new WsChannel(ws, opts);
+  const channel = new WsChannel(ws, opts, 'client');
   await new Promise<void>((resolve, reject) => {
     const fail = (why: string, cause?: unknown): void => {
       cleanup();

@@ -75,3 +75,39 @@ export function sendAllOnChannel(t: Transport | undefined, messages: ReadonlyArr
     if (cork) t.uncork!();
   }
 }
+
+/**
+ * The heartbeat a driver hands the channel for a long stretch of its thread (Transport.whileBusy), encoded at most
+ * once per `everyMs`: the channel asks for it at the start of every guest slice and after every send inside one.
+ * Its sequence numbers may be that much behind (the peer keeps the highest it heard); a new epoch, mode or join
+ * encodes a new one at once, so a repeat never speaks for a state this side has left.
+ */
+export class StandInBeat {
+  private bytes: Uint8Array | undefined;
+  private at = -Infinity;
+  private key = '';
+
+  constructor(
+    private readonly now: () => number,
+    private readonly everyMs: number,
+    private readonly heartbeat: () => Message | undefined,
+  ) {}
+
+  readonly get = (): Uint8Array | undefined => {
+    const h = this.heartbeat();
+    if (h === undefined) return undefined;
+    const key = h.type === 'primary-heartbeat' ? `${h.epoch}/${h.mode}/${h.joinId}` : h.type === 'secondary-heartbeat' ? `${h.epoch}/${h.state}` : `${h.epoch}`;
+    const now = this.now();
+    if (this.bytes === undefined || key !== this.key || now - this.at >= this.everyMs) {
+      this.bytes = encodeChannelMessage(h);
+      this.key = key;
+      this.at = now;
+    }
+    return this.bytes;
+  };
+}
+
+/** Runs a long synchronous stretch (a guest slice) with the channel's stand-in sending `beat` meanwhile, where it has one. */
+export function whileBusy<T>(t: Transport | undefined, everyMs: number, beat: StandInBeat, work: () => T): T {
+  return t?.whileBusy && !t.closed ? t.whileBusy(everyMs, beat.get, work) : work();
+}

@@ -24,7 +24,7 @@ import type { Transport } from '../net/transport.ts';
 import { LeaseIo } from './lease-io.ts';
 import { callWait, type SleepGate } from './guest-sleep.ts';
 import { Precopy, chunkHashXxh64, takeCheckpoint } from './state-transfer.ts';
-import { keepForLater, listenChannel, sendAllOnChannel, type EncodedMessage } from './channel.ts';
+import { StandInBeat, keepForLater, listenChannel, sendAllOnChannel, whileBusy, type EncodedMessage } from './channel.ts';
 import { SliceTimer } from './slice-timer.ts';
 import { DigestSchedule } from './digest-schedule.ts';
 
@@ -139,6 +139,8 @@ export class PrimaryDriver {
   private readonly done: Promise<number>;
   private readonly handler: HostCallHandler;
   private readonly now: () => number;
+  /** The heartbeat the channel's stand-in repeats while the guest runs long (see pump). */
+  private readonly beat: StandInBeat;
   status: PrimaryStatus | undefined;
 
   constructor(private readonly o: PrimaryDriverOptions) {
@@ -146,6 +148,7 @@ export class PrimaryDriver {
     this.slice = new SliceTimer(o.sliceMs ?? 1);
     this.digests = new DigestSchedule({ everyCalls: o.digestEveryCalls, budget: o.digestBudget });
     this.core = new PrimaryCore({ ...PRIMARY_DRIVER_DEFAULTS, ...o.core, vmId: o.vmId }, o.start);
+    this.beat = new StandInBeat(this.now, this.core.config.heartbeatMs, () => this.core.heartbeat());
     this.done = new Promise<number>((resolve) => (this.finish = resolve));
     this.handler = {
       beforeCall: (c) => this.beforeCall(c),
@@ -299,8 +302,19 @@ export class PrimaryDriver {
       this.exitReleased = true;
       this.o.onExitReleased?.();
     }
-    for (const n of r.notices) this.o.log(`primary: ${n.kind}: ${n.detail}`);
-    for (const e of r.errors) if (!QUIET_ERRORS.has(e.code) || process.env.TWINSTEP_DEBUG) this.o.log(`primary: error ${e.message}`);
+    // A lease that ran out while the guest computed through its renewal is said once, as what it is (a note),
+    // not as a lost lease: the pair stays protected, and the outputs wait for the renewal that follows.
+    const lapse = (r.notices.length > 0 || r.errors.length > 0) && this.leaseLapsedInSlice();
+    for (const n of r.notices) {
+      if (lapse && n.kind === 'lease-lost') {
+        const note = this.slice.leaseLapseNote(this.slice.elapsedMs());
+        if (note) this.o.log(`primary: ${note}`);
+      } else this.o.log(`primary: ${n.kind}: ${n.detail}`);
+    }
+    for (const e of r.errors) {
+      if (lapse && e.code === 'E_LEASE_LOST') continue;
+      if (!QUIET_ERRORS.has(e.code) || process.env.TWINSTEP_DEBUG) this.o.log(`primary: error ${e.message}`);
+    }
     this.corePause = r.pause;
     if (r.lease) {
       this.o.lease.perform(r.lease, (outcome) => {
@@ -402,10 +416,13 @@ export class PrimaryDriver {
     this.started = true;
     this.running = true;
     this.slice.start();
+    this.sliceBeats = this.transport?.standInBeats ?? 0;
     let result: RunResult;
     try {
       const m = this.o.machine;
-      result = (m.state === 'exited' || m.state === 'trapped') && this.o.ended ? this.o.ended : m.run(this.handler);
+      // The guest may compute for long without a host call: the channel's stand-in keeps the secondary hearing
+      // from this side meanwhile (a primary silent for the peer timeout would be taken for dead).
+      result = (m.state === 'exited' || m.state === 'trapped') && this.o.ended ? this.o.ended : whileBusy(this.transport, this.core.config.heartbeatMs, this.beat, () => m.run(this.handler));
     } finally {
       this.running = false;
     }
@@ -427,10 +444,25 @@ export class PrimaryDriver {
     // End of a slice: flush the batched entries now (the core otherwise sends them at its next tick). A slice
     // longer than a heartbeat kept this process from its I/O: the core must not count that as the peer's silence.
     const ran = this.slice.elapsedMs();
+    this.lastSliceStoodIn = (this.transport?.standInBeats ?? 0) > this.sliceBeats;
     this.core.tick(this.now(), ran >= this.core.config.heartbeatMs);
-    const long = this.slice.longSliceWarning(ran, this.core.config.peerTimeoutMs);
+    const long = this.slice.longSliceWarning(ran, this.core.config.peerTimeoutMs, this.lastSliceStoodIn);
     if (long) this.o.log(`primary: ${long}`);
     this.act();
+    this.lastSliceStoodIn = false;
+  }
+
+  /** The channel's stand-in heartbeat count when the current (or last) guest slice started. */
+  private sliceBeats = 0;
+  /** The slice that just ended had the stand-in send heartbeats for this side (until its act() is done). */
+  private lastSliceStoodIn = false;
+
+  /**
+   * A lease that ran out now did so because the guest computed through its renewal: the stand-in kept the
+   * heartbeats going through this slice (or the one just ended), but the lease is renewed between slices only.
+   */
+  private leaseLapsedInSlice(): boolean {
+    return this.lastSliceStoodIn || (this.running && (this.transport?.standInBeats ?? 0) > this.sliceBeats);
   }
 
   /** The exit code of a guest that returned from _start or trapped, until its end is stepped (see pump). */
@@ -659,8 +691,9 @@ export class PrimaryDriver {
     }
     if (this.o.onHeld) this.heldSince.set(this.core.upcomingSeq, performance.now());
     this.core.step({ type: 'output', callIndex: call.index, call: call.name, channel: call.channel, data: call.data.slice() });
-    // An output waits for the secondary: flush its entry now rather than at the end of the slice.
-    this.core.tick(this.now());
+    // An output waits for the secondary: flush its entry now rather than at the end of the slice. A slice that ran
+    // a heartbeat or longer (a guest computing) kept this side deaf: that is not the secondary's silence.
+    this.core.tick(this.now(), this.slice.elapsedMs() >= this.core.config.heartbeatMs);
     this.act();
   }
 

@@ -25,7 +25,7 @@ import type { FaultHook } from '../../replay/fault.ts';
 import { LeaseIo } from './lease-io.ts';
 import type { SleepGate } from './guest-sleep.ts';
 import { applyTransfer, chunkHashXxh64, stateHashes } from './state-transfer.ts';
-import { listenChannel, sendAllOnChannel } from './channel.ts';
+import { StandInBeat, listenChannel, sendAllOnChannel, whileBusy } from './channel.ts';
 import { PrimaryDriver, QUIET_ERRORS, type PrimaryDriverOptions } from './primary-driver.ts';
 import { SliceTimer } from './slice-timer.ts';
 
@@ -162,6 +162,8 @@ export class SecondaryDriver {
   private stopped = false;
   private tickTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+  /** The heartbeat the channel's stand-in repeats while a replay slice runs long (see pump). */
+  private readonly beat: StandInBeat;
   private finish!: (code: number) => void;
   private readonly done: Promise<number>;
   primary: PrimaryDriver | undefined;
@@ -175,6 +177,7 @@ export class SecondaryDriver {
     }
     const start: SecondaryStart = o.start ?? { mode: 'join', hashes: o.initial ? stateHashes(o.initial.machine) : null };
     this.core = new SecondaryCore({ ...SECONDARY_DRIVER_DEFAULTS, ...o.core, vmId: o.vmId, nodeId: o.nodeId }, start);
+    this.beat = new StandInBeat(this.now, this.core.config.heartbeatMs, () => this.core.heartbeat());
     this.done = new Promise<number>((resolve) => (this.finish = resolve));
   }
 
@@ -357,10 +360,13 @@ export class SecondaryDriver {
     const replayer = this.replayer;
     const slice = (this.slice ??= new SliceTimer(this.o.sliceMs ?? 1));
     slice.start();
+    const beatsBefore = this.transport?.standInBeats ?? 0;
     let yielded = false;
     try {
-      // Replay in slices too: acks, heartbeats and new entries arrive on the event loop between slices.
-      result = machine.run({
+      // Replay in slices too: acks, heartbeats and new entries arrive on the event loop between slices. A guest
+      // computing for long without a host call makes a long slice: the channel's stand-in keeps the primary
+      // hearing from this side meanwhile.
+      result = whileBusy(this.transport, this.core.config.heartbeatMs, this.beat, () => machine.run({
         beforeCall: (c) => {
           if (slice.expired()) {
             yielded = true;
@@ -370,7 +376,7 @@ export class SecondaryDriver {
         },
         input: (c) => replayer.input(c),
         output: (c) => replayer.output(c),
-      });
+      }));
     } finally {
       this.running = false;
       // What the machine's input lane fed since the replayer last looked is matched: acked with this slice.
@@ -379,7 +385,7 @@ export class SecondaryDriver {
     // A slice longer than a heartbeat kept this process from its I/O: the next tick says so (see SecondaryCore.tick).
     const ran = slice.elapsedMs();
     if (ran >= this.core.config.heartbeatMs) this.deaf = true;
-    const long = slice.longSliceWarning(ran, this.core.config.peerTimeoutMs);
+    const long = slice.longSliceWarning(ran, this.core.config.peerTimeoutMs, (this.transport?.standInBeats ?? 0) > beatsBefore);
     if (long) this.o.log(`secondary: ${long}`);
     if (yielded) this.kick();
     this.awaitingEntry = result.status === 'paused' && !yielded;

@@ -29,16 +29,32 @@ export class SliceTimer {
   }
 
   /**
-   * A warning when the slice that just ended (it ran `ran` ms, elapsedMs()) ran for half the peer timeout or more: the guest computed that
-   * long without a host call, so this side sent no heartbeat and renewed no lease meanwhile, and its peer may
-   * take it for dead (docs/PROTOCOL.md, "Failure detection"). At most one every LONG_SLICE_REPORT_EVERY_MS.
+   * A warning when the slice that just ended (it ran `ran` ms, elapsedMs()) ran for half the peer timeout or more
+   * and the peer heard nothing meanwhile: the guest computed that long without a host call, and the channel's
+   * stand-in could not send heartbeats for this side (`stoodIn` false: a transport without one, or a slice that
+   * began with our own bytes still queued), so the peer may take this side for dead (docs/PROTOCOL.md, "Failure
+   * detection"). At most one every LONG_SLICE_REPORT_EVERY_MS.
    */
-  longSliceWarning(ran: number, peerTimeoutMs: number): string | undefined {
-    if (ran < peerTimeoutMs / 2) return undefined;
+  longSliceWarning(ran: number, peerTimeoutMs: number, stoodIn: boolean): string | undefined {
+    if (ran < peerTimeoutMs / 2 || stoodIn || !this.mayReport()) return undefined;
+    return `WARNING: the guest ran ${Math.round(ran)} ms without a host call (peer timeout ${peerTimeoutMs} ms) and no heartbeat could leave meanwhile, so the peer may take this side for dead; raise --peer-timeout-ms and --lease-ttl-ms on both sides for such a guest`;
+  }
+
+  /**
+   * A note when the primary's lease ran out during a slice of `ran` ms that the stand-in covered: the lease is
+   * renewed between slices only, so the outputs after the stretch waited for its renewal. At most one every
+   * LONG_SLICE_REPORT_EVERY_MS (shared with the warning).
+   */
+  leaseLapseNote(ran: number): string | undefined {
+    if (!this.mayReport()) return undefined;
+    return `note: the guest ran ${Math.round(ran)} ms without a host call; the helper thread kept the heartbeats going, but the lease, renewed between guest slices only, ran out meanwhile: the outputs after the stretch waited for its renewal (a --lease-ttl-ms above the guest's longest stretch avoids that)`;
+  }
+
+  private mayReport(): boolean {
     const now = performance.now();
-    if (now - this.reportedAt < LONG_SLICE_REPORT_EVERY_MS) return undefined;
+    if (now - this.reportedAt < LONG_SLICE_REPORT_EVERY_MS) return false;
     this.reportedAt = now;
-    return `WARNING: the guest ran ${Math.round(ran)} ms without a host call (peer timeout ${peerTimeoutMs} ms): no heartbeat or lease renewal could leave meanwhile, so the peer may take this side for dead; raise --peer-timeout-ms and --lease-ttl-ms on both sides for such a guest`;
+    return true;
   }
 
   /** True once the slice has run for sliceMs (the clock is read at every CHECK_EVERY_CALLS-th ask). */

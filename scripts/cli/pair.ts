@@ -54,7 +54,7 @@ const COMMON: Record<string, FlagSpec> = {
   '--dispatch': { takesValue: true, value: 'primary|secondary', help: 'which side sends released outputs to the world (default primary; secondary needs --release compare); give both sides the same' },
   '--vm-id': { takesValue: true, value: 'ID', help: 'the protected VM\'s id; a peer with another id is refused (default: default)' },
   '--heartbeat-ms': { takesValue: true, value: 'MS', help: `heartbeat interval on the logging channel (default ${pairDefaults.heartbeatMs})` },
-  '--peer-timeout-ms': { takesValue: true, value: 'MS', help: `silence after which the peer counts as lost (default ${pairDefaults.peerTimeoutMs}); keep it above the guest's longest stretch without a host call` },
+  '--peer-timeout-ms': { takesValue: true, value: 'MS', help: `silence after which the peer counts as lost (default ${pairDefaults.peerTimeoutMs}); a helper thread keeps heartbeats going while the guest computes` },
   '--transfer-apply-mbps': { takesValue: true, value: 'MB_PER_S', help: `how fast the secondary is assumed to apply a state transfer: the silence allowed meanwhile grows with its size (default ${primaryDefaults.transferApplyBytesPerMs / 1000})` },
   '--lease-ttl-ms': { takesValue: true, value: 'MS', help: `how long a lease lasts unless renewed (default ${LEASE_TTL_MS_DEFAULT}; renewed every third of it)` },
   '--digest-every': { takesValue: true, value: 'CALLS', help: `a state digest in the log every CALLS host calls (default ${DIGEST_EVERY_DEFAULT}); the secondary compares it` },
