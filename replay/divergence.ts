@@ -14,7 +14,12 @@ export type DivergenceKind =
   /** The run ended differently: exit code, trap, or exit without the recorded end. */
   | 'exit-mismatch'
   /** The run ended while the recording goes on. */
-  | 'missing-call';
+  | 'missing-call'
+  /**
+   * The run was stopped before it ended (`twinstep replay --timeout`): it computes or waits where the recording
+   * went on, or is too slow for the limit. The position is where it stood; the expected entry is the next one.
+   */
+  | 'timeout';
 
 /** A log entry as reports show it. */
 export interface EntryView {

@@ -379,6 +379,19 @@ export class Replayer implements HostCallHandler {
     return this.outcome(callIndex);
   }
 
+  /**
+   * The run was stopped in the middle (a time limit: engine/node/time-limit.ts) and will not go on: the outcome
+   * is a timeout divergence at the next recorded entry, after any divergences found before. The machine may
+   * have been stopped anywhere, its state is not read; only its host-call index is.
+   */
+  interrupted(message: string): ReplayOutcome {
+    if (this.lane !== undefined) this.syncLane();
+    const callIndex = this.o.machine.callIndex;
+    const next = this.o.source.peek();
+    this.diverge('timeout', next === WAIT || next === END ? undefined : next, callIndex, message);
+    return this.outcome(callIndex);
+  }
+
   private endSeen = false;
 
   private outcome(callIndex: number): ReplayOutcome {

@@ -146,6 +146,14 @@ export class StreamReplayer implements HostCallHandler {
     return this.outcome(callIndex);
   }
 
+  /** The run was stopped in the middle (a time limit) and will not go on: see Replayer.interrupted. */
+  interrupted(message: string): ReplayOutcome {
+    const callIndex = this.o.machine.callIndex;
+    if (this.inputs.length === 0) this.readOne();
+    this.diverge('timeout', this.inputs[0], callIndex, message);
+    return this.outcome(callIndex);
+  }
+
   // ---- helpers -------------------------------------------------------------------------------------
 
   private outcome(callIndex: number): ReplayOutcome {

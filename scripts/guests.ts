@@ -63,6 +63,7 @@ const C_GUESTS: CGuest[] = [
   { name: 'lines', src: 'lines.c', cflags: ['-DVARIANT=1'] },
   { name: 'lines-v2', src: 'lines.c', cflags: ['-DVARIANT=2'] },
   { name: 'lines-split', src: 'lines.c', cflags: ['-DVARIANT=3'] },
+  { name: 'lines-hang', src: 'lines.c', cflags: ['-DVARIANT=4'] },
   // No --max-memory: the memory limit is the host's to impose; a ceiling
   // baked into the module would stop "memhog oom" before the host's limit is hit.
   { name: 'memhog', src: 'memhog.c' },

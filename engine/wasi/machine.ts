@@ -44,6 +44,8 @@ const enum Phase {
   Paused,
   Exited,
   Trapped,
+  /** Stopped from outside in the middle of a run (see interrupted()): retired. */
+  Interrupted,
 }
 
 export class WasiMachine implements Machine {
@@ -153,7 +155,19 @@ export class WasiMachine implements Machine {
       case Phase.Exited: return 'exited';
       case Phase.Trapped: return 'trapped';
       case Phase.Running: throw new Error('machine state read while the guest is running');
+      case Phase.Interrupted: throw new MachineError('E_STATE', 'the run was stopped in the middle: this machine cannot be used again');
     }
+  }
+
+  /**
+   * The run was stopped from outside in the middle (a time limit terminated it, engine/node/time-limit.ts): the
+   * guest stands somewhere it cannot be resumed or snapshotted from. Brings the host-call index up to date (the
+   * input lane counts calls inside WebAssembly) and retires the machine: run(), state and snapshots refuse it.
+   */
+  interrupted(): void {
+    if (this.phase !== Phase.Running) return;
+    this.sync();
+    this.phase = Phase.Interrupted;
   }
 
   /** Exit code once exited. */
@@ -169,6 +183,7 @@ export class WasiMachine implements Machine {
     if (this.phase === Phase.Exited) return { status: 'exited', code: this.exitCode };
     if (this.phase === Phase.Trapped) throw new MachineError('E_STATE', 'the guest has trapped; restore a snapshot to continue');
     if (this.phase === Phase.Running) throw new Error('run() re-entered while the guest is running');
+    if (this.phase === Phase.Interrupted) throw new MachineError('E_STATE', 'the run was stopped in the middle: this machine cannot be used again');
     this.handler = handler;
     const resuming = this.phase === Phase.Paused && this.stack !== undefined;
     this.phase = Phase.Running;
@@ -214,6 +229,7 @@ export class WasiMachine implements Machine {
   snapshot(opts: { readonly shareMemory?: boolean; readonly pageDigests?: boolean } = {}): WasiSnapshot {
     if (this.phase === Phase.Running) throw new MachineError('E_STATE', 'snapshot requires the guest to stand at a host-call boundary');
     if (this.phase === Phase.Trapped) throw new MachineError('E_STATE', 'cannot snapshot a trapped guest');
+    if (this.phase === Phase.Interrupted) throw new MachineError('E_STATE', 'cannot snapshot a run stopped in the middle');
     const live = new Uint8Array(this.memory.buffer);
     const memory = opts.shareMemory ? live : live.slice();
     const state: MachineState = {

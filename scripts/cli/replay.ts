@@ -12,7 +12,7 @@ import { TraceReader } from '../../engine/log/trace-reader.ts';
 import { LogFormatError } from '../../engine/log/errors.ts';
 import { MachineError } from '../../engine/machine/errors.ts';
 import type { HostCallHandler, HostCallInfo } from '../../engine/machine/machine.ts';
-import { Replayer, type DigestMode } from '../../replay/replayer.ts';
+import { Replayer, type DigestMode, type ReplayOutcome } from '../../replay/replayer.ts';
 import { StreamReplayer } from '../../replay/stream-replayer.ts';
 import type { Preopen } from '../../engine/wasi/context.ts';
 import { replayDevices } from '../../replay/devices.ts';
@@ -25,12 +25,13 @@ import { jsonReport, jsonReports } from '../../replay/report/json.ts';
 import { junitReport, junitReports } from '../../replay/report/junit.ts';
 import { CliError } from './cli-error.ts';
 import { checkNotAnInput, checkOutputPath, writeOutputFile } from './output-path.ts';
-import { oneOf } from './flags.ts';
+import { intFlag, oneOf } from './flags.ts';
 import { parseRunArgs, type CommandArgs } from './run-options.ts';
 import { usageLine } from './help.ts';
 import { Progress } from './progress.ts';
 import { startHelperThread } from '../../engine/log/helper-threads.ts';
 import { OFFLOAD_COLD_MIN_BYTES } from '../../engine/log/trace-read-offload.ts';
+import { TimeLimitExceeded, runWithin } from '../../engine/node/time-limit.ts';
 
 /** Replay's own exit codes (CI contract). */
 export const REPLAY_EXIT = { identical: 0, diverged: 1, unusable: 2 } as const;
@@ -45,6 +46,7 @@ export const REPLAY_ARGS: CommandArgs = {
     '--until-divergence': { takesValue: false, help: 'stop at the first divergence (the default)' },
     '--keep-going': { takesValue: false, help: 'continue after a divergence where the call sequence still lines up, and report every one' },
     '--input-lane': { takesValue: true, value: 'on|off', help: 'feed recorded clock and random results inside WebAssembly, without a call into the replayer for each (default on; off: every call goes through the replayer, as a comparison when a replay looks wrong)' },
+    '--timeout': { takesValue: true, value: 'MS', help: 'stop a replay still running after MS milliseconds (each trace; default 0: no limit) and report it as a timeout divergence (exit 1) where the run stood: a new build that hangs, even in a loop without host calls, fails the job with a report instead of holding it' },
     '--fault': { takesValue: true, value: 'input@SEQ|output@SEQ|memory@CALL[:ADDR]', help: 'test hook: perturb one input, one output or one memory byte, to see a divergence reported' },
   },
   shared: ['--dir'],
@@ -66,6 +68,8 @@ interface ReplayOptions {
   readonly preopens: readonly Preopen[];
   /** Whether the machine gets an input lane (on, and replay by calls). */
   readonly inputLane: boolean;
+  /** --timeout: the longest a trace's run may take, in ms (0: no limit). */
+  readonly timeoutMs: number;
 }
 
 export async function replayCommand(argv: readonly string[]): Promise<number> {
@@ -94,7 +98,8 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   }
   // Only the replayer by calls offers the lane anything: a machine replayed by streams goes without.
   const inputLane = usage(() => oneOf(flags, '--input-lane', ['on', 'off'] as const, 'on')) === 'on' && match === 'calls';
-  const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), match, digests, keepGoing, fault, preopens: run.preopens, inputLane };
+  const timeoutMs = usage(() => intFlag(flags, '--timeout', 0));
+  const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), match, digests, keepGoing, fault, preopens: run.preopens, inputLane, timeoutMs };
   const modules = new Map<string, LoadedModule>();
 
   // Several traces that are long together: the decoder thread boots while the first is replayed, and decodes the
@@ -234,29 +239,57 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
     const size = statSync(tracePath).size;
     const progress = new Progress(label);
     let calls = 0;
+    // With --timeout: where the run stood at the last sample, and when, to tell a run stuck between two host
+    // calls from one still making them. Sampled at each of the first calls, then with each progress update
+    // (reading the clock at every call would cost a replay a third of its speed).
+    let sampledAt = Date.now();
+    let sampledIndex = machine.callIndex;
     const handler: HostCallHandler = {
       beforeCall: (c: HostCallInfo) => {
-        if ((++calls & 1023) === 0) progress.update(reader.stats.bytesRead, size, `${replayer.entries} entries`);
+        const update = (++calls & 1023) === 0;
+        if (update) progress.update(reader.stats.bytesRead, size, `${replayer.entries} entries`);
+        if (o.timeoutMs > 0 && (update || calls <= 64)) {
+          sampledAt = Date.now();
+          sampledIndex = c.index + 1; // the index once this call is made
+        }
         return replayer instanceof Replayer ? replayer.beforeCall(c) : undefined;
       },
       input: (c) => replayer.input(c),
       output: (c) => replayer.output(c),
     };
-    const result = machine.run(handler);
-    progress.done();
-    const outcome = replayer.finish(result);
+    let outcome: ReplayOutcome;
+    try {
+      const result = runWithin(o.timeoutMs, () => machine.run(handler));
+      progress.done();
+      outcome = replayer.finish(result);
+    } catch (e) {
+      if (!(e instanceof TimeLimitExceeded)) throw e;
+      progress.done();
+      // The run was stopped wherever it was: the machine is not used again.
+      machine.interrupted();
+      const at = machine.callIndex;
+      const since = `${((Date.now() - sampledAt) / 1000).toFixed(1)} s`;
+      const made = at - sampledIndex;
+      outcome = replayer.interrupted(
+        `the replay did not end within ${o.timeoutMs} ms (--timeout); it stood at host call ${at}, ` +
+          (made <= 0
+            ? `and had made no host call in its last ${since}, where the recording went on: it computes or loops there`
+            : `and had made ${made} host call(s) since a look ${since} before (raise --timeout if the recording took about as long)`),
+      );
+    }
     // A run that matched to its end has consumed every entry, but the trace's own end (the End frame that
     // seals the hash chain) may not have been read yet, or may be torn: read it, so a damaged tail is
     // reported (exit 2) even when every entry before it replayed identically.
     if (outcome.status === 'identical') source.peek();
     const tail = source.tailProblem;
     const incomplete = outcome.status === 'waiting' || (outcome.status === 'identical' && tail !== undefined);
+    const status = incomplete ? 'incomplete' : outcome.status === 'waiting' ? 'incomplete' : outcome.status;
     const report: ReplayReport = {
       trace: tracePath,
       guest: guestPath,
       recordedModuleHash: hex(h.moduleHash),
       replayedModuleHash: hex(module.hash),
-      status: incomplete ? 'incomplete' : outcome.status,
+      status,
       entries: outcome.entries,
       // The total is known only when the replay read the whole trace.
       entriesTotal: outcome.status === 'identical' && !tail ? reader.nextSeq - h.start.seq : undefined,

@@ -28,6 +28,7 @@ const STATE_V2 = wasm('c/state-v2.wasm');
 const FILES = wasm('c/files.wasm');
 const FILES_O1 = wasm('c/files-o1.wasm');
 const LINES_SPLIT = wasm('c/lines-split.wasm');
+const LINES_HANG = wasm('c/lines-hang.wasm');
 const HOSTCALLS = wasm('c/hostcalls.wasm');
 const TICKER = wasm('c/ticker.wasm');
 const ECHO = wasm('c/echo.wasm');
@@ -50,7 +51,7 @@ describe('twinstep CLI (spawned)', function () {
   const dirs: string[] = [];
 
   before(async () => {
-    await cli.warm([...EXAMPLE_GUESTS.map((g) => g.path), LINES_V2, STATE_V2, FILES_O1, LINES_SPLIT]);
+    await cli.warm([...EXAMPLE_GUESTS.map((g) => g.path), LINES_V2, STATE_V2, FILES_O1, LINES_SPLIT, LINES_HANG]);
   });
   after(() => {
     for (const d of [work, cli.cache, ...dirs]) rmSync(d, { recursive: true, force: true });
@@ -113,6 +114,32 @@ describe('twinstep CLI (spawned)', function () {
       expect(t.stdout).to.include('DIFFERENTIAL REPLAY');
       expect(t.stdout).to.include('divergence 1: output-mismatch at entry #6 (host call 7)');
       expect(t.stdout).to.match(/actual +6c 69 6e 65 20 37 3a 20 31 30 34 39 0a/);
+    });
+
+    it('lines recorded, lines-hang replayed with --timeout: exit 1, a timeout at entry #6 where the run loops, in every format', async () => {
+      const trace = at('lines-hang.twt');
+      expect((await cli.run(['record', '-o', trace, LINES])).code).to.equal(0);
+      const r = await cli.run(['replay', '--guest', LINES_HANG, '--timeout', '1500', '--format', 'json', '--report', at('hang.json'), trace]);
+      expect(r.code, show(r)).to.equal(1);
+      expect(r.stdout).to.match(/^twinstep replay: DIVERGED \(1\): first timeout at entry #6, host call 7: the replay did not end within 1500 ms \(--timeout\); it stood at host call 7, and had made no host call in its last \d+\.\d s, where the recording went on: it computes or loops there/);
+      const rep = json(at('hang.json'));
+      expect(rep.status).to.equal('diverged');
+      expect(rep.entries).to.equal(6);
+      expect(rep.divergences).to.have.length(1);
+      expect(rep.divergences[0]).to.deep.include({ kind: 'timeout', seq: 6, callIndex: 7 });
+      expect(rep.divergences[0].expected.data.text).to.equal('line 7: 49\n');
+      const junit = await cli.run(['replay', '--guest', LINES_HANG, '--timeout', '1000', '--format', 'junit', trace]);
+      expect(junit.code, show(junit)).to.equal(1);
+      expect(junit.stdout).to.match(/<failure type="timeout" message="entry #6, host call 7: the replay did not end within 1000 ms/);
+      // By streams too; and the build that does not hang is identical under the same limit.
+      const stream = await cli.run(['replay', '--guest', LINES_HANG, '--match', 'stream', '--timeout', '1000', trace]);
+      expect(stream.code, show(stream)).to.equal(1);
+      expect(stream.stdout).to.include('divergence 1: timeout at host call 7');
+      const same = await cli.run(['replay', '--timeout', '60000', trace]);
+      expect(same.code, show(same)).to.equal(0);
+      const bad = await cli.run(['replay', '--timeout', '1.5s', trace]);
+      expect(bad.code, show(bad)).to.equal(2);
+      expect(bad.stderr).to.include("--timeout expects a non-negative integer, got '1.5s'");
     });
 
     it('state recorded with --digest-every 1, state-v2 replayed: a digest-mismatch before any output differs', async () => {
