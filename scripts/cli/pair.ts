@@ -92,6 +92,8 @@ interface Common {
   digestEveryCalls: number;
   digestBudget: number;
   quiet: boolean;
+  /** Said once at start (how a flag works out on the chosen backend). */
+  notes: string[];
 }
 
 async function common(flags: Map<string, string[]>, role: string): Promise<Common> {
@@ -142,6 +144,9 @@ async function common(flags: Map<string, string[]>, role: string): Promise<Commo
     digestEveryCalls: intFlag(flags, '--digest-every', DIGEST_EVERY_DEFAULT),
     digestBudget: digestBudgetFlag(flags, ['--digest-every'], DIGEST_BUDGET_DEFAULT),
     quiet: flags.has('--quiet'),
+    notes: spec.startsWith('etcd:') && (ttlMs % 1000 !== 0 || ttlMs < 2000)
+      ? [`note: etcd grants leases in whole seconds, and at least about 2 s with its default settings: --lease-ttl-ms ${ttlMs} becomes ${Math.max(1, Math.ceil(ttlMs / 1000))} s or more there, so a takeover waits that long after the primary is lost (with the file lease it waits ${ttlMs} ms)`]
+      : [],
   };
 }
 
@@ -204,11 +209,22 @@ export const SECONDARY_ARGS: CommandArgs = {
 
 export const SECONDARY_USAGE = usageLine('secondary', SECONDARY_ARGS);
 
+/**
+ * A peer address flag (--peer, --rejoin-peer): ws://HOST:PORT with a port a peer can listen on. Checked at start:
+ * a bad one was retried (--peer) or only found out at go-live (--rejoin-peer).
+ */
+function peerAddressFlag(flags: Map<string, string[]>, name: string): string | undefined {
+  const v = flags.get(name)?.at(-1);
+  if (v === undefined) return undefined;
+  const m = /^ws:\/\/([^/:\[\]]+|\[[0-9a-fA-F:.]+\]):(\d+)\/?$/.exec(v);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new CliError(`${name} expects ws://HOST:PORT with a port from 1 to 65535, got '${v}'`, EXIT.usage);
+  return v;
+}
+
 export async function primaryCommand(argv: readonly string[]): Promise<number> {
   const { run, flags } = parseRunArgs(argv, PRIMARY_ARGS);
-  const peer = flags.get('--peer')?.at(-1);
+  const peer = peerAddressFlag(flags, '--peer');
   if (!peer) throw new CliError('missing --peer ws://HOST:PORT (where the secondary listens)', EXIT.usage);
-  if (!/^ws:\/\/[^/]+:\d+\/?$/.test(peer)) throw new CliError(`--peer expects ws://HOST:PORT, got '${peer}'`, EXIT.usage);
   const statusAt = statusListenFlag(flags);
   const c = await common(flags, 'primary');
   const onPeerLoss = oneOf(flags, '--on-peer-loss', ['continue', 'pause'] as const, 'continue');
@@ -219,6 +235,7 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     devices: sleep.devices,
   });
   const say = log('primary', c.quiet);
+  for (const n of c.notes) say(n);
   const held = await checkLease(c);
   const startEpoch = await firstEpoch(c, held, flags.has('--new-run'), say);
   let epoch = 0;
@@ -365,7 +382,8 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   const listenAt = flags.get('--listen')?.at(-1);
   if (!listenAt) throw new CliError('missing --listen HOST:PORT', EXIT.usage);
   const m = /^(?:ws:\/\/)?([^:/]+|\[[^\]]+\]):(\d+)\/?$/.exec(listenAt);
-  if (!m) throw new CliError(`--listen expects HOST:PORT, got '${listenAt}'`, EXIT.usage);
+  if (!m || Number(m[2]) > 65535) throw new CliError(`--listen expects HOST:PORT with a port from 0 to 65535, got '${listenAt}'`, EXIT.usage);
+  const rejoinPeer = peerAddressFlag(flags, '--rejoin-peer');
   const statusAt = statusListenFlag(flags);
   const c = await common(flags, 'secondary');
   await checkLease(c);
@@ -377,6 +395,7 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
     throw new CliError((e as Error).message.replace('--fault', '--inject'), EXIT.usage);
   }
   const say = log('secondary', c.quiet);
+  for (const n of c.notes) say(n);
   const sleep = new SleepGate(liveDevices());
   // Failback: a host that comes back with an older snapshot of this VM advertises it, so only the delta comes.
   const from = flags.get('--from-snapshot')?.at(-1);
@@ -392,7 +411,6 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
       throw new CliError(`--from-snapshot ${from}: ${(e as Error).message}`, EXIT.dataError);
     }
   }
-  const rejoinPeer = flags.get('--rejoin-peer')?.at(-1);
   const figures = new NodeFigures();
   const nodeId = `secondary-${process.pid}`;
   const driver = new SecondaryDriver({

@@ -128,6 +128,8 @@ describe('protected pair (real processes on loopback)', function () {
       await pri.exited;
       expect(await sec.proc.exited, sec.proc.stderr).to.equal(0);
       checkSequence(lines(pri.stdout), lines(sec.proc.stdout), 80);
+      // The default TTL (600 ms) is not what etcd grants: both sides say so at start.
+      for (const side of [pri.stderr, sec.proc.stderr]) expect(side).to.match(/note: etcd grants leases in whole seconds, .*--lease-ttl-ms 600 becomes 1 s or more there/);
     } finally {
       pri.child.kill('SIGKILL');
       sec.proc.child.kill('SIGKILL');
@@ -279,6 +281,25 @@ describe('protected pair (real processes on loopback)', function () {
     } finally {
       taken.close();
     }
+  });
+
+  it('refuses peer addresses that cannot work (no port, port out of range, another scheme, a path) at start, naming the flag', async () => {
+    const dir = pairDir();
+    for (const bad of ['ws://127.0.0.1:99999', 'ws://127.0.0.1:0', 'ws://:7000', 'http://127.0.0.1:7000', 'ws://127.0.0.1:7000/vm', 'notaurl']) {
+      const p = startPrimary(dir, bad, [TICKER, '5', '1'], [], env);
+      expect(await p.exited, bad).to.equal(64);
+      expect(p.stderr, bad).to.include(`--peer expects ws://HOST:PORT with a port from 1 to 65535, got '${bad}'`);
+      expect(p.stdout, 'the guest never ran').to.equal('');
+      const s = startProc(['secondary', '--listen', '127.0.0.1:0', '--secret-file', 'secret', '--rejoin-peer', bad], dir, env);
+      expect(await s.exited, bad).to.equal(64);
+      expect(s.stderr, bad).to.include(`--rejoin-peer expects ws://HOST:PORT with a port from 1 to 65535, got '${bad}'`);
+    }
+    const listen = startProc(['secondary', '--listen', '127.0.0.1:65536', '--secret-file', 'secret'], dir, env);
+    expect(await listen.exited).to.equal(64);
+    expect(listen.stderr).to.include("--listen expects HOST:PORT with a port from 0 to 65535, got '127.0.0.1:65536'");
+    // IPv6 literals are addresses too.
+    const v6 = startPrimary(dir, 'ws://[::1]:9', [TICKER, '2', '1'], ['--no-wait'], env);
+    expect(await v6.exited, v6.stderr).to.equal(0);
   });
 
   it('digests before every logged call of a guest full of pure calls, and the secondary, replaying ahead through them, matches each', async () => {
