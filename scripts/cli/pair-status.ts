@@ -57,6 +57,16 @@ export class NodeFigures {
     },
   };
 
+  /**
+   * Outputs this node sent out as a secondary (--dispatch secondary: the ones it matched). Released by this node
+   * too, but with no hold time here: counted apart from the hold-timed ones (outputsReleased).
+   */
+  outputsDispatched = 0;
+
+  dispatched(): void {
+    this.outputsDispatched++;
+  }
+
   /** A secondary's status as it changes (counts restores). */
   sawSecondary(s: SecondaryStatus): void {
     if (s.state === 'restoring' && this.lastState !== 'restoring') this.restores++;
@@ -134,7 +144,7 @@ function primaryMetrics(s: PrimaryStatus | undefined, f: NodeFigures, hostCalls:
     gauge('twinstep_log_inflight_entries', 'Entries sent and not yet acknowledged (the guest pauses at the in-flight bound).', s?.inflightEntries ?? 0),
     gauge('twinstep_outputs_held', 'Outputs waiting in the gate for the secondary.', s?.heldOutputs ?? 0),
     gauge('twinstep_outputs_held_bytes', 'Bytes of the outputs waiting in the gate.', s?.heldBytes ?? 0),
-    counter('twinstep_outputs_released_total', 'Outputs this node released to the outside world.', f.outputsReleased),
+    counter('twinstep_outputs_released_total', 'Outputs this node released to the outside world (as a secondary dispatching them too).', f.outputsReleased + f.outputsDispatched),
     {
       name: 'twinstep_output_hold_seconds',
       help: 'Time from an output entering the gate to its release: quantiles over the last second, sum and count since start.',
@@ -171,7 +181,7 @@ function primaryRows(s: PrimaryStatus | undefined, f: NodeFigures, hostCalls: nu
     ['outputs held (bytes)', s ? `${s.heldOutputs} (${s.heldBytes})` : '-'],
     ['entries in flight', String(s?.inflightEntries ?? '-')],
     ['output hold, last second', h.count ? `p50 ${ms(h.p50)}, p99 ${ms(h.p99)}, max ${ms(h.max)} over ${h.count}` : 'no outputs'],
-    ['outputs released in all', String(f.outputsReleased)],
+    ['outputs released in all', String(f.outputsReleased + f.outputsDispatched)],
     ['log bytes sent', String(f.logBytesSent)],
     ['checkpoints full / diff / delta', `${f.checkpoints.full} / ${f.checkpoints.diff} / ${f.checkpoints.delta}`],
     ['last stun', ms(f.lastStunMs)],
@@ -190,7 +200,9 @@ function intervalJson(f: NodeFigures) {
 
 function totalsJson(f: NodeFigures) {
   return {
-    outputsReleased: f.outputsReleased,
+    outputsReleased: f.outputsReleased + f.outputsDispatched,
+    /** Of those, sent out as a secondary (--dispatch secondary), with no hold time on this node. */
+    outputsDispatched: f.outputsDispatched,
     outputHoldMsSum: f.holdMsSum,
     logBytesSent: f.logBytesSent,
     checkpoints: { ...f.checkpoints },
@@ -242,6 +254,7 @@ export function secondaryReport(id: NodeIdentity, driver: SecondaryDriver, f: No
       gauge('twinstep_replay_lag_entries', 'Entries received and not yet replayed: what a go-live would replay first.', lag),
       gauge('twinstep_outputs_pending', 'Replayed outputs not yet known as released by the primary.', s?.pendingOutputs ?? 0),
       counter('twinstep_restores_total', 'States this node restored (protect, resync, failback).', f.restores),
+      counter('twinstep_outputs_released_total', 'Outputs this node released to the outside world (--dispatch secondary: the ones it matched).', f.outputsDispatched),
     ],
     rows: [
       ['epoch', String(s?.epoch ?? '-')],
@@ -252,6 +265,7 @@ export function secondaryReport(id: NodeIdentity, driver: SecondaryDriver, f: No
       ['primary released up to seq', String(s?.knownReleasedSeq ?? '-')],
       ['outputs pending', String(s?.pendingOutputs ?? '-')],
       ['restores', String(f.restores)],
+      ['outputs dispatched', String(f.outputsDispatched)],
       ['event loop late, last second', `${f.interval.loopLateMs.toFixed(2)} ms`],
     ],
   };

@@ -424,7 +424,12 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
     primaryCore: c.pair,
     sleep,
     lease: c.lease,
-    emit,
+    // What this node sends out while it is a secondary (--dispatch secondary: the outputs it matched) counts as
+    // released by it; once live, its primary driver counts its own (liveHooks).
+    emit: (channel, data) => {
+      if (!driver.primary) figures.dispatched();
+      emit(channel, data);
+    },
     log: say,
     fault,
     digestEveryCalls: c.digestEveryCalls,

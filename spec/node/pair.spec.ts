@@ -261,6 +261,30 @@ describe('protected pair (real processes on loopback)', function () {
     }
   });
 
+  it('counts the outputs a dispatching secondary sends out as released by it', async () => {
+    const dir = pairDir();
+    const flags = ['--release', 'compare', '--dispatch', 'secondary'];
+    const sec = await startSecondary(dir, [...flags, '--status-listen', '127.0.0.1:0'], env);
+    const secUrl = /status page at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(sec.proc.stderr)?.[1];
+    expect(secUrl, sec.proc.stderr).to.be.a('string');
+    const pri = startPrimary(dir, sec.url, [TICKER, '200', '10'], flags, env);
+    const released = (text: string) => Number(/^twinstep_outputs_released_total (\d+)$/m.exec(text)?.[1] ?? NaN);
+    try {
+      await waitFor('twenty lines from the secondary', () => lines(sec.proc.stdout).length >= 20, 30_000, sec.proc);
+      const before = lines(sec.proc.stdout).length;
+      const metrics = await (await fetch(secUrl + 'metrics')).text();
+      // At least what was seen on its stdout before the scrape (the pipe may lag the count, not lead it).
+      expect(released(metrics), metrics).to.be.within(before, 200);
+      const status = JSON.parse(await (await fetch(secUrl + 'status')).text());
+      expect(status.totals.outputsDispatched).to.be.at.least(before);
+      expect(status.totals.outputsReleased).to.equal(status.totals.outputsDispatched);
+      expect(lines(pri.stdout), 'the primary dispatches nothing').to.deep.equal([]);
+    } finally {
+      pri.child.kill('SIGKILL');
+      sec.proc.child.kill('SIGKILL');
+    }
+  });
+
   it('refuses a bad --status-listen and an address in use before running the guest', async () => {
     const dir = pairDir();
     const bad = startPrimary(dir, 'ws://127.0.0.1:9', [TICKER, '5', '1'], ['--status-listen', 'localhost'], env);
