@@ -46,7 +46,7 @@ export function deviceBytes(wasi: WasiStateData, globals: ReadonlyArray<number |
   for (const n of [...wasi.inodes].sort((a, b) => (a.ino < b.ino ? -1 : a.ino > b.ino ? 1 : 0))) {
     const body =
       n.kind === InodeKind.File ? `h${xxh64(fileBytes(n.data))}` :
-      n.kind === InodeKind.Directory ? `p${n.parent};${(n.entries ?? []).map((e) => `${JSON.stringify(e.name)}=${e.ino}`).join(',')}` :
+      n.kind === InodeKind.Directory ? `p${n.parent};${(n.entries ?? []).map((e) => `${JSON.stringify(e.name)}=${e.ino}${e.number !== undefined ? `#${e.number}` : ''}`).join(',')}${n.nextNumber !== undefined ? `;next${n.nextNumber}` : ''}` :
       `l${JSON.stringify(n.target ?? '')}`;
     parts.push(`i${n.ino}k${n.kind}l${n.nlink}a${n.atimNs}m${n.mtimNs}c${n.ctimNs}${body}`);
   }

@@ -154,12 +154,12 @@ function buildInode(b: Builder, n: InodeData): number {
   const data = n.data !== undefined ? b.createByteVector(n.data) : 0;
   let entries = 0;
   if (n.entries !== undefined) {
-    const offs = n.entries.map((e) => DirEntry.createDirEntry(b, b.createString(e.name), u64(e.ino)));
+    const offs = n.entries.map((e) => DirEntry.createDirEntry(b, b.createString(e.name), u64(e.ino), e.number !== undefined ? u64(e.number) : null));
     entries = Inode.createEntriesVector(b, offs);
   }
   const target = n.target !== undefined ? b.createString(n.target) : 0;
   return Inode.createInode(b, u64(n.ino), n.kind as number, data, entries, target, n.parent !== undefined ? u64(n.parent) : null,
-    u64(n.nlink), u64(n.atimNs), u64(n.mtimNs), u64(n.ctimNs));
+    u64(n.nlink), u64(n.atimNs), u64(n.mtimNs), u64(n.ctimNs), n.nextNumber !== undefined ? u64(n.nextNumber) : null);
 }
 
 function buildFd(b: Builder, f: FdData): number {
@@ -276,7 +276,7 @@ function readInode(n: Inode, bb: ByteBuffer): InodeData {
   const data = n.dataArray();
   // Presence of the entries vector (slot 3 -> vtable offset 10): absent and empty are different states.
   const hasEntries = bb.__offset(n.bb_pos, 10) !== 0;
-  let entries: { name: string; ino: bigint }[] | undefined;
+  let entries: { name: string; ino: bigint; number?: bigint }[] | undefined;
   if (hasEntries) {
     const count = checkLength(bb, n.entriesLength(), 4, 'directory entries');
     entries = new Array(count);
@@ -284,7 +284,8 @@ function readInode(n: Inode, bb: ByteBuffer): InodeData {
       const e = n.entries(i)!;
       const name = e.name();
       if (name === null) throw malformed('directory entry without a name');
-      entries[i] = { name, ino: e.ino() };
+      const number = e.number();
+      entries[i] = number !== null ? { name, ino: e.ino(), number } : { name, ino: e.ino() };
     }
   }
   const target = n.target();
@@ -297,6 +298,7 @@ function readInode(n: Inode, bb: ByteBuffer): InodeData {
     ...(entries !== undefined ? { entries } : {}),
     ...(target !== null ? { target } : {}),
     ...(parent !== null ? { parent } : {}),
+    ...(n.nextNumber() !== null ? { nextNumber: n.nextNumber()! } : {}),
     nlink: n.nlink(),
     atimNs: n.atimNs(),
     mtimNs: n.mtimNs(),
@@ -437,14 +439,14 @@ function bytesEqual(a: Uint8Array | undefined, b: Uint8Array | undefined): boole
 }
 
 function inodeEqual(a: InodeData, b: InodeData): boolean {
-  if (a.kind !== b.kind || a.target !== b.target || a.parent !== b.parent || a.nlink !== b.nlink) return false;
+  if (a.kind !== b.kind || a.target !== b.target || a.parent !== b.parent || a.nlink !== b.nlink || a.nextNumber !== b.nextNumber) return false;
   if (a.atimNs !== b.atimNs || a.mtimNs !== b.mtimNs || a.ctimNs !== b.ctimNs) return false;
   if (!bytesEqual(a.data, b.data)) return false;
   if ((a.entries === undefined) !== (b.entries === undefined)) return false;
   if (a.entries && b.entries) {
     if (a.entries.length !== b.entries.length) return false;
     for (let i = 0; i < a.entries.length; i++) {
-      if (a.entries[i]!.name !== b.entries[i]!.name || a.entries[i]!.ino !== b.entries[i]!.ino) return false;
+      if (a.entries[i]!.name !== b.entries[i]!.name || a.entries[i]!.ino !== b.entries[i]!.ino || a.entries[i]!.number !== b.entries[i]!.number) return false;
     }
   }
   return true;

@@ -39,7 +39,7 @@ export function blockHashes(wasi: WasiStateData): bigint[] {
   return [...wasi.inodes]
     .sort((a, b) => (a.ino < b.ino ? -1 : a.ino > b.ino ? 1 : 0))
     .map((n) => {
-      const meta = `${n.ino}|${n.kind}|${n.nlink}|${n.atimNs}|${n.mtimNs}|${n.ctimNs}|${n.parent ?? ''}|${n.target ?? ''}|${(n.entries ?? []).map((e) => `${e.name}=${e.ino}`).join('/')}`;
+      const meta = `${n.ino}|${n.kind}|${n.nlink}|${n.atimNs}|${n.mtimNs}|${n.ctimNs}|${n.parent ?? ''}|${n.target ?? ''}|${(n.entries ?? []).map((e) => `${e.name}=${e.ino}${e.number !== undefined ? `#${e.number}` : ''}`).join('/')}|${n.nextNumber ?? ''}`;
       const data = n.kind === InodeKind.File && n.data ? xxh64(Buffer.from(n.data.buffer, n.data.byteOffset, n.data.byteLength)) : 0n;
       return xxh64(Buffer.from(`${meta}|${data}`));
     });

@@ -245,7 +245,7 @@ export class VirtualFs {
 
   private link(dir: DirNode, name: string, node: Node): void {
     if (!dir.live) fail(Errno.NOENT);
-    dir.entries.set(name, node);
+    dir.set(name, node);
     if (node.kind === InodeKind.Directory) node.parent = dir;
     else node.nlink++;
     this.touch(dir);
@@ -254,7 +254,7 @@ export class VirtualFs {
   private unlinkEntry(dir: DirNode, name: string): void {
     const node = dir.entries.get(name);
     if (!node) return;
-    dir.entries.delete(name);
+    dir.delete(name);
     if (node.kind === InodeKind.Directory) node.live = false;
     else {
       node.nlink--;
@@ -365,9 +365,9 @@ export class VirtualFs {
     }
     if (!to.dir.live) fail(Errno.NOENT);
     if (existing !== undefined) this.unlinkEntry(to.dir, to.name);
-    from.dir.entries.delete(from.name);
+    from.dir.delete(from.name);
     this.touch(from.dir);
-    to.dir.entries.set(to.name, node);
+    to.dir.set(to.name, node);
     if (node.kind === InodeKind.Directory) node.parent = to.dir;
     node.ctimNs = this.now();
     this.touch(to.dir);

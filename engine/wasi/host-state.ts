@@ -4,7 +4,7 @@
  * timestamps, entry order, descriptors, offsets, rights and flags.
  */
 import { FdTarget, InodeKind, type FdData, type InodeData, type WasiStateData } from './state.ts';
-import { DirNode, FileNode, SymlinkNode, type Node } from './inode.ts';
+import { DirNode, FIRST_ENTRY_COOKIE, FileNode, SymlinkNode, type Node } from './inode.ts';
 import { DEFAULT_FS_LIMITS, VirtualFs, type FsLimits } from './fs.ts';
 import { FdTable, type Descriptor } from './fdtable.ts';
 
@@ -29,6 +29,35 @@ export function reachableNodes(fs: VirtualFs, fds: FdTable): Node[] {
   return [...seen].sort((a, b) => (a.ino < b.ino ? -1 : a.ino > b.ino ? 1 : 0));
 }
 
+/** A directory's entries as data: numbers only where they are not canonical (see InodeData.entries). */
+function dirEntriesData(d: DirNode): Pick<InodeData, 'entries' | 'nextNumber'> {
+  let i = 0n;
+  let last = FIRST_ENTRY_COOKIE - 1n;
+  const entries = [...d.entries].map(([name, c]) => {
+    const number = d.numberOf(name);
+    last = number;
+    return number === FIRST_ENTRY_COOKIE + i++ ? { name, ino: c.ino } : { name, ino: c.ino, number };
+  });
+  return { entries, ...(d.nextNumber !== last + 1n ? { nextNumber: d.nextNumber } : {}) };
+}
+
+/** Puts a directory's entries back with their numbers (canonical ones where the data has none). */
+function restoreEntries(dir: DirNode, d: InodeData, node: (e: { name: string; ino: bigint }) => Node): void {
+  let i = 0n;
+  let last = FIRST_ENTRY_COOKIE - 1n;
+  for (const e of d.entries ?? []) {
+    const number = e.number ?? FIRST_ENTRY_COOKIE + i;
+    if (number <= last) throw new Error(`WASI state: entry ${e.name} of ${d.ino} is numbered ${number}, not above the one before it (${last})`);
+    dir.nextNumber = number;
+    dir.set(e.name, node(e));
+    last = number;
+    i++;
+  }
+  const next = d.nextNumber ?? last + 1n;
+  if (next <= last) throw new Error(`WASI state: directory ${d.ino} numbers its next entry ${next}, not above its last (${last})`);
+  dir.nextNumber = next;
+}
+
 function inodeData(n: Node): InodeData {
   const base = { ino: n.ino, atimNs: n.atimNs, mtimNs: n.mtimNs, ctimNs: n.ctimNs };
   switch (n.kind) {
@@ -40,7 +69,7 @@ function inodeData(n: Node): InodeData {
         kind: InodeKind.Directory,
         nlink: n.nlink,
         parent: n.parent.ino,
-        entries: [...n.entries].map(([name, c]) => ({ name, ino: c.ino })),
+        ...dirEntriesData(n),
       };
     default:
       return { ...base, kind: InodeKind.Symlink, nlink: n.nlink, target: n.target };
@@ -104,7 +133,7 @@ export function importState(state: WasiStateData, now: () => bigint, limits: FsL
     const parent = d.parent === undefined ? dir : get(d.parent, `parent of ${d.ino}`);
     if (parent.kind !== InodeKind.Directory) throw new Error(`WASI state: parent of ${d.ino} is not a directory`);
     dir.parent = parent;
-    for (const e of d.entries ?? []) dir.entries.set(e.name, get(e.ino, `entry ${e.name} of ${d.ino}`));
+    restoreEntries(dir, d, (e) => get(e.ino, `entry ${e.name} of ${d.ino}`));
   }
 
   const fs = new VirtualFs(now, limits);

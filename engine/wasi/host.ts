@@ -541,15 +541,23 @@ export class WasiHost {
         const m = this.mem();
         m.check(buf, bufLen);
         m.check(usedPtr, 4);
-        const list: Array<[string, Node]> = [['.', dir], ['..', dir.parent], ...dir.entries];
-        let at = 0;
+        // "." then ".." (cookies 0 and 1), then the entries numbered at or above the cookie (DirNode: numbers
+        // survive removals, so a guest removing what it read and reading on misses nothing).
         const start = BigInt.asUintN(64, cookie);
-        for (let i = start; i < BigInt(list.length) && at < bufLen; i++) {
-          const [name, node] = list[Number(i)];
+        const list: Array<[string, Node, bigint]> = [];
+        if (start <= 0n) list.push(['.', dir, 0n]);
+        if (start <= 1n) list.push(['..', dir.parent, 1n]);
+        for (const [name, node] of dir.entries) {
+          const number = dir.numberOf(name);
+          if (number >= start) list.push([name, node, number]);
+        }
+        let at = 0;
+        for (let k = 0; k < list.length && at < bufLen; k++) {
+          const [name, node, number] = list[k]!;
           const nameBytes = encoder.encode(name);
           const ent = new Uint8Array(SIZE.DIRENT + nameBytes.length);
           const v = new DataView(ent.buffer);
-          v.setBigUint64(0, i + 1n, true);
+          v.setBigUint64(0, number + 1n, true);
           v.setBigUint64(8, node.ino, true);
           v.setUint32(16, nameBytes.length, true);
           v.setUint8(20, filetypeOf(node));

@@ -84,17 +84,17 @@ export function loadDisk(preopens: readonly Preopen[], opts: LoadOptions): Virtu
         // Kept as a link: following it could leak host paths outside the preopen into the VM.
         const link = wrap(() => fs.newSymlink(readlinkSync(hostPath, 'utf8'), opts.timeNs), hostPath);
         link.nlink = 1n;
-        dir.entries.set(name, link);
+        dir.set(name, link);
       } else if (st.isDirectory()) {
         count(hostPath, 0);
         const sub = wrap(() => fs.newDir(dir, opts.timeNs), hostPath);
-        dir.entries.set(name, sub);
+        dir.set(name, sub);
         loadDir(hostPath, sub);
       } else if (st.isFile()) {
         count(hostPath, st.size);
         const f = wrap(() => fs.newFile(readFileSync(hostPath), opts.timeNs), hostPath);
         f.nlink = 1n;
-        dir.entries.set(name, f);
+        dir.set(name, f);
       }
       // Sockets, FIFOs and device nodes have no meaning inside the VM: skipped.
     }

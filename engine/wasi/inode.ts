@@ -70,10 +70,21 @@ export class FileNode extends NodeBase {
   }
 }
 
+/** The fd_readdir cookie after "." (the one after ".." is 2); a directory's first entry is numbered 2. */
+export const FIRST_ENTRY_COOKIE = 2n;
+
 export class DirNode extends NodeBase {
   readonly kind = InodeKind.Directory;
-  /** Children in insertion order (Map keeps it), without "." and "..". */
-  readonly entries = new Map<string, Node>();
+  private readonly children = new Map<string, Node>();
+  /**
+   * Each entry's number, given in insertion order and never reused: fd_readdir goes on from the entries numbered
+   * at or above the cookie it is given (an entry's d_next is its number + 1), so removing entries that were
+   * already read moves nothing under a guest reading on (positions would: it skipped as many entries as were
+   * removed, and `rm -rf` of a large directory left files behind).
+   */
+  private readonly numbers = new Map<string, bigint>();
+  /** The number the next new entry gets. */
+  nextNumber = FIRST_ENTRY_COOKIE;
   /** The containing directory; a mount root is its own parent. */
   parent: DirNode;
   /** False once removed: a removed directory still open by a descriptor accepts no new entries. */
@@ -82,6 +93,27 @@ export class DirNode extends NodeBase {
   constructor(ino: bigint, timeNs: bigint, parent?: DirNode) {
     super(ino, timeNs);
     this.parent = parent ?? this;
+  }
+
+  /** Children in insertion order, without "." and "..". */
+  get entries(): ReadonlyMap<string, Node> {
+    return this.children;
+  }
+
+  /** Adds an entry (a new name gets the next number), or points an existing name elsewhere (it keeps its number). */
+  set(name: string, node: Node): void {
+    if (!this.children.has(name)) this.numbers.set(name, this.nextNumber++);
+    this.children.set(name, node);
+  }
+
+  delete(name: string): boolean {
+    this.numbers.delete(name);
+    return this.children.delete(name);
+  }
+
+  /** An entry's number (fd_readdir's cookie for it is one more). */
+  numberOf(name: string): bigint {
+    return this.numbers.get(name)!;
   }
 
   get nlink(): bigint {

@@ -16,8 +16,15 @@ export interface InodeData {
   readonly kind: InodeKind;
   /** File content (only `size` bytes are meaningful; File only). */
   readonly data?: Uint8Array;
-  /** Directory entries in insertion order, without "." and ".." (Directory only). */
-  readonly entries?: ReadonlyArray<{ readonly name: string; readonly ino: bigint }>;
+  /**
+   * Directory entries in insertion order, without "." and ".." (Directory only). `number`: the entry's fd_readdir
+   * number (its cookie is one more), given only when it is not the canonical one, its index + 2 (entries were
+   * removed before it). Canonical numbers are left out so a directory nothing was removed from encodes and
+   * digests as it always did.
+   */
+  readonly entries?: ReadonlyArray<{ readonly name: string; readonly ino: bigint; readonly number?: bigint }>;
+  /** The number the next new entry gets, when it is not one more than the last entry's (2 for none): Directory only. */
+  readonly nextNumber?: bigint;
   /** Link target (Symlink only). */
   readonly target?: string;
   /** Parent directory inode (Directory only; a preopen root points at itself). */

@@ -23,7 +23,9 @@ const inodeArb: fc.Arbitrary<InodeData> = fc
       ino: u64,
       kind: fc.constantFrom(0, 1, 2),
       data: fc.uint8Array({ maxLength: 100 }),
-      entries: fc.array(fc.record({ name: fc.string({ minLength: 1, maxLength: 10 }), ino: u64 }), { maxLength: 4 }),
+      // An entry's readdir number only when it is not the canonical one (absent and present must both survive).
+      entries: fc.array(fc.record({ name: fc.string({ minLength: 1, maxLength: 10 }), ino: u64, number: u64 }, { requiredKeys: ['name', 'ino'] }), { maxLength: 4 }),
+      nextNumber: u64,
       target: fc.string(),
       parent: u64,
       nlink: u64,

@@ -307,6 +307,23 @@ export class Probe {
     return names;
   }
 
+  /** One fd_readdir call from `cookie` with a buffer of `bufLen` bytes: the whole entries in it, each with its d_next. */
+  readdirFrom(fd: number, cookie: bigint, bufLen: number): Array<{ name: string; next: bigint }> {
+    const buf = this.alloc(bufLen);
+    const used = this.alloc(4);
+    const e = this.call('fd_readdir', fd, buf, bufLen, cookie, used);
+    if (e !== 0) throw new Error(`fd_readdir errno ${e}`);
+    const out: Array<{ name: string; next: bigint }> = [];
+    const end = buf + this.u32(used);
+    for (let at = buf; at + 24 <= end; ) {
+      const len = this.u32(at + 16);
+      if (at + 24 + len > end) break; // cut short: read again from the last whole entry's d_next
+      out.push({ name: new TextDecoder().decode(this.bytes.slice(at + 24, at + 24 + len)), next: this.u64(at) });
+      at += 24 + len;
+    }
+    return out;
+  }
+
   filestat(fd: number): { errno: number; ino: bigint; filetype: number; nlink: bigint; size: bigint; mtim: bigint } {
     const p = this.alloc(64);
     const errno = this.call('fd_filestat_get', fd, p);

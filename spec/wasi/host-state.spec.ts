@@ -116,4 +116,70 @@ describe('WasiHost state export/import', () => {
       expect(p.host.digest().devices).to.not.equal(d0);
     });
   });
+
+  describe('directory cookies (fd_readdir)', () => {
+    /** A directory of n files, listed from cookie 0 with a buffer that holds a few entries at a time. */
+    async function crowded(n: number): Promise<{ p: Probe; fd: number }> {
+      const p = await probeOver(tree.dir);
+      p.path('path_create_directory', ROOT_FD, 'many');
+      for (let i = 0; i < n; i++) p.open(ROOT_FD, `many/file-${String(i).padStart(3, '0')}`, { oflags: OFlag.CREAT });
+      const [, fd] = p.dir(ROOT_FD, 'many');
+      return { p, fd };
+    }
+
+    it('a guest removing what it read and reading on from its cookie sees every entry (rm -rf of a large directory)', async () => {
+      const { p, fd } = await crowded(40);
+      let cookie = 0n;
+      const seen: string[] = [];
+      for (let calls = 0; calls < 100; calls++) {
+        const batch = p.readdirFrom(fd, cookie, 128);
+        if (batch.length === 0) break;
+        for (const e of batch) {
+          if (e.name !== '.' && e.name !== '..') {
+            seen.push(e.name);
+            expect(p.path('path_unlink_file', ROOT_FD, `many/${e.name}`), e.name).to.equal(Errno.SUCCESS);
+          }
+          cookie = e.next;
+        }
+      }
+      expect(seen).to.have.length(40);
+      expect(new Set(seen).size).to.equal(40);
+      expect(p.path('path_remove_directory', ROOT_FD, 'many')).to.equal(Errno.SUCCESS);
+    });
+
+    it('numbers survive export and import: the same listing from a held cookie, the same cookie for a new entry, equal digests', async () => {
+      const { p, fd } = await crowded(6);
+      p.path('path_unlink_file', ROOT_FD, 'many/file-001');
+      p.path('path_unlink_file', ROOT_FD, 'many/file-005');
+      const held = p.readdirFrom(fd, 0n, 4096);
+      const cookie = held.find((e) => e.name === 'file-002')!.next;
+      const state = p.host.exportState();
+      const q = await probeOver(tree.dir, { state });
+      expect(q.host.digest()).to.deep.equal(p.host.digest());
+      for (const probe of [p, q]) probe.open(ROOT_FD, 'many/after', { oflags: OFlag.CREAT });
+      const fromP = p.readdirFrom(fd, cookie, 4096);
+      expect(fromP.map((e) => e.name)).to.deep.equal(['file-003', 'file-004', 'after']);
+      expect(q.readdirFrom(fd, cookie, 4096)).to.deep.equal(fromP);
+      expect(q.host.digest()).to.deep.equal(p.host.digest());
+      // The data carries the numbers of entries behind a removed one, and the next number after a removed last one.
+      const many = state.inodes.find((n) => n.entries?.some((e) => e.name === 'file-000'))!;
+      expect(many.entries!.map((e) => e.number)).to.deep.equal([undefined, 4n, 5n, 6n]);
+      expect(many.nextNumber).to.equal(8n);
+    });
+
+    it('a directory nothing was removed from carries no numbers (it encodes and digests as before numbers existed)', async () => {
+      const { p } = await crowded(3);
+      const state = p.host.exportState();
+      for (const n of state.inodes) {
+        expect(n.nextNumber, `inode ${n.ino}`).to.equal(undefined);
+        for (const e of n.entries ?? []) expect(e.number, `${e.name}`).to.equal(undefined);
+      }
+      // An entry made and removed leaves the names as they were, but not the next number: the digest says so.
+      const before = p.host.digest().devices;
+      p.open(ROOT_FD, 'many/x', { oflags: OFlag.CREAT });
+      p.path('path_unlink_file', ROOT_FD, 'many/x');
+      expect(p.host.exportState().inodes.find((n) => n.entries?.some((e) => e.name === 'file-000'))!.nextNumber).to.equal(6n);
+      expect(p.host.digest().devices).to.not.equal(before);
+    });
+  });
 });

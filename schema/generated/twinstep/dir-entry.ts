@@ -37,8 +37,13 @@ ino():bigint {
   return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
 }
 
+number():bigint|null {
+  const offset = this.bb!.__offset(this.bb_pos, 8);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : null;
+}
+
 static startDirEntry(builder:flatbuffers.Builder) {
-  builder.startObject(2);
+  builder.startObject(3);
 }
 
 static addName(builder:flatbuffers.Builder, nameOffset:flatbuffers.Offset) {
@@ -49,15 +54,21 @@ static addIno(builder:flatbuffers.Builder, ino:bigint) {
   builder.addFieldInt64(1, ino, BigInt('0'));
 }
 
+static addNumber(builder:flatbuffers.Builder, number:bigint) {
+  builder.addFieldInt64(2, number, null);
+}
+
 static endDirEntry(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createDirEntry(builder:flatbuffers.Builder, nameOffset:flatbuffers.Offset, ino:bigint):flatbuffers.Offset {
+static createDirEntry(builder:flatbuffers.Builder, nameOffset:flatbuffers.Offset, ino:bigint, number:bigint|null):flatbuffers.Offset {
   DirEntry.startDirEntry(builder);
   DirEntry.addName(builder, nameOffset);
   DirEntry.addIno(builder, ino);
+  if (number !== null)
+    DirEntry.addNumber(builder, number);
   return DirEntry.endDirEntry(builder);
 }
 }

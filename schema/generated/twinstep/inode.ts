@@ -96,8 +96,13 @@ ctimNs():bigint {
   return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
 }
 
+nextNumber():bigint|null {
+  const offset = this.bb!.__offset(this.bb_pos, 24);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : null;
+}
+
 static startInode(builder:flatbuffers.Builder) {
-  builder.startObject(10);
+  builder.startObject(11);
 }
 
 static addIno(builder:flatbuffers.Builder, ino:bigint) {
@@ -164,12 +169,16 @@ static addCtimNs(builder:flatbuffers.Builder, ctimNs:bigint) {
   builder.addFieldInt64(9, ctimNs, BigInt('0'));
 }
 
+static addNextNumber(builder:flatbuffers.Builder, nextNumber:bigint) {
+  builder.addFieldInt64(10, nextNumber, null);
+}
+
 static endInode(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createInode(builder:flatbuffers.Builder, ino:bigint, kind:InodeKind, dataOffset:flatbuffers.Offset, entriesOffset:flatbuffers.Offset, targetOffset:flatbuffers.Offset, parent:bigint|null, nlink:bigint, atimNs:bigint, mtimNs:bigint, ctimNs:bigint):flatbuffers.Offset {
+static createInode(builder:flatbuffers.Builder, ino:bigint, kind:InodeKind, dataOffset:flatbuffers.Offset, entriesOffset:flatbuffers.Offset, targetOffset:flatbuffers.Offset, parent:bigint|null, nlink:bigint, atimNs:bigint, mtimNs:bigint, ctimNs:bigint, nextNumber:bigint|null):flatbuffers.Offset {
   Inode.startInode(builder);
   Inode.addIno(builder, ino);
   Inode.addKind(builder, kind);
@@ -182,6 +191,8 @@ static createInode(builder:flatbuffers.Builder, ino:bigint, kind:InodeKind, data
   Inode.addAtimNs(builder, atimNs);
   Inode.addMtimNs(builder, mtimNs);
   Inode.addCtimNs(builder, ctimNs);
+  if (nextNumber !== null)
+    Inode.addNextNumber(builder, nextNumber);
   return Inode.endInode(builder);
 }
 }
