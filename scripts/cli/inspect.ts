@@ -86,9 +86,14 @@ export async function inspectCommand(argv: readonly string[]): Promise<number> {
         monoLast = t;
       }
     }
-    if (flags.has('--entries')) return 0;
-    const s = reader.stats;
     const tail = reader.tail;
+    if (entries) {
+      // The listing holds the entries before a damaged tail; the exit code and stderr say it stopped short.
+      if (tail.state === 'clean') return 0;
+      process.stderr.write(`twinstep inspect: ${path}: the entries stop at a damaged tail: ${tail.state}${'reason' in tail ? `: ${tail.reason}` : ''}${'offset' in tail ? ` (byte ${tail.offset})` : ''}\n`);
+      return REPLAY_EXIT.unusable;
+    }
+    const s = reader.stats;
     const summary = {
       trace: path,
       formatVersion: reader.formatVersion,

@@ -399,12 +399,18 @@ describe('twinstep CLI (spawned)', function () {
       expect(results[1].stderr).to.match(new RegExp(`the ${entries} entries before it replayed identically`));
     });
 
-    it('inspect reports a torn tail with exit 2', async () => {
+    it('inspect reports a torn tail with exit 2, with --entries too (the entries before it listed)', async () => {
       const f = at('inspect-cut.twt');
       writeFileSync(f, bytes.subarray(0, bytes.length - 100));
       const r = await cli.run(['inspect', f]);
       expect(r.code, show(r)).to.equal(2);
       expect(r.stdout).to.match(/tail torn: .*\(byte \d+\)/);
+      const listed = await cli.run(['inspect', '--entries', f]);
+      expect(listed.code, show(listed)).to.equal(2);
+      expect(listed.stderr).to.match(/the entries stop at a damaged tail: torn: .*\(byte \d+\)/);
+      const entries = listed.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(entries.length).to.be.greaterThan(0);
+      expect(entries.map((e) => e.seq)).to.deep.equal(entries.map((_, i) => i));
     });
 
     it('wrong magic and a future format version: exit 2 with a clear message', async () => {
