@@ -11,15 +11,33 @@ import { totals, type ReplayReport, type TraceResult } from './model.ts';
 const seconds = (ms: number) => (ms / 1000).toFixed(3);
 const baseName = (trace: string) => trace.split('/').pop() ?? trace;
 
-function testcase(r: TraceResult): string[] {
+/**
+ * What each trace is called in its test case: its file name, or, where several traces share one, the path as
+ * given (and a count for a trace given twice), so every test case has a name of its own (CI systems key their
+ * history on it, and merge or drop cases with equal names).
+ */
+function labels(results: readonly TraceResult[]): string[] {
+  const count = (xs: string[], x: string) => xs.filter((y) => y === x).length;
+  const bases = results.map((r) => baseName(r.trace));
+  const names = results.map((r, i) => (count(bases, bases[i]!) > 1 ? r.trace : bases[i]!));
+  const seen = new Map<string, number>();
+  return names.map((n) => {
+    if (count(names, n) === 1) return n;
+    const k = (seen.get(n) ?? 0) + 1;
+    seen.set(n, k);
+    return `${n} (#${k})`;
+  });
+}
+
+function testcase(r: TraceResult, label: string): string[] {
   if (r.status === 'unusable') {
     return [
-      `    <testcase classname="twinstep.replay" name="${escapeMarkup(`replay ${baseName(r.trace)}`)}" time="0.000">`,
+      `    <testcase classname="twinstep.replay" name="${escapeMarkup(`replay ${label}`)}" time="0.000">`,
       `      <error type="unusable" message="${escapeMarkup(r.message)}"/>`,
       '    </testcase>',
     ];
   }
-  const lines = [`    <testcase classname="twinstep.replay" name="${escapeMarkup(`replay ${baseName(r.trace)} with ${r.guest}`)}" time="${seconds(r.durationMs)}">`];
+  const lines = [`    <testcase classname="twinstep.replay" name="${escapeMarkup(`replay ${label} with ${r.guest}`)}" time="${seconds(r.durationMs)}">`];
   for (const d of r.divergences) {
     lines.push(`      <failure type="${d.kind}" message="${escapeMarkup(`${divergenceWhere(d)}: ${d.message}`)}"/>`);
   }
@@ -40,12 +58,13 @@ export function junitReports(results: readonly TraceResult[]): string {
 
 function suites(results: readonly TraceResult[], suiteName: string): string {
   const t = totals(results);
+  const names = labels(results);
   const counts = `tests="${t.traces}" failures="${t.diverged}" errors="${t.incomplete + t.unusable}" time="${seconds(results.reduce((ms, r) => ms + (r.status === 'unusable' ? 0 : r.durationMs), 0))}"`;
   const lines = [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="twinstep replay" ${counts}>`,
     `  <testsuite name="${escapeMarkup(suiteName)}" ${counts}>`,
-    ...results.flatMap(testcase),
+    ...results.flatMap((r, i) => testcase(r, names[i]!)),
     '  </testsuite>',
     '</testsuites>',
   ];

@@ -256,9 +256,10 @@ describe('replay reports', function () {
       expect(suites).to.have.length(1);
       expect(suites[0].attrs).to.deep.include({ name: 'twinstep replay', tests: '4', failures: '1', errors: '2' });
       const cases = findAll(doc, 'testcase');
+      // Two traces named lines.twt: each is called by its path as given.
       expect(cases.map((c) => c.attrs.name)).to.deep.equal([
         `replay lines.twt with ${LINES.path}`,
-        `replay lines.twt with ${LINES_V2}`,
+        `replay /ci/traces/lines.twt with ${LINES_V2}`,
         'replay gone.twt',
         `replay torn.twt with ${LINES.path}`,
       ]);
@@ -266,6 +267,19 @@ describe('replay reports', function () {
       expect(findAll(cases[2]!, 'error').map((f) => [f.attrs.type, f.attrs.message])).to.deep.equal([['unusable', "cannot read trace '/ci/traces/gone.twt': no such file"]]);
       expect(findAll(cases[3]!, 'error').map((f) => f.attrs.type)).to.deep.equal(['incomplete']);
       expect(findAll(cases[0]!, 'failure').length + findAll(cases[0]!, 'error').length).to.equal(0);
+    });
+
+    it('JUnit: every test case has a name of its own (same file names in other directories, a trace given twice)', () => {
+      const a = { ...identical, trace: 'nightly/a/run.twt' };
+      const b = { ...identical, trace: 'nightly/b/run.twt' };
+      const names = findAll(parseXml(junitReports([a, b, a, { ...identical, trace: 'other.twt' }])), 'testcase').map((c) => c.attrs.name);
+      expect(names).to.deep.equal([
+        `replay nightly/a/run.twt (#1) with ${LINES.path}`,
+        `replay nightly/b/run.twt with ${LINES.path}`,
+        `replay nightly/a/run.twt (#2) with ${LINES.path}`,
+        `replay other.twt with ${LINES.path}`,
+      ]);
+      expect(new Set(names).size).to.equal(names.length);
     });
   });
 });
