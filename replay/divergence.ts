@@ -21,6 +21,9 @@ export type DivergenceKind =
    */
   | 'timeout';
 
+/** The most divergences a --keep-going replay lists; it stops at the one that reaches it (and the report says so). */
+export const KEEP_GOING_DIVERGENCES_MAX = 1000;
+
 /** A log entry as reports show it. */
 export interface EntryView {
   readonly seq: number;

@@ -15,7 +15,7 @@ import type { EntryColumns } from '../engine/log/entry-block.ts';
 import { callId, callIdCustom } from '../engine/log/call-table.ts';
 import { DigestTrack, decodeDigestPayload } from '../engine/log/digest-payload.ts';
 import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, exitCodeOf, isEndChannel, trapReason } from '../engine/log/end-marker.ts';
-import type { Divergence, DivergenceKind, EntryView } from './divergence.ts';
+import { KEEP_GOING_DIVERGENCES_MAX, type Divergence, type DivergenceKind, type EntryView } from './divergence.ts';
 import type { FaultHook } from './fault.ts';
 
 /** Where the replayer pulls entries from. */
@@ -560,7 +560,7 @@ export class Replayer implements HostCallHandler {
   private diverge(kind: DivergenceKind, e: LogEntry | undefined, callIndex: number, message: string, actual?: { channel?: number; data?: Uint8Array; request?: Uint8Array }, state?: Divergence['state']): void {
     const context = this.recentEntries().filter((r) => r !== e).slice(-(this.o.contextEntries ?? 5)).map(view);
     this.divergences.push({ kind, seq: e?.seq ?? -1, callIndex, message, expected: e ? view(e) : undefined, actual, context, state });
-    if (!this.o.keepGoing || this.divergences.length >= (this.o.divergencesMax ?? 1000)) this.stopped = true;
+    if (!this.o.keepGoing || this.divergences.length >= (this.o.divergencesMax ?? KEEP_GOING_DIVERGENCES_MAX)) this.stopped = true;
   }
 
   // ---- the input lane ------------------------------------------------------------------------------

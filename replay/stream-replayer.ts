@@ -13,7 +13,7 @@
 import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type InputCall, type Machine, type OutputCall, type RunResult } from '../engine/machine/machine.ts';
 import { EntryKind, type LogEntry } from '../engine/log/entry.ts';
 import { END_CAP, END_EXIT, END_TRAP, exitCodeBytes, exitCodeOf, isEndChannel, trapReason } from '../engine/log/end-marker.ts';
-import type { Divergence, DivergenceKind, EntryView } from './divergence.ts';
+import { KEEP_GOING_DIVERGENCES_MAX, type Divergence, type DivergenceKind, type EntryView } from './divergence.ts';
 import { END, WAIT, bytesEqual, describeEntry, entryView, type DigestCounts, type EntrySource, type ReplayOutcome } from './replayer.ts';
 
 export interface StreamReplayerOptions {
@@ -204,7 +204,7 @@ export class StreamReplayer implements HostCallHandler {
     const context = this.recent.filter((r) => r !== e).slice(-(this.o.contextEntries ?? 5)).map(entryView);
     const expected: EntryView | undefined = e ? { ...entryView(e), data: expectedData ?? e.data } : undefined;
     this.divergences.push({ kind, seq: e?.seq ?? -1, callIndex, message, expected, actual, context, state: undefined });
-    if (!this.o.keepGoing || this.divergences.length >= (this.o.divergencesMax ?? 1000)) this.stopped = true;
+    if (!this.o.keepGoing || this.divergences.length >= (this.o.divergencesMax ?? KEEP_GOING_DIVERGENCES_MAX)) this.stopped = true;
   }
 }
 

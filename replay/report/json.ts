@@ -47,8 +47,10 @@ function reportObject(r: ReplayReport) {
     entriesTotal: r.entriesTotal,
     callIndex: r.callIndex,
     capped: r.capped,
+    // --keep-going stopped at this many divergences; null when it listed every one (or did not keep going).
+    divergenceLimit: r.divergenceLimit ?? null,
     match: r.match,
-  digests: r.digests,
+    digests: r.digests,
     hint: replayHint(r),
     traceTail: r.traceTail,
     durationMs: Math.round(r.durationMs),

@@ -22,6 +22,8 @@ export interface ReplayReport {
   readonly digests: { readonly mode: DigestMode; readonly compared: number; readonly skipped: number };
   /** The recording stopped at a cap; replay stopped there too. */
   readonly capped: boolean;
+  /** Set when --keep-going stopped at its limit of divergences (this many): later ones are not listed. */
+  readonly divergenceLimit?: number;
   /** A torn or corrupt tail of the trace, reported separately from divergences. */
   readonly traceTail: string | undefined;
   readonly durationMs: number;

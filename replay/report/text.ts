@@ -39,6 +39,7 @@ export function textReport(r: ReplayReport): string {
   if (r.match === 'stream') lines.push('  matched: inputs in recorded order, outputs as byte streams per channel (--match stream)');
   lines.push(`  ${digestsLine(r)}`);
   if (r.traceTail) lines.push(`  trace tail: ${r.traceTail}`);
+  if (r.divergenceLimit !== undefined) lines.push(`  --keep-going stopped at its limit of ${r.divergenceLimit} divergences: the replay went no further, later ones are not listed`);
   r.divergences.forEach((d, i) => lines.push('', divergenceText(d, i + 1)));
   const hint = replayHint(r);
   if (hint) lines.push('', `hint: ${hint}`);

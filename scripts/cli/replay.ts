@@ -20,7 +20,7 @@ import { TraceSource } from '../../replay/trace-source.ts';
 import { parseFault } from '../../replay/fault.ts';
 import { totalsLine, type ReplayReport, type TraceResult } from '../../replay/report/model.ts';
 import { textReport, textReports, unusableText } from '../../replay/report/text.ts';
-import { divergenceWhere } from '../../replay/divergence.ts';
+import { KEEP_GOING_DIVERGENCES_MAX, divergenceWhere } from '../../replay/divergence.ts';
 import { jsonReport, jsonReports } from '../../replay/report/json.ts';
 import { junitReport, junitReports } from '../../replay/report/junit.ts';
 import { CliError } from './cli-error.ts';
@@ -44,7 +44,8 @@ export const REPLAY_ARGS: CommandArgs = {
     '--format': { takesValue: true, value: 'text|json|junit', help: 'the report format (default text)' },
     '--report': { takesValue: true, value: 'FILE', help: 'write the report to FILE, and summary lines to stdout (one per trace, and the totals when there are several)' },
     '--until-divergence': { takesValue: false, help: 'stop at the first divergence (the default)' },
-    '--keep-going': { takesValue: false, help: 'continue after a divergence where the call sequence still lines up, and report every one' },
+    '--keep-going': { takesValue: false, help: 'continue after a divergence where the call sequence still lines up, and report every one (up to --max-divergences)' },
+    '--max-divergences': { takesValue: true, value: 'N', help: `with --keep-going: stop at the Nth divergence (default ${KEEP_GOING_DIVERGENCES_MAX}); the report says when it did` },
     '--input-lane': { takesValue: true, value: 'on|off', help: 'feed recorded clock and random results inside WebAssembly, without a call into the replayer for each (default on; off: every call goes through the replayer, as a comparison when a replay looks wrong)' },
     '--timeout': { takesValue: true, value: 'MS', help: 'stop a replay still running after MS milliseconds (each trace; default 0: no limit) and report it as a timeout divergence (exit 1) where the run stood: a new build that hangs, even in a loop without host calls, fails the job with a report instead of holding it' },
     '--fault': { takesValue: true, value: 'input@SEQ|output@SEQ|memory@CALL[:ADDR]', help: 'test hook: perturb one input, one output or one memory byte, to see a divergence reported' },
@@ -70,6 +71,8 @@ interface ReplayOptions {
   readonly inputLane: boolean;
   /** --timeout: the longest a trace's run may take, in ms (0: no limit). */
   readonly timeoutMs: number;
+  /** --max-divergences: where --keep-going stops. */
+  readonly divergencesMax: number;
 }
 
 export async function replayCommand(argv: readonly string[]): Promise<number> {
@@ -99,7 +102,10 @@ export async function replayCommand(argv: readonly string[]): Promise<number> {
   // Only the replayer by calls offers the lane anything: a machine replayed by streams goes without.
   const inputLane = usage(() => oneOf(flags, '--input-lane', ['on', 'off'] as const, 'on')) === 'on' && match === 'calls';
   const timeoutMs = usage(() => intFlag(flags, '--timeout', 0));
-  const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), match, digests, keepGoing, fault, preopens: run.preopens, inputLane, timeoutMs };
+  const divergencesMax = usage(() => intFlag(flags, '--max-divergences', KEEP_GOING_DIVERGENCES_MAX));
+  if (flags.has('--max-divergences') && !keepGoing) throw new CliError('--max-divergences applies to --keep-going (without it the replay stops at the first divergence)', REPLAY_EXIT.unusable);
+  if (divergencesMax < 1) throw new CliError('--max-divergences expects at least 1', REPLAY_EXIT.unusable);
+  const o: ReplayOptions = { guest: flags.get('--guest')?.at(-1), match, digests, keepGoing, fault, preopens: run.preopens, inputLane, timeoutMs, divergencesMax };
   const modules = new Map<string, LoadedModule>();
 
   // Several traces that are long together: the decoder thread boots while the first is replayed, and decodes the
@@ -234,8 +240,8 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
     // A fault hook fires once: a fresh one for each trace.
     const replayer =
       o.match === 'stream'
-        ? new StreamReplayer({ machine, source, keepGoing: o.keepGoing })
-        : new Replayer({ machine, source, keepGoing: o.keepGoing, fault: o.fault ? parseFault(o.fault) : undefined, digests: o.digests });
+        ? new StreamReplayer({ machine, source, keepGoing: o.keepGoing, divergencesMax: o.divergencesMax })
+        : new Replayer({ machine, source, keepGoing: o.keepGoing, divergencesMax: o.divergencesMax, fault: o.fault ? parseFault(o.fault) : undefined, digests: o.digests });
     const size = statSync(tracePath).size;
     const progress = new Progress(label);
     let calls = 0;
@@ -296,6 +302,7 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
       callIndex: outcome.callIndex,
       divergences: outcome.status === 'diverged' ? outcome.divergences : [],
       capped: outcome.status === 'identical' && outcome.capped,
+      ...(o.keepGoing && outcome.status === 'diverged' && outcome.divergences.length >= o.divergencesMax ? { divergenceLimit: o.divergencesMax } : {}),
       match: o.match,
       digests: { mode: o.digests, ...replayer.digestCounts },
       traceTail: incomplete ? tail ?? 'the trace ended early' : undefined,

@@ -157,6 +157,17 @@ describe('twinstep CLI (spawned)', function () {
       const kinds = json(at('state-all.json')).divergences.map((d: { kind: string }) => d.kind);
       expect(kinds.length).to.be.greaterThan(1);
       expect(kinds.every((k: string) => k === 'digest-mismatch'), kinds.join(',')).to.equal(true);
+      expect(json(at('state-all.json')).divergenceLimit).to.equal(null);
+      // --max-divergences: the replay stops at the limit, and the reports say so.
+      const capped = await cli.run(['replay', '--guest', STATE_V2, '--keep-going', '--max-divergences', '2', '--format', 'json', '--report', at('state-2.json'), trace]);
+      expect(capped.code, show(capped)).to.equal(1);
+      expect(json(at('state-2.json')).divergences).to.have.length(2);
+      expect(json(at('state-2.json')).divergenceLimit).to.equal(2);
+      const cappedText = await cli.run(['replay', '--guest', STATE_V2, '--keep-going', '--max-divergences', '2', trace]);
+      expect(cappedText.stdout).to.include('--keep-going stopped at its limit of 2 divergences: the replay went no further, later ones are not listed');
+      const alone = await cli.run(['replay', '--guest', STATE_V2, '--max-divergences', '2', trace]);
+      expect(alone.code, show(alone)).to.equal(2);
+      expect(alone.stderr).to.include('--max-divergences applies to --keep-going');
       // The trace's outputs, for reference: the first output entry comes after the first divergence.
       const entries = (await cli.run(['inspect', '--entries', trace])).stdout.trim().split('\n').map((l) => JSON.parse(l));
       const firstOutput = entries.find((e) => e.kind === 'output');
