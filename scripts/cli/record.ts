@@ -125,7 +125,9 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   const recorder = new Recorder({
     machine,
     sink: traceEntrySink(writer),
-    emit: (channel, data) => writeAllSync(channel, data),
+    emit: (channel, data) => {
+      if (!writeAllSync(channel, data)) interrupts.outputClosed(channel);
+    },
     digestEveryCalls,
     digestEveryMs,
     digestBudget,
@@ -158,8 +160,10 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   const s = writer.stats;
   const postponed = recorder.postponedDigests > 0 ? `; ${recorder.postponedDigests} digest checks postponed by the ${digestBudget * 100}% digest budget` : '';
   process.stderr.write(`twinstep record: ${recorder.entries} entries, ${machine.callIndex} host calls, ${s.bytesTotal} bytes -> ${out}${recorder.capped ? ` (stopped: ${recorder.capped})` : ''}${postponed}\n`);
-  // Interrupted: 128 + the signal's number; a signal that came only as the guest ended leaves its exit code.
+  // Interrupted: 128 + the signal's number; a signal that came only as the guest ended leaves its exit code. A
+  // reader that went away stops it as SIGPIPE stops a program writing to it (exit 141).
   if (interrupts.signal !== undefined && recorder.capped === interrupts.reason) return 128 + osConstants.signals[interrupts.signal];
+  if (interrupts.closed !== undefined && recorder.capped === interrupts.reason) return 128 + osConstants.signals.SIGPIPE;
   if (result.status === 'paused') return 0;
   return exitForResult(result);
 }
@@ -177,6 +181,21 @@ const SLICE_MS = 50;
  */
 class Interrupts {
   signal: NodeJS.Signals | undefined;
+  /** The guest's stdout or stderr whose reader went away (EPIPE). */
+  closed: 'stdout' | 'stderr' | undefined;
+
+  /**
+   * The reader of the guest's stdout or stderr went away (`| head`): what the guest writes is seen by nobody. As
+   * SIGPIPE would stop a program writing there, the guest stops at its next host call that can pause, and the
+   * trace is closed there (it replays to that point).
+   */
+  outputClosed(channel: number): void {
+    if (this.closed !== undefined || this.signal !== undefined) return;
+    this.closed = channel === 2 ? 'stderr' : 'stdout';
+    // Said on stderr when its reader is still there.
+    if (this.closed === 'stdout') process.stderr.write(`twinstep record: the reader of the guest's ${this.closed} went away (EPIPE): stopping the guest at its next host call and closing the trace\n`);
+  }
+
   private attached = false;
   private readonly onSignal = (sig: NodeJS.Signals): void => {
     if (this.signal !== undefined) {
@@ -189,7 +208,8 @@ class Interrupts {
   };
 
   get reason(): string | undefined {
-    return this.signal && `interrupted by ${this.signal}`;
+    if (this.signal) return `interrupted by ${this.signal}`;
+    return this.closed && `the reader of ${this.closed} went away`;
   }
 
   attach(): void {

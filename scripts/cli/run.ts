@@ -1,4 +1,5 @@
 /** `twinstep run`: runs a guest live, unprotected, like `wasmtime run`. */
+import { constants as osConstants } from 'node:os';
 import { bootMachine } from '../../engine/wasi/boot.ts';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import { EXIT_CHANNEL, PAUSE, type HostCallHandler } from '../../engine/machine/machine.ts';
@@ -49,7 +50,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     beforeCall: (call) => (!taken && call.index >= snapshotAt && snapshotAt >= 0 && module.unwindable.has(call.name) ? PAUSE : undefined),
     input: (call) => call.live(),
     output: (call) => {
-      if (call.channel !== EXIT_CHANNEL) writeAllSync(call.channel, call.data);
+      // The reader went away (`| head`): the guest ends as a program writing there ends by SIGPIPE, at once
+      // and quietly (exit 141); a guest writing for ever would otherwise run for ever, seen by nobody.
+      if (call.channel !== EXIT_CHANNEL && !writeAllSync(call.channel, call.data)) process.exit(128 + osConstants.signals.SIGPIPE);
     },
   };
   let result = machine.run(live);

@@ -601,6 +601,21 @@ describe('twinstep CLI (spawned)', function () {
       expect(diverged.code, show(diverged)).to.equal(1);
       expect(diverged.stderr, show(diverged)).to.not.match(/EPIPE|internal error|\n\s+at /);
     });
+
+    it('ends a guest that would write for ever as SIGPIPE ends a program (exit 141); a recording is closed there and replays', async () => {
+      // ticker 1000000 1: a line every millisecond for a quarter of an hour.
+      const run = await closedAfterFirstOutput(['run', TICKER, '1000000', '1']);
+      expect(run.code, show(run)).to.equal(141);
+      expect(run.stderr, show(run)).to.equal('');
+      const trace = at('pipe-forever.twt');
+      const rec = await closedAfterFirstOutput(['record', '-o', trace, TICKER, '1000000', '1']);
+      expect(rec.code, show(rec)).to.equal(141);
+      expect(rec.stderr).to.include("twinstep record: the reader of the guest's stdout went away (EPIPE): stopping the guest at its next host call and closing the trace");
+      expect(rec.stderr).to.match(/\(stopped: the reader of stdout went away\)/);
+      const r = await cli.run(['replay', trace]);
+      expect(r.code, show(r)).to.equal(0);
+      expect(r.stdout).to.include('(recording was capped; replayed to the cap)');
+    });
   });
 
   describe('inspect', () => {
