@@ -83,6 +83,10 @@ export class Session extends TransportBase {
     return this.ready && !this.closed && this.raw.whileBusy ? this.raw.whileBusy(everyMs, beat, work) : work();
   }
 
+  prepareStandIn(): void {
+    if (this.ready && !this.closed) this.raw.prepareStandIn?.();
+  }
+
   get standInBeats(): number {
     return this.raw.standInBeats ?? 0;
   }

@@ -168,6 +168,15 @@ export class StandIn {
     }
   }
 
+  /**
+   * Starts the helper thread now, not at the first long stretch: a thread takes tens of milliseconds to start
+   * (hundreds on a loaded host), and a stretch that begins right after a connect (a guest computing from its
+   * start) would be silent for that long.
+   */
+  boot(): void {
+    if (this.usable) this.worker ??= this.start();
+  }
+
   /** Stops the helper thread (the connection is over). */
   close(): void {
     if (this.done) return;

@@ -53,6 +53,8 @@ export interface Transport {
    * Transports that cannot (the in-process memory one) leave it out: callers then run `work` as it is.
    */
   whileBusy?<T>(everyMs: number, beat: () => Uint8Array | undefined, work: () => T): T;
+  /** Optional, with whileBusy: gets the stand-in ready now (a driver calls it once connected). */
+  prepareStandIn?(): void;
   /** Messages sent by whileBusy's stand-in so far. */
   readonly standInBeats?: number;
   /** Bytes accepted by send() but not yet handed to the OS (ws) or the peer (memory). The driver's backpressure signal. */

@@ -118,6 +118,12 @@ export class WsChannel extends TransportBase {
     return this.standIn ? this.standIn.run(everyMs, beat, work) : work();
   }
 
+  prepareStandIn(): void {
+    if (this.closed || this.ws.readyState !== WebSocket.OPEN) return;
+    this.standIn ??= this.makeStandIn();
+    this.standIn?.boot();
+  }
+
   get standInBeats(): number {
     return this.standIn?.beats ?? 0;
   }

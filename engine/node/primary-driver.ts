@@ -204,6 +204,8 @@ export class PrimaryDriver {
 
   private attach(t: Transport): void {
     this.transport = t;
+    // The helper thread that speaks for this side while the guest computes, started before the guest runs.
+    t.prepareStandIn?.();
     this.outQueue = []; // meant for the last connection: the core sends again what the new one needs
     listenChannel(
       t,

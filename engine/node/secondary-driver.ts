@@ -206,6 +206,8 @@ export class SecondaryDriver {
     }
     this.transport?.close();
     this.transport = t;
+    // The helper thread that speaks for this side while the guest computes, started before the guest runs.
+    t.prepareStandIn?.();
     listenChannel(
       t,
       (m) => {

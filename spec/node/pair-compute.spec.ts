@@ -34,8 +34,9 @@ function canPin(): boolean {
 function checkBothSides(pri: Proc, sec: Proc, expected: string[]): void {
   expect(lines(pri.stdout)).to.deep.equal(expected);
   expect(sec.stdout).to.equal('');
-  expect(pri.stderr).not.to.match(/unprotected|secondary lost|DEPOSED|E_PEER_LOST|WARNING/);
-  expect(sec.stderr).not.to.match(/primary lost|candidate|GOING LIVE|went-live|E_PEER_LOST|WARNING/);
+  const both = `--- primary:\n${pri.stderr}\n--- secondary:\n${sec.stderr}`;
+  expect(pri.stderr, both).not.to.match(/unprotected|secondary lost|DEPOSED|E_PEER_LOST|WARNING/);
+  expect(sec.stderr, both).not.to.match(/primary lost|candidate|GOING LIVE|went-live|E_PEER_LOST|WARNING/);
   expect(sec.stderr).to.match(/guest exited with 0 on the primary, every output released: done/);
 }
 
