@@ -81,16 +81,21 @@ export function unwindSet(mode: UnwindMode, imported: readonly string[]): Set<st
   return new Set(imported.filter((n) => mode.includes(n)));
 }
 
-/** Validates a guest module and lists its WASI imports; throws MachineError with a user-facing message. */
-export function checkModule(bytes: Uint8Array): { imports: string[] } {
+/**
+ * Validates a guest module and lists its WASI imports; throws MachineError with a user-facing message. It compiles
+ * the module asynchronously (V8 compiles on its own threads): a secondary loads the guest it is sent while its
+ * event loop keeps the logging channel served, and a compile of a large guest on the event loop was silence the
+ * primary could take for a lost secondary.
+ */
+export async function checkModule(bytes: Uint8Array): Promise<{ imports: string[] }> {
   if (bytes.length < 8 || WASM_MAGIC.some((b, i) => bytes[i] !== b)) {
     throw new MachineError('E_NOT_WASM', `not a WebAssembly module (${bytes.length < 8 ? 'file too short' : 'bad magic bytes'})`);
   }
   let mod: WebAssembly.Module;
   try {
-    mod = new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+    mod = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   } catch (e) {
-    throw new MachineError('E_INVALID_WASM', `invalid WebAssembly module: ${(e as Error).message.replace(/^WebAssembly\.Module\(\): /, '')}`);
+    throw new MachineError('E_INVALID_WASM', `invalid WebAssembly module: ${(e as Error).message.replace(/^WebAssembly\.(Module|compile)\(\): /, '')}`);
   }
   const imports: string[] = [];
   for (const imp of WebAssembly.Module.imports(mod)) {
@@ -136,7 +141,7 @@ export async function loadModule(bytes: Uint8Array, unwind: UnwindMode = 'all'):
 }
 
 async function loadUncached(bytes: Uint8Array, unwind: UnwindMode, key: string): Promise<LoadedModule> {
-  const { imports } = checkModule(bytes);
+  const { imports } = await checkModule(bytes);
   const hash = xxh64(bytes);
   const unwindable = unwindSet(unwind, imports);
   const cached = join(cacheDir(), `${key}.wasm`);
@@ -167,7 +172,7 @@ async function loadUncached(bytes: Uint8Array, unwind: UnwindMode, key: string):
   return {
     hash,
     bytes,
-    compiled: new WebAssembly.Module(instrumented as Uint8Array<ArrayBuffer>),
+    compiled: await WebAssembly.compile(instrumented as Uint8Array<ArrayBuffer>),
     unwindable,
     unwind,
     globalCount: meta.globalCount,
