@@ -60,6 +60,7 @@ const COMMON: Record<string, FlagSpec> = {
   '--digest-every': { takesValue: true, value: 'CALLS', help: `a state digest in the log every CALLS host calls (default ${DIGEST_EVERY_DEFAULT}); the secondary compares it` },
   '--digest-budget': { takesValue: true, value: 'PCT', help: `digests take at most PCT percent of the guest's time (default ${DIGEST_BUDGET_DEFAULT * 100} with the default interval, none when --digest-every is given; 100: no budget)` },
   '--quiet': { takesValue: false, help: 'print only role changes, divergences and resyncs (no status line every second)' },
+  '--log-time': { takesValue: false, help: 'start every line this node prints with the time (UTC, ISO 8601, milliseconds): to line up the two sides of a failover' },
   '--checkpoint-file': { takesValue: true, value: 'F', help: "as the primary (a secondary: once it went live), write the state there now and then (atomically), so a host that comes back can rejoin with the delta only (secondary --from-snapshot F)" },
   '--checkpoint-every-ms': { takesValue: true, value: 'MS', help: 'how often --checkpoint-file is written (default 1000)' },
   '--status-listen': { takesValue: true, value: 'HOST:PORT', help: 'serve a status page, /status (JSON) and /metrics (Prometheus) there (port 0: any free port)' },
@@ -71,9 +72,10 @@ function fenceHint(spec: string): string {
   return s.kind === 'file' ? `the file ${s.dir}.fence` : `the etcd key ${s.key}.fence`;
 }
 
-function log(role: string, quiet: boolean): (line: string) => void {
+function log(role: string, quiet: boolean, time: boolean): (line: string) => void {
   return (line) => {
-    if (!quiet || /GOING LIVE|DIVERGENCE|unprotected|went-live|resync/i.test(line)) process.stderr.write(`[twinstep ${role}] ${line}\n`);
+    if (quiet && !/GOING LIVE|DIVERGENCE|unprotected|went-live|resync/i.test(line)) return;
+    process.stderr.write(`${time ? `${new Date().toISOString()} ` : ''}[twinstep ${role}] ${line}\n`);
   };
 }
 
@@ -92,6 +94,8 @@ interface Common {
   digestEveryCalls: number;
   digestBudget: number;
   quiet: boolean;
+  /** --log-time: every line starts with the time. */
+  logTime: boolean;
   /** Said once at start (how a flag works out on the chosen backend). */
   notes: string[];
 }
@@ -144,6 +148,7 @@ async function common(flags: Map<string, string[]>, role: string): Promise<Commo
     digestEveryCalls: intFlag(flags, '--digest-every', DIGEST_EVERY_DEFAULT),
     digestBudget: digestBudgetFlag(flags, ['--digest-every'], DIGEST_BUDGET_DEFAULT),
     quiet: flags.has('--quiet'),
+    logTime: flags.has('--log-time'),
     notes: spec.startsWith('etcd:') && (ttlMs % 1000 !== 0 || ttlMs < 2000)
       ? [`note: etcd grants leases in whole seconds, and at least about 2 s with its default settings: --lease-ttl-ms ${ttlMs} becomes ${Math.max(1, Math.ceil(ttlMs / 1000))} s or more there, so a takeover waits that long after the primary is lost (with the file lease it waits ${ttlMs} ms)`]
       : [],
@@ -234,7 +239,7 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     config: { args: [basename(run.module), ...run.args], env: run.env, preopens: run.preopens, bootTimeNs: bootTimeNs() },
     devices: sleep.devices,
   });
-  const say = log('primary', c.quiet);
+  const say = log('primary', c.quiet, c.logTime);
   for (const n of c.notes) say(n);
   const held = await checkLease(c);
   const startEpoch = await firstEpoch(c, held, flags.has('--new-run'), say);
@@ -394,7 +399,7 @@ export async function secondaryCommand(argv: readonly string[]): Promise<number>
   } catch (e) {
     throw new CliError((e as Error).message.replace('--fault', '--inject'), EXIT.usage);
   }
-  const say = log('secondary', c.quiet);
+  const say = log('secondary', c.quiet, c.logTime);
   for (const n of c.notes) say(n);
   const sleep = new SleepGate(liveDevices());
   // Failback: a host that comes back with an older snapshot of this VM advertises it, so only the delta comes.

@@ -51,6 +51,20 @@ describe('the end of a protected run, and the next one (real processes on loopba
     }
   });
 
+  it('--log-time starts every line of both sides with the time', async () => {
+    const dir = pairDir();
+    const sec = await startSecondary(dir, ['--log-time'], env);
+    const pri = startPrimary(dir, sec.url, [TICKER, '3', '5'], ['--log-time'], env);
+    expect(await pri.exited, pri.stderr).to.equal(0);
+    expect(await sec.proc.exited, sec.proc.stderr).to.equal(0);
+    for (const [side, err] of [['primary', pri.stderr], ['secondary', sec.proc.stderr]] as const) {
+      const all = lines(err);
+      expect(all.length, err).to.be.greaterThan(2);
+      for (const l of all) expect(l, side).to.match(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z \\[twinstep ${side}\\] `));
+    }
+    expect(lines(pri.stdout)).to.deep.equal(['tick 1', 'tick 2', 'tick 3']);
+  });
+
   for (const release of ['ack', 'compare'] as const) {
     it(`a guest that traps ends both sides with 134 under ${release}: the trap replays as a match, nothing diverges or goes live`, async () => {
       const dir = pairDir();
