@@ -57,6 +57,11 @@ export function deviceBytes(wasi: WasiStateData, globals: ReadonlyArray<number |
 }
 
 /** `pages` may be passed when the caller already hashed this memory (a snapshot has). */
+/** The device digest without the guest's globals: the disk and descriptors as any build of the guest finds them. */
+export function diskOnlyDigest(wasi: WasiStateData, fsTimeNs: bigint): bigint {
+  return xxh64(deviceBytes(wasi, [], fsTimeNs));
+}
+
 export function stateDigest(memory: Uint8Array, globals: ReadonlyArray<number | bigint>, wasi: WasiStateData, fsTimeNs: bigint, pages = pageDigests(memory)): StateDigest {
   const devices = xxh64(deviceBytes(wasi, globals, fsTimeNs));
   const rootInput = Buffer.alloc(pages.byteLength + 8);

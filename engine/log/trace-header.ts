@@ -41,8 +41,10 @@ export interface TraceHeaderData {
   readonly args: readonly string[];
   readonly env: readonly string[];
   readonly preopens: readonly Preopen[];
-  /** Digest of the initial virtual disk image. */
+  /** Digest of the initial device state (virtual disk, descriptors, and the guest's globals). */
   readonly diskDigest: bigint;
+  /** The same without the guest's globals: comparable across builds (absent in older traces). */
+  readonly diskOnlyDigest?: bigint;
   readonly machine: TraceMachineConfig;
   /** Where the trace starts: host-call index, first seq, chain value before it, snapshot frame present. */
   readonly start: { readonly callIndex: number; readonly seq: number; readonly checksum: bigint; readonly snapshot: boolean };
@@ -135,6 +137,7 @@ export function encodeTraceHeader(h: TraceHeaderData): Uint8Array {
   TraceHeader.addSnapshotPresent(b, h.start.snapshot);
   TraceHeader.addCreatedBy(b, createdOff);
   if (pathOff) TraceHeader.addModulePath(b, pathOff);
+  if (h.diskOnlyDigest !== undefined) TraceHeader.addDiskOnlyDigest(b, BigInt.asUintN(64, h.diskOnlyDigest));
   b.finish(TraceHeader.endTraceHeader(b));
   return b.asUint8Array();
 }
@@ -161,6 +164,7 @@ export function decodeTraceHeader(bytes: Uint8Array): { header: TraceHeaderData;
       },
       createdBy: t.createdBy() ?? '',
       ...(t.modulePath() ? { modulePath: t.modulePath()! } : {}),
+      ...(t.diskOnlyDigest() !== null ? { diskOnlyDigest: t.diskOnlyDigest()! } : {}),
     };
     return { header, formatVersion };
   });

@@ -13,7 +13,7 @@ import { ExitSignal, PauseSignal, type Devices, type WasiConfig, type WasiContex
 import { GLOBAL_EXPORT_PREFIX, WASI_MODULE, type LoadedModule } from './loader.ts';
 import { WasiHost, errnoOf, errnoOfError, unsigned, type HostFunction } from './host.ts';
 import type { WasiStateData } from './state.ts';
-import { pageDigests, stateDigest } from '../checkpoint/digest.ts';
+import { diskOnlyDigest, pageDigests, stateDigest } from '../checkpoint/digest.ts';
 import type { MachineState } from './machine-state.ts';
 import { WasiSnapshot, decodeMachineState } from './snapshot.ts';
 import { WasiInputLane, type HostImport } from './input-lane.ts';
@@ -254,6 +254,11 @@ export class WasiMachine implements Machine {
   digest(): StateDigest {
     if (this.unwinding || this.rewinding) throw new MachineError('E_STATE', 'digest requires the guest to stand at a host-call boundary');
     return stateDigest(new Uint8Array(this.memory.buffer), this.readGlobals(), this.host.exportState(), this.fsTime);
+  }
+
+  /** The device state's digest without the guest's globals (what another build of the guest would start from). */
+  diskDigest(): bigint {
+    return diskOnlyDigest(this.host.exportState(), this.fsTime);
   }
 
   pagesChangedSince(base: BigUint64Array): number[] {

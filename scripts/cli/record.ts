@@ -269,6 +269,7 @@ export function traceHeaderOf(
     env: boot.config.env,
     preopens: boot.config.preopens,
     diskDigest: machine.digest().devices,
+    diskOnlyDigest: machine.diskDigest(),
     machine: {
       clockResolutionNs: boot.config.clockResolutionNs ?? CLOCK_RESOLUTION_NS_DEFAULT,
       bootTimeNs: boot.config.bootTimeNs ?? 0n,

@@ -234,7 +234,10 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
         devices: replayDevices,
         inputLane: o.inputLane,
       });
-      if (machine.digest().devices !== h.diskDigest) notes.push('the preopened directories differ from the ones recorded: file-system calls may diverge');
+      // Another build starts with other globals: compare the disk alone (traces that carry its digest), or,
+      // in an older trace, the whole device state, which only the recorded build can match.
+      const differs = h.diskOnlyDigest !== undefined ? machine.diskDigest() !== h.diskOnlyDigest : module.hash === h.moduleHash ? machine.digest().devices !== h.diskDigest : false;
+      if (differs) notes.push('the preopened directories differ from the ones recorded: file-system calls may diverge');
     }
     const source = new TraceSource(reader);
     // A fault hook fires once: a fresh one for each trace.

@@ -668,6 +668,12 @@ describe('twinstep CLI (spawned)', function () {
       expect(same.stderr).to.not.include('note:');
       const diff = await cli.run(['replay', '--dir', `${other}::/`, trace]);
       expect(diff.stderr, show(diff)).to.include('twinstep replay: note: the preopened directories differ from the ones recorded');
+      // Another build starts with other globals: its disk is still compared alone (no note for the same files).
+      const rebuilt = await cli.run(['replay', '--guest', FILES_O1, '--digests', 'files', trace]);
+      expect(rebuilt.code, show(rebuilt)).to.equal(0);
+      expect(rebuilt.stderr, show(rebuilt)).to.not.include('note:');
+      const rebuiltOther = await cli.run(['replay', '--guest', FILES_O1, '--digests', 'files', '--dir', `${other}::/`, trace]);
+      expect(rebuiltOther.stderr, show(rebuiltOther)).to.include('twinstep replay: note: the preopened directories differ from the ones recorded');
       rmSync(d, { recursive: true, force: true });
       const gone = await cli.run(['replay', trace]);
       expect(gone.code, show(gone)).to.equal(2);

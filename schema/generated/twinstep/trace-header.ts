@@ -100,8 +100,13 @@ modulePath(optionalEncoding?:any):string|Uint8Array|null {
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }
 
+diskOnlyDigest():bigint|null {
+  const offset = this.bb!.__offset(this.bb_pos, 30);
+  return offset ? this.bb!.readUint64(this.bb_pos + offset) : null;
+}
+
 static startTraceHeader(builder:flatbuffers.Builder) {
-  builder.startObject(13);
+  builder.startObject(14);
 }
 
 static addFormatVersion(builder:flatbuffers.Builder, formatVersion:number) {
@@ -154,6 +159,10 @@ static addCreatedBy(builder:flatbuffers.Builder, createdByOffset:flatbuffers.Off
 
 static addModulePath(builder:flatbuffers.Builder, modulePathOffset:flatbuffers.Offset) {
   builder.addFieldOffset(12, modulePathOffset, 0);
+}
+
+static addDiskOnlyDigest(builder:flatbuffers.Builder, diskOnlyDigest:bigint) {
+  builder.addFieldInt64(13, diskOnlyDigest, null);
 }
 
 static endTraceHeader(builder:flatbuffers.Builder):flatbuffers.Offset {

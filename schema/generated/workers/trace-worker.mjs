@@ -2436,8 +2436,12 @@ var TraceHeader = class _TraceHeader {
     const offset = this.bb.__offset(this.bb_pos, 28);
     return offset ? this.bb.__string(this.bb_pos + offset, optionalEncoding) : null;
   }
+  diskOnlyDigest() {
+    const offset = this.bb.__offset(this.bb_pos, 30);
+    return offset ? this.bb.readUint64(this.bb_pos + offset) : null;
+  }
   static startTraceHeader(builder) {
-    builder.startObject(13);
+    builder.startObject(14);
   }
   static addFormatVersion(builder, formatVersion) {
     builder.addFieldInt16(0, formatVersion, 0);
@@ -2477,6 +2481,9 @@ var TraceHeader = class _TraceHeader {
   }
   static addModulePath(builder, modulePathOffset) {
     builder.addFieldOffset(12, modulePathOffset, 0);
+  }
+  static addDiskOnlyDigest(builder, diskOnlyDigest) {
+    builder.addFieldInt64(13, diskOnlyDigest, null);
   }
   static endTraceHeader(builder) {
     const offset = builder.endObject();
@@ -2586,6 +2593,7 @@ function encodeTraceHeader(h) {
   TraceHeader.addSnapshotPresent(b, h.start.snapshot);
   TraceHeader.addCreatedBy(b, createdOff);
   if (pathOff) TraceHeader.addModulePath(b, pathOff);
+  if (h.diskOnlyDigest !== void 0) TraceHeader.addDiskOnlyDigest(b, BigInt.asUintN(64, h.diskOnlyDigest));
   b.finish(TraceHeader.endTraceHeader(b));
   return b.asUint8Array();
 }
