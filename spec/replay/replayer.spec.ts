@@ -317,6 +317,16 @@ describe(`Replayer (in-process, entries from ${via === 'array' ? 'an array' : 'a
       const r = await replay(LINES.path, { ...rec, entries: [...rec.entries, extra] });
       expect(r.replayer.divergences.map((d) => [d.kind, d.seq])).to.deep.equal([['missing-call', extra.seq]]);
     });
+
+    it('a run that exits where the recording has one more line is a missing call at that line, not an exit-mismatch', async () => {
+      const end = rec.entries[rec.entries.length - 1];
+      const line = withEntry(outputs(rec.entries)[0], { seq: end.seq, callIndex: end.callIndex });
+      const later = withEntry(end, { seq: end.seq + 1, callIndex: end.callIndex + 1 });
+      const r = await replay(LINES.path, { ...rec, entries: [...rec.entries.slice(0, -1), line, later] });
+      expect(r.replayer.divergences.map((d) => [d.kind, d.seq])).to.deep.equal([['missing-call', line.seq]]);
+      expect(r.replayer.divergences[0].message).to.equal(`the guest exited with 0, but the recording goes on with fd_write (output) at host call ${line.callIndex}`);
+      expect(r.replayer.divergences[0].actual).to.equal(undefined);
+    });
   });
 
   describe('what a digest entry is compared against (digests: full, files, off)', () => {
