@@ -59,7 +59,6 @@ export async function inspectCommand(argv: readonly string[]): Promise<number> {
     const counts = [0, 0, 0];
     const channels = new Map<number, { count: number; bytes: number }>();
     const calls = new Map<string, number>();
-    let firstCall = -1;
     let lastCall = -1;
     let monoFirst: bigint | undefined;
     let monoLast: bigint | undefined;
@@ -69,7 +68,6 @@ export async function inspectCommand(argv: readonly string[]): Promise<number> {
       // A reader that went away (`| head`) ends the listing, quietly.
       if (entries && !writeAllSync(1, Buffer.from(JSON.stringify(entryJson(e)) + '\n'))) return 0;
       counts[e.kind]++;
-      if (firstCall < 0) firstCall = e.callIndex;
       lastCall = e.callIndex;
       if (e.kind !== EntryKind.Digest) calls.set(e.call, (calls.get(e.call) ?? 0) + 1);
       if (e.kind === EntryKind.Output) {
@@ -108,7 +106,10 @@ export async function inspectCommand(argv: readonly string[]): Promise<number> {
       start: { ...h.start, checksum: hex(h.start.checksum) },
       entries: { input: counts[0], output: counts[1], digest: counts[2], total: counts[0] + counts[1] + counts[2] },
       bytes: { file: s.bytesRead, input: Math.round(s.bytes[0]), output: Math.round(s.bytes[1]), digest: Math.round(s.bytes[2]) },
-      hostCalls: lastCall < 0 ? 0 : lastCall - Math.max(firstCall, 0) + 1,
+      // From the trace's start to its end marker, which stands at the index after the last call (pure calls
+      // before the first logged one included); without an end marker, up to the last logged call: at least that.
+      hostCalls: lastCall < 0 ? 0 : (end ? lastCall : lastCall + 1) - h.start.callIndex,
+      hostCallsExact: end !== '',
       callsLogged: Object.fromEntries([...calls].sort((a, b) => b[1] - a[1])),
       outputs: Object.fromEntries([...channels].map(([ch, v]) => [ch === 1 ? 'stdout' : ch === 2 ? 'stderr' : ch === -1 ? 'exit' : ch === -2 ? 'trap' : ch === -3 ? 'cap' : `channel ${ch}`, v])),
       guestDurationMs: monoFirst !== undefined && monoLast !== undefined ? Number(monoLast - monoFirst) / 1e6 : undefined,
@@ -128,7 +129,7 @@ export async function inspectCommand(argv: readonly string[]): Promise<number> {
         `  digests  every ${h.machine.digestIntervalCalls} calls / ${h.machine.digestIntervalMs} ms; unwind ${h.machine.unwind}`,
         `  entries  ${summary.entries.total}: ${counts[0]} input, ${counts[1]} output, ${counts[2]} digest`,
         `  bytes    ${s.bytesRead} in file; by kind: input ${summary.bytes.input}, output ${summary.bytes.output}, digest ${summary.bytes.digest} (${counts[0] ? (summary.bytes.input / counts[0]).toFixed(1) : '-'} bytes per input entry)`,
-        `  calls    ${summary.hostCalls} host calls; logged: ${Object.entries(summary.callsLogged).map(([k, v]) => `${k || 'digest'} ${v}`).join(', ')}`,
+        `  calls    ${summary.hostCallsExact ? '' : 'at least '}${summary.hostCalls} host calls; logged: ${Object.entries(summary.callsLogged).map(([k, v]) => `${k || 'digest'} ${v}`).join(', ')}`,
         `  outputs  ${Object.entries(summary.outputs).map(([k, v]) => `${k}: ${v.count} writes, ${v.bytes} bytes`).join('; ') || '(none)'}`,
         `  duration ${summary.guestDurationMs !== undefined ? `${summary.guestDurationMs.toFixed(1)} ms (guest monotonic clock)` : 'unknown (no monotonic clock reads)'}`,
         `  end      ${summary.end ?? '(no end marker)'}; tail ${summary.tail}`,

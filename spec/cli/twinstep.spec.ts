@@ -652,6 +652,20 @@ describe('twinstep CLI (spawned)', function () {
       const s = JSON.parse((await cli.run(['inspect', '--json', trace])).stdout);
       expect(s.entries.total).to.equal(entries.length);
     });
+
+    it('counts the host calls the recorder made, pure calls before the first logged one included', async () => {
+      const f = at('inspect-files.twt');
+      const d = scratchDir();
+      dirs.push(d);
+      const rec = await cli.run(['record', '-o', f, '--dir', `${d}::/`, FILES, '/']);
+      expect(rec.code, show(rec)).to.equal(0);
+      const made = Number(/(\d+) host calls/.exec(rec.stderr)?.[1]);
+      const s = JSON.parse((await cli.run(['inspect', '--json', f])).stdout);
+      const firstLogged = JSON.parse((await cli.run(['inspect', '--entries', f])).stdout.split('\n')[0]!).callIndex;
+      expect(firstLogged, 'files makes pure calls before its first logged one').to.be.greaterThan(0);
+      expect(s.hostCalls).to.equal(made);
+      expect(s.hostCallsExact).to.equal(true);
+    });
   });
 
   describe('preopened directories', () => {
