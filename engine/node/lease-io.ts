@@ -101,6 +101,15 @@ export class LeaseIo {
     return marked;
   }
 
+  /**
+   * Gives the lease up for a switch-over (the run goes on on the secondary, so the fence is left as it is), once
+   * no other request is under way. A failure is the caller's to report: the secondary then waits for the TTL.
+   */
+  async giveUp(): Promise<void> {
+    while (this.busy) await new Promise((r) => setTimeout(r, 5));
+    await this.lease.release();
+  }
+
   async close(): Promise<void> {
     await this.fence?.close();
     await this.lease.close();

@@ -165,6 +165,61 @@ export class PrimaryDriver {
     return this.done;
   }
 
+  /**
+   * A planned stop of this node (the command's SIGTERM or SIGINT), as gentle as the pair allows. The guest stops
+   * at its next host call (at the end of the current slice). With a secondary protecting it, the driver then waits
+   * until that secondary acknowledged every entry and every output left the gate, lets a few heartbeats tell it
+   * the last released seq, gives the lease up and finishes with `code`: the secondary, finding the channel
+   * closed and the lease free, goes live at once and repeats no output. Without one (or when the secondary does
+   * not catch up within `limitMs`) it finishes at once: the guest stops there, as if this node had crashed.
+   * `say` gets what happened.
+   */
+  switchOver(code: number, limitMs: number, say: (line: string) => void): void {
+    if (this.switching || this.stopped || this.completing) return;
+    this.switching = { code, startedMs: this.now(), limitMs, readyMs: -1, say };
+    this.tick();
+  }
+
+  private switching: { code: number; startedMs: number; limitMs: number; readyMs: number; say: (line: string) => void } | undefined;
+
+  /** At every tick of a switch-over: finishes it once the secondary holds everything (see switchOver). */
+  private checkSwitchOver(): void {
+    const h = this.switching!;
+    const s = this.status;
+    const now = this.now();
+    if (!s || s.mode !== 'protected' || s.deposed) {
+      return this.endSwitchOver(false, s?.deposed ? 'this node was deposed meanwhile' : `no secondary protects the guest (${s?.mode ?? 'not started'}): it stops here, and no node runs it on`);
+    }
+    const caughtUp = s.heldOutputs === 0 && s.receivedSeq >= s.nextSeq - 1;
+    if (!caughtUp) {
+      h.readyMs = -1;
+      if (now - h.startedMs >= h.limitMs) this.endSwitchOver(false, `the secondary did not take every entry within ${h.limitMs} ms (acked ${s.receivedSeq} of ${s.nextSeq - 1}, ${s.heldOutputs} outputs held): stopping as a crash would, the secondary goes live from what it has`);
+      return;
+    }
+    if (h.readyMs < 0) h.readyMs = now;
+    // Heartbeats carry the released seq: a few of them, so the secondary repeats nothing at its go-live.
+    if (now - h.readyMs >= 3 * this.core.config.heartbeatMs) this.endSwitchOver(true, `the secondary holds every entry (seq ${s.nextSeq - 1}) and knows every output released: giving the lease up; it goes live now`);
+  }
+
+  private endSwitchOver(clean: boolean, why: string): void {
+    const h = this.switching!;
+    h.say(`primary: switch-over: ${why}`);
+    const code = h.code;
+    this.stopped = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    // The lease goes first (not its fence's ended mark: the run goes on elsewhere), then the channel: the
+    // secondary's loss of the primary and its lease request find the lease free.
+    const closeAndFinish = (): void => {
+      this.transport?.close();
+      this.finish(code);
+    };
+    if (!clean) return closeAndFinish();
+    this.o.lease.giveUp().then(closeAndFinish, (e: unknown) => {
+      h.say(`primary: switch-over: could not give the lease up (${e instanceof Error ? e.message : String(e)}): the secondary takes it once it runs out`);
+      closeAndFinish();
+    });
+  }
+
   /** Stops everything (used on shutdown and by tests); the guest stays paused. */
   stop(): void {
     this.stopped = true;
@@ -281,6 +336,7 @@ export class PrimaryDriver {
     if (this.stopped) return;
     this.core.tick(this.now());
     this.act();
+    if (this.switching && !this.stopped) this.checkSwitchOver();
   }
 
   /** Acts on everything the core asked for, in the documented order. */
@@ -381,6 +437,7 @@ export class PrimaryDriver {
     }
     if (this.precopyJob && this.precopyStep()) return;
     if (this.corePause) return; // resumed by the event that lifts the pause
+    if (this.switching) return; // stopped for good: the secondary takes over (switchOver)
     if (this.exitOwed !== undefined) {
       this.stepOwedExit();
       this.core.tick(this.now());

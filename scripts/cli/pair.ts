@@ -6,6 +6,7 @@
  * disk. Both print role changes, lag and resyncs as one-line status messages on stderr; guest stdout/stderr
  * pass through the output gate.
  */
+import { constants as osConstants } from 'node:os';
 import { basename } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { loadModule, parseUnwindMode } from '../../engine/wasi/loader.ts';
@@ -297,12 +298,32 @@ export async function primaryCommand(argv: readonly string[]): Promise<number> {
     const s = driver.status;
     if (s && !c.quiet) say(primaryStatusLine(s, figures));
   }, 1000);
+  // SIGTERM and SIGINT are a planned stop of this host: a switch-over to the secondary (PrimaryDriver.switchOver),
+  // which goes live with nothing to repeat; exit 128 + the signal's number. A second one stops at once.
+  let stopSignal: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (stopSignal !== undefined) {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      process.kill(process.pid, sig);
+      return;
+    }
+    stopSignal = sig;
+    const peerTimeoutMs = c.pair.peerTimeoutMs ?? pairDefaults.peerTimeoutMs;
+    say(`${sig}: stopping the guest at its next host call and switching over to the secondary once it holds every output (${sig} again to stop at once)`);
+    driver.switchOver(128 + osConstants.signals[sig], Math.max(2000, 4 * peerTimeoutMs), say);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   const code = await Promise.race([driver.run(), deposed]);
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
   clearInterval(statusTimer);
   figures.stop();
   await server?.close();
   await c.lease.close().catch(() => undefined);
   if (driver.status?.deposed) return EXIT.deposed;
+  if (stopSignal !== undefined && code === 128 + osConstants.signals[stopSignal]) return code;
   say(`guest exited with ${code}; every output released`);
   return code & 0xff;
 }

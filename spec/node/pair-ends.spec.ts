@@ -51,6 +51,34 @@ describe('the end of a protected run, and the next one (real processes on loopba
     }
   });
 
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${sig} switches over: the secondary goes live at once, every line is seen exactly once, in order; the primary exits 128 + the signal`, async () => {
+      const dir = pairDir();
+      const sec = await startSecondary(dir, [], env);
+      const pri = startPrimary(dir, sec.url, [TICKER, '300', '10'], [], env);
+      await waitFor('forty lines', () => lines(pri.stdout).length >= 40, 30_000, pri);
+      pri.child.kill(sig);
+      expect(await pri.exited, pri.stderr).to.equal(sig === 'SIGTERM' ? 143 : 130);
+      expect(await sec.proc.exited, sec.proc.stderr).to.equal(0);
+      const all = [...lines(pri.stdout), ...lines(sec.proc.stdout)];
+      expect(all, 'no line repeated, none lost').to.deep.equal(Array.from({ length: 300 }, (_, i) => `tick ${i + 1}`));
+      expect(lines(sec.proc.stdout).length, 'the secondary ran the rest').to.be.greaterThan(0);
+      expect(pri.stderr).to.include(`${sig}: stopping the guest at its next host call and switching over to the secondary`);
+      expect(pri.stderr).to.match(/switch-over: the secondary holds every entry \(seq \d+\) and knows every output released: giving the lease up/);
+      expect(pri.stderr).not.to.match(/guest exited with|E_LEASE_LOST/);
+      expect(sec.proc.stderr).to.match(/GOING LIVE/);
+    });
+  }
+
+  it('SIGTERM without a secondary stops the guest there (nothing to switch over to), exit 143', async () => {
+    const dir = pairDir();
+    const pri = startPrimary(dir, 'ws://127.0.0.1:9', [TICKER, '1000', '10'], ['--no-wait'], env);
+    await waitFor('five lines', () => lines(pri.stdout).length >= 5, 30_000, pri);
+    pri.child.kill('SIGTERM');
+    expect(await pri.exited, pri.stderr).to.equal(143);
+    expect(pri.stderr).to.match(/switch-over: no secondary protects the guest \(unprotected\): it stops here, and no node runs it on/);
+  });
+
   it('--log-time starts every line of both sides with the time', async () => {
     const dir = pairDir();
     const sec = await startSecondary(dir, ['--log-time'], env);
