@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { connectWs, listenWs } from '../../engine/net/ws.ts';
 import type { Listener, Transport } from '../../engine/net/transport.ts';
 import { within } from './transport-compliance.ts';
+import { seededRandom } from '../support/seeded-random.ts';
 
 const PEER = fileURLToPath(new URL('../support/stand-in-peer.ts', import.meta.url));
 
@@ -31,19 +32,6 @@ function spin(ms: number): void {
 }
 
 const text = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
-
-/** xorshift32: the stress case's sizes and pauses, from a printed seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
 
 interface Pair {
   /** This process's end (the busy one). */
@@ -144,7 +132,7 @@ describe('net/stand-in: heartbeats while this thread is busy', function () {
 
   it('random sends, corked batches and pauses inside stretches: every message arrives whole and in order', async () => {
     const seed = Number(process.env.STAND_IN_SEED ?? (Date.now() % 1e9));
-    const rand = rng(seed);
+    const rand = seededRandom(seed);
     p = await pair(Math.floor(rand() * 2) === 0 ? 'client' : 'server');
     const { t } = p;
     const sent: Array<{ head: string; bytes: number; sha1: string }> = [];
