@@ -169,6 +169,30 @@ async function failoverMs(trials: number): Promise<number[]> {
   return out;
 }
 
+/**
+ * Planned switch-over (SIGTERM to the primary): time from the signal to the first output of the secondary, and
+ * the lines seen twice across both sides (the switch-over promises none).
+ */
+async function switchoverMs(trials: number): Promise<{ ms: number[]; repeats: number[] }> {
+  const ms: number[] = [];
+  const repeats: number[] = [];
+  for (let i = 0; i < trials; i++) {
+    const dir = pairDir();
+    const sec = await startSecondary(dir);
+    const pri = startPrimary(dir, sec.url, [guest('c/ticker.wasm'), '400', '5']);
+    await waitFor('output', () => lines(pri.stdout).length >= 40, 60_000, pri);
+    const t0 = performance.now();
+    pri.child.kill('SIGTERM');
+    await waitFor('survivor output', () => lines(sec.proc.stdout).length > 0, 30_000, sec.proc);
+    ms.push(performance.now() - t0);
+    await pri.exited;
+    await sec.proc.exited;
+    const all = [...lines(pri.stdout), ...lines(sec.proc.stdout)];
+    repeats.push(all.length - new Set(all).size);
+  }
+  return { ms, repeats };
+}
+
 /** Unprotected/protected run pairs per guest and release rule (odd: the median is one of them). */
 const PAIRED_ROUNDS = 5;
 const SWEEP_ROUNDS = 3;
@@ -313,6 +337,10 @@ export async function benchPair(): Promise<Record<string, number>> {
   const fo = await failoverMs(3);
   out['failover.ms_median'] = median(fo);
   out['failover.ms_max'] = Math.max(...fo);
+  const so = await switchoverMs(3);
+  out['switchover.ms_median'] = median(so.ms);
+  out['switchover.ms_max'] = Math.max(...so.ms);
+  out['switchover.repeated_lines_max'] = Math.max(...so.repeats);
   delete process.env.TWINSTEP_CACHE;
   return out;
 }
