@@ -23,14 +23,17 @@ describe('twinstep run (CLI)', function () {
   const cli = new Cli();
   let unsupported: string;
   let deep: string;
+  let fullDivide: string;
 
   before(async () => {
     unsupported = join(work, 'unsupported.wasm');
     writeFileSync(unsupported, await wat(`(module (import "env" "now" (func)) (memory (export "memory") 1) (func (export "_start")))`));
     // Unbounded recursion: exhausts the call stack.
     deep = join(work, 'deep.wasm');
+    fullDivide = join(work, 'full-divide.wasm');
+    writeFileSync(fullDivide, await wat(`(module (memory (export "memory") 1 1) (global $z (mut i32) (i32.const 0)) (func (export "_start") (drop (i32.div_u (i32.const 1) (global.get $z)))))`));
     writeFileSync(deep, await wat(`(module (memory (export "memory") 1) (func $f (param i32) (result i32) (i32.add (call $f (i32.add (local.get 0) (i32.const 1))) (i32.const 1))) (func (export "_start") (drop (call $f (i32.const 0)))))`));
-    await cli.warm([guest('c/hello.wasm'), guest('c/files.wasm'), guest('c/trap.wasm'), guest('c/memhog.wasm'), deep]);
+    await cli.warm([guest('c/hello.wasm'), guest('c/files.wasm'), guest('c/trap.wasm'), guest('c/memhog.wasm'), deep, fullDivide]);
   });
 
   it('prints the guest output, passes args and env, and exits with the guest code', async () => {
@@ -67,6 +70,8 @@ describe('twinstep run (CLI)', function () {
     { what: 'a guest that traps', args: () => [guest('c/trap.wasm')], code: 134, message: /guest trapped: unreachable/ },
     { what: 'a guest that exhausts memory', args: () => [guest('c/memhog.wasm'), 'oom'], code: 135, message: /ran out of memory/ },
     { what: 'a guest that exhausts the stack', args: () => [deep], code: 136, message: /exhausted the call stack/ },
+    // Memory at its maximum does not make every trap an out-of-memory: only an abort (unreachable) is taken for one.
+    { what: 'a guest at its memory maximum that divides by zero', args: () => [fullDivide], code: 134, message: /guest trapped: divide by zero/ },
     { what: 'an unknown flag', args: () => ['--bogus', guest('c/hello.wasm')], code: 64, message: /unknown option '--bogus'/ },
     { what: 'a missing --dir directory', args: () => ['--dir', join(work, 'absent'), guest('c/hello.wasm')], code: 66, message: /does not exist/ },
   ];
