@@ -20,7 +20,7 @@ import { LogFormatError } from '../../engine/log/errors.ts';
 import { checkNotAnInput, checkOutputPath } from './output-path.ts';
 import { EXIT } from './exit-codes.ts';
 import { exitForResult } from './result.ts';
-import { bootTimeNs, parseRunArgs, type CommandArgs } from './run-options.ts';
+import { bootTimeNs, noPausePoint, parseRunArgs, type CommandArgs } from './run-options.ts';
 import { usageLine } from './help.ts';
 import { digestBudgetFlag, intFlag } from './flags.ts';
 
@@ -94,7 +94,7 @@ export async function recordCommand(argv: readonly string[]): Promise<number> {
   const module = await loadModule(bytes, unwind);
   // Caps and interrupts stop the guest at a call it can pause at: under --unwind none there is none.
   if (module.unwindable.size === 0 && (capBytes > 0 || capMs > 0)) {
-    throw new CliError('--max-bytes and --max-duration stop the guest at a host call, which --unwind none cannot pause at; use --unwind io or all', EXIT.usage);
+    throw new CliError(noPausePoint('--max-bytes and --max-duration stop', unwind), EXIT.usage);
   }
   const interrupts = new Interrupts();
   const devices = interrupts.around(liveDevices());

@@ -6,7 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Preopen } from '../../engine/wasi/context.ts';
-import { parseUnwindMode, type UnwindMode } from '../../engine/wasi/loader.ts';
+import { parseUnwindMode, unwindModeString, type UnwindMode } from '../../engine/wasi/loader.ts';
 import { CliError } from './cli-error.ts';
 import { EXIT } from './exit-codes.ts';
 
@@ -139,4 +139,14 @@ export function parseDir(spec: string): Preopen {
  */
 export function bootTimeNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
+}
+
+/**
+ * Why a flag that stops the guest at a host call cannot be used: under --unwind none no call can pause; under
+ * another mode the guest imports no host call that can (a module with no WASI imports, or none of the kind).
+ */
+export function noPausePoint(what: string, unwind: UnwindMode): string {
+  return unwindModeString(unwind) === 'none'
+    ? `${what} the guest at a host call, which --unwind none cannot pause at; use --unwind io or all`
+    : `${what} the guest at a host call, and this guest imports none it can pause at (under --unwind ${unwindModeString(unwind)})`;
 }

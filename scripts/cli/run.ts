@@ -8,7 +8,7 @@ import { CliError } from './cli-error.ts';
 import { checkNotAnInput, checkOutputPath, writeOutputFile } from './output-path.ts';
 import { EXIT } from './exit-codes.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
-import { bootTimeNs, parseRunArgs, type CommandArgs } from './run-options.ts';
+import { bootTimeNs, noPausePoint, parseRunArgs, type CommandArgs } from './run-options.ts';
 import { usageLine } from './help.ts';
 import { exitForResult } from './result.ts';
 import { basename } from 'node:path';
@@ -41,7 +41,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     devices: liveDevices(),
   });
   if (snapshotOut !== undefined && module.unwindable.size === 0) {
-    throw new CliError('--snapshot-at stops the guest at a host call, which --unwind none cannot pause at; use --unwind io or all', EXIT.usage);
+    throw new CliError(noPausePoint('--snapshot-at stops', module.unwind), EXIT.usage);
   }
   let taken = false;
   const live: HostCallHandler = {

@@ -75,6 +75,17 @@ describe('twinstep run (CLI)', function () {
     { what: 'an unknown flag', args: () => ['--bogus', guest('c/hello.wasm')], code: 64, message: /unknown option '--bogus'/ },
     { what: 'a missing --dir directory', args: () => ['--dir', join(work, 'absent'), guest('c/hello.wasm')], code: 66, message: /does not exist/ },
   ];
+  it('says a guest with no host call to pause at has none, whatever the --unwind mode, when a flag needs one', async () => {
+    const none = join(work, 'no-imports.wasm');
+    writeFileSync(none, await wat(`(module (memory (export "memory") 1) (func (export "_start")))`));
+    const snap = await cli.run(['run', '--snapshot-at', '1', '--snapshot-out', join(work, 'n.snap'), none]);
+    expect(snap.code, show(snap)).to.equal(64);
+    expect(snap.stderr).to.include('--snapshot-at stops the guest at a host call, and this guest imports none it can pause at (under --unwind all)');
+    const cap = await cli.run(['record', '-o', join(work, 'n.twt'), '--max-duration', '100', none]);
+    expect(cap.code, show(cap)).to.equal(64);
+    expect(cap.stderr).to.include('--max-bytes and --max-duration stop the guest at a host call, and this guest imports none it can pause at (under --unwind all)');
+  });
+
   for (const c of cases) {
     it(`gives one clear line and exit ${c.code} for ${c.what}`, async () => {
       const r = await cli.run(['run', ...c.args()]);
