@@ -385,9 +385,16 @@ export class Replayer implements HostCallHandler {
    * have been stopped anywhere, its state is not read; only its host-call index is.
    */
   interrupted(message: string): ReplayOutcome {
-    if (this.lane !== undefined) this.syncLane();
+    // The stop may have come in the middle of this replayer's own work (feeding the lane, reading the source):
+    // where it stood is told as well as it can be, never at the cost of the report.
+    let next: LogEntry | typeof WAIT | typeof END = WAIT;
+    try {
+      if (this.lane !== undefined) this.syncLane();
+      next = this.o.source.peek();
+    } catch {
+      // the next entry stays unknown
+    }
     const callIndex = this.o.machine.callIndex;
-    const next = this.o.source.peek();
     this.diverge('timeout', next === WAIT || next === END ? undefined : next, callIndex, message);
     return this.outcome(callIndex);
   }

@@ -149,7 +149,11 @@ export class StreamReplayer implements HostCallHandler {
   /** The run was stopped in the middle (a time limit) and will not go on: see Replayer.interrupted. */
   interrupted(message: string): ReplayOutcome {
     const callIndex = this.o.machine.callIndex;
-    if (this.inputs.length === 0) this.readOne();
+    try {
+      if (this.inputs.length === 0) this.readOne();
+    } catch {
+      // stopped in the middle of reading: the next input stays unknown
+    }
     this.diverge('timeout', this.inputs[0], callIndex, message);
     return this.outcome(callIndex);
   }

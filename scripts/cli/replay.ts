@@ -292,7 +292,7 @@ async function replayTrace(tracePath: string, o: ReplayOptions, modules: Map<str
     if (outcome.status === 'identical') source.peek();
     const tail = source.tailProblem;
     const incomplete = outcome.status === 'waiting' || (outcome.status === 'identical' && tail !== undefined);
-    const status = incomplete ? 'incomplete' : outcome.status === 'waiting' ? 'incomplete' : outcome.status;
+    const status = outcome.status === 'waiting' || incomplete ? 'incomplete' : outcome.status;
     const report: ReplayReport = {
       trace: tracePath,
       guest: guestPath,
