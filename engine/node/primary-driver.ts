@@ -273,6 +273,7 @@ export class PrimaryDriver {
       },
       (err) => {
         if (this.transport === t) {
+          this.closedBeats += t.standInBeats ?? 0;
           this.transport = undefined;
           this.outQueue = [];
         }
@@ -728,6 +729,13 @@ export class PrimaryDriver {
       this.heldSince.delete(seq);
     }
   }
+
+  /** Heartbeats the channel's stand-in sent for this side (Transport.whileBusy), over every connection so far. */
+  get standInBeats(): number {
+    return this.closedBeats + (this.transport?.standInBeats ?? 0);
+  }
+
+  private closedBeats = 0;
 
   /** Host calls the guest has made so far (its position; for status pages). */
   get hostCalls(): number {

@@ -198,6 +198,13 @@ export class SecondaryDriver {
     this.primary?.stop();
   }
 
+  /** Heartbeats the channel's stand-in sent for this side (Transport.whileBusy), over every connection so far. */
+  get standInBeats(): number {
+    return this.closedBeats + (this.transport?.standInBeats ?? 0);
+  }
+
+  private closedBeats = 0;
+
   /** A primary connected (authenticated): this is now the logging channel. */
   attach(t: Transport): void {
     if (this.stopped || this.primary) {
@@ -217,7 +224,10 @@ export class SecondaryDriver {
         this.act();
       },
       (err) => {
-        if (this.transport === t) this.transport = undefined;
+        if (this.transport === t) {
+          this.closedBeats += t.standInBeats ?? 0;
+          this.transport = undefined;
+        }
         if (this.stopped || this.primary) return;
         this.o.log(`secondary: logging channel closed${err ? ` (${err.code}: ${err.message})` : ''}`);
         this.core.step({ type: 'peer-lost' });

@@ -113,7 +113,7 @@ export interface NodeIdentity {
 
 const sec = (ms: number) => ms / 1000;
 
-function commonMetrics(role: 'primary' | 'secondary', id: NodeIdentity, f: NodeFigures, warnings: readonly string[], epoch: number, leaseHeld: boolean): Metric[] {
+function commonMetrics(role: 'primary' | 'secondary', id: NodeIdentity, f: NodeFigures, warnings: readonly string[], epoch: number, leaseHeld: boolean, standInBeats: number): Metric[] {
   return [
     gauge('twinstep_node_info', 'This node: its role, VM, node id and pair settings (always 1).', 1, {
       role,
@@ -127,6 +127,7 @@ function commonMetrics(role: 'primary' | 'secondary', id: NodeIdentity, f: NodeF
     gauge('twinstep_lease_held', '1 while this node holds the lease (only the holder releases output or goes live).', leaseHeld ? 1 : 0),
     gauge('twinstep_warnings', 'Warnings this node reports now (the status page lists them); 0 when all is well.', warnings.length),
     gauge('twinstep_event_loop_late_seconds', 'How late this process ran its timers at most over the last second (a host stall delays acks, heartbeats and outputs this long).', sec(f.interval.loopLateMs)),
+    counter('twinstep_stand_in_heartbeats_total', 'Heartbeats a helper thread sent for this node while its guest ran (or was replayed) for a heartbeat interval or longer without a host call.', standInBeats),
   ];
 }
 
@@ -224,7 +225,7 @@ export function primaryReport(id: NodeIdentity, driver: PrimaryDriver, f: NodeFi
     warnings,
     json: { role: 'primary', tookOver, vmId: id.vmId, nodeId: id.nodeId, pid: process.pid, releaseRule: id.releaseRule, dispatchSide: id.dispatchSide, uptimeS: process.uptime(), state, hostCalls, status: s ?? null, interval: intervalJson(f), totals: totalsJson(f), warnings },
     metrics: [
-      ...commonMetrics('primary', id, f, warnings, s?.epoch ?? 0, s?.leaseHeld ?? false),
+      ...commonMetrics('primary', id, f, warnings, s?.epoch ?? 0, s?.leaseHeld ?? false, driver.standInBeats ?? 0),
       gauge('twinstep_took_over', '1 when this node was the secondary and went live.', tookOver ? 1 : 0),
       ...primaryMetrics(s, f, hostCalls),
     ],
@@ -245,7 +246,7 @@ export function secondaryReport(id: NodeIdentity, driver: SecondaryDriver, f: No
     warnings,
     json: { role: 'secondary', vmId: id.vmId, nodeId: id.nodeId, pid: process.pid, releaseRule: id.releaseRule, dispatchSide: id.dispatchSide, uptimeS: process.uptime(), state, replayLagEntries: lag, status: s ?? null, interval: intervalJson(f), totals: totalsJson(f), warnings },
     metrics: [
-      ...commonMetrics('secondary', id, f, warnings, s?.epoch ?? 0, s?.leaseHeld ?? false),
+      ...commonMetrics('secondary', id, f, warnings, s?.epoch ?? 0, s?.leaseHeld ?? false, driver.standInBeats ?? 0),
       stateSet('twinstep_secondary_state', 'State of the secondary: 1 for the state it is in.', 'state', SECONDARY_STATES, state),
       gauge('twinstep_log_received_seq', 'Highest log entry received in order.', s?.receivedSeq ?? -1),
       gauge('twinstep_log_replayed_seq', 'Highest log entry replayed.', s?.replayedSeq ?? -1),

@@ -59,6 +59,14 @@ describe('pair node reports', () => {
     });
   }
 
+  it("counts the stand-in's heartbeats on both sides (0 for a driver that has none)", () => {
+    const pri = Object.assign(fakePrimary(primaryStatus('protected')), { standInBeats: 7 });
+    expect(read(primaryReport(id, pri, figures).metrics).value('twinstep_stand_in_heartbeats_total')).to.equal(7);
+    expect(read(primaryReport(id, fakePrimary(primaryStatus('protected')), figures).metrics).value('twinstep_stand_in_heartbeats_total')).to.equal(0);
+    const sec = Object.assign(fakeSecondary(undefined), { standInBeats: 3 });
+    expect(read(secondaryReport(id, sec, figures).metrics).value('twinstep_stand_in_heartbeats_total')).to.equal(3);
+  });
+
   it('reports a deposed primary, and one with no status yet', () => {
     const deposed = primaryReport(id, fakePrimary(primaryStatus('protected', { deposed: true, leaseHeld: false })), figures);
     expect(deposed.state).to.equal('protected (deposed)');
