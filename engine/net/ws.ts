@@ -101,15 +101,19 @@ export class WsChannel extends TransportBase {
     const s = this.socket;
     if (!s) return;
     // Uncorking writes what the sends since cork() queued.
-    if (this.standIn) this.standIn.writing(() => s.uncork());
-    else s.uncork();
+    this.write(() => s.uncork());
   }
 
   send(msg: Uint8Array): void {
     this.checkSend(msg);
-    if (this.standIn) this.standIn.writing(() => this.ws.send(msg, { binary: true }));
-    else this.ws.send(msg, { binary: true });
+    this.write(() => this.ws.send(msg, { binary: true }));
     this.heartbeat?.onSent(performance.now());
+  }
+
+  /** A write of ours to the socket: the stand-in keeps off it meanwhile (StandIn.writing). */
+  private write(f: () => void): void {
+    if (this.standIn) this.standIn.writing(f);
+    else f();
   }
 
   whileBusy<T>(everyMs: number, beat: () => Uint8Array | undefined, work: () => T): T {
@@ -175,8 +179,7 @@ export class WsChannel extends TransportBase {
       const { beat, lost } = hb.tick(now);
       if (lost) return this.close(new NetError('E_TIMEOUT', `no traffic from peer for ${this.opts.heartbeat!.timeoutMs} ms`));
       if (beat && this.ws.readyState === WebSocket.OPEN) {
-        if (this.standIn) this.standIn.writing(() => this.ws.ping());
-        else this.ws.ping();
+        this.write(() => this.ws.ping());
         hb.onSent(now);
       }
       this.armHeartbeat();

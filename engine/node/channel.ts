@@ -3,7 +3,7 @@
  * A frame that does not decode is reported to the transport (which closes the connection after too many)
  * and never reaches the core; a failed send is logged and left to the core's retransmission.
  */
-import type { Message } from '../core/messages.ts';
+import type { Message, PrimaryHeartbeat, SecondaryHeartbeat } from '../core/messages.ts';
 import { decodeChannelMessage, encodeChannelMessage } from '../log/channel-codec.ts';
 import type { NetError } from '../net/errors.ts';
 import type { Transport } from '../net/transport.ts';
@@ -90,13 +90,13 @@ export class StandInBeat {
   constructor(
     private readonly now: () => number,
     private readonly everyMs: number,
-    private readonly heartbeat: () => Message | undefined,
+    private readonly heartbeat: () => PrimaryHeartbeat | SecondaryHeartbeat | undefined,
   ) {}
 
   readonly get = (): Uint8Array | undefined => {
     const h = this.heartbeat();
     if (h === undefined) return undefined;
-    const key = h.type === 'primary-heartbeat' ? `${h.epoch}/${h.mode}/${h.joinId}` : h.type === 'secondary-heartbeat' ? `${h.epoch}/${h.state}` : `${h.epoch}`;
+    const key = h.type === 'primary-heartbeat' ? `${h.epoch}/${h.mode}/${h.joinId}` : `${h.epoch}/${h.state}`;
     const now = this.now();
     if (this.bytes === undefined || key !== this.key || now - this.at >= this.everyMs) {
       this.bytes = encodeChannelMessage(h);

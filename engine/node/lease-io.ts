@@ -91,7 +91,7 @@ export class LeaseIo {
    * the fence was marked (false: no fence, no grant, or a newer epoch fenced meanwhile).
    */
   async endRun(): Promise<boolean> {
-    while (this.busy) await new Promise((r) => setTimeout(r, 5));
+    await this.idle();
     let marked = false;
     try {
       if (this.fence && this.grantedEpoch >= 0) marked = await this.fence.markEnded(this.grantedEpoch, this.holder);
@@ -106,8 +106,13 @@ export class LeaseIo {
    * no other request is under way. A failure is the caller's to report: the secondary then waits for the TTL.
    */
   async giveUp(): Promise<void> {
-    while (this.busy) await new Promise((r) => setTimeout(r, 5));
+    await this.idle();
     await this.lease.release();
+  }
+
+  /** Once no request is under way (endRun and giveUp act on the lease themselves). */
+  private async idle(): Promise<void> {
+    while (this.busy) await new Promise((r) => setTimeout(r, 5));
   }
 
   async close(): Promise<void> {

@@ -476,7 +476,7 @@ export class PrimaryDriver {
     this.started = true;
     this.running = true;
     this.slice.start();
-    this.sliceBeats = this.transport?.standInBeats ?? 0;
+    this.sliceBeats = this.standInBeats;
     let result: RunResult;
     try {
       const m = this.o.machine;
@@ -504,7 +504,7 @@ export class PrimaryDriver {
     // End of a slice: flush the batched entries now (the core otherwise sends them at its next tick). A slice
     // longer than a heartbeat kept this process from its I/O: the core must not count that as the peer's silence.
     const ran = this.slice.elapsedMs();
-    this.lastSliceStoodIn = (this.transport?.standInBeats ?? 0) > this.sliceBeats;
+    this.lastSliceStoodIn = this.standInBeats > this.sliceBeats;
     this.core.tick(this.now(), ran >= this.core.config.heartbeatMs);
     const long = this.slice.longSliceWarning(ran, this.core.config.peerTimeoutMs, this.lastSliceStoodIn);
     if (long) this.o.log(`primary: ${long}`);
@@ -522,7 +522,7 @@ export class PrimaryDriver {
    * heartbeats going through this slice (or the one just ended), but the lease is renewed between slices only.
    */
   private leaseLapsedInSlice(): boolean {
-    return this.lastSliceStoodIn || (this.running && (this.transport?.standInBeats ?? 0) > this.sliceBeats);
+    return this.lastSliceStoodIn || (this.running && this.standInBeats > this.sliceBeats);
   }
 
   /** The exit code of a guest that returned from _start or trapped, until its end is stepped (see pump). */

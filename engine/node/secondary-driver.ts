@@ -372,7 +372,7 @@ export class SecondaryDriver {
     const replayer = this.replayer;
     const slice = (this.slice ??= new SliceTimer(this.o.sliceMs ?? 1));
     slice.start();
-    const beatsBefore = this.transport?.standInBeats ?? 0;
+    const beatsBefore = this.standInBeats;
     let yielded = false;
     try {
       // Replay in slices too: acks, heartbeats and new entries arrive on the event loop between slices. A guest
@@ -397,7 +397,7 @@ export class SecondaryDriver {
     // A slice longer than a heartbeat kept this process from its I/O: the next tick says so (see SecondaryCore.tick).
     const ran = slice.elapsedMs();
     if (ran >= this.core.config.heartbeatMs) this.deaf = true;
-    const long = slice.longSliceWarning(ran, this.core.config.peerTimeoutMs, (this.transport?.standInBeats ?? 0) > beatsBefore);
+    const long = slice.longSliceWarning(ran, this.core.config.peerTimeoutMs, this.standInBeats > beatsBefore);
     if (long) this.o.log(`secondary: ${long}`);
     if (yielded) this.kick();
     this.awaitingEntry = result.status === 'paused' && !yielded;

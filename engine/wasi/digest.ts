@@ -5,7 +5,7 @@
  */
 import { xxh64 } from '@node-rs/xxhash';
 import { InodeKind } from './state.ts';
-import { FIRST_ENTRY_COOKIE, type Node } from './inode.ts';
+import type { Node } from './inode.ts';
 import type { VirtualFs } from './fs.ts';
 import type { FdTable } from './fdtable.ts';
 import { reachableNodes } from './host-state.ts';
@@ -124,11 +124,7 @@ export function digestInput(fs: VirtualFs, fds: FdTable): DigestInput {
       // Entry numbers (fd_readdir cookies) are state too, but only a directory that lost entries has other than
       // the canonical ones (index + 2): such a directory is marked (a count no directory can have) and gives
       // them, so every other directory digests as it always did.
-      let canonical = n.nextNumber === FIRST_ENTRY_COOKIE + BigInt(n.entries.size);
-      if (canonical) {
-        let i = FIRST_ENTRY_COOKIE;
-        for (const name of n.entries.keys()) if (n.numberOf(name) !== i++) canonical = false;
-      }
+      const canonical = n.canonicalNumbers;
       if (!canonical) {
         w.u32(0xffffffff);
         w.u64(n.nextNumber);

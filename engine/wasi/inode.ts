@@ -111,6 +111,17 @@ export class DirNode extends NodeBase {
     return this.children.delete(name);
   }
 
+  /**
+   * Whether every entry has the number of its place (index + 2) and the next one follows the last: true until an
+   * entry is removed (or renamed away), and then what snapshots and digests need not spell out.
+   */
+  get canonicalNumbers(): boolean {
+    if (this.nextNumber !== FIRST_ENTRY_COOKIE + BigInt(this.children.size)) return false;
+    let i = FIRST_ENTRY_COOKIE;
+    for (const n of this.numbers.values()) if (n !== i++) return false;
+    return true;
+  }
+
   /** An entry's number (fd_readdir's cookie for it is one more). */
   numberOf(name: string): bigint {
     return this.numbers.get(name)!;
