@@ -7,6 +7,7 @@
  *            ▲ peer lost (from any protected mode)                                    (bad digest: resync again, full)
  */
 import { EntryKind } from '../log/entry.ts';
+import { runEntryBytes } from '../machine/input-run.ts';
 import { EntryBlockWriter, type EntryBlock } from '../log/entry-block.ts';
 import { primaryConfig, type PrimaryConfig } from './config.ts';
 import { ProtocolError } from './errors.ts';
@@ -192,6 +193,36 @@ export class PrimaryCore {
       this.record(EntryKind.Input, callIndex, call, 0, request, data);
     }
     if (this.flushWanted) this.pump();
+    this.checkRecordInvariants();
+    return this.refreshInputRoom();
+  }
+
+  /**
+   * How many inputs in a row input()'s short path takes now (0: the next one needs the full path): the room of
+   * an input run (engine/machine/input-run.ts) a driver opens after an input.
+   */
+  get inputRunRoom(): number {
+    return this.hasReady ? 0 : this.inputRoom;
+  }
+
+  /**
+   * `count` inputs at call indices `first`, `first + 1`, ... that repeat the input recorded last for `call` in
+   * all but data (an input run: the same request, `width` 32-bit words of data each, back to back in `words`).
+   * The same as `count` input() calls; `count` must be within the inputRunRoom read when the run was opened
+   * (nothing else reached the core since), else the inputs go through input() one by one. Returns hasReady.
+   */
+  inputRun(first: number, count: number, call: string, request: Uint8Array, words: Int32Array, width: number): boolean {
+    if (count > this.inputRoom || first < this.lastCallIndex) {
+      let ready = false;
+      for (let k = 0; k < count; k++) ready = this.input(first + k, call, request, runEntryBytes(words, width, k)) || ready;
+      return ready || this.hasReady;
+    }
+    this.inputRoom -= count;
+    this.lastCallIndex = first + count - 1;
+    this.nextSeq += count;
+    if (!this.streamingNow || !this.log.addRun(first, call, request, words, width, count)) return false;
+    this.flushWanted = true;
+    this.pump();
     this.checkRecordInvariants();
     return this.refreshInputRoom();
   }
@@ -707,6 +738,30 @@ class BlockLog {
     }
     w.add(kind, callIndex, call, channel, request, data);
     this.collect(); // a full arena seals what it holds by itself
+    return sealed;
+  }
+
+  /**
+   * `count` Input entries of an input run (see PrimaryCore.inputRun), sealing the open entries whenever the next
+   * ones would take them over batchEntriesMax or batchBytesMax, as add() does entry by entry; true when a block
+   * was sealed.
+   */
+  addRun(first: number, call: string, request: Uint8Array, words: Int32Array, width: number, count: number): boolean {
+    const w = this.writer;
+    const size = request.length + (width << 2);
+    let sealed = false;
+    let done = 0;
+    while (done < count) {
+      if (w.openEntries > 0 && (w.openEntries >= this.entriesMax || w.openPayload + size > this.bytesMax)) {
+        this.seal();
+        sealed = true;
+      }
+      const room = Math.max(1, Math.min(this.entriesMax - w.openEntries, Math.floor((this.bytesMax - w.openPayload) / size)));
+      const n = Math.min(count - done, room);
+      w.addRun(EntryKind.Input, first + done, call, 0, request, done === 0 ? words : words.subarray(done * width), width, n);
+      this.collect();
+      done += n;
+    }
     return sealed;
   }
 

@@ -188,6 +188,60 @@ export class CaptureChunk {
     return true;
   }
 
+  /**
+   * A run of `count` entries at call indices `first`, `first + 1`, ... that repeat the last entry of their call in
+   * all but data (an input run, engine/machine/input-run.ts): each has the request captured last for the call id
+   * (`request` must be that very array) and `width` words of data, back to back in `words`. Goes into a packed
+   * run (the open one when it continues it). Returns how many entries it took: fewer than `count` when the chunk
+   * is full, 0 when nothing fits or the entries cannot be packed here (a chunk without packRuns, a custom call, a
+   * request that is not the last captured); the caller adds the rest on another chunk or one by one.
+   */
+  addRun(kind: EntryKind, first: number, call: string, channel: number, request: Uint8Array, words: Int32Array, width: number, count: number): number {
+    if (!this.packRuns || request.length === 0 || !packedDataLength(width << 2)) return 0;
+    let id = this.lastId;
+    if (call !== this.lastCall) {
+      id = callId(call);
+      if (id === callIdCustom) return 0;
+      this.lastCall = call;
+      this.lastId = id;
+      // The repeat case follows the last general entry of its call: after a run of another call, none.
+      this.fastData = undefined;
+    }
+    if (this.requests[id] !== request) return 0;
+    const dataLen = width << 2;
+    const i32 = this.i32;
+    const head = kind | (id << 8);
+    let p = this.pos;
+    let w = this.runW;
+    let n: number;
+    if (w >= 0 && first === this.runNext && head === this.runHead && channel === this.runChannel) {
+      n = Math.min(count, Math.floor((this.u8.length - p) / dataLen));
+      if (n <= 0) return 0;
+      i32[w + 6] += n;
+    } else {
+      n = Math.min(count, Math.floor((this.u8.length - p - packedRunHeaderBytes) / dataLen));
+      if (n <= 0) return 0;
+      w = p >> 2;
+      i32[w] = head;
+      i32[w + 1] = channel;
+      this.f64[(p >> 3) + 1] = first;
+      i32[w + 4] = PACKED_RUN;
+      i32[w + 5] = dataLen;
+      i32[w + 6] = n;
+      i32[w + 7] = 0;
+      p += packedRunHeaderBytes;
+      this.runW = w;
+      this.runHead = head;
+      this.runChannel = channel;
+    }
+    i32.set(n * width === words.length ? words : words.subarray(0, n * width), p >> 2);
+    this.runNext = first + n;
+    this.pos = p + n * dataLen;
+    this.entries += n;
+    this.payload += n * (request.length + dataLen);
+    return n;
+  }
+
   private addGeneral(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): boolean {
     this.runW = -1;
     let id = this.lastId;

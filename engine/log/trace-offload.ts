@@ -26,6 +26,7 @@
  * process that records repeatedly (a benchmark, a test run) pays its start-up once.
  */
 import { EntryKind } from './entry.ts';
+import { runEntryBytes } from '../machine/input-run.ts';
 import { LogFormatError, type LogFormatCode } from './errors.ts';
 import { CaptureChunk, capturedRequests, captureChunkBytes, type CapturedRequests } from './capture.ts';
 import { SessionThread } from './session-thread.ts';
@@ -161,6 +162,28 @@ export class OffloadingTraceWriter {
     if (w === undefined) throw this.failure ?? new LogFormatError('E_CLOSED', 'trace writer is closed');
     w.add(kind, callIndex, call, channel, request, data);
     if (++this.added >= this.nextCheck) this.tryHandOver();
+  }
+
+  /**
+   * `count` entries at call indices `first`, `first + 1`, ... that repeat the entry added last for their call in
+   * all but data (an input run: engine/machine/input-run.ts), each with `width` words of data from `words`. The
+   * same as `count` add() calls; offloaded, they go into the chunk as one packed run.
+   */
+  addRun(kind: EntryKind, first: number, call: string, channel: number, request: Uint8Array, words: Int32Array, width: number, count: number): void {
+    let done = 0;
+    let c = this.chunk;
+    while (c !== undefined && done < count) {
+      const n = c.addRun(kind, first + done, call, channel, request, done === 0 ? words : words.subarray(done * width), width, count - done);
+      if (n > 0) {
+        done += n;
+        continue;
+      }
+      // Nothing fitted: a full chunk ships and the next one takes the rest; an empty one cannot pack them at all.
+      if (c.entries === 0) break;
+      this.ship();
+      c = this.chunk;
+    }
+    for (let k = done; k < count; k++) this.add(kind, first + k, call, channel, request, runEntryBytes(words, width, k));
   }
 
   /** Writes what is pending (in-thread), or ships it and asks the encoder thread to write it. */

@@ -13,6 +13,7 @@
  * Researchers plug in their own machine by implementing `Machine` (see docs/ARCHITECTURE.md).
  */
 import type { EntryColumns } from '../log/entry-block.ts';
+import type { InputRun } from './input-run.ts';
 
 /**
  * pure:   the result follows from VM state (file system, args, env, fd table). Never logged.
@@ -72,6 +73,12 @@ export interface HostCallHandler {
    * input entries it can see) updates it as it goes; absent or -1: beforeCall is called at every call.
    */
   readonly quietThrough?: number;
+  /**
+   * Repeated input calls the handler takes in runs (input-run.ts), read by the machine at the start of each
+   * run(). While the run is open, the calls it takes are performed live and given to it instead of to input().
+   * A machine may ignore it (every call then reaches input()).
+   */
+  readonly inputRun?: InputRun;
   /** Input call: return the result bytes (`call.live()` when live or recording, the logged bytes when replaying). */
   input(call: InputCall): Uint8Array | Pause;
   /** Output call: take the bytes (emit, hold or compare). The guest always sees the full write succeed. */

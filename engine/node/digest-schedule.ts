@@ -94,6 +94,14 @@ export class DigestSchedule {
     return (index >= this.nextIndex || nowMs >= this.nextMs) && index !== 0 && index !== this.lastIndex && this.admit(index);
   }
 
+  /**
+   * How many logged calls from `index` on may pass without looking at the schedule, as far as the call interval
+   * goes: none is due by count before `index + callsBeforeDue(index)` (Infinity without a call interval).
+   */
+  callsBeforeDue(index: number): number {
+    return this.nextIndex - index;
+  }
+
   /** Whether a digest was taken at call `index` already (one per index, periodic or not). */
   takenAt(index: number): boolean {
     return index === this.lastIndex;

@@ -26,6 +26,7 @@ import { callWait, type SleepGate } from './guest-sleep.ts';
 import { Precopy, chunkHashXxh64, takeCheckpoint } from './state-transfer.ts';
 import { StandInBeat, keepForLater, listenChannel, sendAllOnChannel, whileBusy, type EncodedMessage } from './channel.ts';
 import { SliceTimer } from './slice-timer.ts';
+import { InputRun } from '../machine/input-run.ts';
 import { DigestSchedule } from './digest-schedule.ts';
 
 export interface PrimaryDriverOptions {
@@ -138,6 +139,8 @@ export class PrimaryDriver {
   private finish!: (code: number) => void;
   private readonly done: Promise<number>;
   private readonly handler: HostCallHandler;
+  /** Repeated input calls taken without input() (engine/machine/input-run.ts); closed before anything else happens. */
+  private readonly inputRun: InputRun;
   private readonly now: () => number;
   /** The heartbeat the channel's stand-in repeats while the guest runs long (see pump). */
   private readonly beat: StandInBeat;
@@ -150,10 +153,14 @@ export class PrimaryDriver {
     this.core = new PrimaryCore({ ...PRIMARY_DRIVER_DEFAULTS, ...o.core, vmId: o.vmId }, o.start);
     this.beat = new StandInBeat(this.now, this.core.config.heartbeatMs, () => this.core.heartbeat());
     this.done = new Promise<number>((resolve) => (this.finish = resolve));
+    this.inputRun = new InputRun((first, count, call, request, words, width) => {
+      if (this.core.inputRun(first, count, call, request, words, width)) this.act();
+    });
     this.handler = {
       beforeCall: (c) => this.beforeCall(c),
       input: (c) => this.input(c),
       output: (c) => this.output(c),
+      inputRun: this.inputRun,
     };
   }
 
@@ -485,6 +492,8 @@ export class PrimaryDriver {
       result = (m.state === 'exited' || m.state === 'trapped') && this.o.ended ? this.o.ended : whileBusy(this.transport, this.core.config.heartbeatMs, this.beat, () => m.run(this.handler));
     } finally {
       this.running = false;
+      // A guest that trapped (or a slice that ended any other way) leaves the calls the run took to the core.
+      this.inputRun.close();
     }
     if (result.status === 'paused') this.maybeWriteCheckpoint();
     if (result.status === 'exited' || result.status === 'trapped') {
@@ -664,8 +673,11 @@ export class PrimaryDriver {
   }
 
   private beforeCall(c: HostCallInfo): typeof PAUSE | void {
-    if (this.corePause || this.checkpointReq || this.stopped) return PAUSE;
-    if (this.slice.expired()) return PAUSE;
+    if (this.corePause || this.checkpointReq || this.stopped || this.slice.expired()) {
+      // The guest stops here: the calls the input run took go to the core first.
+      this.inputRun.close();
+      return PAUSE;
+    }
   }
 
   /**
@@ -691,7 +703,10 @@ export class PrimaryDriver {
   }
 
   private input(call: InputCall): Uint8Array | typeof PAUSE {
-    if ((call.name === 'poll_oneoff' || call.name === 'fd_read') && this.sleptAt !== call.index) {
+    const run = this.inputRun;
+    run.close();
+    const waits = call.name === 'poll_oneoff' || call.name === 'fd_read';
+    if (waits && this.sleptAt !== call.index) {
       const w = callWait(call.name, call.request, this.o.sleep.devices);
       if (w && (w.stdin || w.sleepNs! > SLEEP_IN_PLACE_NS)) {
         // Wait with a timer (and for stdin, by looking again), not in the guest: the event loop must keep serving
@@ -712,6 +727,9 @@ export class PrimaryDriver {
     // Entries are batched by the core and flushed at the end of the slice (tick); act only when the core has
     // something to say, so a host-call-heavy guest does not pay for a full ready() per call.
     if (this.core.input(call.index, call.name, call.request, data)) this.act();
+    // The next calls may repeat this one: an input run takes them while the core's short path would (no bound,
+    // nothing ready) and no digest by count falls due. Never a call that may wait (the driver waits with a timer).
+    if (!waits) run.open(call.index + 1, call.name, call.request, data.length, Math.min(this.core.inputRunRoom, this.digests.callsBeforeDue(call.index + 1)));
     return data;
   }
 
@@ -748,6 +766,7 @@ export class PrimaryDriver {
   }
 
   private output(call: OutputCall): typeof PAUSE | void {
+    this.inputRun.close();
     // No digest before the exit (docs/PROTOCOL.md, "Digests"): nothing comes after it for a state check to
     // protect, and hashing the whole memory there held the exit's release (6-16 ms for guests/c/compute).
     if (call.channel === EXIT_CHANNEL) {

@@ -8,6 +8,7 @@ import { EXIT_CHANNEL, PAUSE, type HostCallHandler, type HostCallInfo, type Inpu
 import { EntryKind } from '../log/entry.ts';
 import { DigestSchedule } from './digest-schedule.ts';
 import { DigestTrack, encodeDigestPayload } from '../log/digest-payload.ts';
+import { INPUT_RUN_CAPACITY, InputRun, runEntryBytes } from '../machine/input-run.ts';
 import { END_CAP, END_CALLS, END_EXIT, END_TRAP, exitCodeBytes } from '../log/end-marker.ts';
 
 export interface EntrySink {
@@ -17,6 +18,13 @@ export interface EntrySink {
    * that keeps them must copy them.
    */
   add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void;
+  /**
+   * `count` Input entries at call indices `first`, `first + 1`, ... that repeat the entry added last for `call` in
+   * all but data: the same request array, and `width` 32-bit words of data each, back to back in `words` (an
+   * input run, engine/machine/input-run.ts; valid during the call only). The same as `count` add() calls, which
+   * is what the recorder makes of it for a sink without addRun.
+   */
+  addRun?(kind: EntryKind, first: number, call: string, channel: number, request: Uint8Array, words: Int32Array, width: number, count: number): void;
   /** Bytes the sink has accepted so far (for the size cap). */
   readonly bytes: number;
   /**
@@ -76,9 +84,16 @@ export interface RecorderOptions {
    * coarse clock passed since the run started or last resumed, so the caller's event loop can run (0: never).
    */
   readonly sliceMs?: number;
+  /**
+   * Take a host-call-heavy guest's repeated input calls in runs (engine/machine/input-run.ts; default true): the
+   * machine then logs them without calling the recorder for each. The entries are the same either way.
+   */
+  readonly inputRuns?: boolean;
 }
 
 const EMPTY = new Uint8Array(0);
+/** The longest input run of a recording with a size cap (see input()). */
+const CAPPED_RUN_CALLS = 64;
 /** The cell of a recorder given none: always 0 (the clock is asked). */
 const NO_CELL = new Float64Array(1);
 
@@ -116,6 +131,12 @@ export class Recorder implements HostCallHandler {
    * call.
    */
   beforeCall?: (call: HostCallInfo) => typeof PAUSE | void;
+  /**
+   * The input run the machine gives repeated input calls to (see input()): opened after an input entry when the
+   * next calls may repeat it, for as many calls as no digest by count falls due in; closed (its entries go to the
+   * sink) at the recorder's next call, pause or finish.
+   */
+  readonly inputRun: InputRun | undefined;
 
   constructor(private readonly o: RecorderOptions) {
     this.sink = o.sink;
@@ -129,26 +150,40 @@ export class Recorder implements HostCallHandler {
     this.canPause = o.canPause;
     this.sliceMs = o.sliceMs ?? 0;
     this.sliceStartMs = this.startMs;
+    this.inputRun = o.inputRuns === false ? undefined : new InputRun(this.flushRun);
     this.armChecks();
   }
+
+  /** A closed input run's entries: to the sink, counted, then the tick the calls it took did not look at. */
+  private readonly flushRun = (first: number, count: number, call: string, request: Uint8Array, words: Int32Array, width: number): void => {
+    const sink = this.sink;
+    if (sink.addRun !== undefined) sink.addRun(EntryKind.Input, first, call, 0, request, words, width, count);
+    else for (let k = 0; k < count; k++) sink.add(EntryKind.Input, first + k, call, 0, request, runEntryBytes(words, width, k));
+    this.seq += count;
+    const now = this.now();
+    if (now !== this.tickMs) this.tick(now);
+  };
 
   /** beforeCall only while something may stop the guest at a call (a cap, a stop or a yield due). */
   private armChecks(): void {
     this.beforeCall = this.capBytes > 0 || this.capMs > 0 || this.stopReason !== undefined || this.yieldDue ? this.checkStops : undefined;
   }
 
+  /** Entries logged so far (those of an open input run too). */
   get entries(): number {
-    return this.seq;
+    return this.seq + (this.inputRun?.pending ?? 0);
   }
 
   private readonly checkStops = (call: HostCallInfo): typeof PAUSE | void => {
     if (this.canPause !== undefined && !this.canPause(call.name)) return;
     const cap = this.stopReason ?? this.capReason();
     if (cap) {
+      this.inputRun?.close();
       this.capped = cap;
       return PAUSE;
     }
     if (this.yieldDue) {
+      this.inputRun?.close();
       this.yieldDue = false;
       this.sliceStartMs = this.now();
       this.armChecks();
@@ -165,6 +200,8 @@ export class Recorder implements HostCallHandler {
   }
 
   input(call: InputCall): Uint8Array {
+    const run = this.inputRun;
+    if (run !== undefined) run.close();
     const index = call.index;
     const now = this.now();
     if (this.digests.periodicAt(index, now)) this.appendDigest(index);
@@ -172,10 +209,15 @@ export class Recorder implements HostCallHandler {
     this.sink.add(EntryKind.Input, index, call.name, 0, call.request, data);
     this.seq++;
     if (now !== this.tickMs) this.tick(now);
+    // The next calls may repeat this one: the run takes them up to the next digest by count (its call is logged
+    // here, so the digests fall at the same calls as without runs). Time-based duties wait for the run's close.
+    // With a size cap, runs stay short: the cap looks at what the sink holds, at most CAPPED_RUN_CALLS entries behind.
+    if (run !== undefined) run.open(index + 1, call.name, call.request, data.length, Math.min(this.digests.callsBeforeDue(index + 1), this.capBytes > 0 ? CAPPED_RUN_CALLS : INPUT_RUN_CAPACITY));
     return data;
   }
 
   output(call: OutputCall): void {
+    this.inputRun?.close();
     const index = call.index;
     const now = this.now();
     // The state just before the guest exits is worth a digest: a build that differs only in internal state
@@ -205,6 +247,7 @@ export class Recorder implements HostCallHandler {
    * A guest that returned from _start made no proc_exit call, so its exit entry is written here.
    */
   finish(result: RunResult, machine: Machine): void {
+    this.inputRun?.close();
     const index = machine.callIndex;
     if (result.status === 'exited') {
       if (!this.endWritten) {

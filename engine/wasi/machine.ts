@@ -16,6 +16,7 @@ import type { WasiStateData } from './state.ts';
 import { diskOnlyDigest, pageDigests, stateDigest } from '../checkpoint/digest.ts';
 import type { MachineState } from './machine-state.ts';
 import { WasiSnapshot, decodeMachineState } from './snapshot.ts';
+import type { InputRun } from '../machine/input-run.ts';
 import { WasiInputLane, type HostImport } from './input-lane.ts';
 
 export interface WasiMachineOptions {
@@ -57,6 +58,8 @@ export class WasiMachine implements Machine {
   readonly inputLane: WasiInputLane | undefined;
   private phase: Phase = Phase.Ready;
   private handler: HostCallHandler | undefined;
+  /** The handler's input run for the current run() (HostCallHandler.inputRun), or undefined. */
+  private inputRun: InputRun | undefined;
   private index = 0;
   private exitCode = 0;
   private fsTime: bigint;
@@ -185,6 +188,7 @@ export class WasiMachine implements Machine {
     if (this.phase === Phase.Running) throw new Error('run() re-entered while the guest is running');
     if (this.phase === Phase.Interrupted) throw new MachineError('E_STATE', 'the run was stopped in the middle: this machine cannot be used again');
     this.handler = handler;
+    this.inputRun = handler.inputRun;
     const resuming = this.phase === Phase.Paused && this.stack !== undefined;
     this.phase = Phase.Running;
     try {
@@ -215,6 +219,7 @@ export class WasiMachine implements Machine {
       // An offer lasts for the run it was made in: the next run may have another handler.
       this.inputLane?.withdraw();
       this.handler = undefined;
+      this.inputRun = undefined;
       this.unwinding = false;
       this.rewinding = false;
     }
@@ -381,18 +386,37 @@ export class WasiMachine implements Machine {
   private onInput(name: string, request: Uint8Array, live: () => Uint8Array): Uint8Array {
     this.touched = true;
     // The call's index: `index` only advances once the host function has returned.
-    const call = this.inputCall;
-    call.index = this.index;
-    call.name = name;
-    call.request = request;
-    call.live = live;
-    const result = this.handler!.input(call);
+    const index = this.index;
+    const run = this.inputRun;
+    let result: Uint8Array | typeof PAUSE;
+    if (run !== undefined && run.takes(index, request)) {
+      // The handler's open input run takes the call (input-run.ts): performed live, its result logged by the run.
+      result = live();
+      if (!run.push(result)) result = this.handOver(index, name, request, result);
+    } else {
+      const call = this.inputCall;
+      call.index = index;
+      call.name = name;
+      call.request = request;
+      call.live = live;
+      result = this.handler!.input(call);
+    }
     if (result === PAUSE) throw new PauseSignal();
     // File timestamps follow the last realtime clock value the guest saw: deterministic under replay.
     if (name === 'clock_time_get' && request.length >= 4 && request[0] === 0 && request[1] === 0 && request[2] === 0 && request[3] === 0 && result.length === 8) {
       this.fsTime = u64At(result);
     }
     return result;
+  }
+
+  /** A call the input run took and then refused (its result has another size): the handler gets it, already performed. */
+  private handOver(index: number, name: string, request: Uint8Array, done: Uint8Array): Uint8Array | typeof PAUSE {
+    const call = this.inputCall;
+    call.index = index;
+    call.name = name;
+    call.request = request;
+    call.live = () => done;
+    return this.handler!.input(call);
   }
 
   private onOutput(name: string, channel: number, data: Uint8Array): void {

@@ -12,6 +12,7 @@ import { CLOCK_RESOLUTION_NS_DEFAULT, decodeMachineState } from '../../engine/wa
 import type { TraceWriter } from '../../engine/log/trace-writer.ts';
 import { OffloadingTraceWriter } from '../../engine/log/trace-offload.ts';
 import { Recorder, type EntrySink } from '../../engine/node/recorder.ts';
+import { runEntryBytes } from '../../engine/machine/input-run.ts';
 import type { EntryKind } from '../../engine/log/entry.ts';
 import { coarseClockCell, coarseNowMs } from '../../engine/node/coarse-clock.ts';
 import { writeAllSync } from '../../engine/node/stdio-sink.ts';
@@ -298,6 +299,10 @@ export function traceEntrySink(writer: TraceWriter | OffloadingTraceWriter): Ent
   return {
     add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): void {
       writer.add(kind, callIndex, call, channel, request, data);
+    },
+    addRun(kind: EntryKind, first: number, call: string, channel: number, request: Uint8Array, words: Int32Array, width: number, count: number): void {
+      if (writer instanceof OffloadingTraceWriter) writer.addRun(kind, first, call, channel, request, words, width, count);
+      else for (let k = 0; k < count; k++) writer.add(kind, first + k, call, channel, request, runEntryBytes(words, width, k));
     },
     tick(nowMs: number): void {
       // The age of a batch counts from the first tick, or the last tick that saw a frame written.

@@ -33,6 +33,9 @@ async function record(unwind: 'all' | 'io', opts: Partial<RecorderOptions>, resu
     emit: () => {},
     digestEveryCalls: 500,
     nowMs: () => ++ms,
+    // The clock counts the recorder's looks, one per logged call without input runs (with them, one per run:
+    // spec/node/input-runs.spec.ts).
+    inputRuns: false,
     canPause: (name) => {
       const ok = module.unwindable.has(name);
       if (ok) pausedAt.push(name);

@@ -140,7 +140,8 @@ describe('Recorder: where digests go and what they may cost', function () {
       }
     }
     const sink = new TickSink();
-    const recorder = new Recorder({ machine, sink, emit: () => {}, digestEveryCalls: 0, digestEveryMs: 5, nowMs, nowCell: cell });
+    // Per-call looks at the time (input runs would look once per run: spec/node/input-runs.spec.ts).
+    const recorder = new Recorder({ machine, sink, emit: () => {}, digestEveryCalls: 0, digestEveryMs: 5, nowMs, nowCell: cell, inputRuns: false });
     const result = machine.run(recorder);
     recorder.finish(result, machine);
     expect(result, `seed ${SEED}`).to.deep.include({ status: 'exited', code: 0 });
