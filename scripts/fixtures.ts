@@ -41,7 +41,14 @@ function entries(firstSeq: number, firstCall: number): LogEntry[] {
     { callIndex: 7, kind: EntryKind.Output, call: 'fd_write', channel: 2, request: none, data: text('warning: ünïcode ✓\n') },
     { callIndex: 9, kind: EntryKind.Input, call: 'custom_device_read', channel: 0, request: le(2, 7n), data: le(4, 42n) },
     { callIndex: 300, kind: EntryKind.Input, call: 'clock_time_get', channel: 0, request: Uint8Array.from([...le(4, 1n), ...le(8, 0n)]), data: le(8, 987_654_321n) },
-    { callIndex: 301, kind: EntryKind.Output, call: 'proc_exit', channel: -1, request: none, data: le(4, 3n) },
+    // Format 2: repeated clock reads (the request left out, the value as a difference: one small, one that goes
+    // back, one too far for a difference of under 8 bytes), and a random_get repeating its request.
+    { callIndex: 301, kind: EntryKind.Input, call: 'clock_time_get', channel: 0, request: Uint8Array.from([...le(4, 1n), ...le(8, 0n)]), data: le(8, 987_655_000n) },
+    { callIndex: 302, kind: EntryKind.Input, call: 'clock_time_get', channel: 0, request: Uint8Array.from([...le(4, 1n), ...le(8, 0n)]), data: le(8, 987_654_999n) },
+    { callIndex: 303, kind: EntryKind.Input, call: 'clock_time_get', channel: 0, request: Uint8Array.from([...le(4, 1n), ...le(8, 0n)]), data: le(8, 0xfedcba9876543210n) },
+    { callIndex: 304, kind: EntryKind.Input, call: 'random_get', channel: 0, request: le(4, 16n), data: Uint8Array.from({ length: 16 }, (_, i) => (i * 31 + 3) & 0xff) },
+    { callIndex: 305, kind: EntryKind.Input, call: 'random_get', channel: 0, request: le(4, 16n), data: Uint8Array.from({ length: 16 }, (_, i) => (i * 37 + 5) & 0xff) },
+    { callIndex: 306, kind: EntryKind.Output, call: 'proc_exit', channel: -1, request: none, data: le(4, 3n) },
   ];
   return raw.map((e, i) => ({ ...e, seq: firstSeq + i, callIndex: firstCall + e.callIndex }));
 }

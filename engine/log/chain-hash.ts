@@ -22,6 +22,19 @@ export interface ChainExports {
     n: number, src: number, stride: number, req: number, reqLen: number, dataLen: number, prev: number, channel: number,
     kind: number, id: number, desc: number, blob: number, deltas: number,
   ) => number;
+  /** See schema/wasm/xxh64.wat: a packed run of captured entries turned into descriptors and payload. */
+  readonly encodePacked: (
+    n: number, src: number, dataLen: number, req: number, reqLen: number, first: number, channel: number, kind: number, id: number, desc: number, blob: number,
+  ) => void;
+  /** See schema/wasm/xxh64.wat: payloads into their stored forms (trace format 2). */
+  readonly packPayloads: (n: number, desc: number, blob: number, out: number, forms: number, state: number, saved: number) => number;
+  /** See schema/wasm/xxh64.wat: the payloads' whole size from the length columns, or -1. */
+  readonly payloadsLength: (n: number, reqLens: number, reqLensEnd: number, dataLens: number, dataLensEnd: number) => number;
+  /** See schema/wasm/xxh64.wat: payloads back from their stored forms, or a fault (< 0). */
+  readonly unpackPayloads: (
+    n: number, kinds: number, ids: number, forms: number, reqLens: number, reqLensEnd: number, dataLens: number, dataLensEnd: number,
+    inAt: number, inEnd: number, out: number, state: number, saved: number,
+  ) => number;
   /** See schema/wasm/xxh64.wat: the per-entry walk of a batch's columns when decoding. */
   readonly decodeColumns: (
     n: number, firstCallIndex: number, kinds: number, calls: number, deltas: number, deltasEnd: number,
@@ -48,6 +61,27 @@ export interface RepeatsRun {
 if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error('twinstep needs a little-endian host');
 
 let compiled: WebAssembly.Module | undefined;
+
+/** Bytes of the per-call-id state packPayloads and unpackPayloads keep (schema/wasm/xxh64.wat). */
+const formsStateBytes = 6144;
+
+/** The stored forms of a batch's payloads (BatchChain.pack). */
+export interface PackedPayloads {
+  /** The bytes stored for the payloads (a view of the module's memory, valid until its next use). */
+  readonly stored: Uint8Array;
+  /** The form of each entry (likewise a view). */
+  readonly forms: Uint8Array;
+  /** Whether the forms save more than their column costs (else the batch is better stored whole, as format 1 has it). */
+  readonly any: boolean;
+  /** Bytes the forms saved, per kind. */
+  readonly saved: readonly [number, number, number];
+}
+
+/** Why the stored payloads of a batch do not unpack (BatchChain.unpack), and at which entry. */
+export interface UnpackFailure {
+  readonly fault: string;
+  readonly entry: number;
+}
 
 /** A batch's columns as read from its EntryBatch table, for BatchChain.decode. */
 export interface DecodeColumns {
@@ -91,6 +125,16 @@ export interface DecodeFailure {
 }
 
 const emptyName = new Uint8Array(0);
+
+/** unpackPayloads' faults, by code (-1 first). */
+const unpackFaults = [
+  'unknown payload form',
+  'stored payloads end inside an entry',
+  'request left out with no earlier request of its call and length in the batch',
+  'data stored as a difference with no earlier 8-byte data of its call in the batch, or not 8 bytes long',
+  'data difference is not a varint of at most 7 bytes',
+  'stored payloads hold bytes no entry uses',
+];
 
 /** A fresh instance of the chain module (its own memory): each encoder lays its batch out in one. */
 export function chainInstance(): ChainExports {
@@ -280,12 +324,97 @@ export class BatchChain {
     return { n, payload, bad: r < 0 ? -r - 1 : -1, deltaBytes: r < 0 ? 0 : r, descOut, blobOut, deltasOut };
   }
 
+  /**
+   * A packed run of `n` entries at call indices from `first` that share kind, call id, channel and request, with
+   * `dataLen` bytes of data each back to back at `src[at ..)` (schema/wasm/xxh64.wat `encodePacked`): their
+   * descriptors go to `desc` from `descAt` and their payloads (request, then data) to `blob` from `blobAt` (both
+   * must have room).
+   */
+  packedInto(n: number, src: Uint8Array, at: number, dataLen: number, req: Uint8Array, first: number, channel: number, kind: number, id: number, desc: Uint8Array, descAt: number, blob: Uint8Array, blobAt: number): void {
+    const reqLen = req.length;
+    const reqIn = dynamicBase;
+    const srcIn = align8(reqIn + reqLen);
+    const descOut = align8(srcIn + n * dataLen);
+    const blobOut = descOut + n * descBytes;
+    this.room(blobOut + n * (reqLen + dataLen));
+    let mem = new Uint8Array(this.wasm.memory.buffer);
+    mem.set(req, reqIn);
+    mem.set(src.subarray(at, at + n * dataLen), srcIn);
+    this.wasm.encodePacked(n, srcIn, dataLen, reqIn, reqLen, first, channel, kind, id, descOut, blobOut);
+    mem = new Uint8Array(this.wasm.memory.buffer);
+    desc.set(mem.subarray(descOut, blobOut), descAt);
+    blob.set(mem.subarray(blobOut, blobOut + n * (reqLen + dataLen)), blobAt);
+  }
+
   /** Copies a run's descriptors, payloads and deltas to the given arrays at the given offsets (they must have room). */
   repeatsInto(run: RepeatsRun, desc: Uint8Array, descAt: number, blob: Uint8Array, blobAt: number, deltas: Uint8Array, deltasAt: number): void {
     const mem = new Uint8Array(this.wasm.memory.buffer);
     desc.set(mem.subarray(run.descOut, run.descOut + run.n * descBytes), descAt);
     blob.set(mem.subarray(run.blobOut, run.blobOut + run.n * run.payload), blobAt);
     deltas.set(mem.subarray(run.deltasOut, run.deltasOut + run.deltaBytes), deltasAt);
+  }
+
+  /**
+   * The stored forms of `n` entries' payloads (trace format 2: EntryBatch.payload_forms; schema/wasm/xxh64.wat
+   * `packPayloads`), from their descriptors (descBytes each) and payloads back to back.
+   */
+  pack(n: number, desc: Uint8Array, blob: Uint8Array): PackedPayloads {
+    const stateAt = align8(tableNames.end);
+    const savedAt = stateAt + formsStateBytes;
+    const descAt = savedAt + 16;
+    const blobAt = descAt + n * descBytes;
+    const formsAt = blobAt + blob.length;
+    const outAt = align8(formsAt + n);
+    this.room(outAt + blob.length);
+    const buf = this.wasm.memory.buffer;
+    const mem = new Uint8Array(buf);
+    mem.set(desc.subarray(0, n * descBytes), descAt);
+    mem.set(blob, blobAt);
+    const len = this.wasm.packPayloads(n, descAt, blobAt, outAt, formsAt, stateAt, savedAt);
+    const saved = new Int32Array(buf, savedAt, 3);
+    return {
+      stored: new Uint8Array(buf, outAt, len),
+      forms: new Uint8Array(buf, formsAt, n),
+      // The forms column costs a byte per entry and a vector header: worth it only when the forms save more.
+      any: blob.length - len > n + 8,
+      saved: [saved[0]!, saved[1]!, saved[2]!],
+    };
+  }
+
+  /**
+   * The whole payloads of `n` entries stored in `forms` (schema/wasm/xxh64.wat `payloadsLength` and
+   * `unpackPayloads`): a new array, and the bytes the forms saved per kind; or the fault. undefined when the
+   * length columns do not hold n varints (the column walk then names the fault). `maxBytes` bounds the result.
+   */
+  unpack(
+    n: number, kinds: Uint8Array, ids: Uint8Array, forms: Uint8Array, reqLens: Uint8Array, dataLens: Uint8Array, stored: Uint8Array, maxBytes: number,
+  ): { blob: Uint8Array; saved: readonly [number, number, number] } | UnpackFailure | undefined {
+    const stateAt = align8(tableNames.end);
+    const savedAt = stateAt + formsStateBytes;
+    const kindsAt = savedAt + 16;
+    const idsAt = kindsAt + n;
+    const formsAt = idsAt + n;
+    const reqAt = formsAt + n;
+    const dataAt = reqAt + reqLens.length;
+    const inAt = dataAt + dataLens.length;
+    const outAt = align8(inAt + stored.length);
+    this.room(outAt);
+    let mem = new Uint8Array(this.wasm.memory.buffer);
+    mem.set(kinds, kindsAt);
+    mem.set(ids, idsAt);
+    mem.set(forms, formsAt);
+    mem.set(reqLens, reqAt);
+    mem.set(dataLens, dataAt);
+    mem.set(stored, inAt);
+    const total = this.wasm.payloadsLength(n, reqAt, dataAt, dataAt, inAt);
+    if (total < 0) return undefined;
+    if (total > maxBytes) return { fault: `payloads of ${total} bytes exceed the ${maxBytes} a batch may hold`, entry: -1 };
+    this.room(outAt + total);
+    const r = this.wasm.unpackPayloads(n, kindsAt, idsAt, formsAt, reqAt, dataAt, dataAt, inAt, inAt, inAt + stored.length, outAt, stateAt, savedAt);
+    mem = new Uint8Array(this.wasm.memory.buffer);
+    const words = new Int32Array(this.wasm.memory.buffer, savedAt, 4);
+    if (r < 0) return { fault: unpackFaults[-r - 1] ?? `fault ${r}`, entry: words[3]! };
+    return { blob: mem.slice(outAt, outAt + r), saved: [words[0]!, words[1]!, words[2]!] };
   }
 
   /** Lays the custom names out from dynamicBase: a (ptr, len) table, then their bytes (chainBatch's `custom`). */

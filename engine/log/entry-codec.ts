@@ -12,7 +12,7 @@ import { EntryKind, type LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
 import { callId, callIdCustom, callIdNone } from './call-table.ts';
 import type { ChainedEntries } from './hash-chain.ts';
-import { BatchChain, callNameBytes, descBytes, setDesc, tableNames } from './chain-hash.ts';
+import { BatchChain, callNameBytes, descBytes, setDesc, tableNames, type PackedPayloads } from './chain-hash.ts';
 import { ByteSink } from './varint.ts';
 import { batchEntriesMax, readFlatBatch, type FlatBatch } from './flat-batch.ts';
 import { readFlat } from './checked-buffer.ts';
@@ -25,44 +25,6 @@ function entryError(entry: LogEntry, index: number, what: string): LogFormatErro
   return new LogFormatError('E_ENTRY', `entry #${index} (seq ${entry.seq}): ${what}`);
 }
 
-/** Descriptors of `n` entries of a packed run from entry `i0`, call indices from `first` (BatchEncoder.addPacked). */
-function packedDescriptors(f64: Float64Array, i32: Int32Array, u8: Uint8Array, i0: number, n: number, first: number, channel: number, reqLen: number, dataLen: number, kind: number, id: number): void {
-  for (let k = 0; k < n; k++) setDesc(f64, i32, u8, i0 + k, first + k, channel, reqLen, dataLen, kind, id);
-}
-
-/**
- * Payloads of `n` entries of a packed run, a word at a time: the request, then `dn` data words from word `from` of
- * `src`, per entry, into `out` from byte `at` (any byte); returns the byte after the last.
- */
-function packedPayloadWords(out: DataView, at: number, req: Int32Array, src: Int32Array, from: number, dn: number, n: number): number {
-  const rn = req.length;
-  let o = at;
-  let f = from;
-  for (let k = 0; k < n; k++) {
-    for (let j = 0; j < rn; j++) out.setInt32(o + (j << 2), req[j]!, true);
-    o += rn << 2;
-    for (let j = 0; j < dn; j++) out.setInt32(o + (j << 2), src[f + j]!, true);
-    o += dn << 2;
-    f += dn;
-  }
-  return o;
-}
-
-/** packedPayloadWords byte by byte (a request or an offset that is not word-aligned). */
-function packedPayloadBytes(out: Uint8Array, at: number, req: Uint8Array, src: Uint8Array, from: number, dataLen: number, n: number): number {
-  const reqLen = req.length;
-  let o = at;
-  let f = from;
-  for (let k = 0; k < n; k++) {
-    for (let j = 0; j < reqLen; j++) out[o + j] = req[j]!;
-    o += reqLen;
-    for (let j = 0; j < dataLen; j++) out[o + j] = src[f + j]!;
-    o += dataLen;
-    f += dataLen;
-  }
-  return o;
-}
-
 /**
  * Builds one EntryBatch column by column as entries arrive: no per-entry objects, the payload copied at once
  * (callers may reuse their buffers). The hash chain is computed once per batch, by one WebAssembly call that
@@ -71,6 +33,13 @@ function packedPayloadBytes(out: Uint8Array, at: number, req: Uint8Array, src: U
  * wraps one for LogEntry arrays. Per-kind byte counts are kept for the writer's statistics (trace-stats.ts).
  */
 export class BatchEncoder {
+  /**
+   * Store payloads in their forms (trace format 2: EntryBatch.payload_forms, schema/wasm/xxh64.wat
+   * `packPayloads`) when that saves bytes: what trace files of format 2 do. Without it (the live channel's
+   * batches), every payload is stored whole.
+   */
+  constructor(private readonly packPayloads = false) {}
+
   /** Entries in the batch under construction. */
   count = 0;
   /** Payload bytes (request + data) in the batch. */
@@ -103,10 +72,6 @@ export class BatchEncoder {
   private links: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
   private lastCall = '';
   private lastId = callIdNone;
-  /** addPacked's word views of the blob, the request and the chunk, kept while the same arrays come back. */
-  private readonly packedViews: {
-    out?: Uint8Array; outView?: DataView; req?: Uint8Array; reqWords?: Int32Array; src?: Uint8Array; srcWords?: Int32Array;
-  } = {};
 
   /** Starts a batch whose first entry has `firstSeq`, continuing the chain value `prevChecksum`. */
   start(firstSeq: number, prevChecksum: bigint): void {
@@ -262,34 +227,11 @@ export class BatchEncoder {
     while (this.kinds.length < i0 + rest) this.grow();
     const reqLen = req.length;
     const payload = reqLen + dataLen;
-    packedDescriptors(this.descF64, this.descI32, this.descU8, i0, rest, first + 1, channel, reqLen, dataLen, kind, id);
     const blob = this.blob;
     blob.reserve(rest * payload);
-    const out = blob.bytes;
-    let o = blob.length;
-    let from = at + dataLen;
-    if (((reqLen | dataLen | from | req.byteOffset | src.byteOffset) & 3) === 0) {
-      // Word copies (a clock read: 3 request words and 2 data words per entry), stored through a DataView: the
-      // blob's length need not be a whole number of words.
-      // The views are kept while their arrays come back (the same chunk, request and blob, run after run: a
-      // host-call-heavy guest's runs are short, so views made per run cost more than the copies).
-      const v = this.packedViews;
-      if (v.out !== out) {
-        v.out = out;
-        v.outView = new DataView(out.buffer, out.byteOffset, out.length);
-      }
-      if (v.req !== req) {
-        v.req = req;
-        v.reqWords = new Int32Array(req.buffer, req.byteOffset, reqLen >> 2);
-      }
-      if (v.src !== src) {
-        v.src = src;
-        v.srcWords = new Int32Array(src.buffer, src.byteOffset, src.length >> 2);
-      }
-      o = packedPayloadWords(v.outView!, o, v.reqWords!, v.srcWords!, from >> 2, dataLen >> 2, rest);
-    } else {
-      o = packedPayloadBytes(out, o, req, src, from, dataLen, rest);
-    }
+    // Descriptors and payloads made in WebAssembly (a clock read: 24 + 20 bytes from 8).
+    this.chainer.packedInto(rest, src, at + dataLen, dataLen, req, first + 1, channel, kind, id, this.descU8, i0 * descBytes, blob.bytes, blob.length);
+    const o = blob.length + rest * payload;
     blob.length = o;
     const deltas = this.deltas;
     deltas.reserve(rest);
@@ -326,7 +268,23 @@ export class BatchEncoder {
   build(builder: Builder): number {
     const n = this.count;
     const lastChecksum = this.lastChecksum;
+    let links = this.links.subarray(0, n);
+    let blob = this.blob.view();
+    let packed: PackedPayloads | undefined;
+    if (this.packPayloads && n > 0) {
+      // The links are a view of the chain module's memory, which packing the payloads uses: kept first.
+      links = links.slice();
+      packed = this.chainer.pack(n, this.descU8, blob);
+      if (packed.any) {
+        blob = packed.stored;
+        // The statistics count what is stored: the bytes the forms saved are gone, a form byte per entry came.
+        for (let k = 0; k < 3; k++) this.kindBytes[k] += this.kindEntries[k]! - packed.saved[k]!;
+      } else {
+        packed = undefined;
+      }
+    }
     // Children first (FlatBuffers builds back to front).
+    const formsOff = packed !== undefined ? builder.createByteVector(packed.forms) : 0;
     const customOff = this.custom.length > 0 ? EntryBatch.createCustomCallsVector(builder, this.custom.map((s) => builder.createString(s))) : 0;
     const channelsOff = this.channels.length > 0 ? EntryBatch.createChannelsVector(builder, this.channels) : 0;
     const deltasOff = builder.createByteVector(this.deltas.view());
@@ -334,13 +292,13 @@ export class BatchEncoder {
     const callsOff = builder.createByteVector(this.calls.subarray(0, n));
     const reqOff = builder.createByteVector(this.reqLens.view());
     const dataOff = builder.createByteVector(this.dataLens.view());
-    const blobOff = builder.createByteVector(this.blob.view());
-    const chainOff = createU32Vector(builder, this.links.subarray(0, n));
+    const blobOff = builder.createByteVector(blob);
+    const chainOff = createU32Vector(builder, links);
     return entryBatchTable(builder, {
       firstSeq: BigInt(this.firstSeq), count: n, firstCallIndex: BigInt(n > 0 ? this.firstCallIndex : 0),
       deltas: deltasOff, kinds: kindsOff, calls: callsOff, custom: customOff, channels: channelsOff,
       requestLengths: reqOff, dataLengths: dataOff, blob: blobOff, chain: chainOff,
-      prevChecksum: this.prevChecksum, lastChecksum,
+      prevChecksum: this.prevChecksum, lastChecksum, payloadForms: formsOff,
     });
   }
 
@@ -390,6 +348,8 @@ export interface EntryBatchFields {
   readonly chain: number;
   readonly prevChecksum: bigint;
   readonly lastChecksum: bigint;
+  /** payload_forms (0: absent, every payload whole). */
+  readonly payloadForms?: number;
 }
 
 /** Adds the EntryBatch table to `builder` (the one place its fields are set); returns its offset. */
@@ -409,6 +369,7 @@ export function entryBatchTable(builder: Builder, f: EntryBatchFields): number {
   EntryBatch.addChain(builder, f.chain);
   EntryBatch.addPrevChecksum(builder, f.prevChecksum);
   EntryBatch.addLastChecksum(builder, f.lastChecksum);
+  if (f.payloadForms) EntryBatch.addPayloadForms(builder, f.payloadForms);
   return EntryBatch.endEntryBatch(builder);
 }
 

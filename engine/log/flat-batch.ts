@@ -17,6 +17,12 @@ import { hex } from './hash-chain.ts';
 import { checkLength, safeNumber } from './checked-buffer.ts';
 import type { EntryColumns } from './entry-block.ts';
 
+/**
+ * How many bytes more than stored a batch's payloads may come to once back from their forms (a request left out
+ * and a difference of a few bytes stand for more): bounds what a hostile batch can make a reader allocate.
+ */
+export const PAYLOADS_EXPANSION_MAX = 256 * 1024 * 1024;
+
 /** Entries per batch a decoder accepts (bounds memory per batch; writers use far smaller batches). */
 export const batchEntriesMax = 1 << 20;
 
@@ -207,9 +213,25 @@ export function readFlatBatch(t: EntryBatch, bb: ByteBuffer): FlatBatch {
   const kinds = t.kindsArray() ?? emptyBytes;
   const calls = t.callsArray() ?? emptyBytes;
   const chain = t.chainArray() ?? new Uint32Array(0);
-  const blob = t.blobArray() ?? emptyBytes;
+  let blob = t.blobArray() ?? emptyBytes;
   if (kinds.length !== n || calls.length !== n || chain.length !== n) {
     throw malformed(`column lengths (kinds ${kinds.length}, calls ${calls.length}, chain ${chain.length}) differ from count ${n}`);
+  }
+  const deltas = t.callIndexDeltasArray() ?? emptyBytes;
+  const reqLens = t.requestLengthsArray() ?? emptyBytes;
+  const dataLens = t.dataLengthsArray() ?? emptyBytes;
+  // Payloads stored in their forms (trace format 2): back to whole payloads first, and the rest reads them as
+  // format 1 has them. Bad length varints are left for the column walk to name.
+  const forms = t.payloadFormsArray();
+  let saved: readonly number[] | undefined;
+  if (forms !== null) {
+    if (forms.length !== n) throw malformed(`${forms.length} payload forms for ${n} entries`);
+    const u = decodeChain.unpack(n, kinds, calls, forms, reqLens, dataLens, blob, blob.length + PAYLOADS_EXPANSION_MAX);
+    if (u !== undefined && 'fault' in u) throw malformed(u.entry >= 0 ? `entry #${u.entry}: ${u.fault}` : u.fault);
+    if (u !== undefined) {
+      blob = u.blob;
+      saved = u.saved;
+    }
   }
   const channelCount = checkLength(bb, t.channelsLength(), 4, 'channels');
   const customCount = checkLength(bb, t.customCallsLength(), 4, 'custom calls');
@@ -222,9 +244,6 @@ export function readFlatBatch(t: EntryBatch, bb: ByteBuffer): FlatBatch {
     customNames.push(name);
     customStat.push(name?.length ?? 0);
   }
-  const deltas = t.callIndexDeltasArray() ?? emptyBytes;
-  const reqLens = t.requestLengthsArray() ?? emptyBytes;
-  const dataLens = t.dataLengthsArray() ?? emptyBytes;
   const prevChecksum = t.prevChecksum();
   const lastChecksum = t.lastChecksum();
   const r = decodeChain.decode({ n, firstSeq, firstCallIndex, prev: prevChecksum, kinds, calls, deltas, reqLens, dataLens, channels, customNames, customStat, blob });
@@ -247,5 +266,7 @@ export function readFlatBatch(t: EntryBatch, bb: ByteBuffer): FlatBatch {
     perEntryNames = new Array<string | undefined>(n);
     for (let i = 0, k = 0; i < n; i++) if (calls[i] === callIdCustom) perEntryNames[i] = customNames[k++]!;
   }
-  return new FlatBatch(n, firstSeq, kinds, calls, r.desc, r.payAt, blob, perEntryNames, prevChecksum, lastChecksum, r.kindEntries, r.kindBytes);
+  // The statistics count what is stored: what the forms saved is not there, their bytes are.
+  const kindBytes = saved === undefined ? r.kindBytes : r.kindBytes.map((b, k) => b + r.kindEntries[k]! - saved[k]!);
+  return new FlatBatch(n, firstSeq, kinds, calls, r.desc, r.payAt, blob, perEntryNames, prevChecksum, lastChecksum, r.kindEntries, kindBytes);
 }

@@ -229,7 +229,8 @@ export class FileSink implements TraceSink {
 
 export class TraceWriter {
   /** The batch under construction (entries are encoded as they arrive). */
-  private readonly pending = new BatchEncoder();
+  /** The batch being made; trace files of format 2 store payloads in their forms (EntryBatch.payload_forms). */
+  private readonly pending = new BatchEncoder(true);
   /** Reused for every batch frame. */
   private readonly builder = new Builder(64 * 1024);
   /** Reused for every frame's header (TraceSink.writeFrame). */

@@ -4,8 +4,11 @@
  * newer writer may have changed meaning in ways an old reader would silently misread.
  */
 
-/** Version written into new trace files (file prelude and TraceHeader.format_version). */
-export const traceFormatVersion = 1;
+/**
+ * Version written into new trace files (file prelude and TraceHeader.format_version). 2: a batch may store its
+ * payloads in forms (EntryBatch.payload_forms: a repeated request left out, 8 bytes of data as a difference).
+ */
+export const traceFormatVersion = 2;
 /** Oldest trace version this build still reads. */
 export const traceFormatVersionMin = 1;
 

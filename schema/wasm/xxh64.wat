@@ -401,4 +401,277 @@
         (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (br $entries)))
     (i32.sub (local.get $p) (local.get $deltas)))
+
+  ;; A packed run of captured entries for the batch encoder (BatchEncoder.addPacked in engine/log/entry-codec.ts):
+  ;; $n entries at call indices $first, $first + 1, ... that share kind, call id, channel and request ($req,
+  ;; $reqLen bytes), with $dataLen bytes of data each back to back at $src. Writes each one's descriptor
+  ;; (chainBatch's layout) to $desc and its payload (request, then data) to $blob. Done in JS, these two loops cost
+  ;; about a fifth of the encoder thread's time per clock read.
+  (func (export "encodePacked")
+    (param $n i32) (param $src i32) (param $dataLen i32) (param $req i32) (param $reqLen i32) (param $first f64)
+    (param $channel i32) (param $kind i32) (param $id i32) (param $desc i32) (param $blob i32)
+    (local $k i32) (local $kindId i32)
+    (local.set $kindId (i32.or (local.get $kind) (i32.shl (local.get $id) (i32.const 8))))
+    (block $done
+      (loop $entries
+        (br_if $done (i32.ge_u (local.get $k) (local.get $n)))
+        (f64.store align=1 (local.get $desc) (f64.add (local.get $first) (f64.convert_i32_u (local.get $k))))
+        (i32.store offset=8 align=1 (local.get $desc) (local.get $channel))
+        (i32.store offset=12 align=1 (local.get $desc) (local.get $reqLen))
+        (i32.store offset=16 align=1 (local.get $desc) (local.get $dataLen))
+        (i32.store offset=20 align=1 (local.get $desc) (local.get $kindId))
+        (call $copy (local.get $blob) (local.get $req) (local.get $reqLen))
+        (call $copy (i32.add (local.get $blob) (local.get $reqLen)) (local.get $src) (local.get $dataLen))
+        (local.set $src (i32.add (local.get $src) (local.get $dataLen)))
+        (local.set $desc (i32.add (local.get $desc) (i32.const 24)))
+        (local.set $blob (i32.add (local.get $blob) (i32.add (local.get $reqLen) (local.get $dataLen))))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
+        (br $entries))))
+
+  ;; ---- Payload forms (trace format 2: EntryBatch.payload_forms) ---------------------------------------------
+  ;; A trace stores each entry's payload in one of four forms (a byte per entry): bit 0, the request is left out,
+  ;; being byte for byte the request of the previous entry with the same call id in the batch; bit 1, the 8 bytes
+  ;; of data are stored as the LEB128 varint (at most 7 bytes) of their difference, as little-endian u64 modulo
+  ;; 2^64, from the data of the previous entry with the same call id and 8 bytes of data in the batch. A clock
+  ;; read then stores 2 or 3 bytes instead of 20. The chain is over the entries themselves, whatever the form.
+  ;;
+  ;; Per call id, both functions keep in $state (6144 bytes): [id * 16] the previous request's address and
+  ;; [id * 16 + 4] its length (-1: none yet), [id * 16 + 8] whether a previous 8-byte data is known, and at
+  ;; [4096 + id * 8] that data.
+
+  (func $formsReset (param $state i32)
+    (local $id i32)
+    (loop $ids
+      (i32.store offset=4 (i32.add (local.get $state) (i32.shl (local.get $id) (i32.const 4))) (i32.const -1))
+      (i32.store offset=8 (i32.add (local.get $state) (i32.shl (local.get $id) (i32.const 4))) (i32.const 0))
+      (local.set $id (i32.add (local.get $id) (i32.const 1)))
+      (br_if $ids (i32.lt_u (local.get $id) (i32.const 256)))))
+
+  ;; Whether memory[a ..) and memory[b ..) hold the same $len bytes.
+  (func $same (param $a i32) (param $b i32) (param $len i32) (result i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $a) (local.get $len)))
+    (block $words
+      (loop $w
+        (br_if $words (i32.gt_u (i32.add (local.get $a) (i32.const 8)) (local.get $end)))
+        (if (i64.ne (i64.load align=1 (local.get $a)) (i64.load align=1 (local.get $b))) (then (return (i32.const 0))))
+        (local.set $a (i32.add (local.get $a) (i32.const 8)))
+        (local.set $b (i32.add (local.get $b) (i32.const 8)))
+        (br $w)))
+    (block $bytes
+      (loop $by
+        (br_if $bytes (i32.ge_u (local.get $a) (local.get $end)))
+        (if (i32.ne (i32.load8_u (local.get $a)) (i32.load8_u (local.get $b))) (then (return (i32.const 0))))
+        (local.set $a (i32.add (local.get $a) (i32.const 1)))
+        (local.set $b (i32.add (local.get $b) (i32.const 1)))
+        (br $by)))
+    (i32.const 1))
+
+  ;; Bytes of the LEB128 varint of $v.
+  (func $varintBytes (param $v i64) (result i32)
+    (local $n i32)
+    (local.set $n (i32.const 1))
+    (block $done
+      (loop $more
+        (br_if $done (i64.lt_u (local.get $v) (i64.const 0x80)))
+        (local.set $v (i64.shr_u (local.get $v) (i64.const 7)))
+        (local.set $n (i32.add (local.get $n) (i32.const 1)))
+        (br $more)))
+    (local.get $n))
+
+  ;; The payloads of a batch in their stored forms, for BatchEncoder.build (engine/log/entry-codec.ts): $n entries
+  ;; described at $desc (chainBatch's layout) with their payloads back to back at $blob; writes the stored bytes
+  ;; to $out, the form of each entry to $forms, and per kind the bytes the forms saved (i32 each) to $saved.
+  ;; Returns the stored length.
+  (func (export "packPayloads")
+    (param $n i32) (param $desc i32) (param $blob i32) (param $out i32) (param $forms i32) (param $state i32) (param $saved i32)
+    (result i32)
+    (local $i i32) (local $o i32) (local $reqLen i32) (local $dataLen i32) (local $kind i32) (local $st i32)
+    (local $form i32) (local $v i64) (local $delta i64) (local $len i32) (local $save i32) (local $prev i32)
+    (call $formsReset (local.get $state))
+    (i64.store (local.get $saved) (i64.const 0))
+    (i32.store offset=8 (local.get $saved) (i32.const 0))
+    (local.set $o (local.get $out))
+    (block $done
+      (loop $entries
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $reqLen (i32.load offset=12 align=1 (local.get $desc)))
+        (local.set $dataLen (i32.load offset=16 align=1 (local.get $desc)))
+        (local.set $kind (i32.load8_u offset=20 (local.get $desc)))
+        (local.set $st (i32.add (local.get $state) (i32.shl (i32.load8_u offset=21 (local.get $desc)) (i32.const 4))))
+        (local.set $prev (i32.add (i32.add (local.get $state) (i32.const 4096)) (i32.shl (i32.load8_u offset=21 (local.get $desc)) (i32.const 3))))
+        (local.set $form (i32.const 0))
+        (local.set $save (i32.const 0))
+        ;; (nested ifs: the comparison only runs once the length matched, so it reads an earlier request only)
+        (if (i32.and (i32.gt_s (local.get $reqLen) (i32.const 0)) (i32.eq (i32.load offset=4 (local.get $st)) (local.get $reqLen)))
+          (then
+            (if (call $same (i32.load (local.get $st)) (local.get $blob) (local.get $reqLen))
+              (then
+                (local.set $form (i32.const 1))
+                (local.set $save (local.get $reqLen))))))
+        (if (i32.eqz (i32.and (local.get $form) (i32.const 1)))
+          (then
+            (call $copy (local.get $o) (local.get $blob) (local.get $reqLen))
+            (local.set $o (i32.add (local.get $o) (local.get $reqLen)))))
+        (i32.store (local.get $st) (local.get $blob))
+        (i32.store offset=4 (local.get $st) (local.get $reqLen))
+        (local.set $blob (i32.add (local.get $blob) (local.get $reqLen)))
+        (if (i32.eq (local.get $dataLen) (i32.const 8))
+          (then
+            (local.set $v (i64.load align=1 (local.get $blob)))
+            (if (i32.load offset=8 (local.get $st))
+              (then
+                (local.set $delta (i64.sub (local.get $v) (i64.load (local.get $prev))))
+                (local.set $len (call $varintBytes (local.get $delta)))
+                (if (i32.lt_u (local.get $len) (i32.const 8))
+                  (then
+                    (local.set $form (i32.or (local.get $form) (i32.const 2)))
+                    (local.set $save (i32.add (local.get $save) (i32.sub (i32.const 8) (local.get $len))))
+                    (block $written
+                      (loop $bytes
+                        (if (i64.lt_u (local.get $delta) (i64.const 0x80))
+                          (then
+                            (i32.store8 (local.get $o) (i32.wrap_i64 (local.get $delta)))
+                            (local.set $o (i32.add (local.get $o) (i32.const 1)))
+                            (br $written)))
+                        (i32.store8 (local.get $o) (i32.or (i32.wrap_i64 (local.get $delta)) (i32.const 0x80)))
+                        (local.set $o (i32.add (local.get $o) (i32.const 1)))
+                        (local.set $delta (i64.shr_u (local.get $delta) (i64.const 7)))
+                        (br $bytes)))))))
+            (i64.store (local.get $prev) (local.get $v))
+            (i32.store offset=8 (local.get $st) (i32.const 1))))
+        (if (i32.eqz (i32.and (local.get $form) (i32.const 2)))
+          (then
+            (call $copy (local.get $o) (local.get $blob) (local.get $dataLen))
+            (local.set $o (i32.add (local.get $o) (local.get $dataLen)))))
+        (local.set $blob (i32.add (local.get $blob) (local.get $dataLen)))
+        (i32.store8 (i32.add (local.get $forms) (local.get $i)) (local.get $form))
+        (if (i32.lt_u (local.get $kind) (i32.const 3))
+          (then
+            (i32.store
+              (i32.add (local.get $saved) (i32.shl (local.get $kind) (i32.const 2)))
+              (i32.add (i32.load (i32.add (local.get $saved) (i32.shl (local.get $kind) (i32.const 2)))) (local.get $save)))))
+        (local.set $desc (i32.add (local.get $desc) (i32.const 24)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $entries)))
+    (i32.sub (local.get $o) (local.get $out)))
+
+  ;; The sum of $n request lengths and $n data lengths, read from the two varint columns ([start, end) each), as
+  ;; the logical size of a batch's payloads; -1 when a column does not hold $n good varints (decodeColumns then
+  ;; names the fault).
+  (func (export "payloadsLength")
+    (param $n i32) (param $reqLens i32) (param $reqLensEnd i32) (param $dataLens i32) (param $dataLensEnd i32) (result f64)
+    (local $i i32) (local $total i64)
+    (global.set $verr (i32.const 0))
+    (global.set $vpos (local.get $reqLens))
+    (block $done
+      (loop $r
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $total (i64.add (local.get $total) (call $varint (local.get $reqLensEnd))))
+        (if (global.get $verr) (then (return (f64.const -1))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $r)))
+    (local.set $i (i32.const 0))
+    (global.set $vpos (local.get $dataLens))
+    (block $done2
+      (loop $d
+        (br_if $done2 (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $total (i64.add (local.get $total) (call $varint (local.get $dataLensEnd))))
+        (if (global.get $verr) (then (return (f64.const -1))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $d)))
+    (f64.convert_i64_u (local.get $total)))
+
+  ;; The payloads of a batch back in full, for readFlatBatch (engine/log/flat-batch.ts): $n entries with their
+  ;; kinds and call ids ($kinds, $ids), forms ($forms), length columns (varints: payloadsLength checked them), and
+  ;; stored bytes [$in, $inEnd); writes the payloads back to back to $out (room for payloadsLength bytes), and per
+  ;; kind the bytes the forms saved to $saved (i32 each). Returns the length written, or the first fault with the
+  ;; entry at $saved[12]: -1 an unknown form, -2 the stored bytes end inside a payload, -3 a request left out with
+  ;; no earlier request of its call id and length, -4 data as a difference with no earlier 8-byte data of its call
+  ;; id, or of another length than 8, -5 a difference that is not a varint of at most 7 bytes (or an overlong one),
+  ;; -6 stored bytes left over.
+  (func (export "unpackPayloads")
+    (param $n i32) (param $kinds i32) (param $ids i32) (param $forms i32) (param $reqLens i32) (param $reqLensEnd i32)
+    (param $dataLens i32) (param $dataLensEnd i32) (param $in i32) (param $inEnd i32) (param $out i32) (param $state i32)
+    (param $saved i32) (result i32)
+    (local $i i32) (local $o i32) (local $reqLen i32) (local $dataLen i32) (local $kind i32) (local $st i32) (local $prev i32)
+    (local $form i32) (local $v i64) (local $delta i64) (local $b i32) (local $k i32) (local $save i32) (local $rp i32) (local $dp i32)
+    (call $formsReset (local.get $state))
+    (i64.store (local.get $saved) (i64.const 0))
+    (i32.store offset=8 (local.get $saved) (i32.const 0))
+    (local.set $o (local.get $out))
+    (local.set $rp (local.get $reqLens))
+    (local.set $dp (local.get $dataLens))
+    (block $done
+      (loop $entries
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (i32.store offset=12 (local.get $saved) (local.get $i))
+        (global.set $vpos (local.get $rp))
+        (local.set $reqLen (i32.wrap_i64 (call $varint (local.get $reqLensEnd))))
+        (local.set $rp (global.get $vpos))
+        (global.set $vpos (local.get $dp))
+        (local.set $dataLen (i32.wrap_i64 (call $varint (local.get $dataLensEnd))))
+        (local.set $dp (global.get $vpos))
+        (local.set $kind (i32.load8_u (i32.add (local.get $kinds) (local.get $i))))
+        (local.set $st (i32.add (local.get $state) (i32.shl (i32.load8_u (i32.add (local.get $ids) (local.get $i))) (i32.const 4))))
+        (local.set $prev (i32.add (i32.add (local.get $state) (i32.const 4096)) (i32.shl (i32.load8_u (i32.add (local.get $ids) (local.get $i))) (i32.const 3))))
+        (local.set $form (i32.load8_u (i32.add (local.get $forms) (local.get $i))))
+        (local.set $save (i32.const 0))
+        (if (i32.gt_u (local.get $form) (i32.const 3)) (then (return (i32.const -1))))
+        (if (i32.and (local.get $form) (i32.const 1))
+          (then
+            (if (i32.or (i32.eqz (local.get $reqLen)) (i32.ne (i32.load offset=4 (local.get $st)) (local.get $reqLen)))
+              (then (return (i32.const -3))))
+            (call $copy (local.get $o) (i32.load (local.get $st)) (local.get $reqLen))
+            (local.set $save (local.get $reqLen)))
+          (else
+            (if (i32.gt_u (local.get $reqLen) (i32.sub (local.get $inEnd) (local.get $in))) (then (return (i32.const -2))))
+            (call $copy (local.get $o) (local.get $in) (local.get $reqLen))
+            (local.set $in (i32.add (local.get $in) (local.get $reqLen)))))
+        (i32.store (local.get $st) (local.get $o))
+        (i32.store offset=4 (local.get $st) (local.get $reqLen))
+        (local.set $o (i32.add (local.get $o) (local.get $reqLen)))
+        (if (i32.and (local.get $form) (i32.const 2))
+          (then
+            (if (i32.or (i32.ne (local.get $dataLen) (i32.const 8)) (i32.eqz (i32.load offset=8 (local.get $st))))
+              (then (return (i32.const -4))))
+            (local.set $delta (i64.const 0))
+            (local.set $k (i32.const 0))
+            (block $read
+              (loop $bytes
+                (if (i32.ge_u (local.get $in) (local.get $inEnd)) (then (return (i32.const -5))))
+                (local.set $b (i32.load8_u (local.get $in)))
+                (local.set $in (i32.add (local.get $in) (i32.const 1)))
+                (local.set $delta
+                  (i64.or (local.get $delta)
+                    (i64.shl (i64.extend_i32_u (i32.and (local.get $b) (i32.const 0x7f))) (i64.extend_i32_u (i32.mul (local.get $k) (i32.const 7))))))
+                (local.set $k (i32.add (local.get $k) (i32.const 1)))
+                (if (i32.eqz (i32.and (local.get $b) (i32.const 0x80)))
+                  (then
+                    (if (i32.and (i32.eqz (local.get $b)) (i32.gt_u (local.get $k) (i32.const 1))) (then (return (i32.const -5))))
+                    (br $read)))
+                (br_if $bytes (i32.lt_u (local.get $k) (i32.const 7)))
+                (return (i32.const -5))))
+            (local.set $v (i64.add (i64.load (local.get $prev)) (local.get $delta)))
+            (i64.store align=1 (local.get $o) (local.get $v))
+            (local.set $save (i32.add (local.get $save) (i32.sub (i32.const 8) (local.get $k)))))
+          (else
+            (if (i32.gt_u (local.get $dataLen) (i32.sub (local.get $inEnd) (local.get $in))) (then (return (i32.const -2))))
+            (call $copy (local.get $o) (local.get $in) (local.get $dataLen))
+            (local.set $in (i32.add (local.get $in) (local.get $dataLen)))
+            (if (i32.eq (local.get $dataLen) (i32.const 8)) (then (local.set $v (i64.load align=1 (local.get $o)))))))
+        (if (i32.eq (local.get $dataLen) (i32.const 8))
+          (then
+            (i64.store (local.get $prev) (local.get $v))
+            (i32.store offset=8 (local.get $st) (i32.const 1))))
+        (local.set $o (i32.add (local.get $o) (local.get $dataLen)))
+        (if (i32.lt_u (local.get $kind) (i32.const 3))
+          (then
+            (i32.store
+              (i32.add (local.get $saved) (i32.shl (local.get $kind) (i32.const 2)))
+              (i32.add (i32.load (i32.add (local.get $saved) (i32.shl (local.get $kind) (i32.const 2)))) (local.get $save)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $entries)))
+    (if (i32.ne (local.get $in) (local.get $inEnd)) (then (return (i32.const -6))))
+    (i32.sub (local.get $o) (local.get $out)))
 )

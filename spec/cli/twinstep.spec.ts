@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { EXAMPLE_GUESTS, GUEST_DIR, scratchDir } from '../support/guests.ts';
 import { Cli, ROOT, TWINSTEP, pool, rng, show, type CliResult } from './support.ts';
 import { TraceReader } from '../../engine/log/trace-reader.ts';
+import { traceFormatVersion } from '../../engine/log/version.ts';
 import { findAll, parseXml } from '../replay/xml.ts';
 
 const BASE_SEED = Number(process.env.CLI_SEED ?? 7_301);
@@ -434,7 +435,7 @@ describe('twinstep CLI (spawned)', function () {
       writeFileSync(at('empty.twt'), '');
       const [m, v, e] = await Promise.all([cli.run(['replay', at('magic.twt')]), cli.run(['replay', at('future.twt')]), cli.run(['replay', at('empty.twt')])]);
       expectUnusable(m, /^twinstep replay: cannot read trace '.*magic\.twt': not a twinstep trace file \(bad magic bytes\)/, 'wrong magic');
-      expectUnusable(v, /trace format version 32767 is newer than this build supports \(version 1\); upgrade twinstep/, 'future version');
+      expectUnusable(v, new RegExp(`trace format version 32767 is newer than this build supports \\(version ${traceFormatVersion}\\); upgrade twinstep`), 'future version');
       expectUnusable(e, /cannot read trace '.*empty\.twt'/, 'empty file');
       for (const r of [m, v, e]) expect(r.stderr.trim().split('\n'), show(r)).to.have.length(1);
     });
@@ -630,7 +631,7 @@ describe('twinstep CLI (spawned)', function () {
       const r = await cli.run(['inspect', trace]);
       expect(r.code, show(r)).to.equal(0);
       const lines = r.stdout.trim().split('\n');
-      expect(lines[0]).to.match(/^trace .*inspect\.twt \(format v1, twinstep \d+\.\d+\.\d+\)$/);
+      expect(lines[0]).to.match(new RegExp(`^trace .*inspect\\.twt \\(format v${traceFormatVersion}, twinstep \\d+\\.\\d+\\.\\d+\\)$`));
       expect(r.stdout).to.match(/module +\S+clockrand\.wasm +hash [0-9a-f]{16} +\d+ bytes/);
       expect(r.stdout).to.include('args     ["clockrand.wasm"]');
       expect(r.stdout).to.match(/digests +every 4 calls \/ 1000 ms; unwind all/);

@@ -187,8 +187,23 @@ lastChecksum():bigint {
   return offset ? this.bb!.readUint64(this.bb_pos + offset) : BigInt('0');
 }
 
+payloadForms(index: number):number|null {
+  const offset = this.bb!.__offset(this.bb_pos, 32);
+  return offset ? this.bb!.readUint8(this.bb!.__vector(this.bb_pos + offset) + index) : 0;
+}
+
+payloadFormsLength():number {
+  const offset = this.bb!.__offset(this.bb_pos, 32);
+  return offset ? this.bb!.__vector_len(this.bb_pos + offset) : 0;
+}
+
+payloadFormsArray():Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 32);
+  return offset ? new Uint8Array(this.bb!.bytes().buffer, this.bb!.bytes().byteOffset + this.bb!.__vector(this.bb_pos + offset), this.bb!.__vector_len(this.bb_pos + offset)) : null;
+}
+
 static startEntryBatch(builder:flatbuffers.Builder) {
-  builder.startObject(14);
+  builder.startObject(15);
 }
 
 static addFirstSeq(builder:flatbuffers.Builder, firstSeq:bigint) {
@@ -365,12 +380,28 @@ static addLastChecksum(builder:flatbuffers.Builder, lastChecksum:bigint) {
   builder.addFieldInt64(13, lastChecksum, BigInt('0'));
 }
 
+static addPayloadForms(builder:flatbuffers.Builder, payloadFormsOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(14, payloadFormsOffset, 0);
+}
+
+static createPayloadFormsVector(builder:flatbuffers.Builder, data:number[]|Uint8Array):flatbuffers.Offset {
+  builder.startVector(1, data.length, 1);
+  for (let i = data.length - 1; i >= 0; i--) {
+    builder.addInt8(data[i]!);
+  }
+  return builder.endVector();
+}
+
+static startPayloadFormsVector(builder:flatbuffers.Builder, numElems:number) {
+  builder.startVector(1, numElems, 1);
+}
+
 static endEntryBatch(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createEntryBatch(builder:flatbuffers.Builder, firstSeq:bigint, count:number, firstCallIndex:bigint, callIndexDeltasOffset:flatbuffers.Offset, kindsOffset:flatbuffers.Offset, callsOffset:flatbuffers.Offset, customCallsOffset:flatbuffers.Offset, channelsOffset:flatbuffers.Offset, requestLengthsOffset:flatbuffers.Offset, dataLengthsOffset:flatbuffers.Offset, blobOffset:flatbuffers.Offset, chainOffset:flatbuffers.Offset, prevChecksum:bigint, lastChecksum:bigint):flatbuffers.Offset {
+static createEntryBatch(builder:flatbuffers.Builder, firstSeq:bigint, count:number, firstCallIndex:bigint, callIndexDeltasOffset:flatbuffers.Offset, kindsOffset:flatbuffers.Offset, callsOffset:flatbuffers.Offset, customCallsOffset:flatbuffers.Offset, channelsOffset:flatbuffers.Offset, requestLengthsOffset:flatbuffers.Offset, dataLengthsOffset:flatbuffers.Offset, blobOffset:flatbuffers.Offset, chainOffset:flatbuffers.Offset, prevChecksum:bigint, lastChecksum:bigint, payloadFormsOffset:flatbuffers.Offset):flatbuffers.Offset {
   EntryBatch.startEntryBatch(builder);
   EntryBatch.addFirstSeq(builder, firstSeq);
   EntryBatch.addCount(builder, count);
@@ -386,6 +417,7 @@ static createEntryBatch(builder:flatbuffers.Builder, firstSeq:bigint, count:numb
   EntryBatch.addChain(builder, chainOffset);
   EntryBatch.addPrevChecksum(builder, prevChecksum);
   EntryBatch.addLastChecksum(builder, lastChecksum);
+  EntryBatch.addPayloadForms(builder, payloadFormsOffset);
   return EntryBatch.endEntryBatch(builder);
 }
 }

@@ -1041,8 +1041,20 @@ var EntryBatch = class _EntryBatch {
     const offset = this.bb.__offset(this.bb_pos, 30);
     return offset ? this.bb.readUint64(this.bb_pos + offset) : BigInt("0");
   }
+  payloadForms(index) {
+    const offset = this.bb.__offset(this.bb_pos, 32);
+    return offset ? this.bb.readUint8(this.bb.__vector(this.bb_pos + offset) + index) : 0;
+  }
+  payloadFormsLength() {
+    const offset = this.bb.__offset(this.bb_pos, 32);
+    return offset ? this.bb.__vector_len(this.bb_pos + offset) : 0;
+  }
+  payloadFormsArray() {
+    const offset = this.bb.__offset(this.bb_pos, 32);
+    return offset ? new Uint8Array(this.bb.bytes().buffer, this.bb.bytes().byteOffset + this.bb.__vector(this.bb_pos + offset), this.bb.__vector_len(this.bb_pos + offset)) : null;
+  }
   static startEntryBatch(builder) {
-    builder.startObject(14);
+    builder.startObject(15);
   }
   static addFirstSeq(builder, firstSeq) {
     builder.addFieldInt64(0, firstSeq, BigInt("0"));
@@ -1176,11 +1188,24 @@ var EntryBatch = class _EntryBatch {
   static addLastChecksum(builder, lastChecksum) {
     builder.addFieldInt64(13, lastChecksum, BigInt("0"));
   }
+  static addPayloadForms(builder, payloadFormsOffset) {
+    builder.addFieldOffset(14, payloadFormsOffset, 0);
+  }
+  static createPayloadFormsVector(builder, data) {
+    builder.startVector(1, data.length, 1);
+    for (let i = data.length - 1; i >= 0; i--) {
+      builder.addInt8(data[i]);
+    }
+    return builder.endVector();
+  }
+  static startPayloadFormsVector(builder, numElems) {
+    builder.startVector(1, numElems, 1);
+  }
   static endEntryBatch(builder) {
     const offset = builder.endObject();
     return offset;
   }
-  static createEntryBatch(builder, firstSeq, count, firstCallIndex, callIndexDeltasOffset, kindsOffset, callsOffset, customCallsOffset, channelsOffset, requestLengthsOffset, dataLengthsOffset, blobOffset, chainOffset, prevChecksum, lastChecksum) {
+  static createEntryBatch(builder, firstSeq, count, firstCallIndex, callIndexDeltasOffset, kindsOffset, callsOffset, customCallsOffset, channelsOffset, requestLengthsOffset, dataLengthsOffset, blobOffset, chainOffset, prevChecksum, lastChecksum, payloadFormsOffset) {
     _EntryBatch.startEntryBatch(builder);
     _EntryBatch.addFirstSeq(builder, firstSeq);
     _EntryBatch.addCount(builder, count);
@@ -1196,6 +1221,7 @@ var EntryBatch = class _EntryBatch {
     _EntryBatch.addChain(builder, chainOffset);
     _EntryBatch.addPrevChecksum(builder, prevChecksum);
     _EntryBatch.addLastChecksum(builder, lastChecksum);
+    _EntryBatch.addPayloadForms(builder, payloadFormsOffset);
     return _EntryBatch.endEntryBatch(builder);
   }
 };
@@ -1263,12 +1289,21 @@ function callName(id) {
 }
 
 // schema/generated/wasm/xxh64.ts
-var wasmBase64 = "AGFzbQEAAAABRwZgA39/fwBgAn9/AX5gCn9/f3x/f39/f38AYAF/AX5gE398f39/f39/f39/f39/f39/f38Bf2ANf39/f39/fH9/f39/fwF/AwcGAAECAwQFBQMBAAEGCwJ/AUEAC38BQQALBz8FBm1lbW9yeQIABXh4aDY0AAEKY2hhaW5CYXRjaAACDWRlY29kZUNvbHVtbnMABA1lbmNvZGVSZXBlYXRzAAUKlBIGnwEAIAJBCE8EQCAAIAJBCGtqIAEgAmpBCGsiAikAADcAAANAIAEgAk9FBEAgACABKQAANwAAIAFBCGohASAAQQhqIQAMAQsLDwsgAkEETwRAIAAgASgAADYAACAAIAJqQQRrIAEgAmpBBGsoAAA2AAAPCyABIAJqIQIDQCABIAJPRQRAIAAgAS0AADoAACABQQFqIQEgAEEBaiEADAELCwvYBQIEfgJ/IAAgAWohBiABQSBPBH4gBkEgayEHQtbrgu7q/Yn14AAhAkLP1tO+0ser2UIhA0L56tDQ58mh5OEAIQQDQCACIAApAABCz9bTvtLHq9lCfnxCH4lCh5Wvr5i23puef34hAiADIAApAAhCz9bTvtLHq9lCfnxCH4lCh5Wvr5i23puef34hAyAFIAApABBCz9bTvtLHq9lCfnxCH4lCh5Wvr5i23puef34hBSAEIAApABhCz9bTvtLHq9lCfnxCH4lCh5Wvr5i23puef34hBCAHIABBIGoiAE8NAAsgAkIBiSADQgeJfCAFQgyJIARCEol8fCACQs/W077Sx6vZQn5CH4lCh5Wvr5i23puef36FQoeVr6+Ytt6bnn9+Qp2jteqDsY2K+gB9IANCz9bTvtLHq9lCfkIfiUKHla+vmLbem55/foVCh5Wvr5i23puef35CnaO16oOxjYr6AH0gBULP1tO+0ser2UJ+Qh+JQoeVr6+Ytt6bnn9+hUKHla+vmLbem55/fkKdo7Xqg7GNivoAfSAEQs/W077Sx6vZQn5CH4lCh5Wvr5i23puef36FQoeVr6+Ytt6bnn9+Qp2jteqDsY2K+gB9BULFz9my8eW66icLIAGtfCECA0AgBiAAQQhqIgFPBEAgAiAAKQAAQs/W077Sx6vZQn5CH4lCh5Wvr5i23puef36FQhuJQoeVr6+Ytt6bnn9+Qp2jteqDsY2K+gB9IQIgASEADAELCyAAQQRqIgEgBk0EQCACIAA1AABCh5Wvr5i23puef36FQheJQs/W077Sx6vZQn5C+fPd8Zn2masWfCECIAEhAAsDQCAAIAZJBEAgAiAAMQAAQsXP2bLx5brqJ36FQguJQoeVr6+Ytt6bnn9+IQIgAEEBaiEADAELCyACIAJCIYiFQs/W077Sx6vZQn4iAkIdiCAChUL5893xmfaZqxZ+IgJCIIggAoULnwICBH8CfiABrSACrUIghoQhDiADsSEPA0AgACALSwRAIAggC0ECdGogDj4AACAEKAAMIQEgBCgAECECIAQtABUiCkH/AUYEQCAHKAAAIQwgBygABCEKIAdBCGohBwUgBiAKQQN0aiIKKAAAIQwgCigABCEKCyAJIA43AAAgCSAPIAutfDcACCAJIAQrAACxNwAQIAkgBC0AFDoAGCAJIAo7ABkgCUEbaiINIAwgChAAIAogDWoiCiAEKAAINgAAIAogATYABCAKQQhqIgogBSABEAAgASAKaiIKIAI2AAAgCkEEaiIKIAEgBWoiASACEAAgASACaiEFIAkgAiAKaiAJaxABIQ4gBEEYaiEEIAtBAWohCwwBCwtBACAONwMAC6gBAgN/AX4jACIBIABJBEAgAS0AACICQYABSQRAIAFBAWokACACrQ8LCwNAIAAgAU0EQEEBJAFCAA8LIAEtAAAhAiABQQFqIQEgBCACQf8Aca0gA0EHbK2GhCEEIAJBgAFxRQRAIAEkACACRSADQQBHcQRAQQIkAUIADwsgBEL/////////D1YEQEEDJAFCAA8LIAQPCyADQQFqIgNBCEkNAAtBBCQBQgAL3gUCD38DfkEAJAEgBCEWIAYhFyAIIRggEkIANwMIIBJCADcDECASQgA3AxgDQCAAIBNLBEAgAiATai0AACIUQQJLBEAgEiATNgIAIBIgFDYCBEEBDwtB/wEhH0EGIRkgAyATai0AACIaQf8BRgRAIA0gG00EQCASIBM2AgAgEkEANgIEQQIPCyAMIBtBA3RqKAIAIh9BAEgEQCASIBM2AgAgEkEANgIEQQkPCyAMIBtBA3RqKAIEQQ5qIRkgG0EBaiEbBSAOIBpNBEAgEiATNgIAIBIgGjYCBEEDDwsLIBpFIBRBAkZHBEAgEiATNgIAIBIgGjYCBEEEDwtBACEgIBRBAUYEQCALIBxNBEAgEiATNgIAIBJBADYCBEEFDwsgCiAcQQJ0aigCACEgIBxBAWohHCAZQQRqIRkLIBYkACABIAUQA7qgIQEjAQRAIBIgEzYCACASIwE2AgRBBg8LIBYgF2ogGGohISMAIRYgAUT///////8/Q2QEQCASIBM2AgAgEkEANgIEQQcPCyAXJAAgBxADISIjAQRAIBIgEzYCACASIwFBCGo2AgRBBg8LIwAhFyAYJAAgCRADISMjAQRAIBIgEzYCACASIwFBEGo2AgRBBg8LIwAhGCAjIA8gHWutIiQgIn1WICIgJFZyBEAgEiATNgIAIBJBADYCBEEIDwUgEiAUQQJ0aiIVIBUoAghBAWo2AgggFSAVKAIUIBkgIiAjfKciFWogFiAXaiAYaiAha2pqNgIUIBEgE0ECdGogHTYCACAVIB1qIR0gECABOQMAIBAgIDYCCCAQICI+AgwgECAjPgIQIBAgFCAaQQh0cjYCFCAVIB9qIhQgHksEQCAUIR4LIBBBGGohECATQQFqIRMMAgsACwsgEiAANgIAIBIgHjYCICASIB02AiQgEiAWIARrNgIoIBIgFyAGazYCLCASIBggCGs2AjAgEiAcNgI0IBIgGzYCOEEAC+sBAwJ/AXwBfiAMIQ0gCCAJQQh0ciEIA0AgACAOSwRAIAErAAgiDyAPnWEgBiAPZXEgD0QAAAAAAABAQ2NxBEAgCiAPOQAAIAogBzYACCAKIAQ2AAwgCiAFNgAQIAogCDYAFCALIAMgBBAAIAQgC2ogAUEYaiAFEAAgDyAGobEhEANAIBBCgAFaBEAgDSAQp0GAAXI6AAAgDUEBaiENIBBCB4ghEAwBCwsgDSAQPAAAIA1BAWohDSAPIQYgASACaiEBIApBGGohCiALIAQgBWpqIQsgDkEBaiEODAIFQX8gDmsPCwALCyANIAxrCw==";
+var wasmBase64 = "AGFzbQEAAAABegpgA39/fwBgAn9/AX5gCn9/f3x/f39/f38AYAF/AX5gE398f39/f39/f39/f39/f39/f38Bf2ANf39/f39/fH9/f39/fwF/YAt/f39/f3x/f39/fwBgB39/f39/f38Bf2AFf39/f38BfGANf39/f39/f39/f39/fwF/AwsKAAECAwQFBgcICQUDAQABBgsCfwFBAAt/AUEACwd/CQZtZW1vcnkCAAV4eGg2NAABCmNoYWluQmF0Y2gAAg1kZWNvZGVDb2x1bW5zAAQNZW5jb2RlUmVwZWF0cwAFDGVuY29kZVBhY2tlZAAGDHBhY2tQYXlsb2FkcwAHDnBheWxvYWRzTGVuZ3RoAAgOdW5wYWNrUGF5bG9hZHMACQrtHAqfAQAgAkEITwRAIAAgAkEIa2ogASACakEIayICKQAANwAAA0AgASACT0UEQCAAIAEpAAA3AAAgAUEIaiEBIABBCGohAAwBCwsPCyACQQRPBEAgACABKAAANgAAIAAgAmpBBGsgASACakEEaygAADYAAA8LIAEgAmohAgNAIAEgAk9FBEAgACABLQAAOgAAIAFBAWohASAAQQFqIQAMAQsLC9gFAgR+An8gACABaiEGIAFBIE8EfiAGQSBrIQdC1uuC7ur9ifXgACECQs/W077Sx6vZQiEDQvnq0NDnyaHk4QAhBANAIAIgACkAAELP1tO+0ser2UJ+fEIfiUKHla+vmLbem55/fiECIAMgACkACELP1tO+0ser2UJ+fEIfiUKHla+vmLbem55/fiEDIAUgACkAEELP1tO+0ser2UJ+fEIfiUKHla+vmLbem55/fiEFIAQgACkAGELP1tO+0ser2UJ+fEIfiUKHla+vmLbem55/fiEEIAcgAEEgaiIATw0ACyACQgGJIANCB4l8IAVCDIkgBEISiXx8IAJCz9bTvtLHq9lCfkIfiUKHla+vmLbem55/foVCh5Wvr5i23puef35CnaO16oOxjYr6AH0gA0LP1tO+0ser2UJ+Qh+JQoeVr6+Ytt6bnn9+hUKHla+vmLbem55/fkKdo7Xqg7GNivoAfSAFQs/W077Sx6vZQn5CH4lCh5Wvr5i23puef36FQoeVr6+Ytt6bnn9+Qp2jteqDsY2K+gB9IARCz9bTvtLHq9lCfkIfiUKHla+vmLbem55/foVCh5Wvr5i23puef35CnaO16oOxjYr6AH0FQsXP2bLx5brqJwsgAa18IQIDQCAGIABBCGoiAU8EQCACIAApAABCz9bTvtLHq9lCfkIfiUKHla+vmLbem55/foVCG4lCh5Wvr5i23puef35CnaO16oOxjYr6AH0hAiABIQAMAQsLIABBBGoiASAGTQRAIAIgADUAAEKHla+vmLbem55/foVCF4lCz9bTvtLHq9lCfkL5893xmfaZqxZ8IQIgASEACwNAIAAgBkkEQCACIAAxAABCxc/ZsvHluuonfoVCC4lCh5Wvr5i23puef34hAiAAQQFqIQAMAQsLIAIgAkIhiIVCz9bTvtLHq9lCfiICQh2IIAKFQvnz3fGZ9pmrFn4iAkIgiCAChQufAgIEfwJ+IAGtIAKtQiCGhCEOIAOxIQ8DQCAAIAtLBEAgCCALQQJ0aiAOPgAAIAQoAAwhASAEKAAQIQIgBC0AFSIKQf8BRgRAIAcoAAAhDCAHKAAEIQogB0EIaiEHBSAGIApBA3RqIgooAAAhDCAKKAAEIQoLIAkgDjcAACAJIA8gC618NwAIIAkgBCsAALE3ABAgCSAELQAUOgAYIAkgCjsAGSAJQRtqIg0gDCAKEAAgCiANaiIKIAQoAAg2AAAgCiABNgAEIApBCGoiCiAFIAEQACABIApqIgogAjYAACAKQQRqIgogASAFaiIBIAIQACABIAJqIQUgCSACIApqIAlrEAEhDiAEQRhqIQQgC0EBaiELDAELC0EAIA43AwALqAECA38BfiMAIgEgAEkEQCABLQAAIgJBgAFJBEAgAUEBaiQAIAKtDwsLA0AgACABTQRAQQEkAUIADwsgAS0AACECIAFBAWohASAEIAJB/wBxrSADQQdsrYaEIQQgAkGAAXFFBEAgASQAIAJFIANBAEdxBEBBAiQBQgAPCyAEQv////////8PVgRAQQMkAUIADwsgBA8LIANBAWoiA0EISQ0AC0EEJAFCAAveBQIPfwN+QQAkASAEIRYgBiEXIAghGCASQgA3AwggEkIANwMQIBJCADcDGANAIAAgE0sEQCACIBNqLQAAIhRBAksEQCASIBM2AgAgEiAUNgIEQQEPC0H/ASEfQQYhGSADIBNqLQAAIhpB/wFGBEAgDSAbTQRAIBIgEzYCACASQQA2AgRBAg8LIAwgG0EDdGooAgAiH0EASARAIBIgEzYCACASQQA2AgRBCQ8LIAwgG0EDdGooAgRBDmohGSAbQQFqIRsFIA4gGk0EQCASIBM2AgAgEiAaNgIEQQMPCwsgGkUgFEECRkcEQCASIBM2AgAgEiAaNgIEQQQPC0EAISAgFEEBRgRAIAsgHE0EQCASIBM2AgAgEkEANgIEQQUPCyAKIBxBAnRqKAIAISAgHEEBaiEcIBlBBGohGQsgFiQAIAEgBRADuqAhASMBBEAgEiATNgIAIBIjATYCBEEGDwsgFiAXaiAYaiEhIwAhFiABRP///////z9DZARAIBIgEzYCACASQQA2AgRBBw8LIBckACAHEAMhIiMBBEAgEiATNgIAIBIjAUEIajYCBEEGDwsjACEXIBgkACAJEAMhIyMBBEAgEiATNgIAIBIjAUEQajYCBEEGDwsjACEYICMgDyAda60iJCAifVYgIiAkVnIEQCASIBM2AgAgEkEANgIEQQgPBSASIBRBAnRqIhUgFSgCCEEBajYCCCAVIBUoAhQgGSAiICN8pyIVaiAWIBdqIBhqICFramo2AhQgESATQQJ0aiAdNgIAIBUgHWohHSAQIAE5AwAgECAgNgIIIBAgIj4CDCAQICM+AhAgECAUIBpBCHRyNgIUIBUgH2oiFCAeSwRAIBQhHgsgEEEYaiEQIBNBAWohEwwCCwALCyASIAA2AgAgEiAeNgIgIBIgHTYCJCASIBYgBGs2AiggEiAXIAZrNgIsIBIgGCAIazYCMCASIBw2AjQgEiAbNgI4QQAL6wEDAn8BfAF+IAwhDSAIIAlBCHRyIQgDQCAAIA5LBEAgASsACCIPIA+dYSAGIA9lcSAPRAAAAAAAAEBDY3EEQCAKIA85AAAgCiAHNgAIIAogBDYADCAKIAU2ABAgCiAINgAUIAsgAyAEEAAgBCALaiABQRhqIAUQACAPIAahsSEQA0AgEEKAAVoEQCANIBCnQYABcjoAACANQQFqIQ0gEEIHiCEQDAELCyANIBA8AAAgDUEBaiENIA8hBiABIAJqIQEgCkEYaiEKIAsgBCAFamohCyAOQQFqIQ4MAgVBfyAOaw8LAAsLIA0gDGsLdQEBfyAHIAhBCHRyIQcDQCAAIAtNRQRAIAkgBSALuKA5AAAgCSAGNgAIIAkgBDYADCAJIAI2ABAgCSAHNgAUIAogAyAEEAAgBCAKaiABIAIQACABIAJqIQEgCUEYaiEJIAogAiAEamohCiALQQFqIQsMAQsLC8UEAgx/A34gBSEOQQAhBQNAIA4gBUEEdGoiB0F/NgIEIAdBADYCCCAFQQFqIgVBgAJJDQALIAZCADcDACAGQQA2AgggAyEFA0AgACAPSwRAIAEoABAhDSABLQAUIRAgDkGAIGogAS0AFSIIQQN0aiERQQAhCkEAIQsgASgADCIHIA4gCEEEdGoiDCgCBEYgB0EASnEEQAJ/IAIhCCAHIAwoAgAiCWohEgNAIBIgCUEIak8EQCAJKQAAIAgpAABSBEBBAAwDBSAJQQhqIQkgCEEIaiEIDAILAAsLA0AgCSASSQRAIAktAAAgCC0AAEcEQEEADAMFIAlBAWohCSAIQQFqIQgMAgsACwtBAQsEQEEBIQogByELCwsgCkEBcUUEQCAFIAIgBxAAIAUgB2ohBQsgDCACNgIAIAwgBzYCBCACIAdqIQcgDUEIRgRAIAcpAAAhFSAMKAIIBEAgFSARKQMAfSITIRRBASECA0AgFEKAAVoEQCAUQgeIIRQgAkEBaiECDAELCyACQQhJBH8gCkECciEKIAtBCCACa2ohCwN/IBNCgAFUBH8gBSATPAAAIAVBAWoFIAUgE6dBgAFyOgAAIAVBAWohBSATQgeIIRMMAQsLBSAFCyEFCyARIBU3AwAgDEEBNgIICyAKQQJxRQRAIAUgByANEAAgBSANaiEFCyAHIA1qIQIgBCAPaiAKOgAAIBBBA0kEQCAGIBBBAnRqIgcgBygCACALajYCAAsgAUEYaiEBIA9BAWohDwwBCwsgBSADawt1AgF/AX5BACQBIAEkAANAIAAgBUsEQCACEAMgBnwhBiMBBEBEAAAAAAAA8L8PBSAFQQFqIQUMAgsACwtBACEFIAMkAANAIAAgBUsEQCAEEAMgBnwhBiMBBEBEAAAAAAAA8L8PBSAFQQFqIQUMAgsACwsgBroLpAQCCX8BfgNAIAsgDkEEdGoiEUF/NgIEIBFBADYCCCAOQQFqIg5BgAJJDQALIAxCADcDACAMQQA2AgggCiEOA0AgACASSwRAIAwgEjYCDCAEJAAgBRADpyENIwAhBCAGJAAgBxADpyEQIwAhBiABIBJqLQAAIRUgCyACIBJqLQAAIhRBBHRqIRNBACERIAMgEmotAAAiD0EDSwRAQX8PCyAPQQFxBEAgDUUgEygCBCANR3IEQEF9DwsgDiATKAIAIA0QACANIREFIA0gCSAIa0sEQEF+DwsgDiAIIA0QACAIIA1qIQgLIAtBgCBqIBRBA3RqIRQgEyAONgIAIBMgDTYCBCANIA5qIQ0gD0ECcQRAIBMoAghFIBBBCEdyBEBBfA8LQgAhFkEAIQ8DQAJAIAggCU8EQEF7DwsgCC0AACEOIAhBAWohCCAWIA5B/wBxrSAPQQdsrYaEIRYgD0EBaiEPIA5BgAFxRQRAIA5FIA9BAUtxBEBBew8LDAELIA9BB0kNAUF7DwsLIA0gFCkDACAWfCIWNwAAIBFBCCAPa2ohEQUgECAJIAhrSwRAQX4PCyANIAggEBAAIAggEGohCCAQQQhGBEAgDSkAACEWCwsgEEEIRgRAIBQgFjcDACATQQE2AggLIA0gEGohDiAVQQNJBEAgDCAVQQJ0aiINIA0oAgAgEWo2AgALIBJBAWohEgwBCwsgCCAJRwRAQXoPCyAOIAprCw==";
 
 // engine/log/chain-hash.ts
 if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) throw new Error("twinstep needs a little-endian host");
 var compiled;
+var formsStateBytes = 6144;
 var emptyName = new Uint8Array(0);
+var unpackFaults = [
+  "unknown payload form",
+  "stored payloads end inside an entry",
+  "request left out with no earlier request of its call and length in the batch",
+  "data stored as a difference with no earlier 8-byte data of its call in the batch, or not 8 bytes long",
+  "data difference is not a varint of at most 7 bytes",
+  "stored payloads hold bytes no entry uses"
+];
 function chainInstance() {
   compiled ??= new WebAssembly.Module(Buffer.from(wasmBase64, "base64"));
   return new WebAssembly.Instance(compiled, {}).exports;
@@ -1442,12 +1477,92 @@ var BatchChain = class {
     const r = this.wasm.encodeRepeats(n, srcIn, stride, reqIn, reqLen, dataLen, prev, channel, kind, id, descOut, blobOut, deltasOut);
     return { n, payload, bad: r < 0 ? -r - 1 : -1, deltaBytes: r < 0 ? 0 : r, descOut, blobOut, deltasOut };
   }
+  /**
+   * A packed run of `n` entries at call indices from `first` that share kind, call id, channel and request, with
+   * `dataLen` bytes of data each back to back at `src[at ..)` (schema/wasm/xxh64.wat `encodePacked`): their
+   * descriptors go to `desc` from `descAt` and their payloads (request, then data) to `blob` from `blobAt` (both
+   * must have room).
+   */
+  packedInto(n, src, at, dataLen, req, first, channel, kind, id, desc, descAt, blob, blobAt) {
+    const reqLen = req.length;
+    const reqIn = dynamicBase;
+    const srcIn = align8(reqIn + reqLen);
+    const descOut = align8(srcIn + n * dataLen);
+    const blobOut = descOut + n * descBytes;
+    this.room(blobOut + n * (reqLen + dataLen));
+    let mem = new Uint8Array(this.wasm.memory.buffer);
+    mem.set(req, reqIn);
+    mem.set(src.subarray(at, at + n * dataLen), srcIn);
+    this.wasm.encodePacked(n, srcIn, dataLen, reqIn, reqLen, first, channel, kind, id, descOut, blobOut);
+    mem = new Uint8Array(this.wasm.memory.buffer);
+    desc.set(mem.subarray(descOut, blobOut), descAt);
+    blob.set(mem.subarray(blobOut, blobOut + n * (reqLen + dataLen)), blobAt);
+  }
   /** Copies a run's descriptors, payloads and deltas to the given arrays at the given offsets (they must have room). */
   repeatsInto(run, desc, descAt, blob, blobAt, deltas, deltasAt) {
     const mem = new Uint8Array(this.wasm.memory.buffer);
     desc.set(mem.subarray(run.descOut, run.descOut + run.n * descBytes), descAt);
     blob.set(mem.subarray(run.blobOut, run.blobOut + run.n * run.payload), blobAt);
     deltas.set(mem.subarray(run.deltasOut, run.deltasOut + run.deltaBytes), deltasAt);
+  }
+  /**
+   * The stored forms of `n` entries' payloads (trace format 2: EntryBatch.payload_forms; schema/wasm/xxh64.wat
+   * `packPayloads`), from their descriptors (descBytes each) and payloads back to back.
+   */
+  pack(n, desc, blob) {
+    const stateAt = align8(tableNames.end);
+    const savedAt = stateAt + formsStateBytes;
+    const descAt = savedAt + 16;
+    const blobAt = descAt + n * descBytes;
+    const formsAt = blobAt + blob.length;
+    const outAt = align8(formsAt + n);
+    this.room(outAt + blob.length);
+    const buf = this.wasm.memory.buffer;
+    const mem = new Uint8Array(buf);
+    mem.set(desc.subarray(0, n * descBytes), descAt);
+    mem.set(blob, blobAt);
+    const len = this.wasm.packPayloads(n, descAt, blobAt, outAt, formsAt, stateAt, savedAt);
+    const saved = new Int32Array(buf, savedAt, 3);
+    return {
+      stored: new Uint8Array(buf, outAt, len),
+      forms: new Uint8Array(buf, formsAt, n),
+      // The forms column costs a byte per entry and a vector header: worth it only when the forms save more.
+      any: blob.length - len > n + 8,
+      saved: [saved[0], saved[1], saved[2]]
+    };
+  }
+  /**
+   * The whole payloads of `n` entries stored in `forms` (schema/wasm/xxh64.wat `payloadsLength` and
+   * `unpackPayloads`): a new array, and the bytes the forms saved per kind; or the fault. undefined when the
+   * length columns do not hold n varints (the column walk then names the fault). `maxBytes` bounds the result.
+   */
+  unpack(n, kinds, ids, forms, reqLens, dataLens, stored, maxBytes) {
+    const stateAt = align8(tableNames.end);
+    const savedAt = stateAt + formsStateBytes;
+    const kindsAt = savedAt + 16;
+    const idsAt = kindsAt + n;
+    const formsAt = idsAt + n;
+    const reqAt = formsAt + n;
+    const dataAt = reqAt + reqLens.length;
+    const inAt = dataAt + dataLens.length;
+    const outAt = align8(inAt + stored.length);
+    this.room(outAt);
+    let mem = new Uint8Array(this.wasm.memory.buffer);
+    mem.set(kinds, kindsAt);
+    mem.set(ids, idsAt);
+    mem.set(forms, formsAt);
+    mem.set(reqLens, reqAt);
+    mem.set(dataLens, dataAt);
+    mem.set(stored, inAt);
+    const total = this.wasm.payloadsLength(n, reqAt, dataAt, dataAt, inAt);
+    if (total < 0) return void 0;
+    if (total > maxBytes) return { fault: `payloads of ${total} bytes exceed the ${maxBytes} a batch may hold`, entry: -1 };
+    this.room(outAt + total);
+    const r = this.wasm.unpackPayloads(n, kindsAt, idsAt, formsAt, reqAt, dataAt, dataAt, inAt, inAt, inAt + stored.length, outAt, stateAt, savedAt);
+    mem = new Uint8Array(this.wasm.memory.buffer);
+    const words = new Int32Array(this.wasm.memory.buffer, savedAt, 4);
+    if (r < 0) return { fault: unpackFaults[-r - 1] ?? `fault ${r}`, entry: words[3] };
+    return { blob: mem.slice(outAt, outAt + r), saved: [words[0], words[1], words[2]] };
   }
   /** Lays the custom names out from dynamicBase: a (ptr, len) table, then their bytes (chainBatch's `custom`). */
   putCustomNames(names) {
@@ -1737,6 +1852,7 @@ function safeNumber(value, what) {
 }
 
 // engine/log/flat-batch.ts
+var PAYLOADS_EXPANSION_MAX = 256 * 1024 * 1024;
 var batchEntriesMax = 1 << 20;
 var emptyBytes = new Uint8Array(0);
 function malformed(what) {
@@ -1898,9 +2014,23 @@ function readFlatBatch(t, bb) {
   const kinds = t.kindsArray() ?? emptyBytes;
   const calls = t.callsArray() ?? emptyBytes;
   const chain = t.chainArray() ?? new Uint32Array(0);
-  const blob = t.blobArray() ?? emptyBytes;
+  let blob = t.blobArray() ?? emptyBytes;
   if (kinds.length !== n || calls.length !== n || chain.length !== n) {
     throw malformed(`column lengths (kinds ${kinds.length}, calls ${calls.length}, chain ${chain.length}) differ from count ${n}`);
+  }
+  const deltas = t.callIndexDeltasArray() ?? emptyBytes;
+  const reqLens = t.requestLengthsArray() ?? emptyBytes;
+  const dataLens = t.dataLengthsArray() ?? emptyBytes;
+  const forms = t.payloadFormsArray();
+  let saved;
+  if (forms !== null) {
+    if (forms.length !== n) throw malformed(`${forms.length} payload forms for ${n} entries`);
+    const u = decodeChain.unpack(n, kinds, calls, forms, reqLens, dataLens, blob, blob.length + PAYLOADS_EXPANSION_MAX);
+    if (u !== void 0 && "fault" in u) throw malformed(u.entry >= 0 ? `entry #${u.entry}: ${u.fault}` : u.fault);
+    if (u !== void 0) {
+      blob = u.blob;
+      saved = u.saved;
+    }
   }
   const channelCount = checkLength(bb, t.channelsLength(), 4, "channels");
   const customCount = checkLength(bb, t.customCallsLength(), 4, "custom calls");
@@ -1913,9 +2043,6 @@ function readFlatBatch(t, bb) {
     customNames.push(name);
     customStat.push(name?.length ?? 0);
   }
-  const deltas = t.callIndexDeltasArray() ?? emptyBytes;
-  const reqLens = t.requestLengthsArray() ?? emptyBytes;
-  const dataLens = t.dataLengthsArray() ?? emptyBytes;
   const prevChecksum = t.prevChecksum();
   const lastChecksum = t.lastChecksum();
   const r = decodeChain.decode({ n, firstSeq, firstCallIndex, prev: prevChecksum, kinds, calls, deltas, reqLens, dataLens, channels, customNames, customStat, blob });
@@ -1938,7 +2065,8 @@ function readFlatBatch(t, bb) {
     perEntryNames = new Array(n);
     for (let i = 0, k = 0; i < n; i++) if (calls[i] === callIdCustom) perEntryNames[i] = customNames[k++];
   }
-  return new FlatBatch(n, firstSeq, kinds, calls, r.desc, r.payAt, blob, perEntryNames, prevChecksum, lastChecksum, r.kindEntries, r.kindBytes);
+  const kindBytes = saved === void 0 ? r.kindBytes : r.kindBytes.map((b, k) => b + r.kindEntries[k] - saved[k]);
+  return new FlatBatch(n, firstSeq, kinds, calls, r.desc, r.payAt, blob, perEntryNames, prevChecksum, lastChecksum, r.kindEntries, kindBytes);
 }
 
 // engine/log/capture.ts
@@ -1949,36 +2077,16 @@ var encoder2 = new TextEncoder();
 var decoder = new TextDecoder();
 
 // engine/log/entry-codec.ts
-function packedDescriptors(f64, i32, u8, i0, n, first, channel, reqLen, dataLen, kind, id) {
-  for (let k = 0; k < n; k++) setDesc(f64, i32, u8, i0 + k, first + k, channel, reqLen, dataLen, kind, id);
-}
-function packedPayloadWords(out, at, req, src, from, dn, n) {
-  const rn = req.length;
-  let o = at;
-  let f = from;
-  for (let k = 0; k < n; k++) {
-    for (let j = 0; j < rn; j++) out.setInt32(o + (j << 2), req[j], true);
-    o += rn << 2;
-    for (let j = 0; j < dn; j++) out.setInt32(o + (j << 2), src[f + j], true);
-    o += dn << 2;
-    f += dn;
-  }
-  return o;
-}
-function packedPayloadBytes(out, at, req, src, from, dataLen, n) {
-  const reqLen = req.length;
-  let o = at;
-  let f = from;
-  for (let k = 0; k < n; k++) {
-    for (let j = 0; j < reqLen; j++) out[o + j] = req[j];
-    o += reqLen;
-    for (let j = 0; j < dataLen; j++) out[o + j] = src[f + j];
-    o += dataLen;
-    f += dataLen;
-  }
-  return o;
-}
 var BatchEncoder = class {
+  /**
+   * Store payloads in their forms (trace format 2: EntryBatch.payload_forms, schema/wasm/xxh64.wat
+   * `packPayloads`) when that saves bytes: what trace files of format 2 do. Without it (the live channel's
+   * batches), every payload is stored whole.
+   */
+  constructor(packPayloads = false) {
+    this.packPayloads = packPayloads;
+  }
+  packPayloads;
   /** Entries in the batch under construction. */
   count = 0;
   /** Payload bytes (request + data) in the batch. */
@@ -2011,8 +2119,6 @@ var BatchEncoder = class {
   links = new Uint32Array(0);
   lastCall = "";
   lastId = callIdNone;
-  /** addPacked's word views of the blob, the request and the chunk, kept while the same arrays come back. */
-  packedViews = {};
   /** Starts a batch whose first entry has `firstSeq`, continuing the chain value `prevChecksum`. */
   start(firstSeq, prevChecksum) {
     if (!Number.isSafeInteger(firstSeq) || firstSeq < 0) throw new LogFormatError("E_ENTRY", `seq ${firstSeq} out of range`);
@@ -2154,30 +2260,10 @@ var BatchEncoder = class {
     while (this.kinds.length < i0 + rest) this.grow();
     const reqLen = req.length;
     const payload = reqLen + dataLen;
-    packedDescriptors(this.descF64, this.descI32, this.descU8, i0, rest, first + 1, channel, reqLen, dataLen, kind, id);
     const blob = this.blob;
     blob.reserve(rest * payload);
-    const out = blob.bytes;
-    let o = blob.length;
-    let from = at + dataLen;
-    if (((reqLen | dataLen | from | req.byteOffset | src.byteOffset) & 3) === 0) {
-      const v = this.packedViews;
-      if (v.out !== out) {
-        v.out = out;
-        v.outView = new DataView(out.buffer, out.byteOffset, out.length);
-      }
-      if (v.req !== req) {
-        v.req = req;
-        v.reqWords = new Int32Array(req.buffer, req.byteOffset, reqLen >> 2);
-      }
-      if (v.src !== src) {
-        v.src = src;
-        v.srcWords = new Int32Array(src.buffer, src.byteOffset, src.length >> 2);
-      }
-      o = packedPayloadWords(v.outView, o, v.reqWords, v.srcWords, from >> 2, dataLen >> 2, rest);
-    } else {
-      o = packedPayloadBytes(out, o, req, src, from, dataLen, rest);
-    }
+    this.chainer.packedInto(rest, src, at + dataLen, dataLen, req, first + 1, channel, kind, id, this.descU8, i0 * descBytes, blob.bytes, blob.length);
+    const o = blob.length + rest * payload;
     blob.length = o;
     const deltas = this.deltas;
     deltas.reserve(rest);
@@ -2211,6 +2297,20 @@ var BatchEncoder = class {
   build(builder) {
     const n = this.count;
     const lastChecksum = this.lastChecksum;
+    let links = this.links.subarray(0, n);
+    let blob = this.blob.view();
+    let packed;
+    if (this.packPayloads && n > 0) {
+      links = links.slice();
+      packed = this.chainer.pack(n, this.descU8, blob);
+      if (packed.any) {
+        blob = packed.stored;
+        for (let k = 0; k < 3; k++) this.kindBytes[k] += this.kindEntries[k] - packed.saved[k];
+      } else {
+        packed = void 0;
+      }
+    }
+    const formsOff = packed !== void 0 ? builder.createByteVector(packed.forms) : 0;
     const customOff = this.custom.length > 0 ? EntryBatch.createCustomCallsVector(builder, this.custom.map((s) => builder.createString(s))) : 0;
     const channelsOff = this.channels.length > 0 ? EntryBatch.createChannelsVector(builder, this.channels) : 0;
     const deltasOff = builder.createByteVector(this.deltas.view());
@@ -2218,8 +2318,8 @@ var BatchEncoder = class {
     const callsOff = builder.createByteVector(this.calls.subarray(0, n));
     const reqOff = builder.createByteVector(this.reqLens.view());
     const dataOff = builder.createByteVector(this.dataLens.view());
-    const blobOff = builder.createByteVector(this.blob.view());
-    const chainOff = createU32Vector(builder, this.links.subarray(0, n));
+    const blobOff = builder.createByteVector(blob);
+    const chainOff = createU32Vector(builder, links);
     return entryBatchTable(builder, {
       firstSeq: BigInt(this.firstSeq),
       count: n,
@@ -2234,7 +2334,8 @@ var BatchEncoder = class {
       blob: blobOff,
       chain: chainOff,
       prevChecksum: this.prevChecksum,
-      lastChecksum
+      lastChecksum,
+      payloadForms: formsOff
     });
   }
   /** Runs the chain over the batch; keeps the per-entry links (this.links) and returns the end value. */
@@ -2280,6 +2381,7 @@ function entryBatchTable(builder, f) {
   EntryBatch.addChain(builder, f.chain);
   EntryBatch.addPrevChecksum(builder, f.prevChecksum);
   EntryBatch.addLastChecksum(builder, f.lastChecksum);
+  if (f.payloadForms) EntryBatch.addPayloadForms(builder, f.payloadForms);
   return EntryBatch.endEntryBatch(builder);
 }
 function createU32Vector(builder, words) {
