@@ -33,8 +33,11 @@ function compileWat(): Map<string, string> {
       module.setFeatures(binaryen.Features.MVP | binaryen.Features.NontrappingFPToInt);
       if (!module.validate()) throw new Error(`schema/wasm/${name} does not validate`);
       // V8 (Node 20) does not inline wasm into wasm: the hash's round functions, called a dozen times per log
-      // entry, cost more as calls than as code. Binaryen inlines them (and the small copies) at build time.
+      // entry, cost more as calls than as code. Binaryen inlines them (and the small copies) at build time; also
+      // the functions with a loop (the copies, the varint reader, the hash itself), which it leaves as calls by
+      // default: several per log entry, they took a fifth of the encoder thread's and the decoder's time.
       binaryen.setOptimizeLevel(3);
+      binaryen.setAllowInliningFunctionsWithLoops(true);
       binaryen.setShrinkLevel(0);
       binaryen.setAlwaysInlineMaxSize(64);
       binaryen.setFlexibleInlineMaxSize(1024);

@@ -94,7 +94,7 @@ export function recordOnce(module: LoadedModule, args: readonly string[], to: st
   let dropped = 0;
   const recorder = new Recorder({
     machine,
-    sink: to === 'entries' ? { add: () => void dropped++, get bytes() { return 0; } } : traceEntrySink(writer),
+    sink: to === 'entries' ? { add: () => void dropped++, addRun: (_k, _f, _c, _ch, _r, _w, _wd, n) => void (dropped += n), get bytes() { return 0; } } : traceEntrySink(writer),
     emit: () => {},
     digestEveryCalls: DIGEST_EVERY_CALLS_DEFAULT,
     digestEveryMs: DIGEST_EVERY_MS_DEFAULT,
