@@ -160,24 +160,13 @@ export class CaptureChunk {
     const i32 = this.i32;
     const head = kind | (this.lastId << 8);
     let p = this.pos;
-    let w = this.runW;
+    const w = this.runW;
     if (w >= 0 && callIndex === this.runNext && head === this.runHead && channel === this.runChannel) {
       if (p + dataLen > this.u8.length) return false;
       i32[w + 6]++;
     } else {
       if (p + packedRunHeaderBytes + dataLen > this.u8.length) return false;
-      w = p >> 2;
-      i32[w] = head;
-      i32[w + 1] = channel;
-      this.f64[(p >> 3) + 1] = callIndex;
-      i32[w + 4] = PACKED_RUN;
-      i32[w + 5] = dataLen;
-      i32[w + 6] = 1;
-      i32[w + 7] = 0;
-      p += packedRunHeaderBytes;
-      this.runW = w;
-      this.runHead = head;
-      this.runChannel = channel;
+      p = this.openRun(p, head, channel, callIndex, dataLen, 1);
     }
     this.runNext = callIndex + 1;
     const q = p >> 2;
@@ -186,6 +175,23 @@ export class CaptureChunk {
     this.entries++;
     this.payload += request.length + dataLen;
     return true;
+  }
+
+  /** Writes the header of a packed run of `count` entries at byte `p` and makes it the open run; returns where its data goes. */
+  private openRun(p: number, head: number, channel: number, first: number, dataLen: number, count: number): number {
+    const w = p >> 2;
+    const i32 = this.i32;
+    i32[w] = head;
+    i32[w + 1] = channel;
+    this.f64[(p >> 3) + 1] = first;
+    i32[w + 4] = PACKED_RUN;
+    i32[w + 5] = dataLen;
+    i32[w + 6] = count;
+    i32[w + 7] = 0;
+    this.runW = w;
+    this.runHead = head;
+    this.runChannel = channel;
+    return p + packedRunHeaderBytes;
   }
 
   /**
@@ -212,7 +218,7 @@ export class CaptureChunk {
     const i32 = this.i32;
     const head = kind | (id << 8);
     let p = this.pos;
-    let w = this.runW;
+    const w = this.runW;
     let n: number;
     if (w >= 0 && first === this.runNext && head === this.runHead && channel === this.runChannel) {
       n = Math.min(count, Math.floor((this.u8.length - p) / dataLen));
@@ -221,18 +227,7 @@ export class CaptureChunk {
     } else {
       n = Math.min(count, Math.floor((this.u8.length - p - packedRunHeaderBytes) / dataLen));
       if (n <= 0) return 0;
-      w = p >> 2;
-      i32[w] = head;
-      i32[w + 1] = channel;
-      this.f64[(p >> 3) + 1] = first;
-      i32[w + 4] = PACKED_RUN;
-      i32[w + 5] = dataLen;
-      i32[w + 6] = n;
-      i32[w + 7] = 0;
-      p += packedRunHeaderBytes;
-      this.runW = w;
-      this.runHead = head;
-      this.runChannel = channel;
+      p = this.openRun(p, head, channel, first, dataLen, n);
     }
     i32.set(n * width === words.length ? words : words.subarray(0, n * width), p >> 2);
     this.runNext = first + n;
