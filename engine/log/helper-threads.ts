@@ -3,7 +3,7 @@
  * `twinstep replay`. Until its thread is up, a recording or replay does that work in its own thread. A thread
  * comes up in about 80 ms on the bench host: its worker is one bundled JavaScript module (schema/generated/
  * workers/, made by `npm run schema`); through the TypeScript loader it took 300-400 ms. A writer or reader starts
- * the thread itself once its work is worth it (trace-offload.ts; trace-read-offload.ts, from 128 MiB of trace when
+ * the thread itself once its work is worth it (trace-offload.ts; trace-read-offload.ts, from 88 MiB of trace when
  * the thread is not running yet); an embedder that knows a long recording or replay is coming can start it sooner
  * (startHelperThread), so that the work is handed over from its first entry.
  *

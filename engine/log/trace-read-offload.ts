@@ -78,12 +78,13 @@ export const OFFLOAD_MIN_BYTES = 1 << 20;
  * Trace bytes after the header from which a reader starts the thread when it is not running. Below that, a thread
  * started for the reader costs it more than it gains: it comes up in about 80 ms (helper-threads.ts), and then
  * decodes slowly while its code is cold. On the bench host, a first replay in a process of the hostcalls traces
- * took, with the thread started at open against without it: 59 MB 415 against 335 ms, 148 MB 620-650 against
- * 670-680 ms, 295 MB 1.10 against 1.16-1.21 s. A thread already running (another trace of the same replay, an
- * embedder that started it: helper-threads.ts) is used for any trace from OFFLOAD_MIN_BYTES on; once warm it
- * decodes about 30% faster than the replaying thread does itself.
+ * (trace format 2, 11.7 bytes per entry) took, with the thread started at open against without it (medians of 3):
+ * 2M entries (23 MB) 343 against 330 ms, 4M (47 MB) 570 against 510 ms, 8M (94 MB) 1.10 against 1.14 s. (In
+ * format 1 the same entries took 2.5 times the bytes, and the threshold was 128 MiB.) A thread already running
+ * (another trace of the same replay, an embedder that started it: helper-threads.ts) is used for any trace from
+ * OFFLOAD_MIN_BYTES on; once warm it decodes about 30% faster than the replaying thread does itself.
  */
-export const OFFLOAD_COLD_MIN_BYTES = 128 << 20;
+export const OFFLOAD_COLD_MIN_BYTES = 88 << 20;
 
 /** A decoder feed for a reader (see the module comment), or undefined when the trace is too short for one. */
 export function decoderFeed(path: string, stream: BatchStream, stats: TraceReaderStats, opts: TraceReaderOptions): BatchFeed | undefined {

@@ -113,7 +113,7 @@ export function recordOnce(module: LoadedModule, args: readonly string[], to: st
 /**
  * Replays the trace once. `decodeThread`: decode on the (running, warm) decoder thread. Without it the replaying
  * thread decodes itself, which is what `twinstep replay` does with a trace under OFFLOAD_COLD_MIN_BYTES in a
- * process that has no decoder thread running (a single trace of this guest: 59 MB).
+ * process that has no decoder thread running (a single trace of this guest: 23 MB).
  */
 export function replayOnce(module: LoadedModule, args: readonly string[], path: string, inputLane = true, decodeThread = false): number {
   const reader = TraceReader.open(path, { decodeThread });

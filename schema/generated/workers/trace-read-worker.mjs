@@ -2617,7 +2617,7 @@ var DECODER_BOOT = new URL("engine/log/trace-read-worker-boot.mjs", ROOT_URL);
 
 // engine/log/trace-read-offload.ts
 var OFFLOAD_MIN_BYTES = 1 << 20;
-var OFFLOAD_COLD_MIN_BYTES = 128 << 20;
+var OFFLOAD_COLD_MIN_BYTES = 88 << 20;
 
 // engine/log/trace-reader.ts
 var FileSource = class {
