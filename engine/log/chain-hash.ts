@@ -33,7 +33,7 @@ export interface ChainExports {
   /** See schema/wasm/xxh64.wat: payloads back from their stored forms, or a fault (< 0). */
   readonly unpackPayloads: (
     n: number, kinds: number, ids: number, forms: number, reqLens: number, reqLensEnd: number, dataLens: number, dataLensEnd: number,
-    inAt: number, inEnd: number, out: number, state: number, saved: number,
+    inAt: number, inEnd: number, out: number, outEnd: number, state: number, saved: number,
   ) => number;
   /** See schema/wasm/xxh64.wat: the per-entry walk of a batch's columns when decoding. */
   readonly decodeColumns: (
@@ -135,6 +135,11 @@ const unpackFaults = [
   'data difference is not a varint of at most 7 bytes',
   'stored payloads hold bytes no entry uses',
 ];
+/** unpackPayloads' answers that are not faults: the payloads need more room; a length column is bad. */
+const UNPACK_ROOM = -7;
+const UNPACK_COLUMNS = -8;
+/** Room unpack tries first, per entry beyond the stored bytes: a clock read's left-out request and difference expand by 18. */
+const UNPACK_GUESS_PER_ENTRY = 24;
 
 /** A fresh instance of the chain module (its own memory): each encoder lays its batch out in one. */
 export function chainInstance(): ChainExports {
@@ -375,16 +380,19 @@ export class BatchChain {
     return {
       stored: new Uint8Array(buf, outAt, len),
       forms: new Uint8Array(buf, formsAt, n),
-      // The forms column costs a byte per entry and a vector header: worth it only when the forms save more.
-      any: blob.length - len > n + 8,
+      // The forms column costs a byte per entry and up to 15 bytes besides (its length word and padding, a table
+      // slot and a vtable entry with theirs), and the shorter blob's padding may take 3 back: worth it only when
+      // the forms save more than all that.
+      any: blob.length - len >= n + 18,
       saved: [saved[0]!, saved[1]!, saved[2]!],
     };
   }
 
   /**
-   * The whole payloads of `n` entries stored in `forms` (schema/wasm/xxh64.wat `payloadsLength` and
-   * `unpackPayloads`): a new array, and the bytes the forms saved per kind; or the fault. undefined when the
-   * length columns do not hold n varints (the column walk then names the fault). `maxBytes` bounds the result.
+   * The whole payloads of `n` entries stored in `forms` (schema/wasm/xxh64.wat `unpackPayloads`, and
+   * `payloadsLength` when they need more room than a first guess): a new array, and the bytes the forms saved per
+   * kind; or the fault. undefined when the length columns do not hold n varints (the column walk then names the
+   * fault). `maxBytes` bounds the result.
    */
   unpack(
     n: number, kinds: Uint8Array, ids: Uint8Array, forms: Uint8Array, reqLens: Uint8Array, dataLens: Uint8Array, stored: Uint8Array, maxBytes: number,
@@ -398,23 +406,30 @@ export class BatchChain {
     const dataAt = reqAt + reqLens.length;
     const inAt = dataAt + dataLens.length;
     const outAt = align8(inAt + stored.length);
-    this.room(outAt);
-    let mem = new Uint8Array(this.wasm.memory.buffer);
+    let room = Math.min(maxBytes, stored.length + n * UNPACK_GUESS_PER_ENTRY + 64);
+    this.room(outAt + room);
+    const mem = new Uint8Array(this.wasm.memory.buffer);
     mem.set(kinds, kindsAt);
     mem.set(ids, idsAt);
     mem.set(forms, formsAt);
     mem.set(reqLens, reqAt);
     mem.set(dataLens, dataAt);
     mem.set(stored, inAt);
-    const total = this.wasm.payloadsLength(n, reqAt, dataAt, dataAt, inAt);
-    if (total < 0) return undefined;
-    if (total > maxBytes) return { fault: `payloads of ${total} bytes exceed the ${maxBytes} a batch may hold`, entry: -1 };
-    this.room(outAt + total);
-    const r = this.wasm.unpackPayloads(n, kindsAt, idsAt, formsAt, reqAt, dataAt, dataAt, inAt, inAt, inAt + stored.length, outAt, stateAt, savedAt);
-    mem = new Uint8Array(this.wasm.memory.buffer);
-    const words = new Int32Array(this.wasm.memory.buffer, savedAt, 4);
+    const run = (): number => this.wasm.unpackPayloads(n, kindsAt, idsAt, formsAt, reqAt, dataAt, dataAt, inAt, inAt, inAt + stored.length, outAt, outAt + room, stateAt, savedAt);
+    let r = run();
+    if (r === UNPACK_ROOM) {
+      const total = this.wasm.payloadsLength(n, reqAt, dataAt, dataAt, inAt);
+      if (total < 0) return undefined;
+      if (total > maxBytes) return { fault: `payloads of ${total} bytes exceed the ${maxBytes} a batch may hold`, entry: -1 };
+      room = total;
+      this.room(outAt + room);
+      r = run();
+    }
+    if (r === UNPACK_COLUMNS) return undefined;
+    const buf = this.wasm.memory.buffer;
+    const words = new Int32Array(buf, savedAt, 4);
     if (r < 0) return { fault: unpackFaults[-r - 1] ?? `fault ${r}`, entry: words[3]! };
-    return { blob: mem.slice(outAt, outAt + r), saved: [words[0]!, words[1]!, words[2]!] };
+    return { blob: new Uint8Array(buf).slice(outAt, outAt + r), saved: [words[0]!, words[1]!, words[2]!] };
   }
 
   /** Lays the custom names out from dynamicBase: a (ptr, len) table, then their bytes (chainBatch's `custom`). */

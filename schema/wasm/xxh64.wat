@@ -583,49 +583,61 @@
     (f64.convert_i64_u (local.get $total)))
 
   ;; The payloads of a batch back in full, for readFlatBatch (engine/log/flat-batch.ts): $n entries with their
-  ;; kinds and call ids ($kinds, $ids), forms ($forms), length columns (varints: payloadsLength checked them), and
-  ;; stored bytes [$in, $inEnd); writes the payloads back to back to $out (room for payloadsLength bytes), and per
-  ;; kind the bytes the forms saved to $saved (i32 each). Returns the length written, or the first fault with the
-  ;; entry at $saved[12]: -1 an unknown form, -2 the stored bytes end inside a payload, -3 a request left out with
-  ;; no earlier request of its call id and length, -4 data as a difference with no earlier 8-byte data of its call
-  ;; id, or of another length than 8, -5 a difference that is not a varint of at most 7 bytes (or an overlong one),
-  ;; -6 stored bytes left over.
+  ;; kinds and call ids ($kinds, $ids), forms ($forms), length columns (varints), and stored bytes [$in, $inEnd);
+  ;; writes the payloads back to back from $out, up to $outEnd, and per kind the bytes the forms saved to $saved
+  ;; (i32 each). Returns the length written, or the first fault with the entry at $saved[12]: -1 an unknown form,
+  ;; -2 the stored bytes end inside a payload, -3 a request left out with no earlier request of its call id and
+  ;; length, -4 data as a difference with no earlier 8-byte data of its call id, or of another length than 8,
+  ;; -5 a difference that is not a varint of at most 7 bytes (or an overlong one), -6 stored bytes left over,
+  ;; -7 the payloads do not fit before $outEnd (the caller asks payloadsLength and tries again with room for
+  ;; them), -8 a length column does not hold $n varints (the column walk names the fault).
+  (func $unpackFault (param $saved i32) (param $i i32) (param $code i32) (result i32)
+    (i32.store offset=12 (local.get $saved) (local.get $i))
+    (local.get $code))
+
   (func (export "unpackPayloads")
     (param $n i32) (param $kinds i32) (param $ids i32) (param $forms i32) (param $reqLens i32) (param $reqLensEnd i32)
-    (param $dataLens i32) (param $dataLensEnd i32) (param $in i32) (param $inEnd i32) (param $out i32) (param $state i32)
-    (param $saved i32) (result i32)
+    (param $dataLens i32) (param $dataLensEnd i32) (param $in i32) (param $inEnd i32) (param $out i32) (param $outEnd i32)
+    (param $state i32) (param $saved i32) (result i32)
     (local $i i32) (local $o i32) (local $reqLen i32) (local $dataLen i32) (local $kind i32) (local $st i32) (local $prev i32)
     (local $form i32) (local $v i64) (local $delta i64) (local $b i32) (local $k i32) (local $save i32) (local $rp i32) (local $dp i32)
+    (local $id i32) (local $s0 i32) (local $s1 i32) (local $s2 i32)
     (call $formsReset (local.get $state))
-    (i64.store (local.get $saved) (i64.const 0))
-    (i32.store offset=8 (local.get $saved) (i32.const 0))
     (local.set $o (local.get $out))
     (local.set $rp (local.get $reqLens))
     (local.set $dp (local.get $dataLens))
+    (global.set $verr (i32.const 0))
     (block $done
       (loop $entries
         (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
-        (i32.store offset=12 (local.get $saved) (local.get $i))
         (global.set $vpos (local.get $rp))
         (local.set $reqLen (i32.wrap_i64 (call $varint (local.get $reqLensEnd))))
         (local.set $rp (global.get $vpos))
         (global.set $vpos (local.get $dp))
         (local.set $dataLen (i32.wrap_i64 (call $varint (local.get $dataLensEnd))))
         (local.set $dp (global.get $vpos))
+        (if (global.get $verr) (then (return (call $unpackFault (local.get $saved) (local.get $i) (i32.const -8)))))
+        ;; Room for the whole payload (lengths are below 2^31 here, or $verr would be set: see $varint's limits).
+        (if (i64.gt_u
+              (i64.add (i64.extend_i32_u (local.get $o)) (i64.add (i64.extend_i32_u (local.get $reqLen)) (i64.extend_i32_u (local.get $dataLen))))
+              (i64.extend_i32_u (local.get $outEnd)))
+          (then (return (call $unpackFault (local.get $saved) (local.get $i) (i32.const -7)))))
         (local.set $kind (i32.load8_u (i32.add (local.get $kinds) (local.get $i))))
-        (local.set $st (i32.add (local.get $state) (i32.shl (i32.load8_u (i32.add (local.get $ids) (local.get $i))) (i32.const 4))))
-        (local.set $prev (i32.add (i32.add (local.get $state) (i32.const 4096)) (i32.shl (i32.load8_u (i32.add (local.get $ids) (local.get $i))) (i32.const 3))))
+        (local.set $id (i32.load8_u (i32.add (local.get $ids) (local.get $i))))
+        (local.set $st (i32.add (local.get $state) (i32.shl (local.get $id) (i32.const 4))))
+        (local.set $prev (i32.add (i32.add (local.get $state) (i32.const 4096)) (i32.shl (local.get $id) (i32.const 3))))
         (local.set $form (i32.load8_u (i32.add (local.get $forms) (local.get $i))))
         (local.set $save (i32.const 0))
-        (if (i32.gt_u (local.get $form) (i32.const 3)) (then (return (i32.const -1))))
+        (if (i32.gt_u (local.get $form) (i32.const 3)) (then (return (call $unpackFault (local.get $saved) (local.get $i) (i32.const -1)))))
         (if (i32.and (local.get $form) (i32.const 1))
           (then
             (if (i32.or (i32.eqz (local.get $reqLen)) (i32.ne (i32.load offset=4 (local.get $st)) (local.get $reqLen)))
-              (then (return (i32.const -3))))
+              (then (return (call $unpackFault (local.get $saved) (local.get $i) (i32.const -3)))))
             (call $copy (local.get $o) (i32.load (local.get $st)) (local.get $reqLen))
             (local.set $save (local.get $reqLen)))
           (else
-            (if (i32.gt_u (local.get $reqLen) (i32.sub (local.get $inEnd) (local.get $in))) (then (return (i32.const -2))))
+            (if (i32.gt_u (local.get $reqLen) (i32.sub (local.get $inEnd) (local.get $in)))
+              (then (return (call $unpackFault (local.get $saved) (local.get $i) (i32.const -2)))))
             (call $copy (local.get $o) (local.get $in) (local.get $reqLen))
             (local.set $in (i32.add (local.get $in) (local.get $reqLen)))))
         (i32.store (local.get $st) (local.get $o))
@@ -634,12 +646,12 @@
         (if (i32.and (local.get $form) (i32.const 2))
           (then
             (if (i32.or (i32.ne (local.get $dataLen) (i32.const 8)) (i32.eqz (i32.load offset=8 (local.get $st))))
-              (then (return (i32.const -4))))
+              (then (return (call $unpackFault (local.get $saved) (local.get $i) (i32.const -4)))))
             (local.set $delta (i64.const 0))
             (local.set $k (i32.const 0))
             (block $read
               (loop $bytes
-                (if (i32.ge_u (local.get $in) (local.get $inEnd)) (then (return (i32.const -5))))
+                (if (i32.ge_u (local.get $in) (local.get $inEnd)) (then (return (call $unpackFault (local.get $saved) (local.get $i) (i32.const -5)))))
                 (local.set $b (i32.load8_u (local.get $in)))
                 (local.set $in (i32.add (local.get $in) (i32.const 1)))
                 (local.set $delta
@@ -648,15 +660,17 @@
                 (local.set $k (i32.add (local.get $k) (i32.const 1)))
                 (if (i32.eqz (i32.and (local.get $b) (i32.const 0x80)))
                   (then
-                    (if (i32.and (i32.eqz (local.get $b)) (i32.gt_u (local.get $k) (i32.const 1))) (then (return (i32.const -5))))
+                    (if (i32.and (i32.eqz (local.get $b)) (i32.gt_u (local.get $k) (i32.const 1)))
+                      (then (return (call $unpackFault (local.get $saved) (local.get $i) (i32.const -5)))))
                     (br $read)))
                 (br_if $bytes (i32.lt_u (local.get $k) (i32.const 7)))
-                (return (i32.const -5))))
+                (return (call $unpackFault (local.get $saved) (local.get $i) (i32.const -5)))))
             (local.set $v (i64.add (i64.load (local.get $prev)) (local.get $delta)))
             (i64.store align=1 (local.get $o) (local.get $v))
             (local.set $save (i32.add (local.get $save) (i32.sub (i32.const 8) (local.get $k)))))
           (else
-            (if (i32.gt_u (local.get $dataLen) (i32.sub (local.get $inEnd) (local.get $in))) (then (return (i32.const -2))))
+            (if (i32.gt_u (local.get $dataLen) (i32.sub (local.get $inEnd) (local.get $in)))
+              (then (return (call $unpackFault (local.get $saved) (local.get $i) (i32.const -2)))))
             (call $copy (local.get $o) (local.get $in) (local.get $dataLen))
             (local.set $in (i32.add (local.get $in) (local.get $dataLen)))
             (if (i32.eq (local.get $dataLen) (i32.const 8)) (then (local.set $v (i64.load align=1 (local.get $o)))))))
@@ -665,13 +679,14 @@
             (i64.store (local.get $prev) (local.get $v))
             (i32.store offset=8 (local.get $st) (i32.const 1))))
         (local.set $o (i32.add (local.get $o) (local.get $dataLen)))
-        (if (i32.lt_u (local.get $kind) (i32.const 3))
-          (then
-            (i32.store
-              (i32.add (local.get $saved) (i32.shl (local.get $kind) (i32.const 2)))
-              (i32.add (i32.load (i32.add (local.get $saved) (i32.shl (local.get $kind) (i32.const 2)))) (local.get $save)))))
+        (if (i32.eqz (local.get $kind)) (then (local.set $s0 (i32.add (local.get $s0) (local.get $save))))
+          (else (if (i32.eq (local.get $kind) (i32.const 1)) (then (local.set $s1 (i32.add (local.get $s1) (local.get $save))))
+            (else (local.set $s2 (i32.add (local.get $s2) (local.get $save)))))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $entries)))
-    (if (i32.ne (local.get $in) (local.get $inEnd)) (then (return (i32.const -6))))
+    (if (i32.ne (local.get $in) (local.get $inEnd)) (then (return (call $unpackFault (local.get $saved) (i32.const -1) (i32.const -6)))))
+    (i32.store (local.get $saved) (local.get $s0))
+    (i32.store offset=4 (local.get $saved) (local.get $s1))
+    (i32.store offset=8 (local.get $saved) (local.get $s2))
     (i32.sub (local.get $o) (local.get $out)))
 )

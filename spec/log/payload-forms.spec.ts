@@ -11,6 +11,7 @@ import { BatchEncoder, decodeEntryBatch, encodeEntryBatch } from '../../engine/l
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
 import { LogFormatError } from '../../engine/log/errors.ts';
 import { EntryBatch } from '../../schema/generated/twinstep/entry-batch.js';
+import { BatchChain } from '../../engine/log/chain-hash.ts';
 import { seededRandom, testSeed } from '../support/seeded-random.ts';
 import { clockEntry } from './entries.ts';
 
@@ -117,6 +118,18 @@ describe('payload forms (trace format 2)', () => {
     const single = packed([clocks[0]!]);
     expect(EntryBatch.getRootAsEntryBatch(new ByteBuffer(single.bytes)).payloadFormsLength()).to.equal(0);
     expect(single.bytes.length).to.equal(encodeEntryBatch([clocks[0]!]).bytes.length);
+  });
+
+  it('unpacks payloads that expand far past their stored bytes (long requests left out), within the bound a reader sets', () => {
+    const request = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+    const es: LogEntry[] = Array.from({ length: 200 }, (_, i) => ({ seq: i, callIndex: i, kind: EntryKind.Input, call: 'poll_oneoff', channel: 0, request, data: new Uint8Array([i & 0xff, 1]) }));
+    const p = packed(es);
+    expect(p.bytes.length).to.be.below(encodeEntryBatch(es).bytes.length / 10);
+    expect(show(decodeEntryBatch(p.bytes).entries)).to.deep.equal(show(es));
+    // The same columns against a bound below their whole size: refused, naming the bound.
+    const t = EntryBatch.getRootAsEntryBatch(new ByteBuffer(p.bytes));
+    const r = new BatchChain().unpack(es.length, t.kindsArray()!, t.callsArray()!, t.payloadFormsArray()!, t.requestLengthsArray()!, t.dataLengthsArray()!, t.blobArray()!, 10_000);
+    expect(r).to.deep.equal({ fault: 'payloads of 60400 bytes exceed the 10000 a batch may hold', entry: -1 });
   });
 
   it('every flipped byte of a packed batch is refused or changes nothing (most break the chain)', () => {
