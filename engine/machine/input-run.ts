@@ -7,14 +7,14 @@
  * words. After a handler logged such a call at index i, it may OPEN a run: "the calls from i + 1 on, while they
  * are this call with this request, at most `room` of them, are mine without asking". The machine then performs
  * each of those calls live and hands the result to the run (push), which copies its words into its own buffer;
- * the handler's input() is not called. At its next look (any other call of the handler, its end of run, or
- * whenever it needs its log complete), the handler CLOSES the run: the run gives its entries to the handler's
+ * the handler's input() is not called. At its next look (any other call of the handler, the end of the machine's
+ * run(), or whenever it needs its log complete), the handler CLOSES the run: the run gives its entries to the handler's
  * `flush` callback in one go (first call index, count, call, request, results back to back), in call order and
  * before anything the handler logs next.
  *
  * What the handler gives up for those calls is what it would have done at each of them: its per-call checks. So
  * a handler opens a run only for as many calls (`room`) as nothing of its own can fall due in (a digest by call
- * count, a bound), and looks at time-based duties when the run is closed (at most `capacity` calls later).
+ * count, a bound), and looks at time-based duties when the run is closed (at most INPUT_RUN_CAPACITY calls later).
  * beforeCall still runs at every call as before: a handler that pauses there closes the run first.
  *
  * A machine that does not know input runs (a researcher's own Machine) ignores `HostCallHandler.inputRun`: every
@@ -72,9 +72,12 @@ export class InputRun {
     this.room = Math.min(room, INPUT_RUN_CAPACITY);
   }
 
-  /** Whether the run takes the input call at `index` with `request` (the machine asks before performing it). */
-  takes(index: number, request: Uint8Array): boolean {
-    return index === this.next && request === this.request && this.room > 0;
+  /**
+   * Whether the run takes the input call `call` at `index` with `request` (the machine asks before performing it).
+   * The name counts too: a machine may hand two calls the same request array (an empty one, say).
+   */
+  takes(index: number, call: string, request: Uint8Array): boolean {
+    return index === this.next && request === this.request && call === this.call && this.room > 0;
   }
 
   /**

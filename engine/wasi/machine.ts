@@ -389,7 +389,7 @@ export class WasiMachine implements Machine {
     const index = this.index;
     const run = this.inputRun;
     let result: Uint8Array | typeof PAUSE;
-    if (run !== undefined && run.takes(index, request)) {
+    if (run !== undefined && run.takes(index, name, request)) {
       // The handler's open input run takes the call (input-run.ts): performed live, its result logged by the run.
       result = live();
       if (!run.push(result)) result = this.handOver(index, name, request, result);

@@ -142,7 +142,7 @@ function runWithInputRuns(seed: number) {
       // A gap in the call indices now and then (pure calls between two inputs).
       if (rnd() < 0.05) call += 1 + Math.floor(rnd() * 3);
       made.push(`${call} ${EntryKind.Input} random_get 0 ${Buffer.from(request).toString('hex')} ${Buffer.from(data).toString('hex')}`);
-      if (run.takes(call, request)) {
+      if (run.takes(call, 'random_get', request)) {
         run.push(data);
         call++;
         continue;

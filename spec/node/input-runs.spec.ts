@@ -86,15 +86,16 @@ describe('input runs', function () {
       const result = new Uint8Array(8);
       const words = new Int32Array(result.buffer);
       run.open(5, 'clock_time_get', req, 8, 3);
-      expect(run.takes(5, new Uint8Array(12)), 'another array with the same bytes').to.equal(false);
-      expect(run.takes(6, req), 'not the next index').to.equal(false);
+      expect(run.takes(5, 'clock_time_get', new Uint8Array(12)), 'another array with the same bytes').to.equal(false);
+      expect(run.takes(5, 'random_get', req), 'another call with the same request array').to.equal(false);
+      expect(run.takes(6, 'clock_time_get', req), 'not the next index').to.equal(false);
       for (let k = 0; k < 3; k++) {
-        expect(run.takes(5 + k, req)).to.equal(true);
+        expect(run.takes(5 + k, 'clock_time_get', req)).to.equal(true);
         words[0] = 100 + k;
         words[1] = -k;
         expect(run.push(result)).to.equal(true);
       }
-      expect(run.takes(8, req), 'room used up').to.equal(false);
+      expect(run.takes(8, 'clock_time_get', req), 'room used up').to.equal(false);
       expect(run.pending).to.equal(3);
       expect(() => run.open(9, 'clock_time_get', req, 8, 3), 'opened with entries not flushed').to.throw(/not flushed/);
       run.close();
@@ -108,20 +109,20 @@ describe('input runs', function () {
       const run = new InputRun((_f, count, _c, _r, words, width) => void flushed.push(Array.from(words.subarray(0, count * width))));
       const req = new Uint8Array(4);
       run.open(0, 'random_get', req, 5, 10);
-      expect(run.takes(0, req), 'a 5-byte result makes no run').to.equal(false);
+      expect(run.takes(0, 'random_get', req), 'a 5-byte result makes no run').to.equal(false);
       run.open(0, 'random_get', req, 16, 0);
-      expect(run.takes(0, req), 'no room, no run').to.equal(false);
+      expect(run.takes(0, 'random_get', req), 'no room, no run').to.equal(false);
       run.open(0, 'random_get', req, 16, 10);
       const unaligned = new Uint8Array(new ArrayBuffer(32), 3, 16);
       unaligned.set([1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0]);
       expect(run.push(unaligned)).to.equal(true);
       expect(run.push(new Uint8Array(8)), 'a result of 8 bytes in a run of 16').to.equal(false);
-      expect(run.takes(2, req), 'the run is over after a refusal').to.equal(false);
+      expect(run.takes(2, 'random_get', req), 'the run is over after a refusal').to.equal(false);
       run.close();
       expect(flushed).to.deep.equal([[1, 2, 3, 4]]);
       run.open(0, 'clock_time_get', req, 8, INPUT_RUN_CAPACITY * 4);
       let taken = 0;
-      while (run.takes(taken, req)) {
+      while (run.takes(taken, 'clock_time_get', req)) {
         run.push(new Uint8Array(8));
         taken++;
       }
