@@ -109,7 +109,8 @@ function u32(value: number, what: string): number {
   return value;
 }
 
-export function encodeTraceHeader(h: TraceHeaderData): Uint8Array {
+/** The header of a trace of format `version` (default: the one this build writes). */
+export function encodeTraceHeader(h: TraceHeaderData, version: number = traceFormatVersion): Uint8Array {
   const b = new Builder(256);
   const vmOff = b.createString(h.vmId);
   const guestOff = buildGuestConfig(b, h.args, h.env, h.preopens);
@@ -124,7 +125,7 @@ export function encodeTraceHeader(h: TraceHeaderData): Uint8Array {
     throw new LogFormatError('E_ENTRY', 'trace start call index / seq must be non-negative safe integers');
   }
   TraceHeader.startTraceHeader(b);
-  TraceHeader.addFormatVersion(b, traceFormatVersion);
+  TraceHeader.addFormatVersion(b, version);
   TraceHeader.addVmId(b, vmOff);
   TraceHeader.addModuleHash(b, BigInt.asUintN(64, h.moduleHash));
   TraceHeader.addModuleSize(b, u32(h.moduleSizeBytes, 'module size'));

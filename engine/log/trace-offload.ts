@@ -96,6 +96,7 @@ const resumeOpts = (o: TraceWriterOptions): TraceWriterOptions => ({
   // The fsync at close would wait for the whole trace; done as the encoder thread goes, it runs beside the
   // guest and close() waits for the last MiB only.
   syncEveryBytes: o.syncEveryBytes ?? OFFLOAD_SYNC_EVERY_BYTES,
+  formatVersion: o.formatVersion,
 });
 
 /**

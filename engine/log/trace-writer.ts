@@ -30,6 +30,7 @@ import { BatchEncoder } from './entry-codec.ts';
 import { encodeFrame, frameHeaderBytes, frameHeaderInto, FrameType } from './frame.ts';
 import { HashChain } from './hash-chain.ts';
 import { encodePrelude, encodeTraceEnd, encodeTraceHeader, type TraceHeaderData } from './trace-header.ts';
+import { traceFormatVersion, traceFormatVersionMin } from './version.ts';
 import { attributeColumns, emptyKindBytes, type KindBytes } from './trace-stats.ts';
 import { EntryKind } from './entry.ts';
 
@@ -81,6 +82,11 @@ export interface TraceWriterOptions {
   readonly syncEveryBytes?: number;
   /** Encoded snapshot (snapshot codec) the trace starts from; written right after the header. */
   readonly snapshot?: Uint8Array;
+  /**
+   * The trace format to write (default traceFormatVersion, the newest): an older one (1: payloads stored whole)
+   * for a twinstep that reads no newer. From traceFormatVersionMin to traceFormatVersion.
+   */
+  readonly formatVersion?: number;
 }
 
 export interface TraceWriterStats extends KindBytes {
@@ -228,9 +234,11 @@ export class FileSink implements TraceSink {
 }
 
 export class TraceWriter {
-  /** The batch under construction (entries are encoded as they arrive). */
-  /** The batch being made; trace files of format 2 store payloads in their forms (EntryBatch.payload_forms). */
-  private readonly pending = new BatchEncoder(true);
+  /**
+   * The batch under construction (entries are encoded as they arrive); from format 2 on, its payloads are stored
+   * in their forms (EntryBatch.payload_forms).
+   */
+  private readonly pending: BatchEncoder;
   /** Reused for every batch frame. */
   private readonly builder = new Builder(64 * 1024);
   /** Reused for every frame's header (TraceSink.writeFrame). */
@@ -268,6 +276,11 @@ export class TraceWriter {
     header: TraceHeaderData | TraceWriterState,
     private readonly opts: TraceWriterOptions = {},
   ) {
+    const version = opts.formatVersion ?? traceFormatVersion;
+    if (!Number.isInteger(version) || version < traceFormatVersionMin || version > traceFormatVersion) {
+      throw new LogFormatError('E_VERSION', `cannot write trace format version ${version}: this build writes versions ${traceFormatVersionMin} to ${traceFormatVersion}`);
+    }
+    this.pending = new BatchEncoder(version >= 2);
     this.batchEntriesMax = Math.max(1, opts.batchEntriesMax ?? BATCH_ENTRIES_DEFAULT);
     this.batchBytesMax = Math.max(1, opts.batchBytesMax ?? 256 * 1024);
     this.fsync = opts.fsync ?? 'close';
@@ -281,8 +294,8 @@ export class TraceWriter {
     this.chain = new HashChain(header.start.checksum, header.start.seq);
     this.pending.start(this.chain.nextSeq, this.chain.checksum);
     const h = { ...header, start: { ...header.start, snapshot: opts.snapshot !== undefined } };
-    this.emit(encodePrelude());
-    this.emitFrame(FrameType.Header, encodeTraceHeader(h));
+    this.emit(encodePrelude(version));
+    this.emitFrame(FrameType.Header, encodeTraceHeader(h, version));
     if (opts.snapshot) this.emitFrame(FrameType.Snapshot, opts.snapshot);
   }
 

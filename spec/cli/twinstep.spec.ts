@@ -544,6 +544,28 @@ describe('twinstep CLI (spawned)', function () {
     });
   });
 
+  describe('trace formats', () => {
+    it('--trace-format 1 writes a format 1 trace (payloads whole: bigger), which replays identically; a format this build does not write is refused (64)', async () => {
+      const old = at('format-1.twt');
+      const cur = at('format-cur.twt');
+      // 40000 calls: the recording hands over to the encoder thread, which must keep the format too.
+      for (const [path, extra] of [[old, ['--trace-format', '1']], [cur, []]] as const) {
+        const rec = await cli.run(['record', ...extra, '-o', path, HOSTCALLS, '40000']);
+        expect(rec.code, show(rec)).to.equal(0);
+      }
+      expect((await cli.run(['inspect', old])).stdout.split('\n')[0]).to.match(/\(format v1, /);
+      expect((await cli.run(['inspect', cur])).stdout.split('\n')[0]).to.match(new RegExp(`\\(format v${traceFormatVersion}, `));
+      // Format 1 stores each clock read's request and value whole: about 29 bytes against 11.
+      expect(statSync(old).size).to.be.above(statSync(cur).size * 2);
+      const r = await cli.run(['replay', old]);
+      expect(r.code, show(r)).to.equal(0);
+      const bad = await cli.run(['record', '--trace-format', String(traceFormatVersion + 1), '-o', at('format-bad.twt'), HOSTCALLS, '10']);
+      expect(bad.code, show(bad)).to.equal(64);
+      expect(bad.stderr).to.include(`--trace-format expects a format this build writes, 1 to ${traceFormatVersion}, got ${traceFormatVersion + 1}`);
+      expect(existsSync(at('format-bad.twt')), 'nothing written for a refused format').to.equal(false);
+    });
+  });
+
   describe('snapshots', () => {
     it('run --snapshot-at, record --from, replay → identical; another build is refused (exit 2)', async () => {
       const snap = at('lines.snap');

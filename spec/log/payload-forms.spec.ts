@@ -13,7 +13,10 @@ import { LogFormatError } from '../../engine/log/errors.ts';
 import { EntryBatch } from '../../schema/generated/twinstep/entry-batch.js';
 import { BatchChain } from '../../engine/log/chain-hash.ts';
 import { seededRandom, testSeed } from '../support/seeded-random.ts';
-import { clockEntry } from './entries.ts';
+import { clockEntry, testHeader } from './entries.ts';
+import { TraceWriter } from '../../engine/log/trace-writer.ts';
+import { TraceReader } from '../../engine/log/trace-reader.ts';
+import { traceFormatVersion } from '../../engine/log/version.ts';
 
 /** Entries made to hit every form: few requests (some of one length with other bytes), clocks that move a little, go back, wrap or jump. */
 function entries(seed: number, n: number): LogEntry[] {
@@ -130,6 +133,29 @@ describe('payload forms (trace format 2)', () => {
     const t = EntryBatch.getRootAsEntryBatch(new ByteBuffer(p.bytes));
     const r = new BatchChain().unpack(es.length, t.kindsArray()!, t.callsArray()!, t.payloadFormsArray()!, t.requestLengthsArray()!, t.dataLengthsArray()!, t.blobArray()!, 10_000);
     expect(r).to.deep.equal({ fault: 'payloads of 60400 bytes exceed the 10000 a batch may hold', entry: -1 });
+  });
+
+  it('a writer asked for format 1 stores every payload whole and says format 1; a format it does not write is refused', () => {
+    const clocks = Array.from({ length: 3000 }, (_, i) => clockEntry(i, i, 1_000_000n + BigInt(i) * 1000n));
+    const write = (formatVersion?: number): Uint8Array => {
+      const parts: Uint8Array[] = [];
+      const w = new TraceWriter({ write: (b) => void parts.push(b.slice()) }, testHeader, { fsync: 'none', formatVersion });
+      for (const e of clocks) w.append(e);
+      w.close();
+      return Buffer.concat(parts);
+    };
+    const v1 = write(1);
+    const cur = write();
+    const r1 = TraceReader.fromBytes(v1);
+    expect(r1.formatVersion).to.equal(1);
+    expect(show([...r1])).to.deep.equal(show(clocks));
+    const rc = TraceReader.fromBytes(cur);
+    expect(rc.formatVersion).to.equal(traceFormatVersion);
+    expect(show([...rc])).to.deep.equal(show(clocks));
+    expect(v1.length).to.be.above(cur.length * 2);
+    for (const v of [0, traceFormatVersion + 1, 1.5]) {
+      expect(() => write(v), `version ${v}`).to.throw(LogFormatError, /cannot write trace format version/);
+    }
   });
 
   it('every flipped byte of a packed batch is refused or changes nothing (most break the chain)', () => {

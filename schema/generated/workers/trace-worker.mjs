@@ -2642,6 +2642,7 @@ var TraceEnd = class _TraceEnd {
 
 // engine/log/version.ts
 var traceFormatVersion = 2;
+var traceFormatVersionMin = 1;
 var createdByDefault = "twinstep 0.1.0";
 
 // engine/log/trace-header.ts
@@ -2668,7 +2669,7 @@ function u32(value, what) {
   if (!Number.isInteger(value) || value < 0 || value > 4294967295) throw new LogFormatError("E_ENTRY", `${what} ${value} is not a uint32`);
   return value;
 }
-function encodeTraceHeader(h) {
+function encodeTraceHeader(h, version = traceFormatVersion) {
   const b = new import_flatbuffers3.Builder(256);
   const vmOff = b.createString(h.vmId);
   const guestOff = buildGuestConfig(b, h.args, h.env, h.preopens);
@@ -2683,7 +2684,7 @@ function encodeTraceHeader(h) {
     throw new LogFormatError("E_ENTRY", "trace start call index / seq must be non-negative safe integers");
   }
   TraceHeader.startTraceHeader(b);
-  TraceHeader.addFormatVersion(b, traceFormatVersion);
+  TraceHeader.addFormatVersion(b, version);
   TraceHeader.addVmId(b, vmOff);
   TraceHeader.addModuleHash(b, BigInt.asUintN(64, h.moduleHash));
   TraceHeader.addModuleSize(b, u32(h.moduleSizeBytes, "module size"));
@@ -2844,6 +2845,11 @@ var TraceWriter = class _TraceWriter {
   constructor(sink, header, opts = {}) {
     this.sink = sink;
     this.opts = opts;
+    const version = opts.formatVersion ?? traceFormatVersion;
+    if (!Number.isInteger(version) || version < traceFormatVersionMin || version > traceFormatVersion) {
+      throw new LogFormatError("E_VERSION", `cannot write trace format version ${version}: this build writes versions ${traceFormatVersionMin} to ${traceFormatVersion}`);
+    }
+    this.pending = new BatchEncoder(version >= 2);
     this.batchEntriesMax = Math.max(1, opts.batchEntriesMax ?? BATCH_ENTRIES_DEFAULT);
     this.batchBytesMax = Math.max(1, opts.batchBytesMax ?? 256 * 1024);
     this.fsync = opts.fsync ?? "close";
@@ -2857,15 +2863,17 @@ var TraceWriter = class _TraceWriter {
     this.chain = new HashChain(header.start.checksum, header.start.seq);
     this.pending.start(this.chain.nextSeq, this.chain.checksum);
     const h = { ...header, start: { ...header.start, snapshot: opts.snapshot !== void 0 } };
-    this.emit(encodePrelude());
-    this.emitFrame(1 /* Header */, encodeTraceHeader(h));
+    this.emit(encodePrelude(version));
+    this.emitFrame(1 /* Header */, encodeTraceHeader(h, version));
     if (opts.snapshot) this.emitFrame(3 /* Snapshot */, opts.snapshot);
   }
   sink;
   opts;
-  /** The batch under construction (entries are encoded as they arrive). */
-  /** The batch being made; trace files of format 2 store payloads in their forms (EntryBatch.payload_forms). */
-  pending = new BatchEncoder(true);
+  /**
+   * The batch under construction (entries are encoded as they arrive); from format 2 on, its payloads are stored
+   * in their forms (EntryBatch.payload_forms).
+   */
+  pending;
   /** Reused for every batch frame. */
   builder = new import_flatbuffers4.Builder(64 * 1024);
   /** Reused for every frame's header (TraceSink.writeFrame). */
