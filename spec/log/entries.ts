@@ -1,5 +1,8 @@
 /** Test helpers: realistic log entries and fast-check arbitraries for them. */
 import fc from 'fast-check';
+import { expect } from 'chai';
+import { decodeEntryBatch } from '../../engine/log/entry-codec.ts';
+import { LogFormatError } from '../../engine/log/errors.ts';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
 import type { TraceHeaderData } from '../../engine/log/trace-header.ts';
 
@@ -33,6 +36,26 @@ export function digestEntry(seq: number, callIndex: number, digest: bigint): Log
   const data = new Uint8Array(8);
   new DataView(data.buffer).setBigUint64(0, digest, true);
   return { seq, callIndex, kind: EntryKind.Digest, call: '', channel: 0, request: new Uint8Array(0), data };
+}
+
+/**
+ * Flips each byte of an encoded batch in turn (one bit) and decodes it: every flip must be refused with a
+ * LogFormatError or decode to the same content (`view` of the entries equal to `original`: the flip hit padding
+ * or an unused byte). Returns how many flips the hash chain caught (E_CHAIN). `msg` prefixes failures.
+ */
+export function flipEachByte(bytes: Uint8Array, view: (entries: readonly LogEntry[]) => unknown, original: unknown, msg = ''): number {
+  let chainErrors = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const bad = bytes.slice();
+    bad[i]! ^= 0x01;
+    try {
+      expect(view(decodeEntryBatch(bad).entries), `${msg}byte ${i} flipped`).to.deep.equal(original);
+    } catch (err) {
+      if (!(err instanceof LogFormatError)) throw err;
+      if (err.code === 'E_CHAIN') chainErrors++;
+    }
+  }
+  return chainErrors;
 }
 
 /** A deterministic mixed workload: mostly clock/random, some output, a digest every 64 calls. */

@@ -3,7 +3,7 @@ import { decodeEntryBatch, encodeEntryBatch } from '../../engine/log/entry-codec
 import { HashChain, entryChecksum } from '../../engine/log/hash-chain.ts';
 import { LogFormatError } from '../../engine/log/errors.ts';
 import { EntryKind, type LogEntry } from '../../engine/log/entry.ts';
-import { mixedEntries } from './entries.ts';
+import { flipEachByte, mixedEntries } from './entries.ts';
 import { xxh64 } from '@node-rs/xxhash';
 import { BatchChain } from '../../engine/log/chain-hash.ts';
 import { seededRandom } from '../support/seeded-random.ts';
@@ -69,20 +69,8 @@ describe('hash chain', () => {
     const { bytes } = encodeEntryBatch(entries.slice(0, 20));
     // Alter one data byte: find the blob by looking for the digest/clock payload pattern is fragile, so
     // flip each byte in turn and require that no flip is silently accepted with different content.
-    const original = decodeEntryBatch(bytes).entries.map((e) => Buffer.from(e.data).toString('hex'));
-    let chainErrors = 0;
-    for (let i = 0; i < bytes.length; i++) {
-      const bad = bytes.slice();
-      bad[i]! ^= 0x01;
-      try {
-        const d = decodeEntryBatch(bad);
-        // Accepted: must then be identical content (the flip hit padding or an unused byte).
-        expect(d.entries.map((e) => Buffer.from(e.data).toString('hex'))).to.deep.equal(original);
-      } catch (err) {
-        expect(err).to.be.instanceOf(LogFormatError);
-        if ((err as LogFormatError).code === 'E_CHAIN') chainErrors++;
-      }
-    }
+    const view = (es: readonly LogEntry[]) => es.map((e) => Buffer.from(e.data).toString('hex'));
+    const chainErrors = flipEachByte(bytes, view, view(decodeEntryBatch(bytes).entries));
     expect(chainErrors).to.be.greaterThan(100);
   });
 });

@@ -19,10 +19,9 @@ import { Recorder, type EntrySink, type RecorderOptions } from '../../engine/nod
 import { OffloadingTraceWriter } from '../../engine/log/trace-offload.ts';
 import { TraceReader } from '../../engine/log/trace-reader.ts';
 import { traceEntrySink, traceHeaderOf } from '../../scripts/cli/record.ts';
-import type { RunResult } from '../../engine/machine/machine.ts';
 import { fakeDevices } from '../support/fake-devices.ts';
 import { EXAMPLE_GUESTS, type GuestCase } from '../support/guests.ts';
-import { ArraySink, configFor, replayEntries } from '../replay/support.ts';
+import { ArraySink, configFor, recordThrough, replayEntries } from '../replay/support.ts';
 import type { Devices } from '../../engine/wasi/context.ts';
 import { ENCODER_BOOT, startHelperThread } from '../../engine/log/helper-threads.ts';
 import { SessionThread } from '../../engine/log/session-thread.ts';
@@ -61,13 +60,7 @@ async function record(g: GuestCase, sink: EntrySink, opts: Partial<RecorderOptio
   const config = configFor(g);
   const machine = WasiMachine.create(module, { config, devices: devices ?? fakeDevices(SEED, Buffer.from('one\ntwo\nthree\n')) });
   const recorder = new Recorder({ machine, sink, emit: () => {}, ...opts });
-  let result: RunResult = machine.run(recorder);
-  let yields = 0;
-  while (resume && result.status === 'paused' && recorder.capped === undefined) {
-    yields++;
-    result = machine.run(recorder);
-  }
-  recorder.finish(result, machine);
+  const { result, yields } = recordThrough(machine, recorder, resume);
   return { recorder, result, calls: machine.callIndex, config, yields };
 }
 

@@ -11,11 +11,10 @@ import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
 import { EntryKind } from '../../engine/log/entry.ts';
 import { END_CAP } from '../../engine/log/end-marker.ts';
-import type { RunResult } from '../../engine/machine/machine.ts';
 import { Recorder, type RecorderOptions } from '../../engine/node/recorder.ts';
 import { fakeDevices } from '../support/fake-devices.ts';
 import { EXAMPLE_GUESTS, type GuestCase } from '../support/guests.ts';
-import { ArraySink, configFor, replayEntries } from '../replay/support.ts';
+import { ArraySink, configFor, recordThrough, replayEntries } from '../replay/support.ts';
 
 const SEED = Number(process.env.RECORDER_SEED ?? 20261207);
 const HOSTCALLS: GuestCase = { ...EXAMPLE_GUESTS.find((g) => g.name === 'c/hostcalls')!, args: ['3000'] };
@@ -43,13 +42,7 @@ async function record(unwind: 'all' | 'io', opts: Partial<RecorderOptions>, resu
     },
     ...opts,
   });
-  let result: RunResult = machine.run(recorder);
-  let yields = 0;
-  while (resume && result.status === 'paused' && recorder.capped === undefined) {
-    yields++;
-    result = machine.run(recorder);
-  }
-  recorder.finish(result, machine);
+  const { result, yields } = recordThrough(machine, recorder, resume);
   return { entries: sink.entries, config, recorder, result, yields, module, calls: machine.callIndex, lastPausable: pausedAt.at(-1) };
 }
 

@@ -37,6 +37,21 @@ export class ArraySink implements EntrySink {
   constructor(private readonly firstSeq = 0) {}
 }
 
+/**
+ * Runs a recording to its end: with `resume`, a run the recorder paused without a cap (a slice's end) is run on,
+ * as the CLI does; then the recorder closes the log. The result and how many times the guest was resumed.
+ */
+export function recordThrough(machine: WasiMachine, recorder: Recorder, resume: boolean): { result: RunResult; yields: number } {
+  let result: RunResult = machine.run(recorder);
+  let yields = 0;
+  while (resume && result.status === 'paused' && recorder.capped === undefined) {
+    yields++;
+    result = machine.run(recorder);
+  }
+  recorder.finish(result, machine);
+  return { result, yields };
+}
+
 /** An EntrySource over an array: END after the last entry, or WAIT from `available` on (live channel). */
 export class ArraySource implements EntrySource {
   private i = 0;
