@@ -8,9 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wat } from '../support/wat.ts';
 import { Cli, ROOT, show } from './support.ts';
+import { tempDir } from '../support/temp-dirs.ts';
 
 const guest = (p: string) => join(ROOT, 'guests/build', p);
-const work = mkdtempSync(join(tmpdir(), 'twinstep-run-'));
+const work = tempDir('twinstep-run-');
 
 function oneLine(stderr: string): void {
   const lines = stderr.trim().split('\n');

@@ -1,10 +1,11 @@
 /** Spawning the real `twinstep` CLI from the specs: repo root as cwd, a shared instrumentation cache. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+
+
 import { join } from 'node:path';
 import { seededRandom } from '../support/seeded-random.ts';
 import { warmCache } from '../support/pair-procs.ts';
+import { tempDir } from '../support/temp-dirs.ts';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const TWINSTEP = join(ROOT, 'scripts/twinstep.mjs');
@@ -18,7 +19,7 @@ export interface CliResult {
 
 /** A CLI runner whose processes share one instrumentation cache (TWINSTEP_CACHE). */
 export class Cli {
-  readonly cache = mkdtempSync(join(tmpdir(), 'twinstep-cli-cache-'));
+  readonly cache = tempDir('twinstep-cli-cache-');
 
   /** Instruments the modules once into the shared cache, so each CLI process starts fast (see warmCache). */
   warm(modules: readonly string[]): Promise<void> {

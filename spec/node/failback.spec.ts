@@ -5,13 +5,13 @@
  */
 import { expect } from 'chai';
 import { createServer } from 'node:net';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, lines, pairDir, startPrimary, startProc, startSecondary, waitFor, warmCache } from '../support/pair-procs.ts';
+import { tempDir } from '../support/temp-dirs.ts';
 
 const TICKER = join(ROOT, 'guests/build/c/ticker.wasm');
-const cache = mkdtempSync(join(tmpdir(), 'twinstep-cache-'));
+const cache = tempDir('twinstep-cache-');
 const env = { TWINSTEP_CACHE: cache };
 
 function freePort(): Promise<number> {

@@ -9,9 +9,10 @@ import { LeaseIo, type LeaseOutcome } from '../../engine/node/lease-io.ts';
 import type { AcquireResult, Lease, LeaseRecord } from '../../engine/lease/lease.ts';
 import { FileLease } from '../../engine/lease/file-lease.ts';
 import { FileFence } from '../../engine/lease/fence.ts';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+
+
 import { join } from 'node:path';
+import { tempDir } from '../support/temp-dirs.ts';
 
 /** A lease whose every call waits until the test lets it answer; it records the calls in order. */
 class GatedLease implements Lease {
@@ -134,7 +135,7 @@ describe('LeaseIo', () => {
   });
 
   it("endRun marks the fence ended at this holder's granted epoch, then releases; a fence raised by another run is left alone", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'twinstep-fence-'));
+    const dir = tempDir('twinstep-fence-');
     for (const other of [false, true]) {
       const lease = new FileLease(join(dir, `lease-${other}`), { ttlMs: 5000 });
       const fence = new FileFence(join(dir, `lease-${other}.fence`));

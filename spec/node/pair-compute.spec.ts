@@ -10,13 +10,13 @@
  */
 import { expect } from 'chai';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { CLI, ROOT, lines, pairDir, startPrimary, startSecondary, warmCache, type Proc } from '../support/pair-procs.ts';
+import { tempDir } from '../support/temp-dirs.ts';
 
 const COMPUTE = join(ROOT, 'guests/build/c/compute.wasm');
-const cache = mkdtempSync(join(tmpdir(), 'twinstep-cache-'));
+const cache = tempDir('twinstep-cache-');
 const env = { TWINSTEP_CACHE: cache };
 /** Far below the guest's stretch: compute 40 runs about 0.5 s (1 s on a shared CPU) without a host call. */
 const timing = ['--peer-timeout-ms', '200'];

@@ -5,17 +5,17 @@
  * the two sides cannot work with are refused before anything runs. A guest waiting for its input is no failure.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { CLI, ROOT, lines, pairDir, startPrimary, startSecondary, waitFor, warmCache } from '../support/pair-procs.ts';
 import { EXIT } from '../../scripts/cli/exit-codes.ts';
+import { tempDir } from '../support/temp-dirs.ts';
 
 const TICKER = join(ROOT, 'guests/build/c/ticker.wasm');
 const TRAP = join(ROOT, 'guests/build/c/trap.wasm');
 const ECHO = join(ROOT, 'guests/build/c/echo.wasm');
-const cache = mkdtempSync(join(tmpdir(), 'twinstep-cache-'));
+const cache = tempDir('twinstep-cache-');
 const env = { TWINSTEP_CACHE: cache };
 
 function fence(dir: string): { epoch: number; holder: string; ended?: boolean } {

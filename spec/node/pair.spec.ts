@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { ROOT, checkSequence, lines, pairDir, startPrimary, startProc, startSecondary, waitFor, warmCache } from '../support/pair-procs.ts';
 import { startEtcd } from '../lease/etcd-server.ts';
 import { seededRandom } from '../support/seeded-random.ts';
+import { tempDir } from '../support/temp-dirs.ts';
 
 const TICKER = join(ROOT, 'guests/build/c/ticker.wasm');
 const CLOCKRAND = join(ROOT, 'guests/build/c/clockrand.wasm');
 const FILES = join(ROOT, 'guests/build/c/files.wasm');
 const TOUR = join(ROOT, 'guests/build/rust/tour.wasm');
-const cache = mkdtempSync(join(tmpdir(), 'twinstep-cache-'));
+const cache = tempDir('twinstep-cache-');
 const env = { TWINSTEP_CACHE: cache };
 const TRIALS = Number(process.env.PAIR_TRIALS ?? 20);
 const BASE_SEED = Number(process.env.PAIR_SEED ?? 4242);
@@ -332,7 +333,7 @@ describe('protected pair (real processes on loopback)', function () {
     // pure calls without waiting for the log and checks each digest at the start of its call. A digest taken
     // at another point, or one before a pure call, would show as a DIVERGENCE and a resync.
     const dir = pairDir();
-    const work = mkdtempSync(join(tmpdir(), 'twinstep-pair-files-'));
+    const work = tempDir('twinstep-pair-files-');
     const flags = ['--digest-every', '1', '--release', 'compare'];
     const sec = await startSecondary(dir, flags, env);
     const pri = startPrimary(dir, sec.url, ['--dir', work, FILES, work], flags, env);

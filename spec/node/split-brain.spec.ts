@@ -7,14 +7,15 @@
  */
 import { expect } from 'chai';
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+
+
 import { join } from 'node:path';
 import { ROOT, checkSequence, lines, pairDir, startPrimary, startSecondary, waitFor, warmCache } from '../support/pair-procs.ts';
 import { EXIT } from '../../scripts/cli/exit-codes.ts';
+import { tempDir } from '../support/temp-dirs.ts';
 
 const TICKER = join(ROOT, 'guests/build/c/ticker.wasm');
-const cache = mkdtempSync(join(tmpdir(), 'twinstep-cache-'));
+const cache = tempDir('twinstep-cache-');
 const env = { TWINSTEP_CACHE: cache };
 
 /** A loopback TCP proxy whose links can be cut (a partition both sides survive). */

@@ -1,8 +1,8 @@
 /** The example guests as test cases: module path, args, stdin and a preopen, each run deterministically. */
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Preopen } from '../../engine/wasi/context.ts';
+import { tempDir } from './temp-dirs.ts';
 
 export interface GuestCase {
   readonly name: string;
@@ -31,7 +31,7 @@ export const EXAMPLE_GUESTS: readonly GuestCase[] = [
 
 /** A fresh host directory with a little content, for guests that work on files. */
 export function scratchDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'twinstep-dir-'));
+  const d = tempDir('twinstep-dir-');
   mkdirSync(join(d, 'existing'));
   writeFileSync(join(d, 'existing', 'note.txt'), 'a file that was there at boot\n');
   return d;

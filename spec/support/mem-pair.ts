@@ -3,8 +3,7 @@
  * wired to it, both with a file lease in one temporary directory. Both sides run in the spec's process, so a
  * spec can give either side its own clock or bounds.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { liveDevices } from '../../engine/wasi/devices.ts';
 import { SleepGate } from '../../engine/node/guest-sleep.ts';
@@ -18,6 +17,7 @@ import { FileFence } from '../../engine/lease/fence.ts';
 import { connect, listen } from '../../engine/net/endpoint.ts';
 import type { Listener } from '../../engine/net/transport.ts';
 import type { SecondaryConfig } from '../../engine/core/config.ts';
+import { tempDir } from './temp-dirs.ts';
 
 const secret = Buffer.from('in-process pair test secret');
 let pairs = 0;
@@ -34,7 +34,7 @@ export interface MemSecondary {
 }
 
 export function memSecondary(opts: { readonly log?: (l: string) => void; readonly nowMs?: () => number; readonly core?: Partial<SecondaryConfig> } = {}): MemSecondary {
-  const dir = mkdtempSync(join(tmpdir(), 'twinstep-mem-pair-'));
+  const dir = tempDir('twinstep-mem-pair-');
   const addr = `mem://pair-${process.pid}-${pairs++}`;
   const leaseFor = (node: string, clock: () => number = () => Date.now()) =>
     new LeaseIo(new FileLease(join(dir, 'lease'), { ttlMs: 5000 }), node, clock, new FileFence(join(dir, 'lease.fence')));

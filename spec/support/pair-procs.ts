@@ -3,10 +3,10 @@
  * in a temp working directory (which holds the shared secret and the default file lease).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { tempDir } from './temp-dirs.ts';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const CLI = join(ROOT, 'scripts/twinstep.mjs');
@@ -55,7 +55,7 @@ export async function waitFor(what: string, cond: () => boolean | Promise<boolea
 }
 
 export function pairDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'twinstep-pair-'));
+  const d = tempDir('twinstep-pair-');
   // Hex text, not raw bytes: loadSecretFile drops one trailing newline, so a raw secret ending in 0x0a (1 in 256)
   // made an in-process primary that reads the file as it is (scripts/bench/pair.ts) fail the handshake forever.
   writeFileSync(join(d, 'secret'), randomBytes(32).toString('hex'));

@@ -6,8 +6,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModule, type LoadedModule } from '../../engine/wasi/loader.ts';
 import { WasiMachine } from '../../engine/wasi/machine.ts';
@@ -16,9 +15,10 @@ import type { WasiConfig } from '../../engine/wasi/context.ts';
 import { fakeDevices } from '../support/fake-devices.ts';
 import { EXAMPLE_GUESTS, preopensFor, scratchDir, type GuestCase } from '../support/guests.ts';
 import { newTape, outputText, player, recorder, type Tape } from '../support/tape.ts';
+import { tempDir } from '../support/temp-dirs.ts';
 
 const SEED = Number(process.env.FC_SEED ?? 20261121);
-const work = mkdtempSync(join(tmpdir(), 'twinstep-snap-'));
+const work = tempDir('twinstep-snap-');
 
 interface Reference {
   module: LoadedModule;
