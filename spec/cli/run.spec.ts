@@ -3,8 +3,7 @@
  * input gives one clear line (never a stack trace) and its own exit code.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { wat } from '../support/wat.ts';
 import { Cli, ROOT, show } from './support.ts';
@@ -46,7 +45,7 @@ describe('twinstep run (CLI)', function () {
   });
 
   it('keeps the virtual disk virtual: a guest writing files leaves the host directory untouched', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'twinstep-dir-'));
+    const dir = tempDir('twinstep-dir-');
     writeFileSync(join(dir, 'keep.txt'), 'host content\n');
     const r = await cli.run(['run', '--dir', `${dir}::/`, guest('c/files.wasm'), '/']);
     expect(r.code, show(r)).to.equal(0);
