@@ -730,15 +730,18 @@ class BlockLog {
    * batchBytesMax (a single entry larger than that is a block of its own); true when a block was sealed.
    */
   add(kind: EntryKind, callIndex: number, call: string, channel: number, request: Uint8Array, data: Uint8Array): boolean {
-    const w = this.writer;
-    let sealed = false;
-    if (w.openEntries > 0 && (w.openEntries >= this.entriesMax || w.openPayload + request.length + data.length > this.bytesMax)) {
-      this.seal();
-      sealed = true;
-    }
-    w.add(kind, callIndex, call, channel, request, data);
+    const sealed = this.sealBefore(request.length + data.length);
+    this.writer.add(kind, callIndex, call, channel, request, data);
     this.collect(); // a full arena seals what it holds by itself
     return sealed;
+  }
+
+  /** Seals the open entries when one more entry of `payload` bytes would take them over a bound; true if it did. */
+  private sealBefore(payload: number): boolean {
+    const w = this.writer;
+    if (w.openEntries === 0 || (w.openEntries < this.entriesMax && w.openPayload + payload <= this.bytesMax)) return false;
+    this.seal();
+    return true;
   }
 
   /**
@@ -752,10 +755,7 @@ class BlockLog {
     let sealed = false;
     let done = 0;
     while (done < count) {
-      if (w.openEntries > 0 && (w.openEntries >= this.entriesMax || w.openPayload + size > this.bytesMax)) {
-        this.seal();
-        sealed = true;
-      }
+      if (this.sealBefore(size)) sealed = true;
       const room = Math.max(1, Math.min(this.entriesMax - w.openEntries, Math.floor((this.bytesMax - w.openPayload) / size)));
       const n = Math.min(count - done, room);
       w.addRun(EntryKind.Input, first + done, call, 0, request, done === 0 ? words : words.subarray(done * width), width, n);

@@ -332,6 +332,30 @@ export class CaptureChunk {
   }
 }
 
+/**
+ * Adds an input run (engine/machine/input-run.ts: `count` entries that repeat the one added last for `call` in all
+ * but data) through a writer's current chunk as packed runs, and one entry the general way (`addOne(k)`: entry k,
+ * through the writer's add) whenever the chunk takes none: it is full (the general way moves on to a new chunk)
+ * or cannot pack the run here (the request is not its last for the call since a reset: the general way registers
+ * it). No chunk (a writer not capturing yet): every entry the general way. The trace writer's capture and the
+ * pair's entry blocks both add runs so.
+ */
+export function addRunThrough(
+  chunk: () => CaptureChunk | undefined, addOne: (k: number) => void,
+  kind: EntryKind, first: number, call: string, channel: number, request: Uint8Array, words: Int32Array, width: number, count: number,
+): void {
+  let done = 0;
+  while (done < count) {
+    const n = chunk()?.addRun(kind, first + done, call, channel, request, done === 0 ? words : words.subarray(done * width), width, count - done) ?? 0;
+    if (n > 0) {
+      done += n;
+      continue;
+    }
+    addOne(done);
+    done++;
+  }
+}
+
 /** Receives the entries of a chunk from CaptureReader.read: payload bytes as ranges of `src`, no views made. */
 export interface CaptureTarget {
   addRange(kind: EntryKind, callIndex: number, id: number, call: string, channel: number, req: Uint8Array, reqAt: number, reqLen: number, data: Uint8Array, dataAt: number, dataLen: number): void;

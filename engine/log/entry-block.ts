@@ -21,7 +21,7 @@
  */
 import { callIdCustom, callIdNone, callIdsUsed, callName } from './call-table.ts';
 import { runEntryBytes } from '../machine/input-run.ts';
-import { CaptureChunk, PACKED_RUN, SAME_REQUEST, captureHeaderBytes, capturedRequests, packedDataLength, packedRunHeaderBytes, type CapturedRequests } from './capture.ts';
+import { CaptureChunk, addRunThrough, PACKED_RUN, SAME_REQUEST, captureHeaderBytes, capturedRequests, packedDataLength, packedRunHeaderBytes, type CapturedRequests } from './capture.ts';
 import { EntryKind, type LogEntry } from './entry.ts';
 import { LogFormatError } from './errors.ts';
 
@@ -532,18 +532,7 @@ export class EntryBlockWriter {
    * but data (an input run, engine/machine/input-run.ts): the same as `count` add() calls, written as packed runs.
    */
   addRun(kind: EntryKind, first: number, call: string, channel: number, request: Uint8Array, words: Int32Array, width: number, count: number): void {
-    let done = 0;
-    while (done < count) {
-      const n = this.arena.addRun(kind, first + done, call, channel, request, done === 0 ? words : words.subarray(done * width), width, count - done);
-      if (n > 0) {
-        done += n;
-        continue;
-      }
-      // Not packable here (the request is not the arena's last for its call since a seal, or the arena is full):
-      // one entry the general way, which registers the request or starts a new arena, and the rest as a run again.
-      this.add(kind, first + done, call, channel, request, runEntryBytes(words, width, done));
-      done++;
-    }
+    addRunThrough(() => this.arena, (k) => this.add(kind, first + k, call, channel, request, runEntryBytes(words, width, k)), kind, first, call, channel, request, words, width, count);
   }
 
   /** Closes the entries written since the last seal as a block (nothing when there are none). */

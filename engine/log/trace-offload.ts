@@ -28,7 +28,7 @@
 import { EntryKind } from './entry.ts';
 import { runEntryBytes } from '../machine/input-run.ts';
 import { LogFormatError, type LogFormatCode } from './errors.ts';
-import { CaptureChunk, capturedRequests, captureChunkBytes, type CapturedRequests } from './capture.ts';
+import { CaptureChunk, addRunThrough, capturedRequests, captureChunkBytes, type CapturedRequests } from './capture.ts';
 import { SessionThread } from './session-thread.ts';
 import { ENCODER_BOOT } from './helper-threads.ts';
 import { TraceWriter, type TraceWriterOptions, type TraceWriterState, type TraceWriterStats } from './trace-writer.ts';
@@ -171,20 +171,7 @@ export class OffloadingTraceWriter {
    * same as `count` add() calls; offloaded, they go into the chunk as one packed run.
    */
   addRun(kind: EntryKind, first: number, call: string, channel: number, request: Uint8Array, words: Int32Array, width: number, count: number): void {
-    let done = 0;
-    let c = this.chunk;
-    while (c !== undefined && done < count) {
-      const n = c.addRun(kind, first + done, call, channel, request, done === 0 ? words : words.subarray(done * width), width, count - done);
-      if (n > 0) {
-        done += n;
-        continue;
-      }
-      // Nothing fitted: a full chunk ships and the next one takes the rest; an empty one cannot pack them at all.
-      if (c.entries === 0) break;
-      this.ship();
-      c = this.chunk;
-    }
-    for (let k = done; k < count; k++) this.add(kind, first + k, call, channel, request, runEntryBytes(words, width, k));
+    addRunThrough(() => this.chunk, (k) => this.add(kind, first + k, call, channel, request, runEntryBytes(words, width, k)), kind, first, call, channel, request, words, width, count);
   }
 
   /** Writes what is pending (in-thread), or ships it and asks the encoder thread to write it. */

@@ -364,7 +364,7 @@
     (param $n i32) (param $src i32) (param $stride i32) (param $req i32) (param $reqLen i32) (param $dataLen i32)
     (param $prev f64) (param $channel i32) (param $kind i32) (param $id i32) (param $desc i32) (param $blob i32)
     (param $deltas i32) (result i32)
-    (local $k i32) (local $ci f64) (local $delta i64) (local $p i32) (local $kindId i32)
+    (local $k i32) (local $ci f64) (local $p i32) (local $kindId i32)
     (local.set $p (local.get $deltas))
     (local.set $kindId (i32.or (local.get $kind) (i32.shl (local.get $id) (i32.const 8))))
     (block $done
@@ -384,16 +384,7 @@
         (i32.store offset=20 align=1 (local.get $desc) (local.get $kindId))
         (call $copy (local.get $blob) (local.get $req) (local.get $reqLen))
         (call $copy (i32.add (local.get $blob) (local.get $reqLen)) (i32.add (local.get $src) (i32.const 24)) (local.get $dataLen))
-        (local.set $delta (i64.trunc_f64_u (f64.sub (local.get $ci) (local.get $prev))))
-        (loop $varint
-          (if (i64.ge_u (local.get $delta) (i64.const 0x80))
-            (then
-              (i32.store8 (local.get $p) (i32.or (i32.wrap_i64 (local.get $delta)) (i32.const 0x80)))
-              (local.set $p (i32.add (local.get $p) (i32.const 1)))
-              (local.set $delta (i64.shr_u (local.get $delta) (i64.const 7)))
-              (br $varint))))
-        (i32.store8 (local.get $p) (i32.wrap_i64 (local.get $delta)))
-        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (local.set $p (call $putVarint (local.get $p) (i64.trunc_f64_u (f64.sub (local.get $ci) (local.get $prev)))))
         (local.set $prev (local.get $ci))
         (local.set $src (i32.add (local.get $src) (local.get $stride)))
         (local.set $desc (i32.add (local.get $desc) (i32.const 24)))
@@ -467,6 +458,18 @@
         (br $by)))
     (i32.const 1))
 
+  ;; Writes $v as a LEB128 varint at $p; returns the byte after it.
+  (func $putVarint (param $p i32) (param $v i64) (result i32)
+    (loop $more
+      (if (i64.ge_u (local.get $v) (i64.const 0x80))
+        (then
+          (i32.store8 (local.get $p) (i32.or (i32.wrap_i64 (local.get $v)) (i32.const 0x80)))
+          (local.set $p (i32.add (local.get $p) (i32.const 1)))
+          (local.set $v (i64.shr_u (local.get $v) (i64.const 7)))
+          (br $more))))
+    (i32.store8 (local.get $p) (i32.wrap_i64 (local.get $v)))
+    (i32.add (local.get $p) (i32.const 1)))
+
   ;; Bytes of the LEB128 varint of $v.
   (func $varintBytes (param $v i64) (result i32)
     (local $n i32)
@@ -527,17 +530,7 @@
                   (then
                     (local.set $form (i32.or (local.get $form) (i32.const 2)))
                     (local.set $save (i32.add (local.get $save) (i32.sub (i32.const 8) (local.get $len))))
-                    (block $written
-                      (loop $bytes
-                        (if (i64.lt_u (local.get $delta) (i64.const 0x80))
-                          (then
-                            (i32.store8 (local.get $o) (i32.wrap_i64 (local.get $delta)))
-                            (local.set $o (i32.add (local.get $o) (i32.const 1)))
-                            (br $written)))
-                        (i32.store8 (local.get $o) (i32.or (i32.wrap_i64 (local.get $delta)) (i32.const 0x80)))
-                        (local.set $o (i32.add (local.get $o) (i32.const 1)))
-                        (local.set $delta (i64.shr_u (local.get $delta) (i64.const 7)))
-                        (br $bytes)))))))
+                    (local.set $o (call $putVarint (local.get $o) (local.get $delta)))))))
             (i64.store (local.get $prev) (local.get $v))
             (i32.store offset=8 (local.get $st) (i32.const 1))))
         (if (i32.eqz (i32.and (local.get $form) (i32.const 2)))
